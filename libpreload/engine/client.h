@@ -1,0 +1,26 @@
+/* client.h - what every operation needs from an ossc_client. */
+#ifndef OSSC_CLIENT_H
+#define OSSC_CLIENT_H
+
+#include "config.h"
+#include "cred.h"
+#include "http.h"
+#include "ossc.h"
+
+struct ossc_client {
+    ossc_config cfg;
+    ossc_cred_source cred;
+    ossc_target target;
+    ossc_http *http;        /* transfers: sized by the client's profile */
+    ossc_http *list_http;   /* listings: fastList / datasetConfig.list* */
+    ossc_profile profile;
+    int upload_concurrency;
+};
+
+/* Validates bucket and key of an operation; EINVAL naming what is wrong. */
+int ossc_check_object(const char *op, const char *bucket, const char *key, ossc_error *err);
+
+/* Copies a finished request's error into err with the operation's context. */
+int ossc_req_fail(const ossc_req *r, ossc_error *err);
+
+#endif

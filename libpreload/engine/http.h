@@ -1,0 +1,134 @@
+/* http.h - the I/O engine: N threads, each driving up to M concurrent
+ * transfers on its own libcurl multi handle (keep-alive connections are
+ * reused per thread).  Requests are signed on the I/O thread right before
+ * each attempt, retried with capped exponential backoff and jitter, and
+ * ranged GETs resume from the last byte received. */
+#ifndef OSSC_HTTP_H
+#define OSSC_HTTP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+#include "config.h"
+#include "cred.h"
+#include "ossc.h"
+#include "sign.h"
+#include "uri.h"
+
+#define OSSC_REQ_MAX_QUERY 8
+#define OSSC_REQ_MAX_HEADERS 6
+
+typedef struct ossc_http ossc_http;
+typedef struct ossc_req ossc_req;
+
+/* Called on the I/O thread when a request has finished for good (success
+ * or final failure).  Must not block. */
+typedef void (*ossc_req_done_fn)(ossc_req *r);
+
+/* Everything the signer and the HTTP layer need about the target. */
+typedef struct ossc_target {
+    ossc_endpoint endpoint;
+    ossc_cred_source *cred;
+    ossc_sign_version sign_version;
+    char region[64];
+} ossc_target;
+
+struct ossc_req {
+    /* --- input (owned by the request) --- */
+    const char *method;                 /* static string */
+    char bucket[OSSC_BUCKET_MAX];
+    char key[OSSC_KEY_MAX];
+    char *qbuf;                         /* storage for query strings */
+    ossc_kv query[OSSC_REQ_MAX_QUERY];
+    size_t n_query;
+    char *hbuf;                         /* storage for header strings */
+    ossc_kv headers[OSSC_REQ_MAX_HEADERS];
+    size_t n_headers;
+    bool has_range;
+    uint64_t range_off, range_len;      /* requested range */
+    const char *body;                   /* request body (not owned) */
+    size_t body_len;
+    bool head_only;                     /* HEAD: no body expected */
+
+    /* --- response sink --- */
+    char *dst;                          /* ranged GET: write here ... */
+    uint64_t dst_cap;                   /* ... at most this many bytes */
+    bool want_crc;                      /* compute CRC64 of the bytes received */
+
+    /* --- results --- */
+    int http_status;
+    int64_t content_length;             /* of the last attempt, -1 unknown */
+    uint64_t total_size;                /* object size from Content-Range/Length */
+    bool has_total_size;
+    bool has_server_crc;
+    uint64_t server_crc;                /* x-oss-hash-crc64ecma (whole object) */
+    uint64_t crc;                       /* CRC of the bytes received (want_crc) */
+    uint64_t received;                  /* bytes written to dst */
+    int64_t mtime;
+    char etag[72];
+    char request_id[64];
+    char *resp;                         /* other bodies (XML, errors), NUL-terminated */
+    size_t resp_len, resp_cap;
+    ossc_error err;
+    int result;                         /* 0 ok, -1 failed (see err) */
+    int attempts;
+
+    /* --- completion --- */
+    ossc_req_done_fn done;
+    void *userdata;
+    void *tag;                          /* free for the submitter's use */
+    atomic_bool cancelled;
+
+    /* --- private to the I/O thread --- */
+    struct ossc_io_thread *owner;
+    void *easy;
+    struct curl_slist *slist;
+    char errbuf[256];
+    uint64_t attempt_received;          /* bytes written to dst during this attempt */
+    uint64_t attempt_off;               /* range offset of this attempt */
+    size_t body_pos;
+    uint64_t not_before_ms;
+    double started_ms;
+    bool status_checked;
+    bool overflow;
+    ossc_req *next;
+    ossc_req *active_prev, *active_next;
+};
+
+/* Creates the engine with `threads` I/O threads of `per_thread` transfers. */
+ossc_http *ossc_http_new(const ossc_config *cfg, const ossc_target *target, int threads,
+                         int per_thread, ossc_error *err);
+void ossc_http_free(ossc_http *h);
+int ossc_http_concurrency(const ossc_http *h);
+
+/* Allocates a request (zeroed, result fields reset). */
+ossc_req *ossc_req_new(const char *method, const char *bucket, const char *key);
+void ossc_req_free(ossc_req *r);
+/* Adds a query parameter (value NULL = bare name); copied. */
+int ossc_req_query(ossc_req *r, const char *name, const char *value);
+/* Adds a header; copied. */
+int ossc_req_header(ossc_req *r, const char *name, const char *value);
+
+/* Queues a request; r->done is called when it ends. */
+void ossc_http_submit(ossc_http *h, ossc_req *r);
+/* Submits and waits; returns r->result. */
+int ossc_http_run(ossc_http *h, ossc_req *r);
+
+/* A counter to wait for a group of requests. */
+typedef struct ossc_waitgroup {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int pending;
+} ossc_waitgroup;
+void ossc_waitgroup_init(ossc_waitgroup *wg);
+void ossc_waitgroup_destroy(ossc_waitgroup *wg);
+void ossc_waitgroup_add(ossc_waitgroup *wg, int n);
+void ossc_waitgroup_done(ossc_waitgroup *wg);
+void ossc_waitgroup_wait(ossc_waitgroup *wg);
+/* Waits until pending <= limit. */
+void ossc_waitgroup_wait_below(ossc_waitgroup *wg, int limit);
+
+uint64_t ossc_now_ms(void);
+
+#endif

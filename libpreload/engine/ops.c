@@ -1,0 +1,331 @@
+/* ops.c - single-object operations: HEAD, ranged GET (sync and async),
+ * PUT, DELETE, COPY. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "crc64.h"
+#include "error.h"
+#include "log.h"
+#include "uri.h"
+
+/* ------------------------------------------------------------------- HEAD */
+
+int ossc_head(ossc_client *c, const char *bucket, const char *key, ossc_object_info *out,
+              ossc_error *err)
+{
+    ossc_error_clear(err);
+    memset(out, 0, sizeof(*out));
+    if (ossc_check_object("HEAD", bucket, key, err) < 0)
+        return -1;
+    if (!key || !key[0])
+        return ossc_error_set(err, EINVAL, "HEAD oss://%s/: empty object key", bucket);
+    ossc_req *r = ossc_req_new("HEAD", bucket, key);
+    if (!r)
+        return ossc_error_set(err, ENOMEM, "out of memory");
+    int rc = ossc_http_run(c->http, r);
+    if (rc < 0) {
+        ossc_req_fail(r, err);
+        if (r->http_status == 404 && err)
+            snprintf(err->message, sizeof(err->message), "no such object: oss://%s/%s", bucket,
+                     key);
+        ossc_req_free(r);
+        return -1;
+    }
+    char *k = strdup(key);
+    char *e = strdup(r->etag);
+    if (!k || !e) {
+        free(k);
+        free(e);
+        ossc_req_free(r);
+        return ossc_error_set(err, ENOMEM, "out of memory");
+    }
+    out->key = k;
+    out->etag = e;
+    out->size = r->content_length >= 0 ? (uint64_t)r->content_length : 0;
+    out->mtime = r->mtime;
+    ossc_req_free(r);
+    return 0;
+}
+
+void ossc_object_info_clear(ossc_object_info *info)
+{
+    if (!info)
+        return;
+    free((char *)info->key);
+    free((char *)info->etag);
+    memset(info, 0, sizeof(*info));
+}
+
+/* ----------------------------------------------------------- ranged GETs */
+
+struct ossc_future {
+    ossc_client *client;
+    ossc_waitgroup wg;
+    size_t nparts;
+    ossc_req **parts;
+    uint64_t offset, len;
+    char *dst;
+    int waited;
+    int crc_retried;
+    int64_t result;
+    ossc_error err;
+};
+
+static void part_done(ossc_req *r)
+{
+    ossc_future *f = r->userdata;
+    ossc_waitgroup_done(&f->wg);
+}
+
+static void submit_parts(ossc_future *f)
+{
+    ossc_waitgroup_add(&f->wg, (int)f->nparts);
+    for (size_t i = 0; i < f->nparts; i++) {
+        ossc_req *r = f->parts[i];
+        r->received = 0;
+        r->crc = 0;
+        r->attempts = 0;
+        r->has_total_size = false;
+        r->has_server_crc = false;
+        ossc_error_clear(&r->err);
+        ossc_http_submit(f->client->http, r);
+    }
+}
+
+static void free_parts(ossc_future *f)
+{
+    for (size_t i = 0; i < f->nparts; i++)
+        ossc_req_free(f->parts[i]);
+    free(f->parts);
+    f->parts = NULL;
+    f->nparts = 0;
+}
+
+ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const char *key,
+                            uint64_t offset, uint64_t len, void *dst, ossc_error *err)
+{
+    ossc_error_clear(err);
+    if (ossc_check_object("GET", bucket, key, err) < 0)
+        return NULL;
+    if (!key || !key[0]) {
+        ossc_error_set(err, EINVAL, "GET oss://%s/: empty object key", bucket);
+        return NULL;
+    }
+    if (len > 0 && !dst) {
+        ossc_error_set(err, EINVAL, "GET oss://%s/%s: NULL destination buffer", bucket, key);
+        return NULL;
+    }
+    if (offset > UINT64_MAX - len)
+        len = UINT64_MAX - offset;
+    ossc_future *f = calloc(1, sizeof(*f));
+    if (!f) {
+        ossc_error_set(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    f->client = c;
+    f->offset = offset;
+    f->len = len;
+    f->dst = dst;
+    ossc_waitgroup_init(&f->wg);
+    uint64_t ps = c->cfg.http.part_size;
+    f->nparts = len ? (size_t)((len + ps - 1) / ps) : 0;
+    if (f->nparts) {
+        f->parts = calloc(f->nparts, sizeof(*f->parts));
+        if (!f->parts)
+            goto oom;
+    }
+    for (size_t i = 0; i < f->nparts; i++) {
+        ossc_req *r = ossc_req_new("GET", bucket, key);
+        if (!r)
+            goto oom;
+        f->parts[i] = r;
+        uint64_t poff = (uint64_t)i * ps;
+        r->has_range = true;
+        r->range_off = offset + poff;
+        r->range_len = len - poff < ps ? len - poff : ps;
+        r->dst = f->dst + poff;
+        r->dst_cap = r->range_len;
+        r->want_crc = offset == 0;
+        r->done = part_done;
+        r->userdata = f;
+    }
+    submit_parts(f);
+    return f;
+oom:
+    free_parts(f);
+    ossc_waitgroup_destroy(&f->wg);
+    free(f);
+    ossc_error_set(err, ENOMEM, "out of memory");
+    return NULL;
+}
+
+/* Assembles the parts' results: the bytes read are the leading run of full
+ * parts plus at most one short part (the end of the object).  Returns 1 when
+ * the whole object was read and its CRC does not match (caller retries). */
+static int settle(ossc_future *f)
+{
+    uint64_t total = 0;
+    bool ended = false;
+    for (size_t i = 0; i < f->nparts; i++) {
+        ossc_req *r = f->parts[i];
+        if (r->result < 0) {
+            f->err = r->err;
+            f->result = -1;
+            return 0;
+        }
+        if (ended && r->received) {
+            f->result = ossc_error_set(&f->err, EIO,
+                                       "GET oss://%s/%s: object changed while being read",
+                                       r->bucket, r->key);
+            return 0;
+        }
+        total += r->received;
+        if (r->received < r->range_len)
+            ended = true;
+    }
+    f->result = (int64_t)total;
+
+    /* Whole object read from offset 0: verify the server's CRC64. */
+    if (f->offset != 0 || f->nparts == 0)
+        return 0;
+    ossc_req *first = f->parts[0];
+    if (!first->has_total_size || first->total_size != total || !first->has_server_crc)
+        return 0;
+    uint64_t crc = 0;
+    for (size_t i = 0; i < f->nparts && f->parts[i]->received; i++)
+        crc = i == 0 ? f->parts[i]->crc
+                     : ossc_crc64_combine(crc, f->parts[i]->crc, f->parts[i]->received);
+    if (crc == first->server_crc)
+        return 0;
+    f->result = ossc_error_set(&f->err, EIO,
+                               "GET oss://%s/%s: CRC64 mismatch (got %" PRIu64
+                               ", server says %" PRIu64 "): data corrupted in transit",
+                               first->bucket, first->key, crc, first->server_crc);
+    return 1;
+}
+
+int64_t ossc_future_wait(ossc_future *f, ossc_error *err)
+{
+    if (!f->waited) {
+        ossc_waitgroup_wait(&f->wg);
+        while (settle(f) && !f->crc_retried) {
+            f->crc_retried = 1;
+            OSSC_WARN("%s; reading again", f->err.message);
+            submit_parts(f);
+            ossc_waitgroup_wait(&f->wg);
+        }
+        f->waited = 1;
+    }
+    if (f->result < 0 && err)
+        *err = f->err;
+    return f->result;
+}
+
+int ossc_future_done(ossc_future *f)
+{
+    pthread_mutex_lock(&f->wg.lock);
+    int done = f->wg.pending == 0;
+    pthread_mutex_unlock(&f->wg.lock);
+    return done;
+}
+
+void ossc_future_free(ossc_future *f)
+{
+    if (!f)
+        return;
+    if (!f->waited) {
+        for (size_t i = 0; i < f->nparts; i++)
+            atomic_store(&f->parts[i]->cancelled, true);
+        ossc_waitgroup_wait(&f->wg);
+    }
+    free_parts(f);
+    ossc_waitgroup_destroy(&f->wg);
+    free(f);
+}
+
+int64_t ossc_get_range(ossc_client *c, const char *bucket, const char *key, uint64_t offset,
+                       uint64_t len, void *dst, ossc_error *err)
+{
+    ossc_future *f = ossc_get_async(c, bucket, key, offset, len, dst, err);
+    if (!f)
+        return -1;
+    int64_t n = ossc_future_wait(f, err);
+    ossc_future_free(f);
+    return n;
+}
+
+/* ---------------------------------------------------- PUT, DELETE, COPY */
+
+int ossc_put(ossc_client *c, const char *bucket, const char *key, const void *data, size_t len,
+             ossc_error *err)
+{
+    ossc_error_clear(err);
+    if (ossc_check_object("PUT", bucket, key, err) < 0)
+        return -1;
+    if (!key || !key[0])
+        return ossc_error_set(err, EINVAL, "PUT oss://%s/: empty object key", bucket);
+    ossc_req *r = ossc_req_new("PUT", bucket, key);
+    if (!r)
+        return ossc_error_set(err, ENOMEM, "out of memory");
+    r->body = data;
+    r->body_len = len;
+    int rc = ossc_http_run(c->http, r);
+    if (rc == 0 && r->has_server_crc) {
+        uint64_t crc = ossc_crc64_update(0, data, len);
+        if (crc != r->server_crc)
+            rc = ossc_error_set(&r->err, EIO,
+                                "PUT oss://%s/%s: server stored CRC64 %" PRIu64
+                                " but we sent %" PRIu64, bucket, key, r->server_crc, crc);
+    }
+    if (rc < 0)
+        ossc_req_fail(r, err);
+    ossc_req_free(r);
+    return rc;
+}
+
+int ossc_delete(ossc_client *c, const char *bucket, const char *key, ossc_error *err)
+{
+    ossc_error_clear(err);
+    if (ossc_check_object("DELETE", bucket, key, err) < 0)
+        return -1;
+    if (!key || !key[0])
+        return ossc_error_set(err, EINVAL, "DELETE oss://%s/: empty object key", bucket);
+    ossc_req *r = ossc_req_new("DELETE", bucket, key);
+    if (!r)
+        return ossc_error_set(err, ENOMEM, "out of memory");
+    int rc = ossc_http_run(c->http, r);
+    if (rc < 0)
+        ossc_req_fail(r, err);
+    ossc_req_free(r);
+    return rc;
+}
+
+int ossc_copy(ossc_client *c, const char *src_bucket, const char *src_key,
+              const char *dst_bucket, const char *dst_key, ossc_error *err)
+{
+    ossc_error_clear(err);
+    if (ossc_check_object("COPY", src_bucket, src_key, err) < 0 ||
+        ossc_check_object("COPY", dst_bucket, dst_key, err) < 0)
+        return -1;
+    if (!src_key[0] || !dst_key[0])
+        return ossc_error_set(err, EINVAL, "COPY: empty object key");
+    char enc[OSSC_KEY_MAX * 3 + 1];
+    char source[sizeof(enc) + OSSC_BUCKET_MAX + 2];
+    if (ossc_url_encode(src_key, true, enc, sizeof(enc)) < 0)
+        return ossc_error_set(err, ENAMETOOLONG, "COPY: source key too long");
+    snprintf(source, sizeof(source), "/%s/%s", src_bucket, enc);
+    ossc_req *r = ossc_req_new("PUT", dst_bucket, dst_key);
+    if (!r || ossc_req_header(r, "x-oss-copy-source", source) < 0) {
+        ossc_req_free(r);
+        return ossc_error_set(err, ENOMEM, "out of memory");
+    }
+    int rc = ossc_http_run(c->http, r);
+    if (rc < 0)
+        ossc_req_fail(r, err);
+    ossc_req_free(r);
+    return rc;
+}

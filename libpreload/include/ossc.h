@@ -1,0 +1,181 @@
+/*
+ * ossc.h - public C API of the OSS connector engine.
+ *
+ * One engine talks to Alibaba Cloud OSS over HTTP: signing (OSS V1/V4),
+ * concurrent ranged GETs straight into caller buffers, listing, PUT,
+ * multipart upload, retries.  The Python binding (cffi) and the LD_PRELOAD
+ * interposer are both thin layers over this API.
+ *
+ * Conventions:
+ *  - Every fallible function returns 0 (or a non-negative count) on success
+ *    and -1 on failure, and fills the caller's ossc_error when it is not NULL.
+ *  - ossc_error.code is an errno value (ENOENT, EACCES, EIO, ...).
+ *  - Keys are raw UTF-8 bytes (never URL-encoded by the caller).
+ *  - All functions are thread-safe unless stated otherwise.
+ */
+#ifndef OSSC_H
+#define OSSC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(OSSC_BUILDING)
+#define OSSC_API __attribute__((visibility("default")))
+#else
+#define OSSC_API
+#endif
+
+#define OSSC_ERR_MSG_MAX 512
+
+/* What went wrong, in a form both C callers and the Python layer can map:
+ * code is an errno value; http_status/oss_code/request_id are filled when
+ * the server answered. message never contains secrets. */
+typedef struct ossc_error {
+    int code;
+    int http_status;
+    char oss_code[64];
+    char request_id[64];
+    char message[OSSC_ERR_MSG_MAX];
+} ossc_error;
+
+/* Credentials handed to the engine by a callback provider.  Fields are
+ * NUL-terminated; security_token may be empty; expiration is a Unix time or
+ * 0 for "never". */
+typedef struct ossc_credentials {
+    char access_key_id[256];
+    char access_key_secret[256];
+    char security_token[4096];
+    int64_t expiration;
+} ossc_credentials;
+
+/* Called (from any engine thread, serialised by the engine) when fresh
+ * credentials are needed.  Returns 0 and fills *out, or -1 on failure. */
+typedef int (*ossc_cred_callback)(void *userdata, ossc_credentials *out);
+
+/* Which section of config.json sizes the I/O threads and transfers. */
+typedef enum ossc_profile {
+    OSSC_PROFILE_MODEL = 0,      /* prefetch.vcpus x prefetch.workers */
+    OSSC_PROFILE_DATASET = 1,    /* datasetConfig.prefetchWorker x prefetchConcurrency */
+    OSSC_PROFILE_CHECKPOINT = 2, /* checkpointConfig.prefetchWorker x prefetchConcurrency */
+} ossc_profile;
+
+typedef struct ossc_client_options {
+    const char *endpoint;    /* "oss-cn-hangzhou.aliyuncs.com", "http://127.0.0.1:9000", ... */
+    const char *region;      /* NULL/"" = inferred from the endpoint when possible */
+    const char *cred_path;   /* JSON credential file, or NULL */
+    ossc_cred_callback cred_callback; /* or NULL */
+    void *cred_userdata;
+    const char *config_path; /* NULL = $OSS_CONNECTOR_CONFIG or /etc/oss-connector/config.json if present */
+    ossc_profile profile;
+} ossc_client_options;
+
+typedef struct ossc_client ossc_client;
+
+/* Creates a client.  Credentials come from, in order: cred_callback,
+ * cred_path, environment (OSS_ACCESS_KEY_ID/OSS_ACCESS_KEY_SECRET/
+ * OSS_SESSION_TOKEN).  Returns NULL and fills err on failure. */
+OSSC_API ossc_client *ossc_client_new(const ossc_client_options *opts, ossc_error *err);
+OSSC_API void ossc_client_free(ossc_client *c);
+
+/* Splits "oss://bucket/key" into its parts (key may be empty). */
+OSSC_API int ossc_parse_uri(const char *uri, char *bucket, size_t bucket_cap,
+                            char *key, size_t key_cap, ossc_error *err);
+
+typedef struct ossc_object_info {
+    const char *key;     /* owned by the result / info it belongs to */
+    uint64_t size;
+    int64_t mtime;       /* Unix seconds, 0 when unknown */
+    const char *etag;    /* without quotes, may be "" */
+} ossc_object_info;
+
+/* HEAD of one object.  The strings in *out stay valid until
+ * ossc_object_info_clear(out). */
+OSSC_API int ossc_head(ossc_client *c, const char *bucket, const char *key,
+                       ossc_object_info *out, ossc_error *err);
+OSSC_API void ossc_object_info_clear(ossc_object_info *info);
+
+/* Reads [offset, offset+len) of an object into dst.  Large ranges are split
+ * into parts fetched concurrently and written in place (no extra copy).
+ * Returns the number of bytes read (short only at end of object) or -1.
+ * When the read covers the whole object and the server sent
+ * x-oss-hash-crc64ecma, the CRC is verified (EIO on mismatch). */
+OSSC_API int64_t ossc_get_range(ossc_client *c, const char *bucket, const char *key,
+                                uint64_t offset, uint64_t len, void *dst, ossc_error *err);
+
+/* Asynchronous ranged GET: starts the transfer and returns at once.
+ * ossc_future_wait blocks until it ends and returns bytes read or -1.
+ * dst must stay valid until the future is waited on or freed (freeing a
+ * running future cancels it and waits for the engine to let go of dst). */
+typedef struct ossc_future ossc_future;
+OSSC_API ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const char *key,
+                                     uint64_t offset, uint64_t len, void *dst, ossc_error *err);
+OSSC_API int64_t ossc_future_wait(ossc_future *f, ossc_error *err);
+OSSC_API int ossc_future_done(ossc_future *f);
+OSSC_API void ossc_future_free(ossc_future *f);
+
+/* Simple PUT of a whole buffer. */
+OSSC_API int ossc_put(ossc_client *c, const char *bucket, const char *key,
+                      const void *data, size_t len, ossc_error *err);
+OSSC_API int ossc_delete(ossc_client *c, const char *bucket, const char *key, ossc_error *err);
+OSSC_API int ossc_copy(ossc_client *c, const char *src_bucket, const char *src_key,
+                       const char *dst_bucket, const char *dst_key, ossc_error *err);
+
+/* Streaming writer.  Bytes are copied into engine-owned parts of
+ * http.partSize bytes; each full part is uploaded concurrently (multipart
+ * upload, at most `upload concurrency` parts in flight, so memory stays
+ * bounded: ossc_writer_write blocks while that many are pending).  A writer
+ * closed before its first part is full does one plain PUT.  The object
+ * appears only when ossc_writer_close returns 0; ossc_writer_abort (or any
+ * failed part) aborts the multipart upload, leaving any previous object
+ * with that key untouched. */
+typedef struct ossc_writer ossc_writer;
+OSSC_API ossc_writer *ossc_writer_open(ossc_client *c, const char *bucket, const char *key,
+                                       ossc_error *err);
+OSSC_API int ossc_writer_write(ossc_writer *w, const void *data, size_t len, ossc_error *err);
+/* Commits and frees the writer (also on failure). */
+OSSC_API int ossc_writer_close(ossc_writer *w, ossc_error *err);
+/* Discards everything written and frees the writer. */
+OSSC_API void ossc_writer_abort(ossc_writer *w);
+
+/* One page (or, with fast listing, the whole set) of a listing. */
+typedef struct ossc_list_result {
+    size_t count;
+    ossc_object_info *objects;
+    size_t prefix_count;
+    const char **prefixes;   /* common prefixes when a delimiter is used */
+    int truncated;
+    const char *next_token;  /* continuation token (V2) or next marker (V1), "" at the end */
+    void *_arena;            /* private: backing storage */
+    size_t _cap_objects, _cap_prefixes;
+} ossc_list_result;
+
+/* Lists one page (up to max_keys, 0 = 1000) after token ("" = start) using
+ * ListObjectsV2.  delimiter may be NULL. */
+OSSC_API int ossc_list_page(ossc_client *c, const char *bucket, const char *prefix,
+                            const char *delimiter, const char *token, int max_keys,
+                            ossc_list_result **out, ossc_error *err);
+/* The same with ListObjects (V1): token is the marker. */
+OSSC_API int ossc_list_page_v1(ossc_client *c, const char *bucket, const char *prefix,
+                               const char *delimiter, const char *marker, int max_keys,
+                               ossc_list_result **out, ossc_error *err);
+/* Lists everything under prefix.  fast != 0 splits the key space and lists
+ * the pieces concurrently (order not guaranteed). */
+OSSC_API int ossc_list_all(ossc_client *c, const char *bucket, const char *prefix,
+                           int fast, ossc_list_result **out, ossc_error *err);
+OSSC_API void ossc_list_result_free(ossc_list_result *r);
+
+/* Engine-wide knobs read from config (for the Python layer). */
+OSSC_API int ossc_client_concurrency(const ossc_client *c);
+OSSC_API uint64_t ossc_client_part_size(const ossc_client *c);
+
+/* Library version string. */
+OSSC_API const char *ossc_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

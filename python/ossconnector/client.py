@@ -1,0 +1,268 @@
+"""Client: the Python face of the C engine.
+
+One native client per process: it is created on first use and created
+again in a child after ``fork`` (the parent's I/O threads do not exist
+there), so a Client can be shared with DataLoader workers.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import weakref
+from typing import Iterator, Optional
+
+from ._entry import ObjectEntry
+from ._native import check, check_ptr, ffi, lib, new_error, readable_pointer
+from . import _credentials  # noqa: F401  (registers the callback)
+
+__all__ = ["Client", "parse_uri"]
+
+_PROFILES = {
+    "model": lib.OSSC_PROFILE_MODEL,
+    "dataset": lib.OSSC_PROFILE_DATASET,
+    "checkpoint": lib.OSSC_PROFILE_CHECKPOINT,
+}
+
+_live_clients: "weakref.WeakSet[Client]" = weakref.WeakSet()
+
+
+def _forget_native_after_fork() -> None:
+    # The child has none of the parent's engine threads: drop (never free)
+    # the inherited handles so the next call builds a fresh engine.
+    for client in list(_live_clients):
+        client._native = None
+        client._native_pid = None
+        client._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_native_after_fork)
+
+
+def parse_uri(uri: str) -> tuple[str, str]:
+    """Splits ``oss://bucket/key`` into ``(bucket, key)``; key may be ''."""
+    if not isinstance(uri, str):
+        raise TypeError(f"OSS URI must be a str, not {type(uri).__name__}")
+    err = new_error()
+    bucket = ffi.new("char[]", 64)
+    key = ffi.new("char[]", 1024)
+    check(lib.ossc_parse_uri(uri.encode("utf-8"), bucket, 64, key, 1024, err), err)
+    return ffi.string(bucket).decode(), ffi.string(key).decode("utf-8")
+
+
+def _opt(value: Optional[str]):
+    return ffi.NULL if value is None or value == "" else ffi.new("char[]", os.fsencode(value))
+
+
+class Client:
+    """A connection to one OSS endpoint.
+
+    Args:
+        endpoint: ``oss-cn-hangzhou.aliyuncs.com``, ``https://...`` or
+            ``http://127.0.0.1:9000`` (no scheme means http).
+        cred_path: JSON credential file (``AccessKeyId``,
+            ``AccessKeySecret``, optional ``SecurityToken``/``Expiration``).
+        cred_provider: an oss2 ``CredentialsProvider`` or any object with
+            ``get_credentials()``; takes precedence over ``cred_path``.
+            With neither, ``OSS_ACCESS_KEY_ID``/``OSS_ACCESS_KEY_SECRET``/
+            ``OSS_SESSION_TOKEN`` are used.
+        config_path: config.json (default ``$OSS_CONNECTOR_CONFIG`` or
+            ``/etc/oss-connector/config.json`` when present).
+        region: e.g. ``cn-hangzhou``; selects OSS V4 signing.  Inferred from
+            ``oss-<region>.aliyuncs.com`` endpoints.
+        profile: which config section sizes the I/O threads: ``"model"``
+            (``prefetch.*``), ``"dataset"`` (``datasetConfig.*``) or
+            ``"checkpoint"`` (``checkpointConfig.*``).
+    """
+
+    def __init__(self, endpoint: str, *, cred_path: Optional[str] = None,
+                 cred_provider=None, config_path: Optional[str] = None,
+                 region: Optional[str] = None, profile: str = "model"):
+        if not endpoint:
+            raise ValueError("Client: endpoint is required (e.g. 'oss-cn-hangzhou.aliyuncs.com')")
+        if profile not in _PROFILES:
+            raise ValueError(f"Client: profile must be one of {sorted(_PROFILES)}, not {profile!r}")
+        self.endpoint = endpoint
+        self.region = region
+        self.cred_path = cred_path
+        self.cred_provider = cred_provider
+        self.config_path = config_path
+        self.profile = profile
+        self._native = None
+        self._native_pid = None
+        self._handle = None
+        self._lock = threading.Lock()
+        _live_clients.add(self)
+        self._get_native()  # fail fast on bad endpoint, credentials or config
+
+    # -- lifecycle --------------------------------------------------------
+
+    def _get_native(self):
+        pid = os.getpid()
+        native = self._native
+        if native is not None and self._native_pid == pid:
+            return native
+        with self._lock:
+            if self._native is not None and self._native_pid == pid:
+                return self._native
+            opts = ffi.new("ossc_client_options *")
+            keep = [_opt(self.endpoint), _opt(self.region), _opt(self.cred_path),
+                    _opt(self.config_path)]
+            opts.endpoint, opts.region, opts.cred_path, opts.config_path = keep
+            if self.cred_provider is not None:
+                self._handle = ffi.new_handle(self.cred_provider)
+                opts.cred_callback = lib._ossc_py_credentials
+                opts.cred_userdata = self._handle
+            opts.profile = _PROFILES[self.profile]
+            err = new_error()
+            native = lib.ossc_client_new(opts, err)
+            check_ptr(native, err, "Client")
+            self._native = native
+            self._native_pid = pid
+            return native
+
+    def close(self) -> None:
+        """Stops the engine's threads.  Readers and writers of this client
+        must be closed first."""
+        with self._lock:
+            if self._native is not None and self._native_pid == os.getpid():
+                lib.ossc_client_free(self._native)
+            self._native = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.update(_native=None, _native_pid=None, _handle=None, _lock=None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        _live_clients.add(self)
+
+    @property
+    def concurrency(self) -> int:
+        """Transfers the engine runs at once (threads x per-thread)."""
+        return lib.ossc_client_concurrency(self._get_native())
+
+    @property
+    def part_size(self) -> int:
+        """Bytes per ranged GET / upload part (config ``http.partSize``)."""
+        return lib.ossc_client_part_size(self._get_native())
+
+    # -- objects ----------------------------------------------------------
+
+    def stat(self, uri: str) -> ObjectEntry:
+        """HEAD of one object; FileNotFoundError when it does not exist."""
+        bucket, key = parse_uri(uri)
+        info = ffi.new("ossc_object_info *")
+        err = new_error()
+        check(lib.ossc_head(self._get_native(), bucket.encode(), key.encode("utf-8"), info, err),
+              err)
+        try:
+            return ObjectEntry(bucket, key, info.size, info.mtime,
+                               ffi.string(info.etag).decode("ascii", "replace"))
+        finally:
+            lib.ossc_object_info_clear(info)
+
+    def open(self, uri: str, *, size: Optional[int] = None):
+        """Opens an object for reading (see :class:`ObjectReader`).  Raises
+        FileNotFoundError at once when it does not exist.  ``size`` skips
+        the HEAD request when the caller already knows it."""
+        from .reader import ObjectReader
+
+        bucket, key = parse_uri(uri)
+        if size is None:
+            size = self.stat(uri).size
+        return ObjectReader(self, bucket, key, size)
+
+    def create(self, uri: str):
+        """Opens a writer; the object exists only after a clean close."""
+        from .writer import ObjectWriter
+
+        bucket, key = parse_uri(uri)
+        return ObjectWriter(self, bucket, key)
+
+    def get(self, uri: str) -> bytes:
+        """The whole object, fetched with concurrent ranged GETs."""
+        with self.open(uri) as reader:
+            return reader.read()
+
+    def put(self, uri: str, data) -> None:
+        """Uploads bytes-like data as one object (multipart when large)."""
+        with self.create(uri) as writer:
+            writer.write(data)
+
+    def delete(self, uri: str) -> None:
+        bucket, key = parse_uri(uri)
+        err = new_error()
+        check(lib.ossc_delete(self._get_native(), bucket.encode(), key.encode("utf-8"), err), err)
+
+    def copy(self, src_uri: str, dst_uri: str) -> None:
+        """Server-side copy."""
+        sb, sk = parse_uri(src_uri)
+        db, dk = parse_uri(dst_uri)
+        err = new_error()
+        check(lib.ossc_copy(self._get_native(), sb.encode(), sk.encode("utf-8"), db.encode(),
+                            dk.encode("utf-8"), err), err)
+
+    # -- listing ----------------------------------------------------------
+
+    def list(self, uri: str, fast: bool = False) -> Iterator[ObjectEntry]:
+        """Objects under ``oss://bucket/prefix``, in key order (``fast=True``
+        lists concurrently by splitting the key space; order not
+        guaranteed).  Lazily pages through the listing unless fast."""
+        bucket, prefix = parse_uri(uri)
+        native = self._get_native()
+        if fast:
+            result = ffi.new("ossc_list_result **")
+            err = new_error()
+            check(lib.ossc_list_all(native, bucket.encode(), prefix.encode("utf-8"), 1, result,
+                                    err), err)
+            try:
+                entries = _entries(bucket, result[0])
+            finally:
+                lib.ossc_list_result_free(result[0])
+            yield from entries
+            return
+        token = b""
+        while True:
+            result = ffi.new("ossc_list_result **")
+            err = new_error()
+            check(lib.ossc_list_page(native, bucket.encode(), prefix.encode("utf-8"), ffi.NULL,
+                                     token, 1000, result, err), err)
+            try:
+                entries = _entries(bucket, result[0])
+                truncated = result[0].truncated
+                token = ffi.string(result[0].next_token) if result[0].next_token else b""
+            finally:
+                lib.ossc_list_result_free(result[0])
+            yield from entries
+            if not truncated or not token:
+                return
+
+    def __repr__(self):
+        return f"Client(endpoint={self.endpoint!r}, region={self.region!r}, profile={self.profile!r})"
+
+
+def _entries(bucket: str, res) -> list:
+    out = []
+    string = ffi.string
+    for i in range(res.count):
+        o = res.objects[i]
+        out.append(ObjectEntry(bucket, string(o.key).decode("utf-8", "surrogateescape"), o.size,
+                               o.mtime, string(o.etag).decode("ascii", "replace")
+                               if o.etag != ffi.NULL else ""))
+    return out
