@@ -100,6 +100,7 @@ char *ossc_arena_strndup(ossc_arena *a, const char *s, size_t len)
     return p;
 }
 
+/* strndup of the whole NUL-terminated s. */
 char *ossc_arena_strdup(ossc_arena *a, const char *s)
 {
     return ossc_arena_strndup(a, s, strlen(s));
@@ -141,6 +142,7 @@ void ossc_arena_free(ossc_arena *a)
     free(a);
 }
 
+/* Bytes held in blocks (headers included), for tests and statistics. */
 size_t ossc_arena_footprint(const ossc_arena *a)
 {
     return a ? a->footprint : 0;

@@ -106,6 +106,7 @@ static const char *const sections[] = {
     "datasetConfig", "checkpointConfig", "prefetch", "fastList", "http",
 };
 
+/* The table entry for a dotted key, or NULL when we do not know it. */
 static const struct key_def *find_key(const char *name)
 {
     for (size_t i = 0; i < sizeof key_table / sizeof key_table[0]; i++)
@@ -114,6 +115,7 @@ static const struct key_def *find_key(const char *name)
     return NULL;
 }
 
+/* True for top-level keys whose value is an object of further keys. */
 static int is_section(const char *name)
 {
     for (size_t i = 0; i < sizeof sections / sizeof sections[0]; i++)
@@ -138,8 +140,7 @@ static int apply_key(const char *file, const struct key_def *def, json_t *v, oss
         n = json_integer_value(v);
         if ((double)n < def->min || (double)n > def->max)
             goto range;
-        if (def->name && strcmp(def->name, "http.signVersion") == 0 && n != 0 && n != 1 &&
-            n != 4)
+        if (strcmp(def->name, "http.signVersion") == 0 && n != 0 && n != 1 && n != 4)
             return ossc_error_set(err, EINVAL, "config %s: key '%s' must be 0, 1 or 4", file,
                                   def->name);
         if (def->type == KEY_INT)
@@ -148,8 +149,9 @@ static int apply_key(const char *file, const struct key_def *def, json_t *v, oss
             *(uint64_t *)(void *)dst = (uint64_t)n;
         return 0;
     range:
-        return ossc_error_set(err, EINVAL, "config %s: key '%s' must be an integer between %.0f and %.0f",
-                              file, def->name, def->min, def->max);
+        return ossc_error_set(err, EINVAL,
+                              "config %s: key '%s' must be an integer between %.0f and %.0f", file,
+                              def->name, def->min, def->max);
     }
     case KEY_DOUBLE: {
         double d;
@@ -161,8 +163,9 @@ static int apply_key(const char *file, const struct key_def *def, json_t *v, oss
         *(double *)(void *)dst = d;
         return 0;
     drange:
-        return ossc_error_set(err, EINVAL, "config %s: key '%s' must be a number between %.0f and %.0f",
-                              file, def->name, def->min, def->max);
+        return ossc_error_set(err, EINVAL,
+                              "config %s: key '%s' must be a number between %.0f and %.0f", file,
+                              def->name, def->min, def->max);
     }
     case KEY_BOOL:
         if (!json_is_boolean(v))
@@ -274,8 +277,10 @@ static int load_file(const char *path, ossc_config *cfg, ossc_error *err)
     }
     root = json_loadf(fp, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
-        ossc_error_set(err, EINVAL, "config %s: line %d, column %d: invalid JSON: %s", path,
-                       jerr.line, jerr.column, jerr.text);
+        /* jansson reports a missing ',' as "'}' expected": say so */
+        ossc_error_set(err, EINVAL, "config %s: line %d, column %d: invalid JSON: %s%s", path,
+                       jerr.line, jerr.column, jerr.text,
+                       strncmp(jerr.text, "'}' expected", 12) == 0 ? " (missing ','?)" : "");
         goto err;
     }
     if (!json_is_object(root)) {

@@ -40,6 +40,7 @@ static int take_digits(const char **p, int n, int *out)
     return 0;
 }
 
+/* Gregorian month length, so 2023-02-29 is refused rather than normalised. */
 static int days_in_month(int year, int month)
 {
     static const int days[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -234,6 +235,7 @@ static void record_identity(ossc_cred_source *src, const struct stat *st)
     src->file_ino = st->st_ino;
 }
 
+/* True when st describes another version of the file than the cache. */
 static int identity_differs(const ossc_cred_source *src, const struct stat *st)
 {
     return st->st_mtim.tv_sec != src->file_mtime.tv_sec ||

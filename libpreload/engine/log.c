@@ -29,6 +29,34 @@ static int log_fd = -1; /* -1 = stderr */
 static int audit_fd = -1; /* -1 = auditing off */
 static double audit_threshold = 100.0;
 
+/* fork() while another thread holds log_lock (DataLoader workers fork a
+ * process full of engine threads) would leave the child's copy locked for
+ * ever: hold the lock across fork and release it on both sides. */
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&log_lock);
+}
+
+static void atfork_release(void)
+{
+    pthread_mutex_unlock(&log_lock);
+}
+
+static void atfork_register(void)
+{
+    pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+}
+
+/* Takes log_lock, registering the fork handlers on first use. */
+static void log_lock_take(void)
+{
+    pthread_once(&atfork_once, atfork_register);
+    pthread_mutex_lock(&log_lock);
+}
+
+/* Level names as they appear in log lines. */
 static const char *level_name(int level)
 {
     switch (level) {
@@ -125,7 +153,7 @@ void ossc_log_init(int level, const char *path)
         open_errno = errno;
     }
 
-    pthread_mutex_lock(&log_lock);
+    log_lock_take();
     if (log_fd >= 0)
         close(log_fd);
     log_fd = fd;
@@ -175,7 +203,7 @@ void ossc_log_write(int level, const char *func, const char *file, int line,
     flatten(buf + n);
     buf[len++] = '\n';
 
-    pthread_mutex_lock(&log_lock);
+    log_lock_take();
     write_all(log_fd >= 0 ? log_fd : STDERR_FILENO, buf, len);
     pthread_mutex_unlock(&log_lock);
 }
@@ -189,7 +217,7 @@ void ossc_audit_init(const char *path, double threshold_ms)
         fd = open_log_file(path);
         open_errno = errno;
     }
-    pthread_mutex_lock(&log_lock);
+    log_lock_take();
     if (audit_fd >= 0)
         close(audit_fd);
     audit_fd = fd;
@@ -240,7 +268,7 @@ void ossc_audit_request(const char *method, const char *bucket, const char *key,
     double threshold;
     int fd, n;
 
-    pthread_mutex_lock(&log_lock);
+    log_lock_take();
     fd = audit_fd;
     threshold = audit_threshold;
     pthread_mutex_unlock(&log_lock);
@@ -262,7 +290,7 @@ void ossc_audit_request(const char *method, const char *bucket, const char *key,
     flatten(buf);
     buf[n++] = '\n';
 
-    pthread_mutex_lock(&log_lock);
+    log_lock_take();
     if (audit_fd >= 0)
         write_all(audit_fd, buf, (size_t)n);
     pthread_mutex_unlock(&log_lock);

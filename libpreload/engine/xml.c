@@ -32,6 +32,7 @@
 
 static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
 
+/* libxml2 wants its global state set up once before threads parse. */
 static void xml_global_init(void)
 {
     xmlInitParser();

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -217,6 +218,31 @@ static void test_log(void)
     regfree(&re);
     free(text);
 
+    /* fork while other threads log: the child can still log */
+    {
+        int ok = 0;
+        for (long i = 0; i < 4; i++)
+            pthread_create(&th[i], NULL, log_thread, (void *)i);
+        for (int i = 0; i < 20; i++) {
+            pid_t pid = fork();
+            int status = 0;
+            if (pid == 0) {
+                alarm(5);
+                OSSC_INFO("child %d", i);
+                _exit(0);
+            }
+            if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+                WEXITSTATUS(status) == 0)
+                ok++;
+        }
+        for (int i = 0; i < 4; i++)
+            pthread_join(th[i], NULL);
+        CHECK(ok == 20);
+        text = slurp(path);
+        CHECK(strstr(text, ": child 19\n") != NULL);
+        free(text);
+    }
+
     /* an unopenable file falls back to stderr, WARN and above */
     ossc_log_init(OSSC_LOG_DEBUG, "/proc/self/no/such/dir/x.log");
     CHECK(!ossc_log_enabled(OSSC_LOG_INFO));
@@ -355,6 +381,7 @@ static void test_documented_examples(void)
     CHECK(strstr(e.message, "config data/config_modelconnector_doc.json: line 9, column") ==
           e.message);
     CHECK(strstr(e.message, "invalid JSON") != NULL);
+    CHECK(strstr(e.message, "missing ','") != NULL);
     /* on failure cfg holds the defaults */
     check_defaults(&c);
 

@@ -7,9 +7,11 @@ Contract:
   ``sendfile`` using ``fd``/``offset``/``length``.  ``close()`` releases the
   descriptor and is idempotent.  If the file is shorter than announced the
   iteration simply stops early (the server then sees a short body).
-- :class:`ObservedBody` wraps a body (bytes or FileRange) and reports every
+- :class:`ObservedBody` wraps a body (bytes, FileRange or iterable) and reports every
   chunk size handed to the network to ``on_bytes``.  It exposes
   ``file_range`` (or None) and ``note_sent(n)`` for sendfile-capable servers.
+- :class:`ConnectionAbort`, raised from a body iterator, asks the server to
+  drop the connection (RST or FIN) after what was already sent.
 """
 
 import os
@@ -55,10 +57,30 @@ def iter_bytes(data, chunk_size=CHUNK_SIZE):
         yield view[pos:pos + chunk_size].tobytes()
 
 
+class ConnectionAbort(Exception):
+    """Raised by a body iterator to make the server drop the connection.
+
+    ``reset=True`` aborts with a TCP RST (SO_LINGER 0); otherwise the server
+    closes normally (FIN) after the bytes already sent.
+    """
+
+    def __init__(self, reset):
+        super().__init__("reset" if reset else "close")
+        self.reset = reset
+
+
+def iter_body(body):
+    """Iterate any body form: bytes, FileRange or an iterable of bytes."""
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return iter_bytes(body)
+    return iter(body)
+
+
 class ObservedBody:
-    def __init__(self, body, on_bytes=None):
+    def __init__(self, body, on_bytes=None, closer=None):
         self.body = body
         self.on_bytes = on_bytes
+        self.closer = closer
 
     @property
     def file_range(self):
@@ -69,11 +91,12 @@ class ObservedBody:
             self.on_bytes(n)
 
     def __iter__(self):
-        source = self.body if isinstance(self.body, FileRange) else iter_bytes(self.body)
-        for chunk in source:
+        for chunk in iter_body(self.body):
             self.note_sent(len(chunk))
             yield chunk
 
     def close(self):
-        if isinstance(self.body, FileRange):
-            self.body.close()
+        for obj in (self.body, self.closer):
+            close = getattr(obj, "close", None)
+            if close is not None:
+                close()
