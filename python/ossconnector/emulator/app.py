@@ -3,7 +3,7 @@
 Contract, per request:
 1. ``/_emulator/...`` (path-style host) goes to the admin API (:mod:`.admin`).
 2. Otherwise the request is parsed (:mod:`.request`), classified into an OSS
-   operation name (:func:`classify`), authenticated (:mod:`.auth`), then
+   operation name (:mod:`.routing`), authenticated (:mod:`.auth`), then
    pending ``delay``/``error`` faults are applied (:mod:`.faults`).
 3. The operation runs in an emulator handler (objects, listing, multipart,
    buckets) or, for anything else, in moto's S3 app (:mod:`.motoproxy`).
@@ -19,15 +19,17 @@ import time
 import traceback
 import uuid
 
-from . import buckets, listing, multipart, objects
+from . import acl, buckets, listing, multipart, objects
 from .admin import AdminApi
-from .auth import V1_SUBRESOURCES, Authenticator
-from .bodies import ConnectionAbort, ObservedBody, iter_body
+from .auth import Authenticator
+from .bodies import ObservedBody
 from .config import ADMIN_PREFIX, EmulatorConfig
 from .errors import OssError
-from .faults import BODY_KINDS, FaultRegistry
+from .faults import BODY_KINDS, FaultRegistry, apply_body_fault
 from .motoproxy import MotoProxy
 from .request import OssRequest, bucket_from_host
+from .response import Response
+from .routing import classify
 from .stats import Stats
 from .store import Store
 
@@ -38,11 +40,6 @@ REASONS = {200: "OK", 204: "No Content", 206: "Partial Content", 304: "Not Modif
            411: "Length Required", 412: "Precondition Failed", 416: "Requested Range Not Satisfiable",
            429: "Too Many Requests", 500: "Internal Server Error", 501: "Not Implemented",
            502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
-# Query parameters that do not turn a request into a different operation.
-NEUTRAL_PARAMS = frozenset(["response-content-type", "response-content-language", "response-cache-control",
-                            "response-content-encoding", "response-expires", "response-content-disposition",
-                            "security-token", "x-oss-process", "x-oss-traffic-limit", "versionId"])
-
 HANDLERS = {
     "ListBuckets": buckets.list_buckets,
     "PutBucket": buckets.put_bucket,
@@ -65,99 +62,12 @@ HANDLERS = {
     "CompleteMultipartUpload": multipart.complete,
     "AbortMultipartUpload": multipart.abort,
     "ListParts": multipart.list_parts,
+    "PutObjectAcl": acl.put_object_acl,
+    "GetObjectAcl": acl.get_object_acl,
+    "PutBucketAcl": acl.put_bucket_acl,
+    "GetBucketAcl": acl.get_bucket_acl,
+    "GetBucketStat": acl.bucket_stat,
 }
-
-
-def classify(req):
-    """OSS operation name for a request; ``Moto:<detail>`` means forwarded."""
-    m, p = req.method, req.params
-    subs = [k for k in p if k in V1_SUBRESOURCES and k not in NEUTRAL_PARAMS]
-    if not req.bucket:
-        return "ListBuckets" if m == "GET" else "Unsupported"
-    if not req.key:
-        if m == "GET":
-            if "uploads" in p:
-                return "ListMultipartUploads"
-            if "location" in p:
-                return "GetBucketLocation"
-            if "bucketInfo" in p:
-                return "GetBucketInfo"
-            if not subs:
-                return "ListObjectsV2" if p.get("list-type") == "2" else "ListObjects"
-        elif m == "PUT" and not subs:
-            return "PutBucket"
-        elif m == "DELETE" and not subs:
-            return "DeleteBucket"
-        elif m == "HEAD" and not subs:
-            return "HeadBucket"
-        elif m == "POST" and "delete" in p:
-            return "DeleteMultipleObjects"
-        return "Moto:bucket:%s:%s" % (m, ",".join(subs))
-    copy = req.header("x-oss-copy-source") is not None
-    if m == "GET":
-        if "uploadId" in p:
-            return "ListParts"
-        if not subs:
-            return "GetObject"
-    elif m == "HEAD":
-        if "objectMeta" in p:
-            return "GetObjectMeta"
-        if not subs:
-            return "HeadObject"
-    elif m == "PUT":
-        if "uploadId" in p and "partNumber" in p:
-            return "Moto:UploadPartCopy" if copy else "UploadPart"
-        if not subs:
-            return "CopyObject" if copy else "PutObject"
-    elif m == "POST":
-        if "uploads" in p:
-            return "InitiateMultipartUpload"
-        if "uploadId" in p:
-            return "CompleteMultipartUpload"
-        if "append" in p:
-            return "AppendObject"
-    elif m == "DELETE":
-        if "uploadId" in p:
-            return "AbortMultipartUpload"
-        if not subs:
-            return "DeleteObject"
-    return "Moto:object:%s:%s" % (m, ",".join(subs))
-
-
-def _corrupting(chunks, offset, length):
-    pos = 0
-    end = offset + length
-    for chunk in chunks:
-        lo, hi = max(offset, pos), min(end, pos + len(chunk))
-        if lo < hi:
-            buf = bytearray(chunk)
-            for i in range(lo - pos, hi - pos):
-                buf[i] ^= 0xFF
-            chunk = bytes(buf)
-        pos += len(chunk)
-        yield chunk
-
-
-def _cutting(chunks, after_bytes, reset):
-    sent = 0
-    for chunk in chunks:
-        if sent + len(chunk) >= after_bytes:
-            if after_bytes - sent > 0:
-                yield chunk[:after_bytes - sent]
-            break
-        sent += len(chunk)
-        yield chunk
-    raise ConnectionAbort(reset=reset)
-
-
-def apply_body_fault(body, fault):
-    """Wrap a body (bytes/FileRange/iterable) so that it misbehaves as ``fault`` says."""
-    chunks = iter_body(body)
-    if fault.kind == "corrupt":
-        return _corrupting(chunks, fault.offset, fault.length)
-    return _cutting(chunks, fault.after_bytes, fault.kind == "reset")
-
-
 class EmulatorApp:
     def __init__(self, config=None, store=None, faults=None, stats=None):
         self.config = config or EmulatorConfig()
@@ -237,8 +147,8 @@ class EmulatorApp:
             resp = handler(self, req)
         elif op.startswith("Moto:"):
             resp = self.moto.forward(req)
-        elif op == "AppendObject":
-            raise OssError(501, "NotImplemented", "AppendObject is not implemented by the OSS emulator.")
+        elif op == "AppendObject" or op.startswith("Unsupported:"):
+            raise OssError(501, "NotImplemented", "%s is not implemented by the OSS emulator." % op)
         else:
             raise OssError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
         if op == "GetObject" and resp.status in (200, 206) and resp.content_length:
@@ -249,7 +159,7 @@ class EmulatorApp:
         return resp
 
     def _observe(self, req, resp):
-        if req.operation != "GetObject" or req.method != "GET":
+        if req.operation != "GetObject" or req.method != "GET" or resp.status not in (200, 206):
             return resp
         bucket, key, stats = req.bucket, req.key, self.stats
         on_bytes = lambda n: stats.add_bytes(bucket, key, n)  # noqa: E731
@@ -265,7 +175,7 @@ class EmulatorApp:
             body = exc.to_xml(request_id, self.host_id)
         headers = [("Content-Type", "application/xml"), ("x-oss-ec", "0000-00000000")]
         headers.extend(exc.headers.items())
-        return _ErrorResponse(exc.status, headers, body)
+        return Response(exc.status, headers, body)
 
     def _respond(self, start_response, resp, request_id, environ):
         headers = [(k, v) for k, v in resp.headers if k.lower() != "content-length"]
@@ -287,11 +197,3 @@ class EmulatorApp:
         if isinstance(body, (bytes, bytearray)):
             return [bytes(body)] if body else []
         return body
-
-
-class _ErrorResponse:
-    def __init__(self, status, headers, body):
-        self.status = status
-        self.headers = headers
-        self.body = body
-        self.content_length = len(body)

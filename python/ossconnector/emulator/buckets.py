@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ElementTree
 from urllib.parse import quote
 
 from . import errors
+from .acl import ATTR_ACL, BUCKET_ACLS, acl_from_header
 from .listing import OWNER_ID, OWNER_NAME
 from .response import Response, iso8601, xml_response
 
@@ -51,7 +52,10 @@ def list_buckets(app, req):
 
 
 def put_bucket(app, req):
-    app.store.create_bucket(req.bucket, app.config.region)
+    bucket_acl = acl_from_header(req.headers, "x-oss-acl", BUCKET_ACLS)
+    bucket = app.store.create_bucket(req.bucket, app.config.region)
+    if bucket_acl:
+        setattr(bucket, ATTR_ACL, bucket_acl)
     return Response(200, [("Location", "/" + req.bucket)], b"")
 
 
@@ -78,7 +82,7 @@ def bucket_info(app, req):
     info = [("CreationDate", iso8601(bucket.creation_date)), ("ExtranetEndpoint", extranet),
             ("IntranetEndpoint", intranet), ("Location", _location(app)), ("StorageClass", "Standard"),
             ("Name", bucket.name), ("Owner", [("DisplayName", OWNER_NAME), ("ID", OWNER_ID)]),
-            ("AccessControlList", [("Grant", "private")]),
+            ("AccessControlList", [("Grant", getattr(bucket, ATTR_ACL, "private"))]),
             ("DataRedundancyType", "LRS"),
             ("Versioning", "Enabled" if bucket.is_versioned else None)]
     return xml_response("BucketInfo", [("Bucket", info)])

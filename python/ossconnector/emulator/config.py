@@ -6,7 +6,8 @@ maps access key id -> secret (the primary pair is always included);
 and is the only region accepted in V4 credential scopes; ``domain`` (e.g.
 ``ossemu.test``) enables virtual-hosted addressing for ``Host: <bucket>.<domain>``;
 ``max_skew`` is the allowed clock difference in seconds (``None``/0 disables
-the check).
+the check); ``min_part_size`` is the smallest allowed size of every
+multipart part but the last (100 KiB, as OSS).
 """
 
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ class EmulatorConfig:
     extra_credentials: dict = field(default_factory=dict)
     buckets: tuple = ()
     quiet: bool = True
+    min_part_size: int = 100 * 1024
 
     @property
     def credentials(self):

@@ -23,7 +23,8 @@ Contract:
 
   ``error``/``delay`` are taken before the operation runs; the body kinds
   (``reset``/``truncate``/``corrupt``) only on responses that carry a body
-  (GET of an object) and are not consumed by other requests.
+  (GET of an object) and are not consumed by other requests;
+  :func:`apply_body_fault` wraps such a body accordingly.
 - :class:`FaultControls` is the convenience API (``error()``, ``reset()``,
   ``fail_complete()``...) shared by the in-server registry and remote clients;
   subclasses implement ``add_spec(dict) -> id``, ``clear()`` and ``list()``.
@@ -32,6 +33,8 @@ Contract:
 import itertools
 import threading
 from dataclasses import asdict, dataclass, fields
+
+from .bodies import ConnectionAbort, iter_body
 
 KINDS = ("error", "delay", "reset", "truncate", "corrupt")
 BODY_KINDS = ("reset", "truncate", "corrupt")
@@ -175,3 +178,37 @@ class FaultRegistry(FaultControls):
                         self._faults.remove(fault)
                     return FaultSpec(**{**fault.to_dict(), "count": 1})
         return None
+
+
+def _corrupting(chunks, offset, length):
+    pos = 0
+    end = offset + length
+    for chunk in chunks:
+        lo, hi = max(offset, pos), min(end, pos + len(chunk))
+        if lo < hi:
+            buf = bytearray(chunk)
+            for i in range(lo - pos, hi - pos):
+                buf[i] ^= 0xFF
+            chunk = bytes(buf)
+        pos += len(chunk)
+        yield chunk
+
+
+def _cutting(chunks, after_bytes, reset):
+    sent = 0
+    for chunk in chunks:
+        if sent + len(chunk) >= after_bytes:
+            if after_bytes - sent > 0:
+                yield chunk[:after_bytes - sent]
+            break
+        sent += len(chunk)
+        yield chunk
+    raise ConnectionAbort(reset=reset)
+
+
+def apply_body_fault(body, fault):
+    """Wrap a body (bytes/FileRange/iterable) so that it misbehaves as ``fault`` says."""
+    chunks = iter_body(body)
+    if fault.kind == "corrupt":
+        return _corrupting(chunks, fault.offset, fault.length)
+    return _cutting(chunks, fault.after_bytes, fault.kind == "reset")

@@ -2,13 +2,14 @@
 
 Contract: :class:`MotoProxy` turns an already-authenticated
 :class:`~.request.OssRequest` into a path-style, unsigned S3 request
-(``Host: localhost``, ``/bucket/key``, no ``Authorization``, presign and
+(``Host: localhost``, ``/bucket/key``, a placeholder ``Authorization``, presign and
 ``x-oss-*`` auth parameters dropped, other ``x-oss-*`` headers renamed to
 ``x-amz-*``), runs it through ``moto.moto_server.werkzeug_app.create_backend_app("s3")``
 and translates the answer back: ``x-amz-*`` headers become ``x-oss-*``
 (``x-amz-request-id`` is kept), S3 XML namespaces are stripped, and S3 error
-bodies are re-raised as :class:`~.errors.OssError` so they render in OSS form.
-Used for rarely needed operations (ACL, tagging, UploadPartCopy, ...).
+bodies are re-raised as :class:`~.errors.OssError` so they render in OSS form;
+a crash inside moto becomes 501 NotImplemented.
+Used for rarely needed operations (tagging, versioning, UploadPartCopy, ...).
 """
 
 import re
@@ -25,7 +26,11 @@ DROP_PARAMS = frozenset(["OSSAccessKeyId", "Signature", "Expires", "security-tok
 DROP_HEADERS = frozenset(["authorization", "host", "x-oss-date", "x-oss-content-sha256",
                           "x-oss-security-token", "content-type", "content-length"])
 HEADER_RENAMES = {"x-oss-object-acl": "x-amz-acl", "x-oss-acl": "x-amz-acl"}
-_XMLNS = re.compile(rb'\sxmlns(:\w+)?="[^"]*"')
+_XMLNS = re.compile(rb'\sxmlns="[^"]*"')
+# moto treats requests without Authorization as anonymous and applies ACLs;
+# the real signature was verified already, so present a syntactically valid one.
+_PLACEHOLDER_AUTH = ("AWS4-HMAC-SHA256 Credential=OSSEMUPLACEHOLDER/20200101/us-east-1/s3/aws4_request, "
+                     "SignedHeaders=host, Signature=0")
 _RESPONSE_DROP = frozenset(["server", "date", "content-length", "x-amz-id-2", "connection",
                             "transfer-encoding"])
 
@@ -55,6 +60,7 @@ class MotoProxy:
                 name = "x-amz-" + name[len("x-oss-"):]
             env["HTTP_" + name.upper().replace("-", "_")] = value
         env["HTTP_HOST"] = "localhost"
+        env["HTTP_AUTHORIZATION"] = _PLACEHOLDER_AUTH
         path = "/" + req.bucket + ("/" + req.key if req.key else "")
         env["PATH_INFO"] = path.encode("utf-8", "surrogateescape").decode("latin-1")
         query = "&".join(quote(k, safe="") + ("=" + quote(v, safe="") if v else "")
@@ -71,12 +77,16 @@ class MotoProxy:
             captured["status"], captured["headers"] = status, headers
             return lambda data: None
 
-        result = self.app(self._environ(req), start_response)
         try:
-            body = b"".join(result)
-        finally:
-            if hasattr(result, "close"):
-                result.close()
+            result = self.app(self._environ(req), start_response)
+            try:
+                body = b"".join(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+        except Exception as exc:  # moto could not handle this OSS variant of the request
+            raise OssError(501, "NotImplemented", "%s is not supported by the emulator's storage backend (%s)."
+                           % (req.operation, type(exc).__name__))
         status = int(captured["status"].split(" ", 1)[0])
         headers = []
         for name, value in captured["headers"]:
@@ -94,7 +104,9 @@ class MotoProxy:
 
 
 def _as_oss_error(status, body, headers):
-    code, message, fields = "InternalError", "moto returned an error", {}
+    code = {400: "InvalidArgument", 403: "AccessDenied", 404: "NotFound", 405: "MethodNotAllowed",
+            409: "Conflict", 501: "NotImplemented"}.get(status, "InternalError")
+    message, fields = "The request was refused by the storage backend.", {}
     try:
         root = ElementTree.fromstring(body)
         node = root if root.tag == "Error" else root.find("Error")

@@ -23,6 +23,7 @@ also on ranged GETs, like OSS), ``x-oss-object-type`` and
 from urllib.parse import unquote
 
 from . import errors
+from .acl import ATTR_ACL, OBJECT_ACLS, acl_from_header
 from .auth import parse_http_date
 from .metadata import metadata_from_headers, metadata_to_headers, storage_class_from_headers
 from .payload import receive_body
@@ -131,10 +132,13 @@ def put_object(app, req):
     _check_forbid_overwrite(app, req)
     metadata = metadata_from_headers(req.headers)
     storage_class = storage_class_from_headers(req.headers)
+    object_acl = acl_from_header(req.headers, "x-oss-object-acl", OBJECT_ACLS)
     payload = receive_body(req)
     key = app.store.install_object(req.bucket, req.key, payload.buffer, payload.size, payload.md5,
                                    payload.crc64, metadata, storage_class=storage_class)
     app.store.object_info(key)["content_md5"] = payload.content_md5
+    if object_acl:
+        setattr(key, ATTR_ACL, object_acl)
     return Response(200, [("ETag", key.etag), ("Content-MD5", payload.content_md5),
                           ("x-oss-hash-crc64ecma", str(payload.crc64))], b"")
 

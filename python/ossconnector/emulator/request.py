@@ -8,8 +8,8 @@ Contract:
 - The raw request target (``RAW_URI``/``REQUEST_URI`` if the server provides
   it) is percent-decoded as UTF-8, so ``%2F`` in a key becomes ``/`` and ``+``
   stays a literal plus.
-- ``query`` keeps every parameter in order, percent-decoded (no ``+`` to
-  space); ``params`` maps each name to its first value (``""`` when the
+- ``query`` keeps every parameter in order, form-decoded (``+`` is a space,
+  as ``requests``/oss2 encode it; a literal plus arrives as ``%2B``); ``params`` maps each name to its first value (``""`` when the
   parameter had no ``=``).
 - Header names keep their exact spelling when the server passes
   ``ossemu.raw_headers`` (our server does); otherwise they are rebuilt from
@@ -17,7 +17,7 @@ Contract:
 """
 
 import ipaddress
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, unquote_plus
 
 
 class Headers:
@@ -79,7 +79,7 @@ def parse_query(query_string):
         if not piece:
             continue
         name, _, value = piece.partition("=")
-        pairs.append((unquote(name), unquote(value)))
+        pairs.append((unquote_plus(name), unquote_plus(value)))
     return pairs
 
 

@@ -53,4 +53,5 @@ def http_date(dt):
 
 
 def iso8601(dt):
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (dt.microsecond // 1000)
+    """OSS listing timestamp; milliseconds are always ``.000`` as OSS (and oss2) expect."""
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.000Z")
