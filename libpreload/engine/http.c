@@ -227,9 +227,11 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return len;
 }
 
+/* Copies the value of header line "Name: value\r\n" (name of name_len
+ * bytes) without surrounding blanks. */
 static void header_value(const char *line, size_t len, size_t name_len, char *out, size_t cap)
 {
-    const char *v = line + name_len;
+    const char *v = line + name_len + 1;
     const char *end = line + len;
     while (v < end && (*v == ' ' || *v == '\t'))
         v++;
@@ -263,7 +265,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
         return len;
     }
     if (header_is(line, len, "content-length")) {
-        header_value(line, len, 15, value, sizeof(value));
+        header_value(line, len, 14, value, sizeof(value));
         r->content_length = strtoll(value, NULL, 10);
         if (r->http_status == 200 && !r->has_total_size) {
             r->total_size = (uint64_t)r->content_length;
@@ -271,14 +273,14 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
         }
     } else if (header_is(line, len, "content-range")) {
         /* "bytes a-b/total" */
-        header_value(line, len, 14, value, sizeof(value));
+        header_value(line, len, 13, value, sizeof(value));
         const char *slash = strchr(value, '/');
         if (slash && slash[1] != '*') {
             r->total_size = strtoull(slash + 1, NULL, 10);
             r->has_total_size = true;
         }
     } else if (header_is(line, len, "etag")) {
-        header_value(line, len, 5, value, sizeof(value));
+        header_value(line, len, 4, value, sizeof(value));
         const char *v = value;
         size_t n = strlen(v);
         if (n >= 2 && v[0] == '"' && v[n - 1] == '"') {
