@@ -10,12 +10,14 @@ files byte for byte.
 
 from __future__ import annotations
 
+import ctypes
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Dataset", "make_dataset"]
+__all__ = ["Dataset", "PageCachePin", "make_dataset"]
 
 _CHUNK = 64 << 20
 _CRC64_POLY = 0x142F0E1EBA9EA3693  # CRC-64/ECMA-182, as OSS computes it
@@ -55,49 +57,97 @@ class Dataset:
         """The large object's bytes, mapped from the file (page cache)."""
         return np.memmap(self.path(self.big_key), dtype=np.uint8, mode="r")
 
-    def warm_page_cache(self) -> None:
-        """Reads every file once so that all runs are served from memory."""
-        for key in [self.big_key, *self.small_keys]:
-            with open(self.path(key), "rb", buffering=0) as f:
-                while f.read(_CHUNK):
-                    pass
+    def pin_in_page_cache(self) -> "PageCachePin":
+        """Maps every file read-only and locks it in memory (page cache warm
+        for every run, even where the kernel pages out cold file pages)."""
+        return PageCachePin([self.path(k) for k in [self.big_key, *self.small_keys]])
 
 
-def _write_big(path: Path, size: int, rng: np.random.Generator) -> int:
-    crc = _crc64()
+class PageCachePin:
+    """Read-only mappings of files locked with mlock(2): their pages stay in
+    the page cache until :meth:`release`.  Where mlock is not permitted the
+    files are only read once (``locked`` is then False)."""
+
+    def __init__(self, paths: list[Path]):
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._maps: list[np.memmap] = []
+        self.locked = True
+        for path in paths:
+            m = np.memmap(path, dtype=np.uint8, mode="r")
+            if self.locked and self._libc.mlock(ctypes.c_void_p(m.ctypes.data),
+                                                ctypes.c_size_t(m.size)) != 0:
+                self.locked = False
+            if not self.locked:
+                _read_all(path)
+            self._maps.append(m)
+
+    def release(self) -> None:
+        for m in self._maps:
+            if self.locked:
+                self._libc.munlock(ctypes.c_void_p(m.ctypes.data), ctypes.c_size_t(m.size))
+            m._mmap.close()
+        self._maps = []
+
+    def __enter__(self) -> "PageCachePin":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _read_all(path: Path) -> None:
+    with open(path, "rb", buffering=0) as f:
+        while f.read(_CHUNK):
+            pass
+
+
+class _NoCrc:
+    """Stands in for the CRC accumulator when no CRC is wanted."""
+
+    crcValue = None
+
+    def update(self, data) -> None:
+        pass
+
+
+def _write_big(path: Path, size: int, rng: np.random.Generator, crc) -> None:
     with open(path, "wb") as f:
         for start in range(0, size, _CHUNK):
             chunk = rng.bytes(min(_CHUNK, size - start))
             crc.update(chunk)
             f.write(chunk)
-    return crc.crcValue
 
 
-def _write_small(directory: Path, prefix: str, count: int, size: int,
-                 rng: np.random.Generator) -> tuple[list[str], np.ndarray, dict[str, int]]:
-    data = np.frombuffer(rng.bytes(count * size), dtype=np.uint8)
-    keys, crcs = [], {}
-    for i in range(count):
-        key = f"{prefix}{i:06d}"
+def _write_small(directory: Path, keys: list[str], size: int, rng: np.random.Generator,
+                 new_crc) -> tuple[np.ndarray, dict]:
+    data = np.frombuffer(rng.bytes(len(keys) * size), dtype=np.uint8)
+    crcs = {}
+    for i, key in enumerate(keys):
         body = data[i * size:(i + 1) * size]
         (directory / key).write_bytes(body)
-        crc = _crc64()
-        crc.update(body.tobytes())
-        keys.append(key)
+        crc = new_crc()
+        crc.update(body)
         crcs[key] = crc.crcValue
-    return keys, data, crcs
+    return data, crcs
 
 
 def make_dataset(root: str | Path, *, big_size: int, small_count: int, small_size: int,
-                 bucket: str = "bench", seed: int = 20240801) -> Dataset:
+                 with_crc: bool = False, bucket: str = "bench",
+                 seed: int = 20240801) -> Dataset:
     """Writes ``big.bin`` (``big_size`` bytes) and ``small/000000`` ...
-    (``small_count`` x ``small_size`` bytes) into ``root/bucket``."""
+    (``small_count`` x ``small_size`` bytes) into ``root/bucket``, then
+    flushes them to disk so write-back does not overlap the measurements.
+    ``with_crc`` also computes every object's CRC-64 (about 0.5 GB/s)."""
     root = Path(root)
     bucket_dir = root / bucket
     (bucket_dir / "small").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    big_key = "big.bin"
-    big_crc = _write_big(bucket_dir / big_key, big_size, rng)
-    keys, data, crcs = _write_small(bucket_dir, "small/", small_count, small_size, rng)
-    crcs[big_key] = big_crc
-    return Dataset(root, bucket, big_key, big_size, keys, small_size, data, crcs)
+    new_crc = _crc64 if with_crc else _NoCrc
+    big_key, big_crc = "big.bin", new_crc()
+    _write_big(bucket_dir / big_key, big_size, rng, big_crc)
+    keys = [f"small/{i:06d}" for i in range(small_count)]
+    data, crcs = _write_small(bucket_dir, keys, small_size, rng, new_crc)
+    crcs[big_key] = big_crc.crcValue
+    os.sync()
+    return Dataset(root, bucket, big_key, big_size, keys, small_size, data,
+                   crcs if with_crc else {})

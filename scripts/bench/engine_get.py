@@ -542,13 +542,13 @@ def main(argv=None) -> int:
         os.chmod(workdir, 0o755)
         t0 = time.perf_counter()
         ds = make_dataset(workdir / "data", big_size=args.size_mib << 20,
-                          small_count=args.small_count, small_size=args.small_kib << 10)
-        ds.warm_page_cache()
+                          small_count=args.small_count, small_size=args.small_kib << 10,
+                          with_crc=args.crc_header)
         print(f"data written in {time.perf_counter() - t0:.1f} s", flush=True)
-        crc_by_path = ({f"/{ds.bucket}/{key}": crc for key, crc in ds.crc64.items()}
-                       if args.crc_header else {})
+        crc_by_path = {f"/{ds.bucket}/{key}": crc for key, crc in ds.crc64.items()}
         clients: list[Client] = []
-        with Nginx(ds.root, crc64=crc_by_path) as server:
+        with ds.pin_in_page_cache() as pin, Nginx(ds.root, crc64=crc_by_path) as server:
+            params["page_cache_pinned"] = pin.locked
             machine = machine_description(server.version(), curl)
             print(json.dumps(machine, indent=1), flush=True)
             try:
