@@ -25,7 +25,8 @@ test-c: deps $(BUILD)/build.ninja
 	meson test -C $(BUILD) --print-errorlogs
 
 test-py: build
-	$(PYTHON) -m pytest -q tests
+	OSSC_LIVE_ENGINE_BINS=$(BUILD)/libpreload/tests/live_engine:$(ASAN_BUILD)/libpreload/tests/live_engine \
+	    $(PYTHON) -m pytest -q tests
 
 # The engine and its C tests once more with AddressSanitizer and UBSan.
 asan: deps
@@ -35,7 +36,8 @@ asan: deps
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 	    meson test -C $(ASAN_BUILD) --print-errorlogs
 
-test: test-c asan test-py
+test: test-c asan
+	$(MAKE) test-py
 
 bench: build
 	$(PYTHON) scripts/bench/engine_get.py

@@ -10,12 +10,12 @@ import pytest
 
 from ossconnector.emulator.testing import oss2_bucket, running_emulator, unique_bucket_name
 
-PART_SIZE = 1 << 20  # small parts so multi-part paths run on small objects
+from tests_helpers import EMULATOR_DOMAIN, write_config
 
 
 @pytest.fixture(scope="session")
 def emu():
-    with running_emulator(min_part_size=100 * 1024) as emulator:
+    with running_emulator(min_part_size=100 * 1024, domain=EMULATOR_DOMAIN) as emulator:
         yield emulator
 
 
@@ -32,26 +32,6 @@ def cred_file(emu, tmp_path):
     path.write_text(json.dumps({"AccessKeyId": emu.access_key_id,
                                 "AccessKeySecret": emu.access_key_secret}))
     os.chmod(path, 0o600)
-    return str(path)
-
-
-def write_config(tmp_path, **overrides):
-    """A config.json for tests: small parts, logs under tmp_path."""
-    cfg = {
-        "logLevel": 1,
-        "logPath": str(tmp_path / "connector.log"),
-        "auditPath": str(tmp_path / "audit.log"),
-        "prefetch": {"vcpus": 2, "workers": 8},
-        "http": {"partSize": PART_SIZE, "retryBaseMs": 10, "retryMaxMs": 200,
-                 "connectTimeoutMs": 2000, "lowSpeedTimeoutSec": 5},
-    }
-    for key, value in overrides.items():
-        if isinstance(value, dict):
-            cfg.setdefault(key, {}).update(value)
-        else:
-            cfg[key] = value
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(cfg))
     return str(path)
 
 
@@ -73,3 +53,25 @@ def client(emu, cred_file, config_file):
 def oss2b(emu, bucket):
     """oss2's Bucket on the same bucket: the reference client."""
     return oss2_bucket(emu, bucket)
+
+
+@pytest.fixture
+def hosts_entry():
+    """Adds '127.0.0.1 NAME' lines to /etc/hosts for the test and removes
+    exactly those lines afterwards (skips when /etc/hosts is not writable)."""
+    path = "/etc/hosts"
+    if not os.access(path, os.W_OK):
+        pytest.skip("/etc/hosts is not writable: cannot resolve virtual-hosted names")
+    added = []
+
+    def add(name):
+        line = f"127.0.0.1 {name}  # ossconnector-test\n"
+        with open(path, "a") as f:
+            f.write(line)
+        added.append(line)
+
+    yield add
+    with open(path) as f:
+        lines = f.readlines()
+    with open(path, "w") as f:
+        f.writelines(l for l in lines if l not in added)

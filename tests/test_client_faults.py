@@ -38,8 +38,10 @@ def test_429_is_retried(client, emu, bucket, blob):
 def test_reset_mid_body_resumes(client, emu, bucket, blob):
     emu.faults.reset(after_bytes=300_000, count=2, bucket=bucket, key="blob")
     assert client.get(f"oss://{bucket}/blob") == blob
-    # Resumed from the last byte received: nothing fetched twice.
-    assert served(emu, bucket) == len(blob)
+    # Resumed from the last byte received.  A reset discards whatever was
+    # still in flight, so the server may count a little more than the object,
+    # but less than refetching each cut part from its start would cost.
+    assert len(blob) <= served(emu, bucket) < len(blob) + 2 * 300_000
 
 
 def test_truncated_body_resumes(client, emu, bucket, blob):

@@ -1,3 +1,29 @@
 """Plain helpers the test modules import (fixtures live in conftest.py)."""
 
-from conftest import write_config as write_config_file  # noqa: F401
+import json
+
+PART_SIZE = 1 << 20  # small parts so multi-part paths run on small objects
+EMULATOR_DOMAIN = "ossemu.test"  # virtual-hosted names: <bucket>.ossemu.test
+
+
+def write_config(tmp_path, **overrides):
+    """A config.json for tests: small parts, logs under tmp_path."""
+    cfg = {
+        "logLevel": 1,
+        "logPath": str(tmp_path / "connector.log"),
+        "auditPath": str(tmp_path / "audit.log"),
+        "prefetch": {"vcpus": 2, "workers": 8},
+        "http": {"partSize": PART_SIZE, "retryBaseMs": 10, "retryMaxMs": 200,
+                 "connectTimeoutMs": 2000, "lowSpeedTimeoutSec": 5},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            cfg.setdefault(key, {}).update(value)
+        else:
+            cfg[key] = value
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(cfg))
+    return str(path)
+
+
+write_config_file = write_config

@@ -51,13 +51,16 @@ def _best(results: Iterable[Result], workload: str, client: str) -> Optional[Res
 
 def ratios(results: list[Result]) -> dict:
     """Per workload: the best (highest median) non-diagnostic result of each
-    client and the ratios ours/curl and ours/oss2 of those medians."""
+    client and the ratios of ours to each other client's best median."""
     out = {}
     for workload in dict.fromkeys(r.workload for r in results):
-        best = {c: _best(results, workload, c) for c in ("curl", "ours", "oss2")}
+        clients = dict.fromkeys(r.client for r in results if r.workload == workload)
+        best = {c: _best(results, workload, c) for c in clients}
         entry = {f"best_{c}": (r.method if r else None) for c, r in best.items()}
-        for other in ("curl", "oss2"):
-            if best["ours"] and best[other]:
+        for other in clients:
+            if other == "ours":
+                continue
+            if best.get("ours") and best[other]:
                 entry[f"ours_over_{other}"] = best["ours"].median_gbps() / best[other].median_gbps()
         out[workload] = entry
     return out
