@@ -143,9 +143,9 @@ class CurlCase(Case):
     client = "curl"
 
     def __init__(self, workload: str, method: str, commands: list[list[str]],
-                 expect: list[str], nbytes: int):
+                 expect: list[str], nbytes: int, objects: int):
         self.workload, self.method, self.commands = workload, method, commands
-        self.expect, self.nbytes, self.objects = sorted(expect), nbytes, len(expect)
+        self.expect, self.nbytes, self.objects = sorted(expect), nbytes, objects
         self.outputs: list[tuple[int, str, str]] = []
 
     def run(self) -> None:
@@ -355,7 +355,7 @@ def curl_large_processes(curl: str, url: str, size: int, streams: int) -> CurlCa
                 for a, b in split_ranges(size, streams)]
     expect = [f"206 {b - a + 1}" for a, b in split_ranges(size, streams)]
     return CurlCase("large", f"{streams} processes, one range each (-r a-b -o /dev/null)",
-                    commands, expect, size)
+                    commands, expect, size, 1)
 
 
 def curl_large_parallel(curl: str, url: str, size: int, streams: int, workdir: Path) -> CurlCase:
@@ -366,7 +366,7 @@ def curl_large_parallel(curl: str, url: str, size: int, streams: int, workdir: P
     cmd = [curl, "-s", "--parallel", "--parallel-immediate", "--parallel-max", str(streams),
            "-K", str(cfg)]
     expect = [f"206 {b - a + 1}" for a, b in split_ranges(size, streams)]
-    return CurlCase("large", f"1 process, --parallel {streams} ranges", [cmd], expect, size)
+    return CurlCase("large", f"1 process, --parallel {streams} ranges", [cmd], expect, size, 1)
 
 
 def _url_config(path: Path, urls: list[str]) -> Path:
@@ -380,7 +380,7 @@ def curl_small_parallel(curl: str, urls: list[str], size: int, width: int,
     cmd = [curl, "-s", "--parallel", "--parallel-immediate", "--parallel-max", str(width),
            "-w", CURL_WRITE_OUT, "-K", str(cfg)]
     return CurlCase("small", f"1 process, --parallel-max {width}", [cmd],
-                    [f"200 {size}"] * len(urls), size * len(urls))
+                    [f"200 {size}"] * len(urls), size * len(urls), len(urls))
 
 
 def curl_small_processes(curl: str, urls: list[str], size: int, processes: int,
@@ -390,7 +390,7 @@ def curl_small_processes(curl: str, urls: list[str], size: int, processes: int,
         cfg = _url_config(workdir / f"curl-small-{i}.cfg", urls[a:b + 1])
         commands.append([curl, "-s", "-w", CURL_WRITE_OUT, "-K", str(cfg)])
     return CurlCase("small", f"{len(commands)} processes, URLs in turn on one connection each",
-                    commands, [f"200 {size}"] * len(urls), size * len(urls))
+                    commands, [f"200 {size}"] * len(urls), size * len(urls), len(urls))
 
 
 # ------------------------------------------------------------------ clients
@@ -535,7 +535,9 @@ def markdown_section(doc: dict, results: list[Result], params: dict) -> str:
         "",
         f"Workloads: large = one object of {params['size_mib']} MiB; small = "
         f"{params['small_count']:,} objects of {params['small_kib']} KiB. "
-        f"Median of {params['runs']} runs after one warm-up run (min and max beside it).",
+        f"Median of {params['runs']} timed run(s) after one warm-up run (min and max beside "
+        f"it); files {'locked' if params.get('page_cache_pinned') else 'read once'} in the "
+        f"page cache; x-oss-hash-crc64ecma {'served' if params['crc_header'] else 'not served'}.",
         "",
         "```",
         doc["command"],
@@ -591,6 +593,9 @@ def main(argv=None) -> int:
     tools = {"curl": ensure_tool("curl", "curl"), "wrk": optional_tool("wrk", "wrk")}
     params = {k: getattr(args, k) for k in ("size_mib", "small_count", "small_kib", "runs",
                                             "threads", "crc_header")}
+    if os.getloadavg()[0] > 0.5:
+        print(f"warning: load average {os.getloadavg()} before the start: other work on this "
+              "machine will lower and scatter the numbers", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="bench-engine-get-") as tmp:
         workdir = Path(tmp)
         os.chmod(workdir, 0o755)
