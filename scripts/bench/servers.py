@@ -103,6 +103,14 @@ def _wait_listening(port: int, proc: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"nginx did not listen on 127.0.0.1:{port} within {timeout} s")
 
 
+def _tail(path: str, chars: int = 2000) -> str:
+    """The end of a text file, or '' when it does not exist."""
+    try:
+        return Path(path).read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
+
+
 class Nginx:
     """nginx serving ``root`` on ``127.0.0.1:<free port>`` (context manager).
 
@@ -159,7 +167,7 @@ class Nginx:
                 _wait_listening(self.port, self._proc, timeout)
                 return self
             except RuntimeError as e:  # nginx exited
-                detail = Path(log).read_text(errors="replace")[-2000:] if os.path.exists(log) else ""
+                detail = _tail(log)
                 if attempt < attempts and "Address already in use" in detail:
                     continue
                 self.stop()
