@@ -1,0 +1,160 @@
+/* hook_open.c - the open family and fopen.  A read-only open of a large
+ * file in MODEL_DIR returns a real fd of its cache file; everything else
+ * goes to libc unchanged.  O_DIRECT is dropped for our files. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "preload.h"
+
+/* The file index when (dirfd, path, flags) is a read-only open of ours. */
+static int ours(int dirfd, const char *path, int flags)
+{
+    if (!atomic_load_explicit(&ossc_preload_active, memory_order_relaxed) || ossc_in_hook ||
+        !path)
+        return -1;
+    if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_DIRECTORY)))
+        return -1;
+    char abs[PATH_MAX];
+    if (ossc_abs_path(dirfd, path, abs, sizeof(abs)) < 0)
+        return -1;
+    return ossc_cache_lookup_path(abs);
+}
+
+/* Opens file i for the application; fd registered as ours. */
+static int open_ours(int file, int flags)
+{
+    ossc_in_hook++;
+    int fd = ossc_cache_open(file, flags);
+    ossc_in_hook--;
+    if (fd >= 0)
+        ossc_fd_set(fd, file);
+    return fd;
+}
+
+#define MODE_ARG(flags, mode)                                                              \
+    mode_t mode = 0;                                                                       \
+    if ((flags) & (O_CREAT | O_TMPFILE)) {                                                 \
+        va_list ap;                                                                        \
+        va_start(ap, flags);                                                               \
+        mode = (mode_t)va_arg(ap, int);                                                    \
+        va_end(ap);                                                                        \
+    }
+
+OSSC_EXPORT int open(const char *path, int flags, ...)
+{
+    MODE_ARG(flags, mode);
+    ossc_real_resolve();
+    int f = ours(AT_FDCWD, path, flags);
+    return f >= 0 ? open_ours(f, flags) : ossc_real.open(path, flags, mode);
+}
+
+OSSC_EXPORT int open64(const char *path, int flags, ...)
+{
+    MODE_ARG(flags, mode);
+    ossc_real_resolve();
+    int f = ours(AT_FDCWD, path, flags);
+    return f >= 0 ? open_ours(f, flags) : ossc_real.open64(path, flags, mode);
+}
+
+OSSC_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+    MODE_ARG(flags, mode);
+    ossc_real_resolve();
+    int f = ours(dirfd, path, flags);
+    return f >= 0 ? open_ours(f, flags) : ossc_real.openat(dirfd, path, flags, mode);
+}
+
+OSSC_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+    MODE_ARG(flags, mode);
+    ossc_real_resolve();
+    int f = ours(dirfd, path, flags);
+    return f >= 0 ? open_ours(f, flags) : ossc_real.openat64(dirfd, path, flags, mode);
+}
+
+/* _FORTIFY_SOURCE variants (no mode argument). */
+OSSC_EXPORT int __open_2(const char *path, int flags)
+{
+    ossc_real_resolve();
+    int f = ours(AT_FDCWD, path, flags);
+    if (f >= 0)
+        return open_ours(f, flags);
+    return ossc_real.open_2 ? ossc_real.open_2(path, flags) : ossc_real.open(path, flags);
+}
+
+OSSC_EXPORT int __open64_2(const char *path, int flags)
+{
+    ossc_real_resolve();
+    int f = ours(AT_FDCWD, path, flags);
+    if (f >= 0)
+        return open_ours(f, flags);
+    return ossc_real.open64_2 ? ossc_real.open64_2(path, flags) : ossc_real.open64(path, flags);
+}
+
+OSSC_EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+    ossc_real_resolve();
+    int f = ours(dirfd, path, flags);
+    if (f >= 0)
+        return open_ours(f, flags);
+    return ossc_real.openat_2 ? ossc_real.openat_2(dirfd, path, flags)
+                              : ossc_real.openat(dirfd, path, flags);
+}
+
+OSSC_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+    ossc_real_resolve();
+    int f = ours(dirfd, path, flags);
+    if (f >= 0)
+        return open_ours(f, flags);
+    return ossc_real.openat64_2 ? ossc_real.openat64_2(dirfd, path, flags)
+                                : ossc_real.openat64(dirfd, path, flags);
+}
+
+/* fopen reads through libc's internal read, which no hook sees: the whole
+ * file is made present before the stream is returned. */
+static FILE *fopen_ours(int file, const char *mode)
+{
+    int fd = open_ours(file, O_RDONLY | (strchr(mode, 'e') ? O_CLOEXEC : 0));
+    if (fd < 0)
+        return NULL;
+    if (ossc_cache_wait(file, 0, ossc_cache_file_size(file)) < 0) {
+        int e = errno;
+        ossc_cache_user_drop(ossc_fd_take(fd));
+        ossc_real.close(fd);
+        errno = e;
+        return NULL;
+    }
+    FILE *fp = fdopen(fd, "r");
+    if (!fp) {
+        int e = errno;
+        ossc_cache_user_drop(ossc_fd_take(fd));
+        ossc_real.close(fd);
+        errno = e;
+    }
+    return fp;
+}
+
+static int fopen_flags(const char *mode)
+{
+    return (mode && mode[0] == 'r' && !strchr(mode, '+')) ? O_RDONLY : O_RDWR;
+}
+
+OSSC_EXPORT FILE *fopen(const char *path, const char *mode)
+{
+    ossc_real_resolve();
+    int f = ours(AT_FDCWD, path, fopen_flags(mode));
+    return f >= 0 ? fopen_ours(f, mode) : ossc_real.fopen(path, mode);
+}
+
+OSSC_EXPORT FILE *fopen64(const char *path, const char *mode)
+{
+    ossc_real_resolve();
+    int f = ours(AT_FDCWD, path, fopen_flags(mode));
+    return f >= 0 ? fopen_ours(f, mode) : ossc_real.fopen64(path, mode);
+}

@@ -1,0 +1,159 @@
+/* preload.h - the LD_PRELOAD interposer: shared declarations.
+ *
+ * Layers (torsocks-style): hook_*.c are thin forwarders for each family of
+ * libc calls; they ask "is this ours?" and either call the real libc
+ * function or the logic in cache.c (shared node-wide cache of the model's
+ * large files), modeldir.c (mirroring OSS_PATH into MODEL_DIR) and
+ * fdtable.c (which of this process's fds and mappings are ours). */
+#ifndef OSSC_PRELOAD_H
+#define OSSC_PRELOAD_H
+
+#include <dirent.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "ossc.h"
+
+#define OSSC_EXPORT __attribute__((visibility("default")))
+
+/* ------------------------------------------------------------ real libc */
+
+/* Pointers to the next definition of every hooked symbol, resolved once
+ * with dlsym(RTLD_NEXT) before any hook can run.  A missing required
+ * symbol aborts with a clear message; one resolving to ourselves too. */
+struct ossc_real {
+    int (*open)(const char *, int, ...);
+    int (*open64)(const char *, int, ...);
+    int (*openat)(int, const char *, int, ...);
+    int (*openat64)(int, const char *, int, ...);
+    int (*open_2)(const char *, int);
+    int (*open64_2)(const char *, int);
+    int (*openat_2)(int, const char *, int);
+    int (*openat64_2)(int, const char *, int);
+    FILE *(*fopen)(const char *, const char *);
+    FILE *(*fopen64)(const char *, const char *);
+    ssize_t (*read)(int, void *, size_t);
+    ssize_t (*pread)(int, void *, size_t, off_t);
+    ssize_t (*pread64)(int, void *, size_t, off_t);
+    ssize_t (*readv)(int, const struct iovec *, int);
+    ssize_t (*preadv)(int, const struct iovec *, int, off_t);
+    ssize_t (*preadv64)(int, const struct iovec *, int, off_t);
+    ssize_t (*read_chk)(int, void *, size_t, size_t);
+    ssize_t (*pread64_chk)(int, void *, size_t, off_t, size_t);
+    ssize_t (*pread_chk)(int, void *, size_t, off_t, size_t);
+    void *(*mmap)(void *, size_t, int, int, int, off_t);
+    void *(*mmap64)(void *, size_t, int, int, int, off_t);
+    int (*munmap)(void *, size_t);
+    int (*close)(int);
+    int (*dup)(int);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
+    int (*fcntl)(int, int, ...);
+    int (*fcntl64)(int, int, ...);
+    int (*posix_fadvise)(int, off_t, off_t, int);
+    int (*posix_fadvise64)(int, off_t, off_t, int);
+    ssize_t (*sendfile)(int, int, off_t *, size_t);
+    ssize_t (*sendfile64)(int, int, off_t *, size_t);
+    ssize_t (*copy_file_range)(int, off_t *, int, off_t *, size_t, unsigned int);
+};
+extern struct ossc_real ossc_real;
+void ossc_real_resolve(void);
+
+/* True once the library is active in this process: loaded by LD_PRELOAD,
+ * configured, and the cache attached.  Hooks are pure pass-through
+ * otherwise (including when the library is merely dlopen'ed by Python). */
+extern atomic_bool ossc_preload_active;
+
+/* Thread-local re-entry guard: set while our own code runs libc calls that
+ * might come back into the hooks (e.g. libcurl opening its CA bundle). */
+extern _Thread_local int ossc_in_hook;
+
+/* ------------------------------------------------------------ settings */
+
+typedef struct ossc_preload_settings {
+    char endpoint[512];
+    char region[64];
+    char oss_path[2048];       /* oss://bucket/prefix/ */
+    char bucket[64];
+    char prefix[1024];         /* with trailing '/' or "" */
+    char model_dir[4096];      /* absolute, no trailing '/' */
+    char cache_root[4096];     /* where shared cache directories live */
+    char config_path[4096];
+    uint64_t small_file_size;  /* files below this are downloaded to MODEL_DIR */
+    uint64_t memory_limit;     /* bytes of prefetched data kept at most */
+    int release_delay_s;       /* cache kept this long after last close/unmap */
+    bool enable;               /* ENABLE_CONNECTOR=1 */
+} ossc_preload_settings;
+
+/* Reads the documented environment (and our additions).  Returns 0 when
+ * the interposer should run, 1 when it is not configured (inert), -1 on
+ * invalid settings (message logged, inert). */
+int ossc_settings_load(ossc_preload_settings *s);
+
+/* ------------------------------------------------------------ cache */
+
+/* The shared, node-wide cache of MODEL_DIR's large files (cache.c). */
+int ossc_cache_attach(const ossc_preload_settings *s);
+void ossc_cache_detach(void);
+
+/* Index of the large file at this absolute path (inside MODEL_DIR), or -1. */
+int ossc_cache_lookup_path(const char *abs_path);
+/* Size of large file i. */
+uint64_t ossc_cache_file_size(int file);
+/* Opens the cache data file of file i read-only (real kernel fd), counts a
+ * user and asks for its data first.  -1 with errno on failure. */
+int ossc_cache_open(int file, int flags);
+/* Blocks until [off, off+len) of file i is in the cache (fetching it
+ * itself when nobody else is).  0, or -1 with errno (EIO, ENOENT, EACCES
+ * ...) when the data could not be fetched. */
+int ossc_cache_wait(int file, uint64_t off, uint64_t len);
+void ossc_cache_user_add(int file);
+void ossc_cache_user_drop(int file);
+void ossc_cache_demand(int file);
+/* After fork, in the child: forget engine threads and locks. */
+void ossc_cache_after_fork_child(void);
+
+/* ------------------------------------------------------------ fd table */
+
+/* Which fds of this process are ours (fd -> file index). */
+void ossc_fd_set(int fd, int file);
+int ossc_fd_get(int fd); /* file index or -1 */
+int ossc_fd_take(int fd); /* removes, returns file index or -1 */
+/* Mappings of our files (for munmap). */
+void ossc_map_add(void *addr, size_t len, int file);
+int ossc_map_take(void *addr, size_t len); /* file index or -1 */
+/* Counts every fd and mapping of ours once more (after fork). */
+void ossc_fd_recount_after_fork(void);
+/* Drops every fd and mapping (at exit). */
+void ossc_fd_release_all(void);
+
+/* ------------------------------------------------------------ model dir */
+
+/* Lists OSS_PATH, mirrors it into MODEL_DIR (small files downloaded,
+ * large files as placeholders of their size) and returns the large files
+ * (sorted by key) for the cache.  Never deletes a file it did not create
+ * (a manifest remembers those); refuses when MODEL_DIR holds others. */
+typedef struct ossc_large_file {
+    char *key;       /* object key */
+    char *rel;       /* path relative to MODEL_DIR */
+    uint64_t size;
+} ossc_large_file;
+int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
+                          ossc_large_file **files, size_t *nfiles, ossc_error *err);
+void ossc_large_files_free(ossc_large_file *files, size_t n);
+
+/* Absolute, normalised form of path (relative to dirfd when not absolute);
+ * no symlink resolution beyond what realpath of MODEL_DIR already did.
+ * Returns 0 or -1 when it does not fit. */
+int ossc_abs_path(int dirfd, const char *path, char *out, size_t cap);
+
+/* snprintf for paths: 0, or -1 with errno ENAMETOOLONG when it does not
+ * fit (callers never act on a truncated path). */
+int ossc_pathf(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif

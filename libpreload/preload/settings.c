@@ -1,0 +1,119 @@
+/* settings.c - the interposer's configuration: the product's documented
+ * environment variables plus ours, and config.json (read by the engine). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "preload.h"
+
+#define DEFAULT_SMALL_FILE (4ull << 20)
+#define DEFAULT_RELEASE_DELAY 120
+
+/* "8G", "512M", "1048576" -> bytes; 0 when malformed. */
+static uint64_t parse_size(const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return 0;
+    switch (*end) {
+    case 'k': case 'K': v <<= 10; end++; break;
+    case 'm': case 'M': v <<= 20; end++; break;
+    case 'g': case 'G': v <<= 30; end++; break;
+    case 't': case 'T': v <<= 40; end++; break;
+    default: break;
+    }
+    if (*end == 'i' || *end == 'B')
+        end++;
+    if (*end == 'B')
+        end++;
+    return *end ? 0 : v;
+}
+
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    return v && v[0] ? v : NULL;
+}
+
+int ossc_settings_load(ossc_preload_settings *s)
+{
+    memset(s, 0, sizeof(*s));
+    const char *path = env("OSS_PATH"), *dir = env("MODEL_DIR"), *ep = env("OSS_ENDPOINT");
+    if (!path || !dir)
+        return 1;
+    s->enable = env("ENABLE_CONNECTOR") && strcmp(getenv("ENABLE_CONNECTOR"), "1") == 0;
+    if (!ep) {
+        OSSC_ERROR("OSS_PATH and MODEL_DIR are set but OSS_ENDPOINT is not: connector disabled");
+        return -1;
+    }
+    snprintf(s->endpoint, sizeof(s->endpoint), "%s", ep);
+    snprintf(s->region, sizeof(s->region), "%s", env("OSS_REGION") ? env("OSS_REGION") : "");
+    snprintf(s->config_path, sizeof(s->config_path), "%s",
+             env("OSS_CONNECTOR_CONFIG") ? env("OSS_CONNECTOR_CONFIG") : "");
+
+    /* oss://bucket/prefix -> bucket, "prefix/" */
+    char key[1024];
+    ossc_error err;
+    if (ossc_parse_uri(path, s->bucket, sizeof(s->bucket), key, sizeof(key), &err) < 0) {
+        OSSC_ERROR("OSS_PATH: %s: connector disabled", err.message);
+        return -1;
+    }
+    size_t kl = strlen(key);
+    ossc_pathf(s->prefix, sizeof(s->prefix), "%s%s", key, kl && key[kl - 1] != '/' ? "/" : "");
+    ossc_pathf(s->oss_path, sizeof(s->oss_path), "oss://%s/%s", s->bucket, s->prefix);
+
+    if (dir[0] != '/') {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof(cwd)) ||
+            ossc_pathf(s->model_dir, sizeof(s->model_dir), "%s/%s", cwd, dir) < 0) {
+            OSSC_ERROR("MODEL_DIR '%s': cannot make it absolute: connector disabled", dir);
+            return -1;
+        }
+    } else {
+        snprintf(s->model_dir, sizeof(s->model_dir), "%s", dir);
+    }
+    size_t ml = strlen(s->model_dir);
+    while (ml > 1 && s->model_dir[ml - 1] == '/')
+        s->model_dir[--ml] = '\0';
+    if (strcmp(s->model_dir, "/") == 0) {
+        OSSC_ERROR("MODEL_DIR must not be '/': connector disabled");
+        return -1;
+    }
+
+    snprintf(s->cache_root, sizeof(s->cache_root), "%s",
+             env("OSSC_CACHE_DIR") ? env("OSSC_CACHE_DIR") : "/dev/shm");
+
+    s->small_file_size = DEFAULT_SMALL_FILE;
+    if (env("OSSC_SMALL_FILE_SIZE") && !(s->small_file_size = parse_size(env("OSSC_SMALL_FILE_SIZE")))) {
+        OSSC_ERROR("OSSC_SMALL_FILE_SIZE='%s' is not a size (e.g. 4M): connector disabled",
+                   getenv("OSSC_SMALL_FILE_SIZE"));
+        return -1;
+    }
+    struct sysinfo si;
+    uint64_t ram = sysinfo(&si) == 0 ? (uint64_t)si.totalram * si.mem_unit : (8ull << 30);
+    s->memory_limit = ram / 2;
+    if (env("OSSC_MEMORY_LIMIT") && !(s->memory_limit = parse_size(env("OSSC_MEMORY_LIMIT")))) {
+        OSSC_ERROR("OSSC_MEMORY_LIMIT='%s' is not a size (e.g. 16G): connector disabled",
+                   getenv("OSSC_MEMORY_LIMIT"));
+        return -1;
+    }
+    s->release_delay_s = DEFAULT_RELEASE_DELAY;
+    if (env("OSSC_RELEASE_DELAY")) {
+        char *end;
+        long v = strtol(getenv("OSSC_RELEASE_DELAY"), &end, 10);
+        if (*end || v < 0 || v > 86400) {
+            OSSC_ERROR("OSSC_RELEASE_DELAY='%s' must be seconds 0..86400: connector disabled",
+                       getenv("OSSC_RELEASE_DELAY"));
+            return -1;
+        }
+        s->release_delay_s = (int)v;
+    }
+    return 0;
+}

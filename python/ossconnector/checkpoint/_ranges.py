@@ -1,0 +1,109 @@
+"""Concurrent ranged GETs of one object straight into caller memory.
+
+:func:`start` splits a range into slices and hands every slice to the
+engine at once (the engine runs at most ``Client.concurrency`` of them);
+:meth:`Fetch.wait` blocks, with the GIL released, until all have landed.
+Slices are small enough that a range of a few tens of MiB still keeps every
+connection busy, and never larger than ``http.partSize``.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import List
+
+from .._native import check, check_ptr, ffi, lib, new_error
+from ..errors import OssError
+
+__all__ = ["Fetch", "slice_size", "start"]
+
+MIN_SLICE = 1 << 20
+
+
+def slice_size(client, length: int) -> int:
+    """Bytes per ranged GET for a read of ``length`` bytes: enough slices to
+    use every connection, none below 1 MiB (per-request overhead) nor above
+    the configured part size."""
+    part = client.part_size
+    per = -(-length // max(1, client.concurrency))
+    return max(min(MIN_SLICE, part), min(part, per))
+
+
+class Fetch:
+    """Slices of ``[offset, offset + length)`` in flight into ``ptr``.
+
+    ``ptr`` (and whatever keeps it alive) must stay valid until
+    :meth:`wait` or :meth:`cancel` returns.
+    """
+
+    __slots__ = ("uri", "offset", "length", "_futures", "_lengths")
+
+    def __init__(self, uri: str, offset: int, length: int):
+        self.uri = uri
+        self.offset = offset
+        self.length = length
+        self._futures: List = []
+        self._lengths: List[int] = []
+
+    def wait(self) -> int:
+        """Bytes read; raises the first failure (the other slices are
+        cancelled) or EIO when the object ended early, i.e. it changed size
+        since it was opened."""
+        total = 0
+        try:
+            while self._futures:
+                future = self._futures[0]
+                err = new_error()
+                n = lib.ossc_future_wait(future, err)
+                lib.ossc_future_free(future)
+                self._futures.pop(0)
+                want = self._lengths.pop(0)
+                check(n, err, self.uri)
+                total += n
+                if n < want:
+                    break
+        finally:
+            self.cancel()
+        if total != self.length:
+            raise OssError(errno.EIO, f"{self.uri}: got {total} bytes at offset {self.offset}, "
+                                      f"expected {self.length}: the object changed while being read")
+        return total
+
+    def done(self) -> bool:
+        return all(lib.ossc_future_done(f) for f in self._futures)
+
+    def cancel(self) -> None:
+        """Stops what is still running and waits until the engine has let
+        go of the destination memory."""
+        futures, self._futures = self._futures, []
+        self._lengths = []
+        for future in futures:
+            lib.ossc_future_free(future)
+
+
+def start(client, bucket_b: bytes, key_b: bytes, uri: str, offset: int, length: int, ptr,
+          *, slice_bytes: int = 0) -> Fetch:
+    """Starts reading ``length`` bytes at ``offset`` into ``ptr`` (a cdata
+    ``char *``).  ``slice_bytes`` 0 picks :func:`slice_size`; a slice equal
+    to ``length`` makes one engine request group, which is what keeps the
+    CRC-64 check of a whole-object read."""
+    fetch = Fetch(uri, offset, length)
+    if length <= 0:
+        return fetch
+    step = slice_bytes or slice_size(client, length)
+    native = client._get_native()
+    dst = ffi.cast("char *", ptr)
+    pos = 0
+    try:
+        while pos < length:
+            n = min(step, length - pos)
+            err = new_error()
+            future = check_ptr(lib.ossc_get_async(native, bucket_b, key_b, offset + pos, n,
+                                                  dst + pos, err), err, uri)
+            fetch._futures.append(future)
+            fetch._lengths.append(n)
+            pos += n
+    except BaseException:
+        fetch.cancel()
+        raise
+    return fetch

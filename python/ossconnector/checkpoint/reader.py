@@ -1,0 +1,228 @@
+"""CheckpointReader: a seekable binary stream tuned for ``torch.load``.
+
+``torch.load`` reads a checkpoint (a zip archive) as: a few bytes at the
+start, the central directory at the end, then for every tensor a 30-byte
+local header followed by one large ``readinto`` of the tensor's bytes, in
+file order.  The reader serves that pattern with two paths:
+
+* small reads come from a cache of aligned blocks (1 MiB, or the part size
+  if smaller) fetched with ranged GETs; reading sequentially keeps the next
+  blocks in flight;
+* a large ``readinto`` copies whatever leading bytes are already cached,
+  then fetches the rest straight into the destination (a tensor's storage)
+  with concurrent ranged GETs, while the block holding the end of the read,
+  and so the next tensor's header, is fetched alongside.  No byte is fetched
+  twice along that path.
+
+Memory is bounded by ``max_blocks`` blocks plus the caller's buffers.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import OrderedDict
+from typing import Optional
+
+from .._native import ffi, writable_pointer
+from . import _ranges
+
+__all__ = ["CheckpointReader"]
+
+_BLOCK = 1 << 20
+
+
+class _Block:
+    """Bytes ``[start, start + length)`` of the object, fetched or in flight."""
+
+    __slots__ = ("start", "length", "buf", "fetch", "filled")
+
+    def __init__(self, reader: "CheckpointReader", start: int, length: int):
+        self.start = start
+        self.length = length
+        self.buf = bytearray(length)
+        self.filled = -1
+        self.fetch = reader._start(start, length, ffi.from_buffer(self.buf), length)
+
+    def wait(self) -> None:
+        if self.filled < 0:
+            fetch, self.fetch = self.fetch, None
+            self.filled = fetch.wait()
+
+    def release(self) -> None:
+        if self.fetch is not None:
+            self.fetch.cancel()
+            self.fetch = None
+
+
+class CheckpointReader(io.RawIOBase):
+    """Read-only, seekable stream over ``oss://bucket/key`` of ``size``
+    bytes; returned by :meth:`OssCheckpoint.reader`.
+
+    ``read``, ``readinto`` (into any writable buffer, including a
+    contiguous CPU tensor), ``seek``, ``tell``, ``readline`` and the rest of
+    :class:`io.RawIOBase`; attributes ``bucket``, ``key``, ``uri`` and
+    ``size`` (an int, as on the product's stream objects).  Reading the
+    whole object from offset 0 in one call verifies its CRC-64.
+    """
+
+    def __init__(self, client, bucket: str, key: str, size: int, *,
+                 block_size: Optional[int] = None, max_blocks: int = 32, readahead: int = 4):
+        super().__init__()
+        self._client = client
+        self.bucket = bucket
+        self.key = key
+        self.uri = f"oss://{bucket}/{key}"
+        self.size = size
+        self._bucket_b = bucket.encode()
+        self._key_b = key.encode("utf-8")
+        self._block = block_size or min(_BLOCK, client.part_size)
+        self._max_blocks = max(2, max_blocks)
+        self._readahead = max(0, readahead)
+        self._blocks: "OrderedDict[int, _Block]" = OrderedDict()
+        self._last_block = -2
+        self._pos = 0
+
+    # -- io.RawIOBase -----------------------------------------------------
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def __len__(self) -> int:
+        return self.size
+
+    def tell(self) -> int:
+        self._check_open()
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._check_open()
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self._pos + offset
+        elif whence == io.SEEK_END:
+            pos = self.size + offset
+        else:
+            raise ValueError(f"seek: invalid whence {whence!r} on {self.uri}")
+        if pos < 0:
+            raise ValueError(f"seek: negative position {pos} in {self.uri}")
+        self._pos = pos
+        return pos
+
+    def readinto(self, b) -> int:
+        self._check_open()
+        ptr, nbytes, keep = writable_pointer(b)
+        dst = ffi.cast("char *", ptr)
+        want = min(nbytes, self.size - self._pos)
+        if want <= 0:
+            return 0
+        end = self._pos + want
+        if self._pos == 0 and end == self.size and not self._blocks:
+            # Whole object in one call: one request group, CRC-64 checked.
+            self._start(0, want, dst, want).wait()
+            self._pos = end
+            return want
+        done = self._copy_cached(dst, 0, end)
+        bs = self._block
+        direct_end = (end // bs) * bs
+        direct = direct_end - self._pos >= 2 * bs
+        if direct:
+            fetch = self._start(self._pos, direct_end - self._pos, dst + done)
+            try:
+                if direct_end < self.size:
+                    self._get_block(direct_end // bs)  # the tail, and the next header
+            except BaseException:
+                fetch.cancel()
+                raise
+            done += fetch.wait()
+            self._pos = direct_end
+        while self._pos < end:
+            done += self._copy_block(dst, done, end, self._get_block(self._pos // bs))
+        if not direct:
+            self._read_ahead((end - 1) // bs)
+        del keep
+        return done
+
+    def read(self, size: int = -1) -> bytes:
+        self._check_open()
+        remaining = max(0, self.size - self._pos)
+        n = remaining if size is None or size < 0 else min(size, remaining)
+        if n == 0:
+            return b""
+        buf = bytearray(n)
+        got = self.readinto(buf)
+        del buf[got:]
+        return bytes(buf)
+
+    def readall(self) -> bytes:
+        return self.read(-1)
+
+    def close(self) -> None:
+        if not self.closed:
+            for block in self._blocks.values():
+                block.release()
+            self._blocks.clear()
+        super().close()
+
+    def __repr__(self):
+        return f"CheckpointReader({self.uri!r}, size={self.size})"
+
+    # -- blocks -----------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError(f"I/O operation on closed reader {self.uri}")
+
+    def _start(self, offset: int, length: int, ptr, slice_bytes: int = 0):
+        return _ranges.start(self._client, self._bucket_b, self._key_b, self.uri, offset,
+                             length, ptr, slice_bytes=slice_bytes)
+
+    def _copy_block(self, dst, done: int, end: int, block: _Block) -> int:
+        block.wait()
+        start = self._pos - block.start
+        n = min(end - self._pos, block.filled - start)
+        if n <= 0:
+            raise EOFError(f"{self.uri}: object ended at {block.start + block.filled}, "
+                           f"expected {self.size} bytes")
+        ffi.memmove(dst + done, ffi.from_buffer(block.buf)[start:start + n], n)
+        self._pos += n
+        return n
+
+    def _copy_cached(self, dst, done: int, end: int) -> int:
+        """Copies from blocks already cached or in flight at the current
+        position; returns bytes copied."""
+        start = done
+        while self._pos < end:
+            block = self._blocks.get(self._pos // self._block)
+            if block is None:
+                break
+            done += self._copy_block(dst, done, end, block)
+        return done - start
+
+    def _get_block(self, index: int) -> _Block:
+        """The block ``index``, started if not cached (least recently used
+        blocks beyond ``max_blocks`` are dropped)."""
+        block = self._blocks.get(index)
+        if block is None:
+            start = index * self._block
+            block = _Block(self, start, min(self._block, self.size - start))
+            self._blocks[index] = block
+        self._blocks.move_to_end(index)
+        while len(self._blocks) > self._max_blocks:
+            _, old = self._blocks.popitem(last=False)
+            old.release()
+        return block
+
+    def _read_ahead(self, index: int) -> None:
+        """After a small read ending in block ``index``: keep ``readahead``
+        blocks in flight after it while reading is sequential, one after a
+        jump (the next tensor header usually lies close behind)."""
+        sequential = index in (self._last_block, self._last_block + 1)
+        self._last_block = index
+        last = (self.size - 1) // self._block
+        for nxt in range(index + 1, min(last, index + (self._readahead if sequential else 1)) + 1):
+            if nxt not in self._blocks:
+                self._get_block(nxt)

@@ -1,0 +1,1 @@
+"""Drop-in package under the product name (model connector); see ossconnector.model."""

@@ -1,0 +1,37 @@
+"""Drop-in package under the product's import name: ``from osstorchconnector
+import OssMapDataset, OssIterableDataset, OssCheckpoint, OssFileSystem, ...``
+runs existing scripts unchanged on our engine.  Names are imported on first
+use so that importing the package does not import torch."""
+
+__all__ = [
+    "OssIterableDataset",
+    "OssMapDataset",
+    "OssCheckpoint",
+    "OssFileSystem",
+    "OssClient",
+    "imagenet_manifest_parser",
+    "generate_tar_archive",
+]
+
+_LAZY = {
+    "OssIterableDataset": "ossconnector.datasets.iterable_dataset",
+    "OssMapDataset": "ossconnector.datasets.map_dataset",
+    "imagenet_manifest_parser": "ossconnector.datasets.manifest",
+    "generate_tar_archive": "ossconnector.datasets.tar",
+    "OssClient": "ossconnector.datasets.oss_client",
+    "OssCheckpoint": "ossconnector.checkpoint.checkpoint",
+    "OssFileSystem": "ossconnector.checkpoint.dcp",
+}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'osstorchconnector' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__():
+    return sorted(__all__)
