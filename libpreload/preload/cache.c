@@ -418,6 +418,11 @@ int ossc_cache_open(int file, int flags)
     return fd;
 }
 
+int ossc_cache_placeholder(int file, char *out, size_t cap)
+{
+    return ossc_pathf(out, cap, "%s/%s", C.s.model_dir, C.files[file].rel);
+}
+
 uint64_t ossc_cache_file_size(int file)
 {
     return C.files[file].size;
@@ -627,14 +632,25 @@ static void register_pid(void)
     }
 }
 
-static bool others_alive(void)
+/* Any registered process alive (other than us, unless include_self: a
+ * process that exec'd keeps the registration of its earlier image). */
+static bool users_alive(bool include_self)
 {
     int me = getpid();
     for (int i = 0; i < MAX_PIDS; i++) {
         int p = atomic_load(&C.h->pids[i]);
-        if (p && p != me && pid_alive(p))
+        if (p && (p != me || include_self) && pid_alive(p))
             return true;
     }
+    return false;
+}
+
+static bool registered(void)
+{
+    int me = getpid();
+    for (int i = 0; i < MAX_PIDS; i++)
+        if (atomic_load(&C.h->pids[i]) == me)
+            return true;
     return false;
 }
 
@@ -779,7 +795,7 @@ int ossc_cache_attach(const ossc_preload_settings *s)
     }
     byte_lock(1, 1);
     int rc = map_existing();
-    if (rc == 0 && !others_alive() && s->enable) {
+    if (rc == 0 && !users_alive(true) && s->enable) {
         /* Left by processes that are all gone: start over. */
         uint32_t n = C.h->nfiles;
         ossc_real.munmap(C.h, C.state_len);
@@ -794,7 +810,7 @@ int ossc_cache_attach(const ossc_preload_settings *s)
         }
         rc = create_state();
     }
-    if (rc == 0)
+    if (rc == 0 && !registered())
         register_pid();
     byte_unlock(1);
     if (rc < 0)
@@ -833,7 +849,14 @@ void ossc_cache_detach(void)
         int expected = me;
         atomic_compare_exchange_strong(&C.h->pids[i], &expected, 0);
     }
-    if (!others_alive()) {
+    if (!users_alive(false)) {
+        /* Last one out: the cache goes, and so do the placeholders (they
+         * would read as zeros without the interposer). */
+        for (uint32_t i = 0; i < C.h->nfiles; i++) {
+            char ph[PATH_MAX];
+            if (ossc_pathf(ph, sizeof(ph), "%s/%s", C.s.model_dir, C.files[i].rel) == 0)
+                unlink(ph);
+        }
         remove_cache_dir(C.h->nfiles);
         char lockpath[PATH_MAX + 32];
         ossc_pathf(lockpath, sizeof(lockpath), "%s/lock", C.dir);

@@ -60,6 +60,15 @@ struct ossc_real {
     ssize_t (*sendfile)(int, int, off_t *, size_t);
     ssize_t (*sendfile64)(int, int, off_t *, size_t);
     ssize_t (*copy_file_range)(int, off_t *, int, off_t *, size_t, unsigned int);
+    int (*fstat)(int, struct stat *);
+    int (*fstat64)(int, struct stat64 *);
+    int (*fxstat)(int, int, struct stat *);
+    int (*fxstat64)(int, int, struct stat64 *);
+    int (*fstatat)(int, const char *, struct stat *, int);
+    int (*fstatat64)(int, const char *, struct stat64 *, int);
+    int (*statx)(int, const char *, int, unsigned int, struct statx *);
+    off_t (*lseek)(int, off_t, int);
+    off_t (*lseek64)(int, off_t, int);
 };
 extern struct ossc_real ossc_real;
 void ossc_real_resolve(void);
@@ -103,6 +112,8 @@ void ossc_cache_detach(void);
 
 /* Index of the large file at this absolute path (inside MODEL_DIR), or -1. */
 int ossc_cache_lookup_path(const char *abs_path);
+/* Path of file i's placeholder in MODEL_DIR. */
+int ossc_cache_placeholder(int file, char *out, size_t cap);
 /* Size of large file i. */
 uint64_t ossc_cache_file_size(int file);
 /* Opens the cache data file of file i read-only (real kernel fd), counts a

@@ -70,6 +70,15 @@ static void resolve_all(void)
     RESOLVE(sendfile, "sendfile", 1);
     RESOLVE(sendfile64, "sendfile64", 1);
     RESOLVE(copy_file_range, "copy_file_range", 0);
+    RESOLVE(fstat, "fstat", 0);
+    RESOLVE(fstat64, "fstat64", 0);
+    RESOLVE(fxstat, "__fxstat", 0);
+    RESOLVE(fxstat64, "__fxstat64", 0);
+    RESOLVE(fstatat, "fstatat", 0);
+    RESOLVE(fstatat64, "fstatat64", 0);
+    RESOLVE(statx, "statx", 0);
+    RESOLVE(lseek, "lseek", 1);
+    RESOLVE(lseek64, "lseek64", 1);
 }
 
 void ossc_real_resolve(void)

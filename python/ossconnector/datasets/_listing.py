@@ -1,0 +1,94 @@
+"""Building a dataset's :class:`KeyTable` from a prefix listing or a list of
+URIs, straight from the engine's results (no per-key Python objects kept)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable, Union
+
+from .._native import check, ffi, lib, new_error
+from ..client import parse_uri
+from ._table import KeyTable
+
+__all__ = ["list_prefix", "table_from_uris", "check_oss_uri"]
+
+log = logging.getLogger(__name__)
+
+_PAGE = 1000
+
+
+def check_oss_uri(uri, what: str) -> tuple:
+    """(bucket, key) of an ``oss://`` URI, or ValueError naming ``what``."""
+    if not isinstance(uri, str):
+        raise TypeError(f"{what}: expected an oss:// URI string, got {type(uri).__name__}")
+    if not uri.startswith("oss://"):
+        raise ValueError(f"{what}: {uri!r} is not an oss:// URI (expected oss://bucket/key)")
+    try:
+        return parse_uri(uri)
+    except ValueError as exc:
+        raise ValueError(f"{what}: {uri!r}: {exc}") from None
+
+
+def _absorb(table: KeyTable, bucket: str, result) -> None:
+    string = ffi.string
+    for i in range(result.count):
+        obj = result.objects[i]
+        key = string(obj.key)
+        if obj.size == 0 and key.endswith(b"/"):
+            continue  # a "folder" placeholder, not data
+        table.append(bucket, key, obj.size)
+
+
+def list_prefix(client, uri: str, fast: bool) -> KeyTable:
+    """Every object under ``oss://bucket/prefix``, sorted by key.  ``fast``
+    uses the engine's concurrent fast list (then sorted here)."""
+    bucket, prefix = check_oss_uri(uri, "from_prefix")
+    native = client._get_native()
+    bucket_b, prefix_b = bucket.encode(), prefix.encode("utf-8")
+    table = KeyTable()
+    if fast:
+        out = ffi.new("ossc_list_result **")
+        err = new_error()
+        check(lib.ossc_list_all(native, bucket_b, prefix_b, 1, out, err), err, uri)
+        try:
+            _absorb(table, bucket, out[0])
+        finally:
+            lib.ossc_list_result_free(out[0])
+        table = table.sorted()
+    else:
+        token = b""
+        while True:
+            out = ffi.new("ossc_list_result **")
+            err = new_error()
+            check(lib.ossc_list_page(native, bucket_b, prefix_b, ffi.NULL, token, _PAGE, out,
+                                     err), err, uri)
+            try:
+                _absorb(table, bucket, out[0])
+                truncated = out[0].truncated
+                token = ffi.string(out[0].next_token) if out[0].next_token else b""
+            finally:
+                lib.ossc_list_result_free(out[0])
+            if not truncated or not token:
+                break
+    if not len(table):
+        log.warning("no objects under %s", uri)
+    log.info("listed %d objects under %s (fast list: %s)", len(table), uri, fast)
+    return table
+
+
+def table_from_uris(uris: Union[str, Iterable[str]]) -> KeyTable:
+    """A table of the given object URIs, in the given order (sizes unknown)."""
+    if isinstance(uris, str):
+        uris = [uris]
+    if uris is None:
+        raise ValueError("from_objects: object_uris must be a URI or an iterable of URIs")
+    table = KeyTable()
+    for n, uri in enumerate(uris):
+        bucket, key = check_oss_uri(uri, f"from_objects: object_uris[{n}]")
+        if not key or key.endswith("/"):
+            raise ValueError(f"from_objects: object_uris[{n}] {uri!r} names no object "
+                             f"(use from_prefix for a prefix)")
+        table.append(bucket, key, -1)
+    if not len(table):
+        raise ValueError("from_objects: object_uris is empty")
+    return table
