@@ -777,6 +777,10 @@ int ossc_cache_attach(const ossc_preload_settings *s)
     ossc_pathf(dir, sizeof(dir), "%s/ossc-%u-%016llx", s->cache_root, (unsigned)getuid(),
              (unsigned long long)fnv1a(s->oss_path, s->model_dir));
     ossc_pathf(C.dir, sizeof(C.dir), "%s", dir);
+    if (mkdir(s->cache_root, 0700) < 0 && errno != EEXIST) {
+        OSSC_ERROR("cannot create cache root %s: %s", s->cache_root, strerror(errno));
+        return -1;
+    }
     if (mkdir(C.dir, 0700) < 0 && errno != EEXIST) {
         OSSC_ERROR("cannot create cache directory %s: %s", C.dir, strerror(errno));
         return -1;

@@ -117,10 +117,12 @@ class Fetch:
         return whole[:self.length + n]
 
     def cancel(self) -> None:
+        """Abandons a fetch whose result was not taken (no-op after result)."""
         if self._future is not None:
             lib.ossc_future_free(self._future)  # cancels and waits for the parts
             self._future = None
-        self._buf = None
+        if self._view is None:
+            self._buf = None
 
     def __del__(self):
         try:

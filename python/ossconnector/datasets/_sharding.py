@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
-__all__ = ["distributed_snapshot", "current_shard", "permutation", "new_seed"]
+__all__ = ["distributed_snapshot", "current_shard", "epoch_generator", "permutation",
+           "new_seed"]
 
 
 def distributed_snapshot() -> Optional[Tuple[int, int]]:
@@ -49,11 +50,19 @@ def new_seed() -> int:
     return int(torch.empty((), dtype=torch.int64).random_().item())
 
 
+def epoch_generator(seed: int, epoch: int):
+    """A torch.Generator in the same state in every process for a given
+    (seed, epoch)."""
+    import torch
+
+    gen = torch.Generator()
+    gen.manual_seed((seed * 1_000_003 + epoch) & ((1 << 63) - 1))
+    return gen
+
+
 def permutation(n: int, seed: int, epoch: int):
     """The same random permutation of range(n) in every process for a given
     (seed, epoch): a torch int64 tensor."""
     import torch
 
-    gen = torch.Generator()
-    gen.manual_seed((seed * 1_000_003 + epoch) & ((1 << 63) - 1))
-    return torch.randperm(n, generator=gen)
+    return torch.randperm(n, generator=epoch_generator(seed, epoch))

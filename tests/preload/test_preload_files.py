@@ -1,0 +1,145 @@
+"""Under LD_PRELOAD, every way of reading MODEL_DIR sees the objects'
+exact bytes: coreutils, a C program (fopen/fread, read, pread, mmap), the
+directory looks normal, and the model is fetched once."""
+
+import hashlib
+import os
+import subprocess
+
+import pytest
+
+from preload_helpers import preload_env, run, served_bytes
+
+C_READER = r"""
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+/* usage: reader MODE IN OUT [direct]; MODE = fread | read | pread | mmap */
+int main(int argc, char **argv) {
+    const char *mode = argv[1];
+    struct stat st;
+    if (stat(argv[2], &st) < 0) { perror("stat"); return 2; }
+    char *buf = malloc(st.st_size + 1);
+    size_t got = 0;
+    if (!strcmp(mode, "fread")) {
+        FILE *f = fopen(argv[2], "rb");
+        if (!f) { perror("fopen"); return 2; }
+        size_t n;
+        while ((n = fread(buf + got, 1, 4096, f)) > 0) got += n;
+        fclose(f);
+    } else {
+        /* O_DIRECT (ignored on cached files) only where the file is ours. */
+        int direct = argc > 4 && !strcmp(argv[4], "direct") ? O_DIRECT : 0;
+        int fd = open(argv[2], O_RDONLY | direct);
+        if (fd < 0) { perror("open"); return 2; }
+        if (!strcmp(mode, "read")) {
+            ssize_t n;
+            while ((n = read(fd, buf + got, 100000)) > 0) got += n;
+            if (n < 0) { perror("read"); return 3; }
+        } else if (!strcmp(mode, "pread")) {
+            for (off_t off = st.st_size; off > 0;) {  /* backwards, odd sizes */
+                size_t len = off >= 77777 ? 77777 : off;
+                off -= len;
+                if (pread(fd, buf + off, len, off) != (ssize_t)len) { perror("pread"); return 3; }
+            }
+            got = st.st_size;
+        } else {
+            char *m = mmap(NULL, st.st_size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+            if (m == MAP_FAILED) { perror("mmap"); return 3; }
+            memcpy(buf, m, st.st_size);
+            munmap(m, st.st_size);
+            got = st.st_size;
+        }
+        close(fd);
+    }
+    FILE *o = fopen(argv[3], "wb");
+    fwrite(buf, 1, got, o);
+    fclose(o);
+    return got == (size_t)st.st_size ? 0 : 4;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def c_reader(tmp_path_factory):
+    d = tmp_path_factory.mktemp("creader")
+    src = d / "reader.c"
+    src.write_text(C_READER)
+    exe = d / "reader"
+    subprocess.run(["cc", "-O2", "-D_FORTIFY_SOURCE=2", "-o", str(exe), str(src)], check=True)
+    return str(exe)
+
+
+def test_coreutils_and_c_program_read_exact_bytes(emu, bucket, toy_model, c_reader, tmp_path):
+    m = toy_model
+    env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"])
+    out = tmp_path / "out"
+    out.mkdir()
+    script = [f"set -e; cd {m['model_dir']}", "ls -la > /dev/null", "sha256sum $(find . -type f ! -name .ossc-manifest | sort)"]
+    for rel in m["files"]:
+        safe = rel.replace("/", "_")
+        script.append(f"cp '{rel}' '{out}/cp_{safe}'")
+        for mode in ("fread", "read", "pread", "mmap"):
+            direct = "direct" if rel.endswith(".safetensors") else ""
+            script.append(f"{c_reader} {mode} '{rel}' '{out}/{mode}_{safe}' {direct}")
+    proc = run(["bash", "-c", "\n".join(script)], env)
+    sums = dict(reversed(line.split("  ./")) for line in proc.stdout.splitlines())
+    for rel, data in m["files"].items():
+        assert sums[rel] == hashlib.sha256(data).hexdigest(), rel
+        safe = rel.replace("/", "_")
+        for kind in ("cp", "fread", "read", "pread", "mmap"):
+            assert (out / f"{kind}_{safe}").read_bytes() == data, (kind, rel)
+    total = sum(len(d) for d in m["files"].values())
+    assert served_bytes(emu, bucket, m["prefix"]) <= 1.05 * total
+
+
+def test_directory_looks_normal(emu, bucket, toy_model):
+    m = toy_model
+    env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"])
+    code = f"""
+import glob, json, os
+d = {str(m['model_dir'])!r}
+shards = sorted(os.path.basename(p) for p in glob.glob(os.path.join(d, '*.safetensors')))
+sizes = {{n: os.path.getsize(os.path.join(d, n)) for n in os.listdir(d)}}
+print(json.dumps({{"shards": shards, "sizes": sizes}}))
+"""
+    import json
+
+    got = json.loads(run(code, env).stdout)
+    expected = sorted(r for r in m["files"] if r.endswith(".safetensors"))
+    assert got["shards"] == expected
+    for rel, data in m["files"].items():
+        assert got["sizes"][rel] == len(data)
+    assert ".ossc-manifest" in got["sizes"]  # the record of what we created
+
+
+def test_cache_and_placeholders_cleaned_after_last_exit(emu, bucket, toy_model):
+    m = toy_model
+    env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"])
+    run("import os; os.listdir(os.environ['MODEL_DIR'])", env)
+    assert os.listdir(m["cache"]) == []
+    left = sorted(os.listdir(m["model_dir"]))
+    assert left == sorted([".ossc-manifest", "config.json", "model.safetensors.index.json"])
+    for name in os.listdir(m["cache"]):
+        assert os.stat(m["cache"] / name).st_mode & 0o077 == 0
+
+
+def test_cache_files_are_private(emu, bucket, toy_model):
+    m = toy_model
+    env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"])
+    code = """
+import os, stat
+root = os.environ['OSSC_CACHE_DIR']
+modes = []
+for d in os.listdir(root):
+    p = os.path.join(root, d)
+    modes.append(stat.S_IMODE(os.stat(p).st_mode))
+    modes += [stat.S_IMODE(os.stat(os.path.join(p, f)).st_mode) for f in os.listdir(p)]
+print(sorted(set(modes)))
+"""
+    assert run(code, env).stdout.strip() == "[384, 448]"  # 0600 files, 0700 directory
