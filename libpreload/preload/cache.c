@@ -96,9 +96,24 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* A process that exited but was not reaped yet (a zombie) counts as dead:
+ * it will never finish what it claimed. */
 static bool pid_alive(int pid)
 {
-    return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
+    if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH))
+        return false;
+    char path[64], buf[256];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    int fd = ossc_real.open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return true; /* no /proc: trust kill() */
+    ssize_t n = ossc_real.read(fd, buf, sizeof(buf) - 1);
+    ossc_real.close(fd);
+    if (n <= 0)
+        return true;
+    buf[n] = '\0';
+    const char *paren = strrchr(buf, ')'); /* "pid (comm) S ..." */
+    return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
 }
 
 static void futex_wait(atomic_uint *addr, unsigned expected, int ms)
@@ -503,9 +518,11 @@ static void janitor(void)
                 unsigned expected = READY;
                 if (!atomic_compare_exchange_strong(&C.state[gc], &expected, RELEASING))
                     continue;
+                /* Round up so the file's partial last page is freed too. */
+                uint64_t plen = (chunk_len(f, c) + 4095) & ~(uint64_t)4095;
                 if (fd >= 0)
                     fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                              (off_t)(c * C.h->chunk_size), (off_t)chunk_len(f, c));
+                              (off_t)(c * C.h->chunk_size), (off_t)plen);
                 freed += chunk_len(f, c);
                 atomic_store(&C.state[gc], ABSENT);
                 futex_wake(&C.state[gc]);

@@ -24,7 +24,9 @@ __all__ = [
 class OssError(OSError):
     """Any failure of the OSS engine."""
 
-    def __init__(self, code, message, *, http_status=0, oss_code="", request_id=""):
+    def __init__(self, code, message=None, *, http_status=0, oss_code="", request_id=""):
+        if message is None:  # OssError("text"): how DataLoader re-raises a worker's error
+            code, message = _errno.EIO, str(code)
         super().__init__(code, message)
         self.http_status = http_status
         self.oss_code = oss_code

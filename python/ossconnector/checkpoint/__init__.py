@@ -9,12 +9,13 @@
 Names are imported on first use.
 """
 
-__all__ = ["OssCheckpoint", "CheckpointReader", "OssFileSystem", "OssDCPFileSystem",
+__all__ = ["OssCheckpoint", "CheckpointReader", "CheckpointWriter", "OssFileSystem", "OssDCPFileSystem",
            "OssStorageWriter", "OssStorageReader"]
 
 _LAZY = {
     "OssCheckpoint": "checkpoint",
     "CheckpointReader": "reader",
+    "CheckpointWriter": "writer",
     "OssFileSystem": "dcp",
     "OssDCPFileSystem": "dcp",
     "OssStorageWriter": "dcp",

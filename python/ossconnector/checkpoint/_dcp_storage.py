@@ -31,7 +31,7 @@ from torch.distributed.checkpoint.filesystem import (
     _StoragePrefix,
 )
 from torch.distributed.checkpoint.metadata import Metadata
-from torch.distributed.checkpoint.planner import LoadPlan, LoadPlanner, SavePlan
+from torch.distributed.checkpoint.planner import LoadPlan, LoadPlanner, SavePlan, SavePlanner
 from torch.distributed.checkpoint.storage import WriteResult
 from torch.futures import Future
 
@@ -70,30 +70,48 @@ class OssStorageWriter(FileSystemWriter):
         return [dataclasses.replace(p, storage_data=_StoragePrefix(f"__{i}_{tag}_"))
                 if p.storage_data is None else p for i, p in enumerate(plans)]
 
+    def write_data(self, plan: SavePlan, planner: SavePlanner) -> Future[List[WriteResult]]:
+        try:
+            return super().write_data(plan, planner)
+        except BaseException:
+            # Objects this rank already committed (other threads' files) are
+            # referenced by nothing: remove them now rather than at the next save.
+            prefix = plan.storage_data.prefix
+            self._delete_data(lambda name: name.startswith(prefix), "a failed save left")
+            raise
+
     def finish(self, metadata: Metadata, results: List[List[WriteResult]]) -> None:
         """Commits ``.metadata`` (every data object is already committed),
         then deletes the data objects it supersedes."""
         metadata.version = CURRENT_DCP_VERSION
         metadata.storage_data = {wr.index: wr.storage_data for wrs in results for wr in wrs}
         metadata.storage_meta = self.storage_meta()
-        own_rank = self.rank if not self.use_collectives and self.rank is not None else None
-        with self.fs.create_stream(self._get_metadata_path(own_rank), "wb") as stream:
-            pickle.dump(metadata, stream)
-        keep = {info.relative_path for info in metadata.storage_data.values()}
-        self._delete_unreferenced(keep, own_rank)
-
-    def _delete_unreferenced(self, keep: set, rank) -> None:
         # With rank-local metadata (no collectives) a rank owns only its files.
+        rank = self.rank if not self.use_collectives and self.rank is not None else None
+        new = {info.relative_path for info in metadata.storage_data.values()}
+        try:
+            with self.fs.create_stream(self._get_metadata_path(rank), "wb") as stream:
+                pickle.dump(metadata, stream)
+        except BaseException:
+            self._delete_data(lambda name: name in new, "a failed save left")
+            raise
+
+        def superseded(name):
+            m = _DATA_NAME.match(name)
+            return name not in new and (rank is None or int(m.group(1)) == rank)
+
+        self._delete_data(superseded, "superseded")
+
+    def _delete_data(self, select, what: str) -> None:
+        """Best effort: deletes the data objects under the checkpoint whose
+        names ``select`` accepts (failures are logged, not raised)."""
         try:
             for uri in self.fs.ls(self.path):
                 name = uri.rsplit("/", 1)[-1]
-                m = _DATA_NAME.match(name)
-                if m and name not in keep and (rank is None or int(m.group(1)) == rank):
+                if _DATA_NAME.match(name) and select(name):
                     self.fs.rm_file(uri)
         except OSError as e:
-            # The checkpoint is committed; leftovers only cost space.
-            log.warning("checkpoint %s committed, but removing superseded data objects "
-                        "failed: %s", self.path, e)
+            log.warning("%s: could not delete data objects %s: %s", self.path, what, e)
 
 
 class OssStorageReader(FileSystemReader):
@@ -104,6 +122,16 @@ class OssStorageReader(FileSystemReader):
         super().__init__(path="")
         self.fs = fs
         self.path = fs.init_path(path)
+
+    def read_metadata(self, *args: Any, **kwargs: Any) -> Metadata:
+        try:
+            return super().read_metadata(*args, **kwargs)
+        except OSError:
+            raise
+        except Exception as e:
+            path = self._get_metadata_path(kwargs.get("rank"))
+            raise ValueError(f"{path}: not a readable DCP metadata object "
+                             f"({type(e).__name__}: {e})") from e
 
     def read_data(self, plan: LoadPlan, planner: LoadPlanner) -> Future[None]:
         read_plan(self, plan, planner)

@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from ..client import Client, parse_uri
-from ..writer import ObjectWriter
 from .reader import CheckpointReader
+from .writer import CheckpointWriter
 
 __all__ = ["OssCheckpoint"]
 
@@ -67,13 +67,13 @@ class OssCheckpoint:
             size = self._client.stat(oss_uri).size
         return CheckpointReader(self._client, bucket, key, size)
 
-    def writer(self, oss_uri: str) -> ObjectWriter:
+    def writer(self, oss_uri: str) -> CheckpointWriter:
         """A write-only stream that becomes ``oss_uri`` when it is closed
         without error.  Parts are uploaded concurrently while the caller
-        writes; an exception inside ``with`` (or :meth:`ObjectWriter.abort`)
-        discards the upload and leaves any previous object untouched."""
-        _object(oss_uri)
-        return self._client.create(oss_uri)
+        writes; an exception inside ``with`` (or ``abort()``) discards the
+        upload and leaves any previous object untouched."""
+        bucket, key = _object(oss_uri)
+        return CheckpointWriter(self._client, bucket, key)
 
     def close(self) -> None:
         """Stops the engine's threads; open streams must be closed first."""

@@ -23,6 +23,7 @@ from torch.distributed.checkpoint.filesystem import FileSystemBase
 from ..client import Client, parse_uri
 from ._dcp_storage import OssStorageReader, OssStorageWriter
 from .reader import CheckpointReader
+from .writer import CheckpointWriter
 
 __all__ = ["OssFileSystem", "OssDCPFileSystem", "OssStorageWriter", "OssStorageReader"]
 
@@ -80,7 +81,7 @@ class OssFileSystem(FileSystemBase):
             with reader:
                 yield reader
         elif "w" in mode and not any(c in mode for c in "ra+"):
-            writer = self.client.create(uri)
+            writer = CheckpointWriter(self.client, *parse_uri(uri))
             try:
                 yield writer
             except BaseException:

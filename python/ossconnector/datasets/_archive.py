@@ -47,7 +47,8 @@ def iter_members(client, bucket: str, key: str, size: int) -> Iterator[MemoryObj
         if kind == "zip":
             try:
                 archive = zipfile.ZipFile(reader)
-            except zipfile.BadZipFile as exc:
+            except (zipfile.BadZipFile, ValueError) as exc:  # ValueError: shorter than a
+                # zip end record (ObjectReader refuses negative seeks with ValueError)
                 raise ValueError(f"{uri}: not a zip archive ({exc})") from None
             with archive:
                 for info in archive.infolist():

@@ -11,6 +11,7 @@ of flat buffers instead of walking a million objects.
 from __future__ import annotations
 
 from array import array
+from itertools import accumulate
 from typing import Iterable, Iterator, Optional, Tuple
 
 __all__ = ["KeyTable"]
@@ -63,15 +64,29 @@ class KeyTable:
         self._label_ids.append(lid)
 
     def sorted(self) -> "KeyTable":
-        """A copy ordered by (bucket, key), for listings that arrive out of
-        order (fast list)."""
-        blob, off = self._blob, self._offsets
-        order = sorted(range(len(self)), key=lambda i: (self._bucket_ids[i],
-                                                        blob[off[i]:off[i + 1]]))
+        """This table ordered by (bucket, key): listings that arrive out of
+        order (fast list) are sorted once, about 1 s per million keys."""
+        n = len(self)
+        blob, off = bytes(self._blob), self._offsets
+        keys = [blob[off[i]:off[i + 1]] for i in range(n)]
+        if len(self._buckets) > 1:
+            bids = self._bucket_ids
+            order = sorted(range(n), key=lambda i: (bids[i], keys[i]))
+        else:
+            order = sorted(range(n), key=keys.__getitem__)
+        if all(order[i] == i for i in range(n)):
+            return self
         out = KeyTable()
-        for i in order:
-            out.append(self._buckets[self._bucket_ids[i]], bytes(blob[off[i]:off[i + 1]]),
-                       self._sizes[i], self._labels[self._label_ids[i]])
+        out._buckets, out._labels = list(self._buckets), list(self._labels)
+        out._bucket_index = dict(self._bucket_index or {})
+        out._label_index = dict(self._label_index or {})
+        ordered = [keys[i] for i in order]
+        out._blob = bytearray(b"".join(ordered))
+        out._offsets = array("Q", [0])
+        out._offsets.extend(accumulate(map(len, ordered)))
+        out._sizes = array("q", [self._sizes[i] for i in order])
+        out._bucket_ids = array("H", [self._bucket_ids[i] for i in order])
+        out._label_ids = array("I", [self._label_ids[i] for i in order])
         return out
 
     # -- reading ----------------------------------------------------------

@@ -13,7 +13,8 @@ from __future__ import annotations
 from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from ._item import DataObject, MemoryObject, StreamObject
-from ._prefetch import Fetch, is_missing, prefetch
+from ._prefetch import Fetch, is_missing
+from ._prefetch import prefetch as _prefetch_ahead
 
 __all__ = ["OssClient"]
 
@@ -29,7 +30,7 @@ class OssClient:
 
     def __init__(self, endpoint: str, cred_path: str = "", config_path: str = "",
                  uuid: str = "", id: int = 0, total: int = 1,  # noqa: A002 (product's names)
-                 cred_provider: Any = None, *, region: Optional[str] = None):
+                 cred_provider: Any = None, region: Optional[str] = None):
         from .._config import config_value, load_config
         from ..client import Client
 
@@ -59,7 +60,7 @@ class OssClient:
         for entry in self._client.list(f"oss://{bucket}/{prefix}"):
             yield StreamObject(self._client, bucket, entry.key, entry.size)
 
-    def list_objects_from_uris(self, object_uris: Iterable, prefetch_data: bool = False,
+    def list_objects_from_uris(self, object_uris: Iterable, prefetch: bool = False,
                                include_errors: bool = False) -> Iterator[Optional[DataObject]]:
         """Items for ``object_uris`` (strings or items with ``key``), in
         order, fetched ``datasetConfig.prefetchConcurrency`` ahead.  A
@@ -80,7 +81,7 @@ class OssClient:
                 raise
 
         uris = (getattr(u, "key", u) for u in object_uris)
-        return prefetch(uris, start, finish, window=self._window)
+        return _prefetch_ahead(uris, start, finish, window=self._window if prefetch else 1)
 
     def gen_tar_archive(self, tar_path: str, index_path: str, source_path: str,
                         index_only: bool = False) -> int:
@@ -93,7 +94,7 @@ class OssClient:
 
     def list_objects_from_tar(self, bucket: str, tar_key: str, index_key: str,
                               chunks: Sequence[int] = (), sizes: Sequence[int] = (),
-                              prefetch_data: bool = False, include_errors: bool = False
+                              prefetch: bool = False, include_errors: bool = False
                               ) -> Iterator[DataObject]:
         """Members of ``oss://bucket/tar_key`` indexed by ``index_key``: all
         of them, or the runs ``chunks[k] .. chunks[k] + sizes[k]`` (the

@@ -224,14 +224,16 @@ def _local_sources(source: str) -> Iterator[Tuple[str, int, Any]]:
     if not os.path.isdir(source):
         raise FileNotFoundError(f"generate_tar_archive: source_path {source}: "
                                 f"no such directory")
-    for root, dirs, files in os.walk(source):
-        dirs.sort()
-        for name in sorted(files):
+    members = []
+    for root, _, files in os.walk(source):
+        for name in files:
             path = os.path.join(root, name)
-            if not os.path.isfile(path):
-                continue
-            member = os.path.relpath(path, source).replace(os.sep, "/")
-            yield member, os.path.getsize(path), (lambda p=path: open(p, "rb"))
+            if os.path.isfile(path):
+                members.append(os.path.relpath(path, source).replace(os.sep, "/"))
+    members.sort()
+    for member in members:
+        path = os.path.join(source, member)
+        yield member, os.path.getsize(path), (lambda p=path: open(p, "rb"))
 
 
 def _oss_sources(client, source: str, fast: bool, window: int) -> Iterator[Tuple[str, int, Any]]:
@@ -280,7 +282,7 @@ def _write_archive(out, sources) -> TarIndex:
 
 def generate_tar_archive(endpoint: str, cred_path: Optional[str], config_path: Optional[str],
                          tar_path: str, index_path: str, source_path: Optional[str] = None,
-                         index_only: bool = False, cred_provider: Any = None, *,
+                         index_only: bool = False, cred_provider: Any = None,
                          region: Optional[str] = None) -> int:
     """Builds a tar archive and its index, or only the index.
 
