@@ -33,6 +33,8 @@ typedef struct ossc_io_thread {
     ossc_req *queue_head, *queue_tail;
     ossc_req *delayed;          /* waiting for their retry time (thread-local) */
     ossc_req *active_head;      /* in the multi handle (thread-local) */
+    CURL **idle_easy;           /* reusable easy handles (thread-local) */
+    int n_idle_easy;
     int active;                 /* transfers in the multi (thread-local) */
     atomic_int load;            /* queued + active + delayed, for placement */
     unsigned rng;
@@ -618,7 +620,11 @@ static void finish(ossc_io_thread *t, ossc_req *r)
     curl_slist_free_all(r->slist);
     r->slist = NULL;
     if (r->easy) {
-        curl_easy_cleanup(r->easy);
+        /* Keep the handle (and its buffers) for this thread's next request. */
+        if (t->idle_easy && t->n_idle_easy < t->http->per_thread)
+            t->idle_easy[t->n_idle_easy++] = r->easy;
+        else
+            curl_easy_cleanup(r->easy);
         r->easy = NULL;
     }
     if (r->result < 0 && r->err.code == 0)
@@ -650,7 +656,7 @@ static void start(ossc_io_thread *t, ossc_req *r)
 {
     r->attempts++;
     if (!r->easy)
-        r->easy = curl_easy_init();
+        r->easy = t->n_idle_easy ? t->idle_easy[--t->n_idle_easy] : curl_easy_init();
     if (!r->easy) {
         r->result = ossc_error_set(&r->err, ENOMEM, "curl_easy_init failed");
         finish(t, r);
@@ -806,6 +812,9 @@ static void http_teardown(ossc_http *h, int started)
         drain(&h->threads[i]);
     }
     for (int i = 0; i < h->nthreads; i++) {
+        for (int k = 0; k < h->threads[i].n_idle_easy; k++)
+            curl_easy_cleanup(h->threads[i].idle_easy[k]);
+        free(h->threads[i].idle_easy);
         if (h->threads[i].multi)
             curl_multi_cleanup(h->threads[i].multi);
         pthread_mutex_destroy(&h->threads[i].lock);
@@ -842,7 +851,8 @@ ossc_http *ossc_http_new(const ossc_config *cfg, const ossc_target *target, int 
         t->rng = (unsigned)time(NULL) ^ (unsigned)(i * 2654435761u);
         pthread_mutex_init(&t->lock, NULL);
         t->multi = curl_multi_init();
-        if (!t->multi) {
+        t->idle_easy = calloc((size_t)per_thread, sizeof(*t->idle_easy));
+        if (!t->multi || !t->idle_easy) {
             http_teardown(h, 0);
             ossc_error_set(err, ENOMEM, "curl_multi_init failed");
             return NULL;

@@ -145,11 +145,22 @@ class ObjectReader(io.RawIOBase):
         n = remaining if size is None or size < 0 else min(size, remaining)
         if n == 0:
             return b""
-        buf = bytearray(n)
-        got = self.readinto(buf)
-        if got < n:
-            del buf[got:]
-        return bytes(buf)
+        if n < self._direct:
+            buf = bytearray(n)
+            got = self.readinto(buf)
+            return bytes(buf[:got])
+        # Large reads land straight in a fresh bytes object: bytes(n) is
+        # calloc'ed (pages untouched), and nobody else can see it before it
+        # is filled and returned, so writing into it once is safe and saves
+        # a copy of the whole object.
+        out = bytes(n)
+        ptr = ffi.cast("char *", ffi.from_buffer(out))
+        err = new_error()
+        got = lib.ossc_get_range(self._client._get_native(), self._bucket_b, self._key_b,
+                                 self._pos, n, ptr, err)
+        check(got, err, self.uri)
+        self._pos += got
+        return out if got == n else out[:got]
 
     def readall(self) -> bytes:
         return self.read(-1)

