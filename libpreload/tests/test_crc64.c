@@ -4,13 +4,57 @@
  * 0x142F0E1EBA9EA3693, initCrc=0, xorOut=0xffffffffffffffff, rev=True) over
  * the same LCG byte stream as lcg_fill() below:
  *     x = (x * 6364136223846793005 + 1442695040888963407) mod 2^64
- *     byte = x >> 56, seed 12345. */
+ *     byte = x >> 56, seed 12345.
+ *
+ * update() has two implementations (carry-less multiply folding on x86-64
+ * CPUs with PCLMULQDQ, slice-by-16 tables elsewhere).  Both are checked
+ * against the vectors through the testing hooks below, against each other
+ * on every length 0..1024 at every 16-byte alignment and on random lengths
+ * up to 16 MiB, and in chains split at random points that mix the two.  A
+ * forked child checks that OSSC_CRC64_NO_CLMUL selects the tables. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "crc64.h"
+
+/* Testing hooks in crc64.c (not in crc64.h). */
+uint64_t ossc_crc64_update_table(uint64_t crc, const void *buf, size_t len);
+uint64_t ossc_crc64_update_clmul(uint64_t crc, const void *buf, size_t len);
+int ossc_crc64_clmul_supported(void);
+const char *ossc_crc64_impl(void);
+
+typedef uint64_t (*crc_fn)(uint64_t crc, const void *buf, size_t len);
+
+/* The implementations under test: the public dispatcher and both paths. */
+static const struct {
+    const char *name;
+    crc_fn fn;
+} impls[] = {
+    {"update", ossc_crc64_update},
+    {"table", ossc_crc64_update_table},
+    {"clmul", ossc_crc64_update_clmul},
+};
+#define N_IMPLS (sizeof impls / sizeof impls[0])
+
+/* splitmix64: the random lengths, offsets, split points and seeds. */
+static uint64_t rng_state = UINT64_C(0x0DDC0FFEEBADF00D);
+static uint64_t rng_next(void)
+{
+    uint64_t z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [0, n) (n > 0; the modulo bias is irrelevant here). */
+static size_t rng_below(size_t n)
+{
+    return (size_t)(rng_next() % n);
+}
 
 /* Fills buf with the deterministic byte stream the vectors were made from. */
 static void lcg_fill(uint64_t seed, unsigned char *buf, size_t n)
@@ -48,28 +92,125 @@ static const struct {
 };
 
 #define BIG (1u << 20)
+/* Random-length equivalence checks go up to this many bytes. */
+#define HUGE (16u << 20)
 
 /* Well-known check values. */
-static void test_known_strings(void)
+static void test_known_strings(crc_fn crc)
 {
-    CHECK(ossc_crc64_update(0, "123456789", 9) == UINT64_C(0x995DC9BBDF1939FA));
-    CHECK(ossc_crc64_update(0, "", 0) == 0);
-    CHECK(ossc_crc64_update(0, NULL, 0) == 0);
-    CHECK(ossc_crc64_update(0, "a", 1) == UINT64_C(0x330284772E652B05));
+    CHECK(crc(0, "123456789", 9) == UINT64_C(0x995DC9BBDF1939FA));
+    CHECK(crc(0, "", 0) == 0);
+    CHECK(crc(0, NULL, 0) == 0);
+    CHECK(crc(0, "a", 1) == UINT64_C(0x330284772E652B05));
     const char *fox = "The quick brown fox jumps over the lazy dog";
-    CHECK(ossc_crc64_update(0, fox, strlen(fox)) == UINT64_C(0x5B5EB8C2E54AA1C4));
+    CHECK(crc(0, fox, strlen(fox)) == UINT64_C(0x5B5EB8C2E54AA1C4));
 }
 
 /* Whole-buffer CRCs of the LCG stream, at lengths around the 8-byte step. */
-static void test_lcg_vectors(const unsigned char *buf)
+static void test_lcg_vectors(crc_fn crc, const char *name, const unsigned char *buf)
 {
     for (size_t i = 0; i < sizeof lcg_vectors / sizeof lcg_vectors[0]; i++) {
-        uint64_t got = ossc_crc64_update(0, buf, lcg_vectors[i].len);
+        uint64_t got = crc(0, buf, lcg_vectors[i].len);
         if (got != lcg_vectors[i].crc)
-            fprintf(stderr, "len %zu: got %016llx\n", lcg_vectors[i].len,
+            fprintf(stderr, "%s: len %zu: got %016llx\n", name, lcg_vectors[i].len,
                     (unsigned long long)got);
         CHECK(got == lcg_vectors[i].crc);
     }
+}
+
+/* Table and carry-less paths (and the dispatcher) agree on buf[0..len),
+ * starting both from 0 and from an arbitrary earlier CRC.  Reports the
+ * first few disagreements. */
+static void check_paths_agree(const unsigned char *buf, size_t len, uint64_t start)
+{
+    static int reported;
+    const uint64_t starts[] = {0, start};
+    for (int s = 0; s < 2; s++) {
+        uint64_t want = ossc_crc64_update_table(starts[s], buf, len);
+        uint64_t clmul = ossc_crc64_update_clmul(starts[s], buf, len);
+        uint64_t pub = ossc_crc64_update(starts[s], buf, len);
+        if ((clmul != want || pub != want) && reported++ < 5)
+            fprintf(stderr, "len %zu start %016llx: table %016llx clmul %016llx update %016llx\n",
+                    len, (unsigned long long)starts[s], (unsigned long long)want,
+                    (unsigned long long)clmul, (unsigned long long)pub);
+        CHECK(clmul == want);
+        CHECK(pub == want);
+    }
+}
+
+/* Every length 0..1024 at every offset 0..15 from a 16-byte boundary,
+ * covering all group/block/tail combinations of the folding loop and the
+ * switch-over length, on random bytes and on all-ones bytes. */
+static void test_paths_every_length(const unsigned char *random)
+{
+    enum { MAXLEN = 1024 };
+    unsigned char *ones = malloc(MAXLEN);
+    CHECK(ones != NULL);
+    if (!ones)
+        return;
+    memset(ones, 0xff, MAXLEN);
+    const unsigned char *base = (const unsigned char *)(((uintptr_t)random + 15) & ~(uintptr_t)15);
+    for (size_t off = 0; off < 16; off++) {
+        for (size_t len = 0; len <= MAXLEN; len++) {
+            check_paths_agree(base + off, len, rng_next());
+            if (off == 0)
+                check_paths_agree(ones, len, rng_next());
+        }
+    }
+    free(ones);
+}
+
+/* Random lengths up to HUGE at random offsets. */
+static void test_paths_random_lengths(const unsigned char *buf)
+{
+    for (int i = 0; i < 24; i++) {
+        size_t len = rng_below(HUGE - 16 + 1);
+        if (i < 8)
+            len = rng_below(HUGE >> 6); /* more short-to-medium cases */
+        check_paths_agree(buf + rng_below(16), len, rng_next());
+    }
+    check_paths_agree(buf, HUGE, 0);
+}
+
+/* One CRC computed in pieces split at random points, each piece fed to a
+ * randomly chosen implementation, equals the table CRC of the whole. */
+static void test_random_chains(const unsigned char *buf)
+{
+    for (int round = 0; round < 200; round++) {
+        size_t len = rng_below(round < 150 ? 4096 : BIG);
+        const unsigned char *p = buf + rng_below(16);
+        uint64_t want = ossc_crc64_update_table(0, p, len);
+        size_t pieces = 1 + rng_below(12);
+        uint64_t c = 0;
+        size_t off = 0;
+        for (size_t k = 0; k < pieces; k++) {
+            size_t n = k + 1 == pieces ? len - off : rng_below(len - off + 1);
+            c = impls[rng_below(N_IMPLS)].fn(c, p + off, n);
+            off += n;
+        }
+        CHECK(c == want);
+    }
+}
+
+/* In a child whose first CRC call sees OSSC_CRC64_NO_CLMUL=1, update()
+ * must take the table path (the choice is made once, on first use, so the
+ * parent cannot test this on itself).  The child's exit status is its
+ * failure count. */
+static void test_env_forces_tables(void)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        setenv("OSSC_CRC64_NO_CLMUL", "1", 1);
+        check_failures = 0;
+        CHECK(strcmp(ossc_crc64_impl(), "table") == 0);
+        test_known_strings(ossc_crc64_update);
+        _exit(check_failures > 0);
+    }
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 /* Feeding the data in pieces (of every small size, and at odd alignments)
@@ -146,18 +287,34 @@ static void test_combine_large(void)
 
 int main(void)
 {
-    unsigned char *buf = malloc(BIG);
+    /* Before any CRC call in this process: see test_env_forces_tables(). */
+    test_env_forces_tables();
+
+    unsigned char *buf = malloc(HUGE + 16);
     if (!buf) {
         fprintf(stderr, "out of memory\n");
         return 1;
     }
     lcg_fill(12345, buf, BIG);
-    test_known_strings();
-    test_lcg_vectors(buf);
+    lcg_fill(67890, buf + BIG, HUGE + 16 - BIG);
+
+    const char *off = getenv("OSSC_CRC64_NO_CLMUL");
+    int env_off = off && *off && strcmp(off, "0") != 0;
+    printf("update() path: %s (pclmul %ssupported)\n", ossc_crc64_impl(),
+           ossc_crc64_clmul_supported() ? "" : "not ");
+    CHECK(strcmp(ossc_crc64_impl(), ossc_crc64_clmul_supported() && !env_off ? "pclmul" : "table") == 0);
+
+    for (size_t i = 0; i < N_IMPLS; i++) {
+        test_known_strings(impls[i].fn);
+        test_lcg_vectors(impls[i].fn, impls[i].name, buf);
+    }
     test_incremental(buf);
     test_combine_splits(buf);
     test_combine_parts(buf);
     test_combine_large();
+    test_paths_every_length(buf);
+    test_paths_random_lengths(buf);
+    test_random_chains(buf);
     free(buf);
     return check_summary("test_crc64");
 }
