@@ -40,7 +40,7 @@ def test_seek_tell_read(client, bucket, text_obj):
         assert f.read(3) == data[10:13]
         f.seek(len(data) + 100)
         assert f.read(5) == b""
-        with pytest.raises(ValueError):
+        with pytest.raises(OSError):
             f.seek(-1)
         # Many small reads across the read-ahead chunk boundary.
         f.seek(4 * MiB - 7)

@@ -8,6 +8,7 @@ is sequential the next chunk is already being fetched in the background.
 
 from __future__ import annotations
 
+import errno
 import io
 from typing import Optional
 
@@ -107,7 +108,8 @@ class ObjectReader(io.RawIOBase):
         else:
             raise ValueError(f"seek: invalid whence {whence!r}")
         if pos < 0:
-            raise ValueError(f"seek: negative position {pos} in {self.uri}")
+            # As for real files: OSError(EINVAL), which zipfile and others expect.
+            raise OSError(errno.EINVAL, f"seek: negative position {pos} in {self.uri}")
         self._pos = pos
         return pos
 

@@ -245,3 +245,25 @@ def test_empty_object(ds_kwargs, bucket, emu):
     assert item.size == 0 and item.read() == b""
     (item,) = list(OssIterableDataset.from_objects(f"oss://{bucket}/data/empty", **ds_kwargs))
     assert item.size == 0 and item.read() == b""
+
+
+def test_unknown_sizes_adapt_the_first_read(ds_kwargs, bucket, emu, config_with):
+    """Objects of unknown size are read into a buffer the size of the largest
+    seen so far (rounded up); a larger one costs a HEAD and a second GET."""
+    from ossconnector.datasets._prefetch import next_guess
+
+    assert next_guess(0) == 64 << 10 and next_guess(100 << 10) == 128 << 10
+    assert next_guess(128 << 10) == 256 << 10 and next_guess(1 << 40) == 8 << 20
+    bodies = {f"u{i}": bytes([i]) * (100_000 + i) for i in range(3)}
+    bodies["u3"] = b"\x07" * 300_000
+    for k, v in bodies.items():
+        emu.put_object(bucket, k, v)
+    cfg = config_with(datasetConfig={"prefetchConcurrency": 1})
+    ds = OssIterableDataset.from_objects([f"oss://{bucket}/{k}" for k in bodies],
+                                         transform=key_and_bytes,
+                                         **dict(ds_kwargs, config_path=cfg))
+    emu.reset_stats()
+    got = dict(ds)
+    assert got == {f"oss://{bucket}/{k}": v for k, v in bodies.items()}
+    assert get_ops(emu, "HeadObject") == 1  # only u3 outgrew its 128 KiB first read
+    assert emu.object_stats(bucket, "u3")["GET"] == 2

@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 
 from .._config import config_path_in_use, config_value, load_config
 from ._item import DataObject, MemoryObject, StreamObject
-from ._prefetch import DEFAULT_BUDGET, Fetch, is_missing
+from ._prefetch import DEFAULT_BUDGET, DEFAULT_GUESS, Fetch, is_missing, next_guess
 
 __all__ = ["identity", "DatasetBase"]
 
@@ -45,6 +45,8 @@ class DatasetBase:
         self._fast_list = config_value(cfg, "datasetConfig.enableFastList", False, kind=bool,
                                        path=where)
         self._budget = DEFAULT_BUDGET
+        self._guess = DEFAULT_GUESS  # first read of an object of unknown size
+        self._largest = 0            # largest object of unknown size seen
         self._transform = transform if transform is not None else identity
 
     @property
@@ -64,17 +66,20 @@ class DatasetBase:
         bucket, key, size, label = self._table.entry(i)
         if size > self._budget:
             return StreamObject(self._client, bucket, key, size, label)
-        return Fetch(self._client, bucket, key, 0, size if size >= 0 else None)
+        return Fetch(self._client, bucket, key, 0, size if size >= 0 else None, self._guess)
 
     def _finish_object(self, i: int, started) -> Any:
         if isinstance(started, StreamObject):
             return self._transform(started)
         try:
-            view = started.result()
+            data = started.result()
         except Exception as exc:
             if is_missing(exc):
                 log.warning("%s: %s is missing; transform receives None",
                             type(self).__name__, self._table.uri(i))
                 return self._transform(None)
             raise
-        return self._transform(MemoryObject(self._table.uri(i), view, self._table.label(i)))
+        if not started.known and len(data) > self._largest:
+            self._largest = len(data)
+            self._guess = next_guess(self._largest)
+        return self._transform(MemoryObject(self._table.uri(i), data, self._table.label(i)))

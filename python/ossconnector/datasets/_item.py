@@ -82,6 +82,7 @@ class MemoryObject(DataObject):
             view = view.cast("B")
         super().__init__(key, view.nbytes, label, archive)
         self._view = view
+        self._bytes = data if type(data) is bytes else None  # read() of all: no copy
         self._pos = 0
 
     def tell(self) -> int:
@@ -98,6 +99,8 @@ class MemoryObject(DataObject):
         start = min(self._pos, self.size)
         end = self.size if size is None or size < 0 else min(self.size, start + size)
         self._pos = end
+        if start == 0 and end == self.size and self._bytes is not None:
+            return self._bytes
         return self._view[start:end].tobytes()
 
     def readall(self) -> bytes:
@@ -120,6 +123,7 @@ class MemoryObject(DataObject):
     def close(self) -> None:
         if not self.closed:
             self._view = memoryview(b"")
+            self._bytes = None
         super().close()
 
     def copy(self) -> "MemoryObject":
@@ -127,7 +131,7 @@ class MemoryObject(DataObject):
         return MemoryObject(self.key, self._view, self.label, self.archive)
 
     def __reduce__(self):
-        data = b"" if self.closed else self._view.tobytes()
+        data = b"" if self.closed else (self._bytes or self._view.tobytes())
         return _rebuild_memory, (self.key, data, self.label, self.archive, self.closed)
 
 

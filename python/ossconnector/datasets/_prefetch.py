@@ -7,8 +7,9 @@ fetches (and at most ``budget`` bytes) in flight, and yields results in
 order, so the caller's transform runs while the next objects arrive.
 
 Sizes may be unknown (URI lists, manifests): such an object is read into a
-``guess``-byte buffer; a short read gives its size at once, a full one is
-followed by a HEAD and a GET of the rest.
+``guess``-byte buffer (the power of two above the largest object seen so
+far); a short read gives its size at once, a full one is followed by a HEAD
+and a GET of the rest.
 """
 
 from __future__ import annotations
@@ -20,15 +21,23 @@ from typing import Callable, Iterable, Iterator, Optional
 
 from .._native import check, ffi, lib, new_error
 
-__all__ = ["Fetch", "prefetch", "DEFAULT_GUESS", "DEFAULT_BUDGET"]
+__all__ = ["Fetch", "prefetch", "next_guess", "DEFAULT_GUESS", "DEFAULT_BUDGET"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GUESS = 1 << 20        # first read of an object of unknown size
+MIN_GUESS, MAX_GUESS = 64 << 10, 8 << 20
 DEFAULT_BUDGET = 64 << 20      # bytes in flight per worker; larger objects stream
 
-# Buffers the engine fills completely: no need to zero them first.
-_alloc = ffi.new_allocator(should_clear_after_alloc=False)
+
+def next_guess(largest_seen: int) -> int:
+    """Buffer for the next object of unknown size: the power of two above
+    the largest size seen so far (so a short read proves the size), within
+    [64 KiB, 8 MiB]."""
+    guess = MIN_GUESS
+    while guess <= largest_seen and guess < MAX_GUESS:
+        guess <<= 1
+    return guess
 
 
 def is_missing(exc: BaseException) -> bool:
@@ -36,15 +45,23 @@ def is_missing(exc: BaseException) -> bool:
     return isinstance(exc, FileNotFoundError) or getattr(exc, "errno", None) == errno.ENOENT
 
 
+def _fresh_bytes(n: int):
+    """(bytes object of n bytes, pointer to its storage).  ``bytes(n)`` is
+    calloc'ed and nobody else can see it until it is filled and handed out,
+    so the engine writes into it once and the bytes need no further copy."""
+    out = bytes(n)
+    return out, ffi.cast("char *", ffi.from_buffer(out))
+
+
 class Fetch:
     """GET of ``[offset, offset + length)`` of ``oss://bucket/key`` started
     at construction.  ``length`` None means "the whole object, size
-    unknown".  :meth:`result` waits and returns a memoryview of the bytes;
-    it raises the engine's exception (naming the object) on failure.
-    :meth:`cancel` abandons it."""
+    unknown" (read into a ``guess``-byte buffer first).  :meth:`result`
+    waits and returns the bytes; it raises the engine's exception (naming
+    the object) on failure.  :meth:`cancel` abandons it."""
 
-    __slots__ = ("client", "bucket", "key", "offset", "length", "known", "nbytes", "_buf",
-                 "_future", "_bucket_b", "_key_b", "_view")
+    __slots__ = ("client", "bucket", "key", "offset", "length", "known", "nbytes", "_out",
+                 "_ptr", "_future", "_bucket_b", "_key_b", "_data")
 
     def __init__(self, client, bucket: str, key: str, offset: int = 0,
                  length: Optional[int] = None, guess: int = DEFAULT_GUESS):
@@ -57,15 +74,15 @@ class Fetch:
         self.nbytes = self.length
         self._bucket_b = bucket.encode()
         self._key_b = key.encode("utf-8", "surrogateescape")
-        self._view = None
+        self._data = None
         self._future = None
-        self._buf = _alloc("char[]", max(1, self.length))
         if self.length == 0:
-            self._view = memoryview(b"")
+            self._data, self._out, self._ptr = b"", None, None
             return
+        self._out, self._ptr = _fresh_bytes(self.length)
         err = new_error()
         fut = lib.ossc_get_async(client._get_native(), self._bucket_b, self._key_b, offset,
-                                 self.length, self._buf, err)
+                                 self.length, self._ptr, err)
         if fut == ffi.NULL:
             check(-1, err, self.uri)
         self._future = fut
@@ -77,52 +94,44 @@ class Fetch:
     def done(self) -> bool:
         return self._future is None or bool(lib.ossc_future_done(self._future))
 
-    def result(self) -> memoryview:
-        if self._view is not None:
-            return self._view
+    def result(self) -> bytes:
+        if self._data is not None:
+            return self._data
         err = new_error()
         n = lib.ossc_future_wait(self._future, err)
         lib.ossc_future_free(self._future)
         self._future = None
+        out, self._out, self._ptr = self._out, None, None
         if n < 0:
-            self._buf = None
             check(n, err, self.uri)
-        view = memoryview(ffi.buffer(self._buf, self.length))
         if not self.known and n == self.length:
-            view = self._read_rest(view)
-        elif not self.known:
-            # Keep only what arrived: a copy of n bytes frees the guess buffer.
-            view = memoryview(view[:n].tobytes())
-            self._buf = None
+            data = self._read_rest(out)
         else:
-            view = view[:n]
-        self._view = view
-        self.nbytes = view.nbytes
-        return view
+            data = out if n == self.length else out[:n]
+        self._data = data
+        self.nbytes = len(data)
+        return data
 
-    def _read_rest(self, head: memoryview) -> memoryview:
+    def _read_rest(self, head: bytes) -> bytes:
         """The guess buffer came back full: learn the size, fetch the rest."""
-        size = self.client.stat(self.uri).size
+        size = self.client.stat(self.uri).size - self.offset
         if size <= self.length:
             return head[:size]
-        buf = _alloc("char[]", size - self.offset)
-        whole = memoryview(ffi.buffer(buf, size - self.offset))
-        whole[:self.length] = head
+        out, ptr = _fresh_bytes(size)
+        ffi.memmove(ptr, head, self.length)
         err = new_error()
         n = lib.ossc_get_range(self.client._get_native(), self._bucket_b, self._key_b,
-                               self.offset + self.length, size - self.offset - self.length,
-                               ffi.from_buffer(whole[self.length:]), err)
+                               self.offset + self.length, size - self.length, ptr + self.length,
+                               err)
         check(n, err, self.uri)
-        self._buf = buf
-        return whole[:self.length + n]
+        return out if self.length + n == size else out[:self.length + n]
 
     def cancel(self) -> None:
         """Abandons a fetch whose result was not taken (no-op after result)."""
         if self._future is not None:
             lib.ossc_future_free(self._future)  # cancels and waits for the parts
             self._future = None
-        if self._view is None:
-            self._buf = None
+        self._out = self._ptr = None
 
     def __del__(self):
         try:

@@ -10,7 +10,7 @@ from typing import Any, Callable, Iterable, Iterator, List, Optional, Tuple, Uni
 import torch.utils.data
 
 from ._base import DatasetBase
-from ._item import DataObject, MemoryObject, StreamObject
+from ._item import MemoryObject, StreamObject
 from ._listing import check_oss_uri, list_prefix, table_from_uris
 from ._prefetch import Fetch, is_missing, prefetch
 from ._sharding import (current_shard, distributed_snapshot, epoch_generator, new_seed,
@@ -289,7 +289,7 @@ class _Tar(_Source):
         return [chunks[j] for j in order[shard::shards]]
 
     def _groups(self, ds, runs) -> Iterator[Tuple[int, int]]:
-        index, budget = self.index, ds._budget
+        index = self.index
         for start, end in runs:
             i = start
             while i < end:
@@ -319,7 +319,7 @@ class _Tar(_Source):
                 return [StreamObject(ds._client, self.bucket, self.key, index.size(i),
                                      key=index.name(i), offset=index.offset(i),
                                      archive=self.tar_uri)]
-            view, first = fetch.result(), index.offset(i)
+            view, first = memoryview(fetch.result()), index.offset(i)
             return [MemoryObject(index.name(m), view[index.offset(m) - first:
                                                      index.offset(m) - first + index.size(m)],
                                  archive=self.tar_uri) for m in range(i, j)]

@@ -234,7 +234,7 @@ class _MapTar(_MapSource):
                         ds._client, self.bucket, self.key, index.size(m), key=index.name(m),
                         offset=index.offset(m), archive=self.tar_uri)
                     continue
-                view = fetch.result()
+                view = memoryview(fetch.result())
                 for m in members:
                     off = index.offset(m) - start
                     items[m] = (lambda v=view[off:off + index.size(m)], m=m: MemoryObject(

@@ -114,7 +114,7 @@ class OssClient:
             groups = coalesce(index, batch, 64 << 10, 64 << 20)
             views = {}
             for start, end, ms in groups:
-                view = Fetch(self._client, bucket, tar_key, start, end - start).result()
+                view = memoryview(Fetch(self._client, bucket, tar_key, start, end - start).result())
                 for m in ms:
                     views[m] = view[index.offset(m) - start:index.offset(m) - start + index.size(m)]
             for m in batch:
