@@ -143,3 +143,27 @@ def test_copy_and_delete(client, bucket):
     client.delete(f"oss://{bucket}/src key+")
     with pytest.raises(FileNotFoundError):
         client.stat(f"oss://{bucket}/src key+")
+
+
+def test_client_closed_before_its_streams(emu, bucket, cred_file, config_file):
+    """Whatever order the GC picks, closing a client first aborts its open
+    writers and closes its readers: no crash, nothing committed."""
+    import gc
+
+    from ossconnector import Client
+
+    c = Client(emu.endpoint, cred_path=cred_file, config_path=config_file)
+    c.put(f"oss://{bucket}/r", os.urandom(3 * MiB))
+    reader = c.open(f"oss://{bucket}/r")
+    reader.read(10)  # read-ahead in flight
+    writer = c.create(f"oss://{bucket}/never")
+    writer.write(os.urandom(3 * MiB))  # parts in flight
+    c.close()
+    assert reader.closed
+    with pytest.raises(ValueError):
+        writer.write(b"more")
+    del reader, writer, c
+    gc.collect()
+    c2 = Client(emu.endpoint, cred_path=cred_file, config_path=config_file)
+    with pytest.raises(FileNotFoundError):
+        c2.stat(f"oss://{bucket}/never")

@@ -34,6 +34,8 @@ def _forget_native_after_fork() -> None:
         client._native = None
         client._native_pid = None
         client._lock = threading.Lock()
+        for stream in list(client._streams):
+            stream._forget_native()
 
 
 if hasattr(os, "register_at_fork"):
@@ -93,6 +95,9 @@ class Client:
         self._native_pid = None
         self._handle = None
         self._lock = threading.Lock()
+        # Readers and writers hold native state that points into the engine:
+        # close() releases theirs first, whatever order the GC picks.
+        self._streams: "weakref.WeakSet" = weakref.WeakSet()
         _live_clients.add(self)
         self._get_native()  # fail fast on bad endpoint, credentials or config
 
@@ -123,8 +128,10 @@ class Client:
             return native
 
     def close(self) -> None:
-        """Stops the engine's threads.  Readers and writers of this client
-        must be closed first."""
+        """Stops the engine's threads.  Open readers are closed and open
+        writers aborted first (nothing half-written is committed)."""
+        for stream in list(getattr(self, "_streams", ())):
+            stream._release_native()
         with self._lock:
             if self._native is not None and self._native_pid == os.getpid():
                 lib.ossc_client_free(self._native)
@@ -144,12 +151,13 @@ class Client:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state.update(_native=None, _native_pid=None, _handle=None, _lock=None)
+        state.update(_native=None, _native_pid=None, _handle=None, _lock=None, _streams=None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._streams = weakref.WeakSet()
         _live_clients.add(self)
 
     @property

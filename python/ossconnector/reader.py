@@ -78,6 +78,7 @@ class ObjectReader(io.RawIOBase):
         self._direct = direct_threshold if direct_threshold is not None else self._chunk_size // 4
         self._current: Optional[_Chunk] = None
         self._ahead: Optional[_Chunk] = None
+        client._streams.add(self)
 
     # -- io.RawIOBase -----------------------------------------------------
 
@@ -166,6 +167,18 @@ class ObjectReader(io.RawIOBase):
 
     def readall(self) -> bytes:
         return self.read(-1)
+
+    def _release_native(self) -> None:
+        """Called by Client.close(): stop read-ahead before the engine goes."""
+        self.close()
+
+    def _forget_native(self) -> None:
+        """After fork, in the child: in-flight read-ahead belongs to the parent."""
+        for chunk in (self._current, self._ahead):
+            if chunk is not None and chunk.future is not None:
+                chunk.future = None
+                chunk.filled = -1
+        self._current = self._ahead = None
 
     def close(self) -> None:
         if not self.closed:

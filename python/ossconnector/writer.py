@@ -30,6 +30,7 @@ class ObjectWriter(io.RawIOBase):
         self._native = check_ptr(
             lib.ossc_writer_open(client._get_native(), bucket.encode(), key.encode("utf-8"), err),
             err, self.uri)
+        client._streams.add(self)
 
     def writable(self) -> bool:
         return True
@@ -75,6 +76,14 @@ class ObjectWriter(io.RawIOBase):
             native, self._native = self._native, None
             lib.ossc_writer_abort(native)
         super().close()
+
+    def _release_native(self) -> None:
+        """Called by Client.close(): the engine is going away, abort."""
+        self.abort()
+
+    def _forget_native(self) -> None:
+        """After fork, in the child: the handle belongs to the parent's engine."""
+        self._native = None
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:
