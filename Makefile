@@ -6,7 +6,7 @@ PYTHON ?= python3
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 
-.PHONY: demo test deps build test-c test-py asan bench clean
+.PHONY: demo test deps build test-c test-py asan bench clean packages docs
 
 deps:
 	bash scripts/install-deps.sh
@@ -42,5 +42,11 @@ test: test-c asan
 bench: build
 	$(PYTHON) scripts/bench/engine_get.py
 
+packages: deps
+	bash packaging/build-packages.sh
+
+docs: deps
+	$(PYTHON) -m mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-pkg dist site

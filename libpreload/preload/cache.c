@@ -87,6 +87,7 @@ static struct {
     int leader;
     pthread_t prefetcher;
     atomic_bool stop;
+    ossc_error attach_err;  /* why the last attach failed (in-process callers) */
 } C = {.lockfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
 
 static uint64_t now_ms(void)
@@ -175,6 +176,9 @@ static ossc_client *client(void)
             .endpoint = C.s.endpoint,
             .region = C.s.region[0] ? C.s.region : NULL,
             .config_path = C.s.config_path[0] ? C.s.config_path : NULL,
+            .cred_path = C.s.cred_path[0] ? C.s.cred_path : NULL,
+            .cred_callback = C.s.cred_callback,
+            .cred_userdata = C.s.cred_userdata,
             .profile = OSSC_PROFILE_MODEL,
         };
         ossc_in_hook++;
@@ -479,6 +483,8 @@ static bool next_chunk(int *file, uint64_t *chunk)
         if (atomic_load(&f->released))
             continue;
         unsigned d = atomic_load(&f->demand);
+        if (!d && C.s.lazy)
+            continue; /* lazy: only what was opened */
         uint64_t rank = d ? d : (1ull << 32) + i;
         if (rank >= best_rank)
             continue;
@@ -719,8 +725,10 @@ static int create_state(void)
     if (ossc_modeldir_prepare(cl, &C.s, &lf, &n, &err) < 0) {
         OSSC_ERROR("cannot prepare MODEL_DIR %s from %s: %s", C.s.model_dir, C.s.oss_path,
                    err.message);
-        fprintf(stderr, "oss-connector: cannot prepare MODEL_DIR %s from %s: %s\n",
-                C.s.model_dir, C.s.oss_path, err.message);
+        C.attach_err = err;
+        if (!C.s.in_process)
+            fprintf(stderr, "oss-connector: cannot prepare MODEL_DIR %s from %s: %s\n",
+                    C.s.model_dir, C.s.oss_path, err.message);
         return -1;
     }
     uint64_t chunk = ossc_client_part_size(cl), total = 0;
@@ -790,6 +798,7 @@ static int create_state(void)
 int ossc_cache_attach(const ossc_preload_settings *s)
 {
     C.s = *s;
+    memset(&C.attach_err, 0, sizeof(C.attach_err));
     char dir[PATH_MAX];
     ossc_pathf(dir, sizeof(dir), "%s/ossc-%u-%016llx", s->cache_root, (unsigned)getuid(),
              (unsigned long long)fnv1a(s->oss_path, s->model_dir));
@@ -887,3 +896,62 @@ void ossc_cache_detach(void)
     byte_unlock(1);
 }
 
+/* ------------------------------------------------- in-process sessions */
+
+/* inproc.c attaches, detaches and attaches again in one process; these
+ * give it what the LD_PRELOAD lifecycle never needs. */
+
+const ossc_error *ossc_cache_attach_error(void)
+{
+    return &C.attach_err;
+}
+
+/* After ossc_cache_detach: unmaps everything, closes the lock file and
+ * frees this process's engine, so a later attach starts clean. */
+void ossc_cache_reset(void)
+{
+    if (C.h) {
+        for (uint32_t i = 0; C.data && i < C.h->nfiles; i++)
+            if (C.data[i])
+                ossc_real.munmap(C.data[i], C.files[i].size);
+        ossc_real.munmap(C.h, C.state_len);
+    }
+    free(C.data);
+    C.data = NULL;
+    C.h = NULL;
+    C.files = NULL;
+    C.state = NULL;
+    C.owner = C.errs = NULL;
+    if (C.lockfd >= 0)
+        ossc_real.close(C.lockfd);
+    C.lockfd = -1;
+    if (C.client && C.client_pid == getpid()) {
+        ossc_in_hook++;
+        ossc_client_free(C.client);
+        ossc_in_hook--;
+    }
+    C.client = NULL;
+    C.client_pid = 0;
+    C.leader = 0;
+    atomic_store(&C.stop, false);
+}
+
+uint32_t ossc_cache_nfiles(void)
+{
+    return C.h ? C.h->nfiles : 0;
+}
+
+const char *ossc_cache_file_key(int file)
+{
+    return C.files[file].key;
+}
+
+const char *ossc_cache_file_rel(int file)
+{
+    return C.files[file].rel;
+}
+
+int ossc_cache_data_path(int file, char *out, size_t cap)
+{
+    return ossc_pathf(out, cap, "%s/data.%d", C.dir, file);
+}

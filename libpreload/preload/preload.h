@@ -97,12 +97,22 @@ typedef struct ossc_preload_settings {
     uint64_t memory_limit;     /* bytes of prefetched data kept at most */
     int release_delay_s;       /* cache kept this long after last close/unmap */
     bool enable;               /* ENABLE_CONNECTOR=1 */
+    bool lazy;                 /* prefetch only files that were opened (OSSC_LAZY=1) */
+    /* In-process directories (inproc.c) only; empty under LD_PRELOAD. */
+    bool in_process;           /* errors go back to the caller, not to stderr */
+    char cred_path[4096];      /* credentials of the cache's client */
+    ossc_cred_callback cred_callback;
+    void *cred_userdata;
 } ossc_preload_settings;
 
 /* Reads the documented environment (and our additions).  Returns 0 when
  * the interposer should run, 1 when it is not configured (inert), -1 on
  * invalid settings (message logged, inert). */
 int ossc_settings_load(ossc_preload_settings *s);
+/* The environment knobs shared by both modes (cache root, small-file size,
+ * memory limit, release delay, lazy); -1 with a message naming the bad
+ * variable. */
+int ossc_settings_tunables(ossc_preload_settings *s, ossc_error *err);
 
 /* ------------------------------------------------------------ cache */
 
@@ -128,6 +138,15 @@ void ossc_cache_user_drop(int file);
 void ossc_cache_demand(int file);
 /* After fork, in the child: forget engine threads and locks. */
 void ossc_cache_after_fork_child(void);
+
+/* For in-process directories (inproc.c), which attach, detach and attach
+ * again within one process. */
+const ossc_error *ossc_cache_attach_error(void); /* why the last attach failed */
+void ossc_cache_reset(void);       /* after detach: unmap, close, free the client */
+uint32_t ossc_cache_nfiles(void);
+const char *ossc_cache_file_key(int file);
+const char *ossc_cache_file_rel(int file);
+int ossc_cache_data_path(int file, char *out, size_t cap);
 
 /* ------------------------------------------------------------ fd table */
 

@@ -8,6 +8,7 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "log.h"
 #include "preload.h"
 
@@ -87,33 +88,47 @@ int ossc_settings_load(ossc_preload_settings *s)
         return -1;
     }
 
+    if (ossc_settings_tunables(s, &err) < 0) {
+        OSSC_ERROR("%s: connector disabled", err.message);
+        return -1;
+    }
+    return 0;
+}
+
+/* The knobs shared by LD_PRELOAD and in-process directories, from the
+ * environment: OSSC_CACHE_DIR, OSSC_SMALL_FILE_SIZE, OSSC_MEMORY_LIMIT,
+ * OSSC_RELEASE_DELAY, OSSC_LAZY.  Fills defaults first; a malformed value
+ * fails with EINVAL and a message naming the variable. */
+int ossc_settings_tunables(ossc_preload_settings *s, ossc_error *err)
+{
     snprintf(s->cache_root, sizeof(s->cache_root), "%s",
              env("OSSC_CACHE_DIR") ? env("OSSC_CACHE_DIR") : "/dev/shm");
 
     s->small_file_size = DEFAULT_SMALL_FILE;
-    if (env("OSSC_SMALL_FILE_SIZE") && !(s->small_file_size = parse_size(env("OSSC_SMALL_FILE_SIZE")))) {
-        OSSC_ERROR("OSSC_SMALL_FILE_SIZE='%s' is not a size (e.g. 4M): connector disabled",
-                   getenv("OSSC_SMALL_FILE_SIZE"));
-        return -1;
-    }
+    if (env("OSSC_SMALL_FILE_SIZE") &&
+        !(s->small_file_size = parse_size(env("OSSC_SMALL_FILE_SIZE"))))
+        return ossc_error_set(err, EINVAL, "OSSC_SMALL_FILE_SIZE='%s' is not a size (e.g. 4M)",
+                              getenv("OSSC_SMALL_FILE_SIZE"));
     struct sysinfo si;
     uint64_t ram = sysinfo(&si) == 0 ? (uint64_t)si.totalram * si.mem_unit : (8ull << 30);
     s->memory_limit = ram / 2;
-    if (env("OSSC_MEMORY_LIMIT") && !(s->memory_limit = parse_size(env("OSSC_MEMORY_LIMIT")))) {
-        OSSC_ERROR("OSSC_MEMORY_LIMIT='%s' is not a size (e.g. 16G): connector disabled",
-                   getenv("OSSC_MEMORY_LIMIT"));
-        return -1;
-    }
+    if (env("OSSC_MEMORY_LIMIT") && !(s->memory_limit = parse_size(env("OSSC_MEMORY_LIMIT"))))
+        return ossc_error_set(err, EINVAL, "OSSC_MEMORY_LIMIT='%s' is not a size (e.g. 16G)",
+                              getenv("OSSC_MEMORY_LIMIT"));
     s->release_delay_s = DEFAULT_RELEASE_DELAY;
     if (env("OSSC_RELEASE_DELAY")) {
         char *end;
         long v = strtol(getenv("OSSC_RELEASE_DELAY"), &end, 10);
-        if (*end || v < 0 || v > 86400) {
-            OSSC_ERROR("OSSC_RELEASE_DELAY='%s' must be seconds 0..86400: connector disabled",
-                       getenv("OSSC_RELEASE_DELAY"));
-            return -1;
-        }
+        if (*end || v < 0 || v > 86400)
+            return ossc_error_set(err, EINVAL, "OSSC_RELEASE_DELAY='%s' must be seconds 0..86400",
+                                  getenv("OSSC_RELEASE_DELAY"));
         s->release_delay_s = (int)v;
+    }
+    if (env("OSSC_LAZY")) {
+        const char *v = getenv("OSSC_LAZY");
+        if (strcmp(v, "1") != 0 && strcmp(v, "0") != 0)
+            return ossc_error_set(err, EINVAL, "OSSC_LAZY='%s' must be 0 or 1", v);
+        s->lazy = v[0] == '1';
     }
     return 0;
 }

@@ -14,7 +14,7 @@ def make_ffi() -> cffi.FFI:
     here = pathlib.Path(__file__).parent
     ffi = cffi.FFI()
     ffi.cdef((here / "_ossc_cdef.h").read_text())
-    ffi.set_source("ossconnector._ossc_ffi", '#include "ossc.h"\n')
+    ffi.set_source("ossconnector._ossc_ffi", '#include "ossc.h"\n#include "ossc_dir.h"\n')
     return ffi
 
 

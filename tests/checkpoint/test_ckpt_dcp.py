@@ -183,6 +183,19 @@ def test_failed_save_keeps_previous_checkpoint(fs, bucket, oss2b, emu, fault):
     assert_state_equal(old, loaded)
 
 
+def test_rank_local_metadata(fs, bucket, oss2b):
+    """use_collectives=False: __<rank>.metadata and rank-owned cleanup."""
+    uri = f"oss://{bucket}/local"
+    for seed in (11, 12):
+        sd = model_state(seed=seed)
+        DCP.save(sd, storage_writer=fs.writer(uri), use_collectives=False)
+    names = keys(oss2b, "local/")
+    assert "local/__0.metadata" in names and len(data_keys(oss2b, "local/")) == 1
+    loaded = zeros_like(sd)
+    DCP.load(loaded, storage_reader=fs.reader(uri))    # finds __0.metadata
+    assert_state_equal(sd, loaded)
+
+
 def test_reads_are_coalesced_and_concurrent(fs, bucket, emu):
     g = torch.Generator().manual_seed(8)
     sd = {f"t{i}": torch.randn(100 + i, generator=g) for i in range(400)}

@@ -4,6 +4,9 @@ broke — leaves the previous checkpoint intact and no multipart upload
 behind; transient server errors are retried and the save succeeds."""
 
 
+import gc
+import os
+
 import oss2
 import pytest
 import torch
@@ -134,7 +137,9 @@ def test_read_failure_names_the_object(ckpt, emu, bucket, old):
     with ckpt.reader(f"oss://{bucket}/ckpt/latest") as r:
         with pytest.raises(OSError, match="ckpt/latest"):
             torch.load(r, weights_only=True)
-    emu.faults.clear()
+        emu.faults.clear()
+        r.seek(0)                 # failed blocks are fetched again
+        assert torch.equal(torch.load(r, weights_only=True)["w3"], big_state(0)["w3"])
 
 
 def test_truncated_and_reset_reads_recover(ckpt, emu, bucket, old):
@@ -143,3 +148,25 @@ def test_truncated_and_reset_reads_recover(ckpt, emu, bucket, old):
     with ckpt.reader(f"oss://{bucket}/ckpt/latest") as r:
         sd = torch.load(r, weights_only=True)
     assert torch.equal(sd["w5"], big_state(0)["w5"])
+
+
+def test_failed_upload_is_never_reported_as_saved(ckpt, emu, bucket, oss2b):
+    emu.faults.fail_part(status=403, code="AccessDenied", count=1, bucket=bucket, key="k",
+                         part_number=1)
+    w = ckpt.writer(f"oss://{bucket}/k")
+    for _ in range(6):            # failures are reported by close(), not by write()
+        assert w.write(os.urandom(MiB)) == MiB
+    with pytest.raises(PermissionError, match="AccessDenied"):
+        w.close()
+    w.close()                     # closing again is a no-op
+    with pytest.raises(FileNotFoundError):
+        ckpt.reader(f"oss://{bucket}/k")
+    assert pending_uploads(oss2b) == []
+
+
+def test_unclosed_writer_is_never_committed(ckpt, bucket, old, oss2b):
+    w = ckpt.writer(f"oss://{bucket}/ckpt/latest")
+    w.write(os.urandom(3 * MiB))
+    del w
+    gc.collect()
+    assert_old_intact(ckpt, bucket, old, oss2b)

@@ -28,6 +28,7 @@ from torch.distributed.checkpoint.planner import LoadItemType, LoadPlan, LoadPla
 from .._native import ffi
 from ..client import parse_uri
 from . import _ranges
+from .reader import CheckpointReader
 
 __all__ = ["read_plan"]
 
@@ -172,8 +173,12 @@ def read_plan(reader, plan: LoadPlan, planner: LoadPlanner) -> None:
                 next_batch += 1
             if isinstance(unit, _Large):
                 if unit.uri not in opened:
+                    # What follows a large item is usually fetched by a batch:
+                    # read ahead only the block holding its end.
+                    bucket, key = parse_uri(unit.uri)
+                    size = client.stat(unit.uri).size
                     opened[unit.uri] = streams.enter_context(
-                        reader.fs.create_stream(unit.uri, "rb"))
+                        CheckpointReader(client, bucket, key, size, readahead_after_large=1))
                 info = reader.storage_data[unit.item.storage_index]
                 _load_item(reader, planner, unit.item,
                            reader._slice_file(opened[unit.uri], info))

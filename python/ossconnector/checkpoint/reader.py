@@ -10,9 +10,10 @@ file order.  The reader serves that pattern with two paths:
   blocks in flight;
 * a large ``readinto`` copies whatever leading bytes are already cached,
   then fetches the rest straight into the destination (a tensor's storage)
-  with concurrent ranged GETs, while the block holding the end of the read,
-  and so the next tensor's header, is fetched alongside.  No byte is fetched
-  twice along that path.
+  with concurrent ranged GETs, while the blocks from the end of the read on
+  (the next tensor's header and first bytes) are fetched alongside, so the
+  connections stay busy across tensor boundaries.  No byte is fetched twice
+  along that path.
 
 Memory is bounded by ``max_blocks`` blocks plus the caller's buffers.
 """
@@ -66,7 +67,8 @@ class CheckpointReader(io.RawIOBase):
     """
 
     def __init__(self, client, bucket: str, key: str, size: int, *,
-                 block_size: Optional[int] = None, max_blocks: int = 32, readahead: int = 4):
+                 block_size: Optional[int] = None, max_blocks: int = 32, readahead: int = 4,
+                 readahead_after_large: int = 8):
         super().__init__()
         self._client = client
         self.bucket = bucket
@@ -78,6 +80,7 @@ class CheckpointReader(io.RawIOBase):
         self._block = block_size or min(_BLOCK, client.part_size)
         self._max_blocks = max(2, max_blocks)
         self._readahead = max(0, readahead)
+        self._after_large = max(1, min(readahead_after_large, self._max_blocks // 2))
         self._blocks: "OrderedDict[int, _Block]" = OrderedDict()
         self._last_block = -2
         self._pos = 0
@@ -115,7 +118,14 @@ class CheckpointReader(io.RawIOBase):
     def readinto(self, b) -> int:
         self._check_open()
         ptr, nbytes, keep = writable_pointer(b)
-        dst = ffi.cast("char *", ptr)
+        try:
+            return self._readinto(ffi.cast("char *", ptr), nbytes)
+        finally:
+            # Not kept alive by a traceback: a buffer exported to cffi must
+            # never end up in a garbage cycle.
+            del ptr, keep
+
+    def _readinto(self, dst, nbytes: int) -> int:
         want = min(nbytes, self.size - self._pos)
         if want <= 0:
             return 0
@@ -132,8 +142,10 @@ class CheckpointReader(io.RawIOBase):
         if direct:
             fetch = self._start(self._pos, direct_end - self._pos, dst + done)
             try:
-                if direct_end < self.size:
-                    self._get_block(direct_end // bs)  # the tail, and the next header
+                # The tail of this read, the next header and what follows.
+                first, last = direct_end // bs, (self.size - 1) // bs
+                for index in range(first, min(last, first + self._after_large - 1) + 1):
+                    self._get_block(index)
             except BaseException:
                 fetch.cancel()
                 raise
@@ -143,7 +155,6 @@ class CheckpointReader(io.RawIOBase):
             done += self._copy_block(dst, done, end, self._get_block(self._pos // bs))
         if not direct:
             self._read_ahead((end - 1) // bs)
-        del keep
         return done
 
     def read(self, size: int = -1) -> bytes:
@@ -181,7 +192,13 @@ class CheckpointReader(io.RawIOBase):
                              length, ptr, slice_bytes=slice_bytes)
 
     def _copy_block(self, dst, done: int, end: int, block: _Block) -> int:
-        block.wait()
+        try:
+            block.wait()
+        except BaseException:
+            # Fetched again if read again.
+            if self._blocks.get(block.start // self._block) is block:
+                del self._blocks[block.start // self._block]
+            raise
         start = self._pos - block.start
         n = min(end - self._pos, block.filled - start)
         if n <= 0:

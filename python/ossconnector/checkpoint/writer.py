@@ -1,19 +1,20 @@
 """CheckpointWriter: the upload stream ``OssCheckpoint.writer`` returns.
 
 An :class:`ossconnector.writer.ObjectWriter` (parts upload concurrently
-while torch serialises; the object appears only on a clean close) whose
-failure is sticky: the write that finds the upload broken raises, later
-writes are discarded, and ``close()`` raises the same error again instead
-of returning as if the object had been saved.
+while torch serialises; the object appears only on a clean close) that
+reports upload failures from ``close()``, i.e. at the end of the ``with``
+block, never from ``write``: once the upload has failed (and been
+aborted), further writes are accepted and discarded, and ``close()``
+raises the failure (every time until it has been raised once).
 
-Discarding later writes matters for ``torch.save``: when a write raises,
-torch still writes the zip's central directory on its way out and, if that
-fails too, reports a confusing "unexpected pos" RuntimeError in place of
-the real cause.
+Raising from ``write`` would surface inside ``torch.save``'s zip writer,
+which then fails on its way out with an unrelated "unexpected pos"
+RuntimeError that hides the real cause (access denied, server down...).
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Optional
 
 from ..writer import ObjectWriter
@@ -30,14 +31,18 @@ class CheckpointWriter(ObjectWriter):
         self._failure: Optional[BaseException] = None
 
     def write(self, data) -> int:
-        if self._failure is not None:
-            # Already reported; the upload is aborted, nothing can commit.
-            return memoryview(data).nbytes
-        try:
-            return super().write(data)
-        except Exception as e:
-            self._failure = e
-            raise
+        if self._failure is None:
+            try:
+                return super().write(data)
+            except OSError as e:
+                # The upload is aborted already; close() reports it.
+                self._failure = _detached(e)
+        return memoryview(data).nbytes
+
+    @property
+    def failed(self) -> bool:
+        """True once the upload has failed (close() will raise)."""
+        return self._failure is not None
 
     def close(self) -> None:
         """Commits the object; raises if the upload failed at any point."""
@@ -52,3 +57,13 @@ class CheckpointWriter(ObjectWriter):
             self.abort()
         else:
             self.close()
+
+
+def _detached(e: BaseException) -> BaseException:
+    """A copy of ``e`` without its traceback.  Keeping ``e`` itself would
+    tie this writer to the frames of the failed write (and the buffers
+    they export to the engine) in a reference cycle."""
+    try:
+        return copy.copy(e)
+    except Exception:
+        return OSError(str(e))

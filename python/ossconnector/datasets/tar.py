@@ -24,7 +24,7 @@ Members are regular files, in archive order; names are as stored in the tar
 (long and non-ASCII names through PAX headers).  Directories, links and
 devices are not indexed.
 
-Command line (a later ``ossc`` CLI will expose the same)::
+Command line (also ``ossc tar``)::
 
     python -m ossconnector.datasets.tar --endpoint URL [--cred-path F] [--config-path F]
         [--region R] --tar-path TAR --index-path INDEX [--source-path DIR_OR_PREFIX]

@@ -1,0 +1,372 @@
+"""``ossc doctor [oss://bucket/prefix]``: check the setup and say what is
+wrong in plain words.
+
+Checks, in order: the native library loads; the config file (which one is
+used, valid JSON, values in range); the credentials (where they come from,
+complete, not expired); the endpoint (name resolves, port answers HTTP);
+the clock (the server's ``Date`` against this machine's: OSS refuses
+requests more than 15 minutes off); and, given a bucket (the argument, else
+``$OSS_PATH``), a signed request: listing the prefix, which proves the
+credentials are accepted and allowed to read there.
+
+Exit status 0 when nothing failed (warnings allowed), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email.utils
+import json
+import os
+import socket
+import ssl
+import time
+from typing import List, Optional, Tuple
+from urllib.parse import urlsplit
+
+from ._common import credential_source, describe, explain, split_oss
+
+NAME = "doctor"
+HELP = "check library, config, credentials, endpoint, clock and access"
+
+MAX_SKEW = 900    # seconds: OSS answers RequestTimeTooSkewed beyond 15 minutes
+WARN_SKEW = 60
+TIMEOUT = 5.0
+
+_now = time.time  # replaced in tests to simulate a skewed clock
+
+
+def add_parser(sub, parents):
+    p = sub.add_parser(NAME, parents=parents, help=HELP, description=describe(__doc__),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("uri", metavar="URI", nargs="?",
+                   help="oss://bucket[/prefix] to try a signed request on (default: $OSS_PATH)")
+    p.set_defaults(func=run)
+    return p
+
+
+class _Report:
+    def __init__(self):
+        self.failed = 0
+        self.warned = 0
+
+    def line(self, status: str, what: str, message: str, fix: str = "") -> None:
+        if status == "FAIL":
+            self.failed += 1
+        elif status == "warn":
+            self.warned += 1
+        print(f"{status:5} {what:12} {message}", flush=True)
+        if fix:
+            for part in fix.splitlines():
+                print(f"{'':18}-> {part.lstrip('-> ').strip()}", flush=True)
+
+
+def run(args) -> int:
+    rep = _Report()
+    lib_ok = _check_library(rep)
+    config = _check_config(rep, args)
+    creds_ok = _check_credentials(rep, args)
+    reachable = _check_endpoint_and_clock(rep, args, config)
+    if lib_ok and config is not None and creds_ok and reachable:
+        _check_access(rep, args)
+    else:
+        rep.line("skip", "access", "no signed request tried: fix the failures above first")
+    if rep.failed:
+        print(f"{rep.failed} check(s) failed" + (f", {rep.warned} warning(s)" if rep.warned
+                                                 else ""))
+        return 1
+    print("all checks passed" + (f" ({rep.warned} warning(s))" if rep.warned else ""))
+    return 0
+
+
+# -- library --------------------------------------------------------------------
+
+def _check_library(rep: _Report) -> bool:
+    from .. import __version__
+
+    try:
+        from ..preload import library_path
+
+        path = library_path()
+    except (ImportError, OSError) as exc:
+        rep.line("FAIL", "library", f"the native engine does not load: {exc}",
+                 "reinstall the package (pip install ossconnector) and check that libcurl, "
+                 "OpenSSL, libxml2 and jansson are installed")
+        return False
+    rep.line("ok", "library", f"{path} (ossconnector {__version__})")
+    return True
+
+
+# -- config ---------------------------------------------------------------------
+
+def _check_config(rep: _Report, args) -> Optional[dict]:
+    """The parsed config ({} when none is used), or None when it is unusable."""
+    from .._config import config_path_in_use, load_config
+
+    path = config_path_in_use(args.config)
+    config: dict = {}
+    if path is not None:
+        try:
+            config = load_config(path)
+        except (OSError, ValueError) as exc:
+            rep.line("FAIL", "config", str(exc),
+                     "fix the file, point --config / $OSS_CONNECTOR_CONFIG elsewhere, or "
+                     "remove it to use the defaults")
+            return None
+    # The engine checks every key and range, and opens its log, when it
+    # starts: start one that sends nothing.
+    try:
+        from ..client import Client
+
+        Client("127.0.0.1:1", cred_provider=_no_credentials, config_path=path).close()
+    except ImportError:
+        pass  # reported by the library check
+    except (OSError, ValueError) as exc:
+        rep.line("FAIL", "config", str(exc).replace("Client: ", "", 1),
+                 "fix the value named above (docs/configuration.md lists every key with its "
+                 "range)")
+        return None
+    if path is None:
+        rep.line("ok", "config", "no config file: built-in defaults "
+                 "(/etc/oss-connector/config.json does not exist)")
+    else:
+        rep.line("ok", "config", f"{path}: valid" + _log_note(config))
+    _check_log(rep, config)
+    return config
+
+
+class _Placeholder:
+    access_key_id = "doctor-config-check"
+    access_key_secret = "unused"
+    security_token = ""
+
+
+def _no_credentials():
+    # The engine asks for credentials when it starts; this client never sends a request.
+    return _Placeholder()
+
+
+def _log_note(config: dict) -> str:
+    level = config.get("logLevel", 1)
+    names = {0: "DEBUG", 1: "INFO", 2: "WARN", 3: "ERROR"}
+    return f", log level {names.get(level, level)}"
+
+
+def _check_log(rep: _Report, config: dict) -> None:
+    """The engine opened (creating it if needed) its log file when the
+    config check started it; if the file is not there or not writable,
+    logs go to stderr."""
+    log_path = config.get("logPath", "/var/log/oss-connector/connector.log")
+    if not isinstance(log_path, str) or not log_path:
+        return
+    if not (os.path.isfile(log_path) and os.access(log_path, os.W_OK)):
+        rep.line("warn", "log", f"cannot write {log_path}, so the engine logs WARN and "
+                 "above to stderr instead",
+                 'set logPath in your config to a writable place, or "" for no log file')
+
+
+# -- credentials ----------------------------------------------------------------
+
+def _mask(key_id: str) -> str:
+    return key_id if len(key_id) <= 8 else f"{key_id[:4]}...{key_id[-4:]}"
+
+
+def _check_credentials(rep: _Report, args) -> bool:
+    path, source = credential_source(args)
+    if path is None:
+        key_id = os.environ.get("OSS_ACCESS_KEY_ID", "")
+        if not key_id:
+            rep.line("FAIL", "credentials", f"none found: {source}",
+                     "give --cred-path FILE, or set OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET")
+            return False
+        if not os.environ.get("OSS_ACCESS_KEY_SECRET"):
+            rep.line("FAIL", "credentials", "OSS_ACCESS_KEY_ID is set but "
+                     "OSS_ACCESS_KEY_SECRET is not", "set OSS_ACCESS_KEY_SECRET")
+            return False
+        token = " with an STS token" if os.environ.get("OSS_SESSION_TOKEN") else ""
+        rep.line("ok", "credentials", f"from the environment: AccessKeyId {_mask(key_id)}{token}")
+        return True
+    try:
+        with open(path, "rb") as f:
+            data = json.loads(f.read())
+    except FileNotFoundError:
+        rep.line("FAIL", "credentials", f"{path}: no such file",
+                 "create it (JSON with AccessKeyId and AccessKeySecret) or give another "
+                 "--cred-path")
+        return False
+    except PermissionError:
+        rep.line("FAIL", "credentials", f"{path}: not readable by this user",
+                 "fix its owner/permissions (it should be 0600, owned by the user)")
+        return False
+    except ValueError:
+        # Never quote the text: it holds the secret.
+        rep.line("FAIL", "credentials", f"{path}: not valid JSON",
+                 'expected {"AccessKeyId": "...", "AccessKeySecret": "..."}')
+        return False
+    if not isinstance(data, dict) or not data.get("AccessKeyId") or \
+            not data.get("AccessKeySecret"):
+        rep.line("FAIL", "credentials", f"{path}: AccessKeyId or AccessKeySecret is missing "
+                 "or empty", 'expected {"AccessKeyId": "...", "AccessKeySecret": "..."}')
+        return False
+    ok = True
+    expiration = data.get("Expiration")
+    note = ""
+    if expiration:
+        left = _seconds_left(str(expiration))
+        if left is None:
+            rep.line("FAIL", "credentials", f"{path}: Expiration {expiration!r} is not a date",
+                     "use ISO 8601, e.g. 2024-08-02T15:04:05Z")
+            return False
+        if left <= 0:
+            rep.line("FAIL", "credentials", f"{path}: the STS token expired at {expiration}",
+                     "refresh the credential file (it is re-read automatically once replaced)")
+            return False
+        note = f", token expires in {int(left // 60)} min"
+        if left < 300:
+            ok = False
+            rep.line("warn", "credentials", f"{path}: the token expires in {int(left)} s",
+                     "refresh the credential file before it expires")
+    mode = os.stat(path).st_mode & 0o077
+    if mode:
+        rep.line("warn", "credentials", f"{path} is readable by other users (mode "
+                 f"{os.stat(path).st_mode & 0o777:o})", f"chmod 600 {path}")
+    if ok:
+        rep.line("ok", "credentials", f"{source}: AccessKeyId {_mask(str(data['AccessKeyId']))}"
+                 f"{note}")
+    return True
+
+
+def _seconds_left(text: str) -> Optional[float]:
+    from datetime import datetime, timezone
+
+    t = text.strip().replace("Z", "+00:00")
+    try:
+        when = datetime.fromisoformat(t)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp() - _now()
+
+
+# -- endpoint and clock ---------------------------------------------------------
+
+def _split_endpoint(endpoint: str) -> Tuple[str, str, int]:
+    url = endpoint if "://" in endpoint else "http://" + endpoint
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"endpoint {endpoint!r} is not host[:port] or http(s)://host[:port]")
+    return scheme, parts.hostname, parts.port or (443 if scheme == "https" else 80)
+
+
+def _check_endpoint_and_clock(rep: _Report, args, config: Optional[dict]) -> bool:
+    endpoint = args.endpoint
+    if not endpoint:
+        rep.line("FAIL", "endpoint", "no endpoint given",
+                 "give --endpoint or set OSS_ENDPOINT (e.g. oss-cn-hangzhou.aliyuncs.com)")
+        return False
+    try:
+        scheme, host, port = _split_endpoint(endpoint)
+    except ValueError as exc:
+        rep.line("FAIL", "endpoint", str(exc), "e.g. oss-cn-hangzhou-internal.aliyuncs.com")
+        return False
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        rep.line("FAIL", "endpoint", f"{host}: the name does not resolve ({exc.strerror})",
+                 "check the spelling and DNS; -internal endpoints only resolve inside the "
+                 "cloud region's network")
+        return False
+    import http.client
+
+    t0 = time.monotonic()
+    try:
+        if scheme == "https":
+            http_cfg = (config or {}).get("http", {}) if isinstance(config, dict) else {}
+            ctx = ssl.create_default_context(cafile=http_cfg.get("caFile") or None)
+            if http_cfg.get("verifyTls") is False:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            conn = http.client.HTTPSConnection(host, port, timeout=TIMEOUT, context=ctx)
+        else:
+            conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
+        conn.request("GET", "/", headers={"User-Agent": "ossc-doctor"})
+        resp = conn.getresponse()
+        resp.read()
+        date = resp.getheader("Date")
+        conn.close()
+    except ssl.SSLError as exc:
+        rep.line("FAIL", "endpoint", f"{scheme}://{host}:{port}: TLS failed: {exc}",
+                 "check the system CA bundle or http.caFile; for a plain-HTTP server use "
+                 "http://")
+        return False
+    except (OSError, http.client.HTTPException) as exc:
+        rep.line("FAIL", "endpoint", f"{scheme}://{host}:{port} does not answer: {exc}",
+                 "check the host, port and firewall; is the server running?")
+        return False
+    ms = (time.monotonic() - t0) * 1000
+    rep.line("ok", "endpoint", f"{scheme}://{host}:{port} answers HTTP ({ms:.0f} ms)")
+    _check_clock(rep, date)
+    return True
+
+
+def _check_clock(rep: _Report, date: Optional[str]) -> None:
+    if not date:
+        rep.line("warn", "clock", "the server sent no Date header: clock skew not checked")
+        return
+    try:
+        server = email.utils.parsedate_to_datetime(date).timestamp()
+    except (TypeError, ValueError):
+        rep.line("warn", "clock", f"cannot read the server's Date {date!r}: not checked")
+        return
+    skew = _now() - server
+    direction = "ahead of" if skew > 0 else "behind"
+    text = f"this machine is {abs(skew):.0f} s {direction} the server"
+    if abs(skew) > MAX_SKEW:
+        rep.line("FAIL", "clock", text + " (OSS refuses requests more than 15 minutes off)",
+                 "synchronise the clock (e.g. chronyc makestep, or enable NTP)")
+    elif abs(skew) > WARN_SKEW:
+        rep.line("warn", "clock", text, "synchronise the clock (NTP) before it drifts further")
+    else:
+        rep.line("ok", "clock", f"within {max(1, round(abs(skew)))} s of the server")
+
+
+# -- signed request -------------------------------------------------------------
+
+def _check_access(rep: _Report, args) -> None:
+    from ._common import CommandError, UsageError, make_client
+
+    uri = args.uri or os.environ.get("OSS_PATH", "")
+    try:
+        client = make_client(args)
+    except (CommandError, UsageError) as exc:
+        rep.line("FAIL", "client", str(exc).splitlines()[0], _fix_of(str(exc)))
+        return
+    try:
+        if not uri:
+            rep.line("skip", "access", "no bucket to try a signed request on",
+                     "run `ossc doctor oss://bucket/prefix/` (or set OSS_PATH) to check that "
+                     "the credentials are accepted")
+            return
+        try:
+            split_oss(uri)
+        except Exception as exc:
+            rep.line("FAIL", "access", str(exc), "use oss://bucket/prefix/")
+            return
+        try:
+            first = next(iter(client.list(uri)), None)
+        except OSError as exc:
+            text = explain(exc)
+            message, _, fix = text.partition("\n")
+            rep.line("FAIL", "access", message, fix)
+            return
+        found = "objects found" if first is not None else "nothing under it yet"
+        rep.line("ok", "access", f"signed listing of {uri} accepted ({found})")
+    finally:
+        client.close()
+
+
+def _fix_of(text: str) -> str:
+    lines: List[str] = text.splitlines()[1:]
+    return "\n".join(lines)

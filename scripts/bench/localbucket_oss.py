@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""``localbucket`` (PyPI) with a thin adapter so that OSS clients can use it.
+
+localbucket is a small S3-compatible server that keeps buckets as plain
+folders on disk, answers ListObjects(V2), GET/HEAD with ``Range``, PUT and
+multipart, and checks no credentials, so OSS V1/V4 and AWS SigV4 signatures
+all pass.  What OSS clients need besides, added here by subclassing its
+request handler (nothing of localbucket is copied or patched on disk):
+
+* **virtual-hosted buckets**: with ``--domain D``, a request for
+  ``Host: <bucket>.D[:port]`` is served as the path-style ``/<bucket>/...``
+  (the product's binary only addresses buckets that way);
+* **OSS query parameters**: ``HEAD ?objectMeta`` (the product's binary asks
+  for an object's size that way) is answered as HeadObject, and oss2's
+  ``fetch-owner`` on ListObjectsV2 is ignored (no owner is listed), and an
+  empty ``continuation-token=`` (oss2's first page) means none;
+* **OSS-shaped XML**: no namespace and a ``<Type>Normal</Type>`` per listed
+  object, like OSS sends (oss2 looks up ``IsTruncated``, ``Contents``...
+  without a namespace and requires ``Type``; boto3 and the engine accept
+  both);
+  ``--s3-xml`` keeps the S3 namespace;
+* **throughput**: object bodies go out with ``sendfile(2)`` instead of
+  1 MiB ``read``/``write`` rounds in Python; the ETag is derived from the
+  file's identity, size and mtime instead of an MD5 over the whole file on
+  first access; a listing walks the folder of its prefix once, when it
+  starts (a request with neither ``continuation-token`` nor ``start-after``
+  nor ``marker``), and serves the further pages from that sorted key list,
+  with each key's LastModified/ETag/Size strings kept between listings while
+  the file is unchanged, instead of walking and sorting the whole bucket and
+  stat-ing every listed key again for every page of 1,000.  The server must
+  not be the bottleneck of a client benchmark.
+
+Nothing of localbucket is copied or changed on disk: the handler is
+subclassed and ``object_etag`` replaced in the running module.
+
+    python3 scripts/bench/localbucket_oss.py --port 9000 --domain localbucket.test DATA_ROOT
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import hashlib
+import logging
+import os
+import re
+import sys
+import threading
+import xml.etree.ElementTree as ET
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import localbucket as lb
+
+OSS_IGNORED_QUERY = {"objectMeta", "fetch-owner"}
+EMPTY_MEANS_ABSENT = ("continuation-token", "start-after", "marker", "delimiter")
+
+
+def _etag_of(st: os.stat_result) -> str:
+    sig = f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode()
+    return hashlib.md5(sig).hexdigest()
+
+
+def _fast_etag(path: Path) -> str:
+    return _etag_of(path.stat())
+
+
+class _KeyIndex:
+    """The objects under one folder of a bucket (the folder part of the
+    listed prefix), sorted: keys as bytes for bisecting, and per key the
+    strings a listing shows (LastModified, ETag, Size), kept between
+    listings for files whose identity, size and mtime have not changed."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.cache: dict[tuple[Path, str], tuple[list[bytes], list[tuple]]] = {}
+        self.shown: dict[str, tuple[tuple, tuple[str, str, str]]] = {}
+
+    def _walk(self, top: str, cut: int, out: list) -> None:
+        try:
+            it = os.scandir(top)
+        except OSError:
+            return
+        with it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    self._walk(e.path, cut, out)
+                elif e.is_file(follow_symlinks=False) and not e.name.startswith(lb.TEMP_PREFIX):
+                    st = e.stat(follow_symlinks=False)
+                    sig = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+                    hit = self.shown.get(e.path)
+                    if hit is None or hit[0] != sig:
+                        hit = (sig, (lb.iso_timestamp(st.st_mtime), f'"{_etag_of(st)}"',
+                                     str(st.st_size)))
+                        self.shown[e.path] = hit
+                    out.append((e.path[cut:].encode(), e.path, hit[1]))
+
+    def get(self, bucket_dir: Path, prefix: str, fresh: bool):
+        folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        if not fresh:
+            with self.lock:
+                hit = self.cache.get((bucket_dir, folder))
+            if hit is not None:
+                return hit
+        keys: list = []
+        with self.lock:   # one walk at a time keeps `shown` consistent
+            self._walk(str(bucket_dir / folder), len(str(bucket_dir)) + 1, keys)
+        keys.sort()
+        hit = ([k for k, _, _ in keys], [(k.decode(), (Path(p), shown)) for k, p, shown in keys])
+        with self.lock:
+            self.cache[(bucket_dir, folder)] = hit
+        return hit
+
+
+INDEX = _KeyIndex()
+
+
+class OssHandler(lb.S3Handler):
+    """localbucket's handler plus virtual hosts, OSS query parameters,
+    namespace-free XML and sendfile."""
+
+    server_version = "LocalBucket-OSS"
+    domain_re: re.Pattern | None = None
+    s3_xml = False
+
+    # -- request routing ---------------------------------------------------
+
+    def _dispatch(self, action):
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].lower()
+        if self.domain_re is not None:
+            m = self.domain_re.match(host)
+            if m:
+                self.path = "/" + m.group(1) + (self.path if self.path.startswith("/")
+                                                 else "/" + self.path)
+        super()._dispatch(action)
+
+    def _check_query(self, operation, allowed=frozenset()):
+        for name in OSS_IGNORED_QUERY:
+            self.query.pop(name, None)
+        for name in EMPTY_MEANS_ABSENT:   # oss2 sends continuation-token= on page one
+            if self.query.get(name) == "":
+                del self.query[name]
+        super()._check_query(operation, allowed)
+
+    # -- responses -----------------------------------------------------------
+
+    def _send_xml(self, root: ET.Element):
+        if not self.s3_xml:
+            root.attrib.pop("xmlns", None)
+        super()._send_xml(root)
+
+    def _add_list_entries(self, root, contents, common_prefixes, encode):
+        """As localbucket's, from the strings the key index keeps (no stat
+        and no ETag computation per listed key), plus ``<Type>``."""
+        sub = ET.SubElement
+        oss = not self.s3_xml
+        for key, (_, (last_modified, etag, size)) in contents:
+            item = sub(root, "Contents")
+            sub(item, "Key").text = encode(key)
+            sub(item, "LastModified").text = last_modified
+            sub(item, "ETag").text = etag
+            sub(item, "Size").text = size
+            sub(item, "StorageClass").text = "STANDARD"
+            if oss:   # OSS lists the object type; oss2 requires it
+                sub(item, "Type").text = "Normal"
+        for common in common_prefixes:
+            sub(sub(root, "CommonPrefixes"), "Prefix").text = encode(common)
+
+    def _send_file(self, status, file, start, length, headers, include_body):
+        self._send_headers(status, length, headers)
+        if not include_body or length == 0:
+            return
+        sent = self.connection.sendfile(file, start, length)
+        if sent != length:
+            self.close_connection = True
+
+    def _list_entries(self, bucket_dir, prefix, delimiter, marker, marker_is_prefix,
+                      max_keys):
+        fresh = not marker and not any(
+            name in self.query for name in ("continuation-token", "start-after", "marker"))
+        encoded, keys = INDEX.get(bucket_dir, prefix, fresh)
+        contents, common_prefixes = [], []
+        last_entry, truncated = "", False
+        start = bisect.bisect_left(encoded, prefix.encode())
+        if marker:
+            start = max(start, bisect.bisect_right(encoded, marker.encode()))
+        for i in range(start, len(keys)):
+            key, path = keys[i]
+            if not key.startswith(prefix):
+                break
+            if marker_is_prefix and key.startswith(marker):
+                continue
+            common = ""
+            if delimiter:
+                index = key.find(delimiter, len(prefix))
+                if index >= 0:
+                    common = key[: index + len(delimiter)]
+            if common and common_prefixes and common_prefixes[-1] == common:
+                continue
+            if len(contents) + len(common_prefixes) >= max_keys:
+                truncated = max_keys > 0
+                break
+            if common:
+                common_prefixes.append(common)
+                last_entry = "P:" + common
+            else:
+                contents.append((key, path))
+                last_entry = "K:" + key
+        return contents, common_prefixes, truncated, last_entry
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("data_root", type=Path)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=9000)
+    p.add_argument("--domain", help="serve <bucket>.DOMAIN as a virtual-hosted bucket")
+    p.add_argument("--s3-xml", action="store_true", help="keep the S3 XML namespace")
+    p.add_argument("--log", action="store_true", help="log every request to stderr")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.log else logging.WARNING,
+                        format="%(asctime)s %(message)s", stream=sys.stderr)
+    lb.object_etag = _fast_etag  # looked up as a module global by the handler
+    root = args.data_root.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    OssHandler.data_root = root
+    OssHandler.s3_xml = args.s3_xml
+    if args.domain:
+        OssHandler.domain_re = re.compile(
+            r"^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\." + re.escape(args.domain.lower()) + "$")
+    server = _Server((args.host, args.port), OssHandler)
+    print(f"localbucket {lb.__version__} (OSS adapter) on http://{args.host}:"
+          f"{server.server_address[1]} serving {root}", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
