@@ -36,7 +36,7 @@
 #include "preload.h"
 
 #define STATE_MAGIC 0x3143534fu /* "OSC1" */
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 #define MAX_PIDS 512
 
 enum chunk_state { ABSENT = 0, FETCHING = 1, READY = 2, FAILED = 3, RELEASING = 4 };
@@ -52,6 +52,7 @@ struct shm_header {
     atomic_uint demand_seq;
     atomic_int leader_pid;
     atomic_int pids[MAX_PIDS];
+    atomic_uint toks[MAX_PIDS]; /* the image of that pid now registered (changes at exec) */
     char oss_path[2048];
     char model_dir[4096];
 };
@@ -80,6 +81,8 @@ static struct {
     atomic_uint *state;
     atomic_int *owner;
     atomic_int *errs;
+    atomic_uint *owner_tok;
+    unsigned tok;           /* this process image: new at attach, fork and exec */
     char **data;            /* per file: MAP_SHARED rw mapping, lazily */
     pthread_mutex_t lock;   /* guards client creation and data mappings */
     ossc_client *client;    /* of this pid (never carried across fork) */
@@ -229,6 +232,7 @@ static bool claim(uint64_t gc)
     if (!atomic_compare_exchange_strong(&C.state[gc], &expected, FETCHING))
         return false;
     atomic_store(&C.owner[gc], getpid());
+    atomic_store(&C.owner_tok[gc], C.tok);
     return true;
 }
 
@@ -301,6 +305,7 @@ static void fetch_finish(fetch *fx)
 }
 
 static void try_lead(void);
+static bool owner_alive(int pid, unsigned tok);
 
 /* Waiters keep prefetching alive: when the leader died, one takes over. */
 static void check_leader(void)
@@ -366,7 +371,7 @@ int ossc_cache_wait(int file, uint64_t off, uint64_t len)
             }
             if (st == FETCHING) {
                 int owner = atomic_load(&C.owner[gc]);
-                if (owner != getpid() && !pid_alive(owner)) {
+                if (!owner_alive(owner, atomic_load(&C.owner_tok[gc]))) {
                     unsigned expected = FETCHING;
                     if (atomic_compare_exchange_strong(&C.state[gc], &expected, ABSENT)) {
                         atomic_fetch_sub(&C.h->cached_bytes, chunk_len(f, c));
@@ -627,7 +632,7 @@ static uint64_t fnv1a(const char *a, const char *b)
 static size_t state_size(uint32_t nfiles, uint64_t chunks)
 {
     return sizeof(struct shm_header) + nfiles * sizeof(struct shm_file) +
-           chunks * (sizeof(atomic_uint) + 2 * sizeof(atomic_int));
+           chunks * (2 * sizeof(atomic_uint) + 2 * sizeof(atomic_int));
 }
 
 static void bind_state(void *base, size_t len)
@@ -638,21 +643,52 @@ static void bind_state(void *base, size_t len)
     C.state = (atomic_uint *)(C.files + C.h->nfiles);
     C.owner = (atomic_int *)(C.state + C.h->total_chunks);
     C.errs = C.owner + C.h->total_chunks;
+    C.owner_tok = (atomic_uint *)(C.errs + C.h->total_chunks);
 }
 
+/* A token for this process image, different after fork and exec, so a
+ * chunk claimed by an image that exec'd (same pid, fetch lost) is known as
+ * abandoned. */
+static unsigned new_token(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    unsigned t = (unsigned)ts.tv_nsec ^ ((unsigned)ts.tv_sec << 20) ^ ((unsigned)getpid() << 8);
+    return t ? t : 1;
+}
+
+/* Registers this pid with the current image's token (updating the entry a
+ * pre-exec image of this pid left). */
 static void register_pid(void)
 {
     int me = getpid();
-    for (int i = 0; i < MAX_PIDS; i++) {
-        int expected = 0;
-        if (atomic_compare_exchange_strong(&C.h->pids[i], &expected, me))
+    for (int i = 0; i < MAX_PIDS; i++)
+        if (atomic_load(&C.h->pids[i]) == me) {
+            atomic_store(&C.h->toks[i], C.tok);
             return;
-    }
-    for (int i = 0; i < MAX_PIDS; i++) {
-        int old = atomic_load(&C.h->pids[i]);
-        if (!pid_alive(old) && atomic_compare_exchange_strong(&C.h->pids[i], &old, me))
+        }
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < MAX_PIDS; i++) {
+            int old = atomic_load(&C.h->pids[i]);
+            if ((pass == 0 ? old != 0 : pid_alive(old)) ||
+                !atomic_compare_exchange_strong(&C.h->pids[i], &old, me))
+                continue;
+            atomic_store(&C.h->toks[i], C.tok);
             return;
-    }
+        }
+}
+
+/* True while the process image that claimed a chunk can still finish it. */
+static bool owner_alive(int pid, unsigned tok)
+{
+    if (pid == getpid())
+        return tok == C.tok;
+    if (!pid_alive(pid))
+        return false;
+    for (int i = 0; i < MAX_PIDS; i++)
+        if (atomic_load(&C.h->pids[i]) == pid)
+            return atomic_load(&C.h->toks[i]) == tok;
+    return true; /* not registered (table full): trust the pid */
 }
 
 /* Any registered process alive (other than us, unless include_self: a
@@ -665,15 +701,6 @@ static bool users_alive(bool include_self)
         if (p && (p != me || include_self) && pid_alive(p))
             return true;
     }
-    return false;
-}
-
-static bool registered(void)
-{
-    int me = getpid();
-    for (int i = 0; i < MAX_PIDS; i++)
-        if (atomic_load(&C.h->pids[i]) == me)
-            return true;
     return false;
 }
 
@@ -797,6 +824,7 @@ static int create_state(void)
 
 int ossc_cache_attach(const ossc_preload_settings *s)
 {
+    C.tok = new_token();
     C.s = *s;
     memset(&C.attach_err, 0, sizeof(C.attach_err));
     char dir[PATH_MAX];
@@ -840,7 +868,7 @@ int ossc_cache_attach(const ossc_preload_settings *s)
         }
         rc = create_state();
     }
-    if (rc == 0 && !registered())
+    if (rc == 0)
         register_pid();
     byte_unlock(1);
     if (rc < 0)
@@ -857,6 +885,7 @@ void ossc_cache_after_fork_child(void)
     pthread_mutex_init(&C.lock, NULL);
     C.client = NULL; /* the parent's engine threads do not exist here */
     C.leader = 0;    /* fcntl locks are not inherited */
+    C.tok = new_token();
     if (C.h)
         register_pid();
 }
@@ -922,6 +951,7 @@ void ossc_cache_reset(void)
     C.files = NULL;
     C.state = NULL;
     C.owner = C.errs = NULL;
+    C.owner_tok = NULL;
     if (C.lockfd >= 0)
         ossc_real.close(C.lockfd);
     C.lockfd = -1;

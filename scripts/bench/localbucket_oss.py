@@ -22,12 +22,13 @@ request handler (nothing of localbucket is copied or patched on disk):
 * **throughput**: object bodies go out with ``sendfile(2)`` instead of
   1 MiB ``read``/``write`` rounds in Python; the ETag is derived from the
   file's identity, size and mtime instead of an MD5 over the whole file on
-  first access; a listing walks the folder of its prefix once, when it
+  first access; a listing looks at the folder of its prefix once, when it
   starts (a request with neither ``continuation-token`` nor ``start-after``
-  nor ``marker``), and serves the further pages from that sorted key list,
-  with each key's LastModified/ETag/Size strings kept between listings while
-  the file is unchanged, instead of walking and sorting the whole bucket and
-  stat-ing every listed key again for every page of 1,000.  The server must
+  nor ``marker``), re-reading only sub-folders whose mtime changed (a file
+  rewritten in place, without a rename, is listed with its old size until
+  its folder changes), and serves the pages from a sorted key list with the
+  XML of every key kept, instead of walking and sorting the whole bucket
+  and stat-ing every listed key for every page of 1,000.  The server must
   not be the bottleneck of a client benchmark.
 
 Nothing of localbucket is copied or changed on disk: the handler is
@@ -47,8 +48,11 @@ import re
 import sys
 import threading
 import xml.etree.ElementTree as ET
+from http import HTTPStatus
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import quote
+from xml.sax.saxutils import escape as xml_escape
 
 import localbucket as lb
 
@@ -75,36 +79,70 @@ class _KeyIndex:
         self.lock = threading.Lock()
         self.cache: dict[tuple[Path, str], tuple[list[bytes], list[tuple]]] = {}
         self.shown: dict[str, tuple[tuple, tuple[str, str, str]]] = {}
+        self.fragments: dict[tuple[str, bool, bool], tuple[tuple, str]] = {}
+        self.dirs: dict[str, tuple[int, list[str], list[tuple]]] = {}
 
-    def _walk(self, top: str, cut: int, out: list) -> None:
+    def fragment(self, path: Path, key: str, shown: tuple, url: bool, oss: bool) -> str:
+        """``<Contents>...</Contents>`` of one key, kept while the file's
+        listed strings are unchanged."""
+        k = (str(path), url, oss)
+        hit = self.fragments.get(k)
+        if hit is None or hit[0] is not shown:
+            last_modified, etag, size = shown
+            name = quote(key, safe="/") if url else key
+            text = (f"<Contents><Key>{xml_escape(name)}</Key><LastModified>{last_modified}"
+                    f"</LastModified><ETag>{xml_escape(etag)}</ETag><Size>{size}</Size>"
+                    f"<StorageClass>STANDARD</StorageClass>"
+                    f"{'<Type>Normal</Type>' if oss else ''}</Contents>")
+            hit = (shown, text)
+            self.fragments[k] = hit
+        return hit[1]
+
+    def _walk(self, top: str, cut: int, out: list, changed: list) -> None:
+        """Appends (key bytes, path, shown) of every file under ``top``; a
+        folder whose mtime is unchanged since it was last read is not read
+        again (files added, removed or renamed into it change its mtime;
+        a file rewritten in place is not noticed until then)."""
         try:
-            it = os.scandir(top)
+            mtime = os.stat(top).st_mtime_ns
         except OSError:
             return
-        with it:
-            for e in it:
-                if e.is_dir(follow_symlinks=False):
-                    self._walk(e.path, cut, out)
-                elif e.is_file(follow_symlinks=False) and not e.name.startswith(lb.TEMP_PREFIX):
-                    st = e.stat(follow_symlinks=False)
-                    sig = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-                    hit = self.shown.get(e.path)
-                    if hit is None or hit[0] != sig:
-                        hit = (sig, (lb.iso_timestamp(st.st_mtime), f'"{_etag_of(st)}"',
-                                     str(st.st_size)))
-                        self.shown[e.path] = hit
-                    out.append((e.path[cut:].encode(), e.path, hit[1]))
+        hit = self.dirs.get(top)
+        if hit is None or hit[0] != mtime:
+            subdirs, files = [], []
+            with os.scandir(top) as it:
+                for e in it:
+                    if e.is_dir(follow_symlinks=False):
+                        subdirs.append(e.path)
+                    elif e.is_file(follow_symlinks=False) and \
+                            not e.name.startswith(lb.TEMP_PREFIX):
+                        st = e.stat(follow_symlinks=False)
+                        sig = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+                        shown = self.shown.get(e.path)
+                        if shown is None or shown[0] != sig:
+                            shown = (sig, (lb.iso_timestamp(st.st_mtime),
+                                           f'"{_etag_of(st)}"', str(st.st_size)))
+                            self.shown[e.path] = shown
+                        files.append((e.path[cut:].encode(), e.path, shown[1]))
+            hit = (mtime, subdirs, files)
+            self.dirs[top] = hit
+            changed.append(top)
+        out.extend(hit[2])
+        for d in hit[1]:
+            self._walk(d, cut, out, changed)
 
     def get(self, bucket_dir: Path, prefix: str, fresh: bool):
         folder = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
-        if not fresh:
-            with self.lock:
-                hit = self.cache.get((bucket_dir, folder))
-            if hit is not None:
-                return hit
+        with self.lock:
+            hit = self.cache.get((bucket_dir, folder))
+        if hit is not None and not fresh:
+            return hit
         keys: list = []
-        with self.lock:   # one walk at a time keeps `shown` consistent
-            self._walk(str(bucket_dir / folder), len(str(bucket_dir)) + 1, keys)
+        changed: list = []
+        with self.lock:   # one walk at a time keeps the caches consistent
+            self._walk(str(bucket_dir / folder), len(str(bucket_dir)) + 1, keys, changed)
+        if hit is not None and not changed and len(keys) == len(hit[0]):
+            return hit
         keys.sort()
         hit = ([k for k, _, _ in keys], [(k.decode(), (Path(p), shown)) for k, p, shown in keys])
         with self.lock:
@@ -113,6 +151,7 @@ class _KeyIndex:
 
 
 INDEX = _KeyIndex()
+_PLACEHOLDER = "LocalBucketOssEntries"
 
 
 class OssHandler(lb.S3Handler):
@@ -147,24 +186,22 @@ class OssHandler(lb.S3Handler):
     def _send_xml(self, root: ET.Element):
         if not self.s3_xml:
             root.attrib.pop("xmlns", None)
-        super()._send_xml(root)
+        body = ET.tostring(root, encoding="UTF-8", xml_declaration=True)
+        entries, self._entries_xml = getattr(self, "_entries_xml", b""), b""
+        body = body.replace(f"<{_PLACEHOLDER} />".encode(), entries, 1)
+        self._send(HTTPStatus.OK, body, {"Content-Type": "application/xml"})
 
     def _add_list_entries(self, root, contents, common_prefixes, encode):
-        """As localbucket's, from the strings the key index keeps (no stat
-        and no ETag computation per listed key), plus ``<Type>``."""
-        sub = ET.SubElement
-        oss = not self.s3_xml
-        for key, (_, (last_modified, etag, size)) in contents:
-            item = sub(root, "Contents")
-            sub(item, "Key").text = encode(key)
-            sub(item, "LastModified").text = last_modified
-            sub(item, "ETag").text = etag
-            sub(item, "Size").text = size
-            sub(item, "StorageClass").text = "STANDARD"
-            if oss:   # OSS lists the object type; oss2 requires it
-                sub(item, "Type").text = "Normal"
-        for common in common_prefixes:
-            sub(sub(root, "CommonPrefixes"), "Prefix").text = encode(common)
+        """As localbucket's, but from XML fragments the key index keeps per
+        key (no stat, ETag or element building per listed key), plus OSS's
+        ``<Type>``: a placeholder element that :meth:`_send_xml` replaces."""
+        url = self.query.get("encoding-type") == "url"
+        parts = [INDEX.fragment(path, key, shown, url, not self.s3_xml)
+                 for key, (path, shown) in contents]
+        parts += [f"<CommonPrefixes><Prefix>{xml_escape(encode(c))}</Prefix></CommonPrefixes>"
+                  for c in common_prefixes]
+        self._entries_xml = "".join(parts).encode()
+        ET.SubElement(root, _PLACEHOLDER)
 
     def _send_file(self, status, file, start, length, headers, include_body):
         self._send_headers(status, length, headers)

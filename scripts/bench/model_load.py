@@ -341,7 +341,8 @@ def format_table(rows_: list[list[str]], markdown: bool) -> str:
     if markdown:
         lines = ["| " + " | ".join(HEADER[1:]) + " |",
                  "|---|---|" + "---:|" * (len(HEADER) - 4) + "---|"]
-        lines += ["| " + " | ".join(r[1:]) + " |" for r in rows_]
+        lines += ["| " + " | ".join([r[1] if r[0] == r[1] else f"{r[1]} ({r[0]})", *r[2:]])
+                  + " |" for r in rows_]
         return "\n".join(lines)
     widths = [max(len(h), *(len(r[i]) for r in rows_)) for i, h in enumerate(HEADER)]
     widths[2] = min(widths[2], 60)

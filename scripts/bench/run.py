@@ -482,13 +482,17 @@ def machine(server_version: str, peer_py: str) -> dict:
 
 def section(scenario: str, m: dict, command: str, text_table: str, runs: int,
             what: str, notes: list[str]) -> str:
+    clients = "" if scenario == "servers" else (
+        f"; ossconnector {m['ossconnector']}, osstorchconnector (product) "
+        f"{m['osstorchconnector (product)']}, s3torchconnector {m['s3torchconnector']}, "
+        f"oss2 {m['oss2']}, boto3 {m['boto3']}")
+    rounds_ = ("(the servers take turns in every round)" if scenario == "servers" else
+               "(every client once per round, in a fresh process)")
     lines = [f"Measured {time.strftime('%Y-%m-%d')} on {m['cores']} cores ({m['cpu']}), "
              f"{m['memory_GiB']} GiB RAM, {m['os']}, kernel {m['kernel']}; server {m['server']} "
-             f"on 127.0.0.1; ossconnector {m['ossconnector']}, osstorchconnector (product) "
-             f"{m['osstorchconnector (product)']}, s3torchconnector {m['s3torchconnector']}, "
-             f"oss2 {m['oss2']}, boto3 {m['boto3']}; Python {m['python']}. Load average at "
+             f"on 127.0.0.1{clients}; Python {m['python']}. Load average at "
              f"start: {m['load_average_at_start']}.", "", what + f" Median of {runs} rounds "
-             "(every client once per round, in a fresh process), min and max beside it.", "",
+             f"{rounds_}, min and max beside it.", "",
              "```", command, "```", "", text_table, "", f"![{scenario}](benchmarks/{scenario}.png)"]
     if notes:
         lines += [""] + [f"- {n}" for n in notes]

@@ -235,3 +235,40 @@ def test_prefetch_concurrency_is_honoured(emu, cred_file, tmp_path, bucket):
     fast = _timed_load(emu, cred_file, tmp_path, bucket, 2, 4)
     assert slow >= 4 * 0.4 * 0.9
     assert fast < slow / 2
+
+
+def test_close_with_reads_in_flight(emu, cred_file, config_file, bucket):
+    data = os.urandom(6 * MiB)
+    emu.put_object(bucket, "blob", data)
+    c = OssCheckpoint(emu.endpoint, cred_path=cred_file, config_path=config_file)
+    r = c.reader(f"oss://{bucket}/blob")
+    w = c.writer(f"oss://{bucket}/never")
+    w.write(os.urandom(3 * MiB))
+    emu.faults.delay(0.3, count=20, method="GET", bucket=bucket, key="blob")
+    assert r.read(10) == data[:10]            # read-ahead blocks now in flight
+    c.close()                                 # stops them, aborts the writer
+    emu.faults.clear()
+    with pytest.raises(ValueError, match="closed"):
+        r.read(1)
+    with pytest.raises(FileNotFoundError):
+        OssCheckpoint(emu.endpoint, cred_path=cred_file,
+                      config_path=config_file).reader(f"oss://{bucket}/never")
+
+
+def test_reader_survives_fork(ckpt, emu, bucket):
+    data = os.urandom(5 * MiB)
+    emu.put_object(bucket, "blob", data)
+    r = ckpt.reader(f"oss://{bucket}/blob")
+    assert r.read(100) == data[:100]          # blocks cached / in flight in the parent
+    pid = os.fork()
+    if pid == 0:                              # child: its own engine, fresh fetches
+        ok = False
+        try:
+            r.seek(50)
+            ok = r.read(3 * MiB) == data[50:50 + 3 * MiB]
+        finally:
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    r.seek(0)
+    assert r.read() == data

@@ -143,3 +143,15 @@ for d in os.listdir(root):
 print(sorted(set(modes)))
 """
     assert run(code, env).stdout.strip() == "[384, 448]"  # 0600 files, 0700 directory
+
+
+def test_exec_right_after_setup(emu, bucket, toy_model):
+    """bash -c 'cmd' execs cmd in the same pid while the first image's
+    prefetches are in flight: the new image must take those chunks over
+    instead of waiting for fetches that died with the old image."""
+    m = toy_model
+    env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"])
+    for _ in range(5):
+        proc = run(["bash", "-c", f"exec sha256sum {m['model_dir']}/model-00001-of-00003.safetensors"],
+                   env, timeout=60)
+        assert hashlib.sha256(m["files"]["model-00001-of-00003.safetensors"]).hexdigest() in proc.stdout

@@ -75,6 +75,12 @@ class Fetch:
     def done(self) -> bool:
         return all(lib.ossc_future_done(f) for f in self._futures)
 
+    def forget(self) -> None:
+        """After fork, in the child: the requests belong to the parent's
+        engine; drop them without touching it."""
+        self._futures = []
+        self._lengths = []
+
     def cancel(self) -> None:
         """Stops what is still running and waits until the engine has let
         go of the destination memory."""

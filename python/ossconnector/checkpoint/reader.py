@@ -84,6 +84,8 @@ class CheckpointReader(io.RawIOBase):
         self._blocks: "OrderedDict[int, _Block]" = OrderedDict()
         self._last_block = -2
         self._pos = 0
+        # Client.close() and fork call _release_native / _forget_native.
+        client._streams.add(self)
 
     # -- io.RawIOBase -----------------------------------------------------
 
@@ -177,6 +179,17 @@ class CheckpointReader(io.RawIOBase):
                 block.release()
             self._blocks.clear()
         super().close()
+
+    def _release_native(self) -> None:
+        """Called by Client.close(): stop every fetch before the engine goes."""
+        self.close()
+
+    def _forget_native(self) -> None:
+        """After fork, in the child: fetches in flight belong to the parent."""
+        for block in self._blocks.values():
+            if block.fetch is not None:
+                block.fetch.forget()
+        self._blocks.clear()
 
     def __repr__(self):
         return f"CheckpointReader({self.uri!r}, size={self.size})"
