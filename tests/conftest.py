@@ -21,8 +21,11 @@ def emu():
 
 @pytest.fixture
 def bucket(emu):
+    # Faults are global to the emulator: none may leak from one test into the next.
+    emu.faults.clear()
     name = emu.create_bucket(unique_bucket_name())
     yield name
+    emu.faults.clear()
     emu.delete_bucket(name)
 
 
@@ -75,3 +78,11 @@ def hosts_entry():
         lines = f.readlines()
     with open(path, "w") as f:
         f.writelines(l for l in lines if l not in added)
+
+
+@pytest.fixture(autouse=True)
+def _no_fault_leaks(request):
+    """Whatever a test injected into the shared emulator ends with it."""
+    yield
+    if "emu" in request.fixturenames:
+        request.getfixturevalue("emu").faults.clear()

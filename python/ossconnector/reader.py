@@ -124,10 +124,18 @@ class ObjectReader(io.RawIOBase):
             err = new_error()
             n = lib.ossc_get_range(self._client._get_native(), self._bucket_b, self._key_b,
                                    self._pos, want, ptr, err)
+            # Drop the buffer references before raising: a traceback must not
+            # keep a cffi view of the caller's buffer alive in a GC cycle.
+            del ptr, keep
             check(n, err, self.uri)
             self._pos += n
-            del keep
             return n
+        try:
+            return self._copy_from_chunks(ptr, want)
+        finally:
+            del ptr, keep
+
+    def _copy_from_chunks(self, ptr, want: int) -> int:
         done = 0
         while done < want:
             chunk = self._chunk_for(self._pos)
@@ -139,7 +147,6 @@ class ObjectReader(io.RawIOBase):
             ffi.memmove(ptr + done, ffi.from_buffer(chunk.buf)[start:start + n], n)
             done += n
             self._pos += n
-        del keep
         return done
 
     def read(self, size: int = -1) -> bytes:

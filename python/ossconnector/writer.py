@@ -49,7 +49,7 @@ class ObjectWriter(io.RawIOBase):
             return 0
         err = new_error()
         rc = lib.ossc_writer_write(self._native, ptr, n, err)
-        del keep
+        del ptr, keep  # no cffi view of the caller's buffer in a traceback
         if rc < 0:
             self.abort()
             check(rc, err, self.uri)

@@ -259,7 +259,8 @@ def leftover_caches() -> list[str]:
 
 def run_rounds(bench: Bench, clients: list[str], runs: int) -> dict[str, Series]:
     series = {k: Series(k, CLIENTS[k][0], CLIENTS[k][3]) for k in clients}
-    series["curl"] = Series("curl", "curl", "16 concurrent ranged curl over all shards "
+    series["curl"] = Series("curl", "curl", "16 concurrent ranged curl transfers over all "
+                            "shards, best of 1 process --parallel and 16 processes "
                             "(wire time at the server's ceiling)")
     before = set(leftover_caches())
     for rnd in range(runs + 1):   # round 0 is a warm-up, not recorded
