@@ -26,7 +26,9 @@ test-c: deps $(BUILD)/build.ninja
 
 test-py: build
 	OSSC_LIVE_ENGINE_BINS=$(BUILD)/libpreload/tests/live_engine:$(ASAN_BUILD)/libpreload/tests/live_engine \
-	    $(PYTHON) -m pytest -q tests
+	    $(PYTHON) -m pytest -q tests --ignore=tests/packaging
+	# Install tests in a process of their own (they install system packages).
+	$(PYTHON) -m pytest -q tests/packaging
 
 # The engine and its C tests once more with AddressSanitizer and UBSan.
 asan: deps

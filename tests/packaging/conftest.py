@@ -51,3 +51,13 @@ def dist(tmp_path_factory):
         "rpm": _find(d, f"oss-connector-lib-{version}.*.rpm"),
         "wheel": _find(d, f"ossconnector-{version}-*.whl"),
     }
+
+
+@pytest.fixture(scope="module")
+def emu():
+    """A fresh emulator for the install tests: they run last and must not
+    depend on the state hundreds of earlier tests left in the shared one."""
+    from ossconnector.emulator.testing import running_emulator
+
+    with running_emulator(min_part_size=100 * 1024) as emulator:
+        yield emulator
