@@ -550,7 +550,9 @@ def main(argv=None) -> int:
         return 0
     from servers import ensure_pip
 
-    ensure_pip("matplotlib", "matplotlib")
+    for module, package in (("matplotlib", "matplotlib"), ("oss2", "oss2"), ("boto3", "boto3"),
+                            ("safetensors", "safetensors"), ("crcmod", "crcmod")):
+        ensure_pip(module, package)
     all_records: list[dict] = []
     done: set[str] = set()
     if os.getloadavg()[0] > 0.5:
