@@ -43,6 +43,7 @@ test: test-c asan
 
 bench: build
 	$(PYTHON) scripts/bench/engine_get.py
+	$(PYTHON) scripts/bench/run.py --scenario all --markdown
 
 packages: deps
 	bash packaging/build-packages.sh

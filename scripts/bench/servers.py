@@ -407,6 +407,7 @@ class SeaweedFS(_Process):
         return self
 
     def create_bucket(self, bucket: str, timeout: float = 60.0) -> None:
+        import urllib.error
         import urllib.request
 
         req = urllib.request.Request(f"{self.endpoint}/{bucket}", method="PUT")
@@ -415,6 +416,12 @@ class SeaweedFS(_Process):
             try:
                 urllib.request.urlopen(req, timeout=10).read()
                 return
+            except urllib.error.HTTPError as e:
+                if e.code == 409:   # already there (data kept from an earlier run)
+                    return
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
             except OSError:
                 if time.monotonic() > deadline:
                     raise
