@@ -32,51 +32,8 @@ static size_t dir_abs_len, dir_real_len;
 #define ENTER atomic_fetch_add(&inflight, 1)
 #define LEAVE atomic_fetch_sub(&inflight, 1)
 
-/* This library's exported hooks. */
-static struct {
-    int (*open)(const char *, int, ...);
-    int (*open64)(const char *, int, ...);
-    int (*openat)(int, const char *, int, ...);
-    int (*openat64)(int, const char *, int, ...);
-    int (*open_2)(const char *, int);
-    int (*open64_2)(const char *, int);
-    int (*openat_2)(int, const char *, int);
-    int (*openat64_2)(int, const char *, int);
-    FILE *(*fopen)(const char *, const char *);
-    FILE *(*fopen64)(const char *, const char *);
-    ssize_t (*read)(int, void *, size_t);
-    ssize_t (*pread)(int, void *, size_t, off_t);
-    ssize_t (*pread64)(int, void *, size_t, off_t);
-    ssize_t (*readv)(int, const struct iovec *, int);
-    ssize_t (*preadv)(int, const struct iovec *, int, off_t);
-    ssize_t (*preadv64)(int, const struct iovec *, int, off_t);
-    ssize_t (*read_chk)(int, void *, size_t, size_t);
-    ssize_t (*pread_chk)(int, void *, size_t, off_t, size_t);
-    ssize_t (*pread64_chk)(int, void *, size_t, off_t, size_t);
-    void *(*mmap)(void *, size_t, int, int, int, off_t);
-    void *(*mmap64)(void *, size_t, int, int, int, off_t);
-    int (*munmap)(void *, size_t);
-    int (*close)(int);
-    int (*dup)(int);
-    int (*dup2)(int, int);
-    int (*dup3)(int, int, int);
-    int (*fcntl)(int, int, ...);
-    int (*fcntl64)(int, int, ...);
-    int (*posix_fadvise)(int, off_t, off_t, int);
-    int (*posix_fadvise64)(int, off_t, off_t, int);
-    ssize_t (*sendfile)(int, int, off_t *, size_t);
-    ssize_t (*sendfile64)(int, int, off_t *, size_t);
-    ssize_t (*copy_file_range)(int, off_t *, int, off_t *, size_t, unsigned int);
-    int (*fstat)(int, struct stat *);
-    int (*fstat64)(int, struct stat64 *);
-    int (*fxstat)(int, int, struct stat *);
-    int (*fxstat64)(int, int, struct stat64 *);
-    int (*fstatat)(int, const char *, struct stat *, int);
-    int (*fstatat64)(int, const char *, struct stat64 *, int);
-    int (*statx)(int, const char *, int, unsigned int, struct statx *);
-    off_t (*lseek)(int, off_t, int);
-    off_t (*lseek64)(int, off_t, int);
-} H;
+/* This library's exported hooks (same shape as the real-libc table). */
+static struct ossc_real H;
 
 long ossc_inproc_inflight(void)
 {

@@ -8,11 +8,11 @@ is sequential the next chunk is already being fetched in the background.
 
 from __future__ import annotations
 
-import errno
 import io
 from typing import Optional
 
 from ._native import check, check_ptr, ffi, lib, new_error, writable_pointer
+from ._seek import seek_position
 
 __all__ = ["ObjectReader"]
 
@@ -100,19 +100,8 @@ class ObjectReader(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_open()
-        if whence == io.SEEK_SET:
-            pos = offset
-        elif whence == io.SEEK_CUR:
-            pos = self._pos + offset
-        elif whence == io.SEEK_END:
-            pos = self._size + offset
-        else:
-            raise ValueError(f"seek: invalid whence {whence!r}")
-        if pos < 0:
-            # As for real files: OSError(EINVAL), which zipfile and others expect.
-            raise OSError(errno.EINVAL, f"seek: negative position {pos} in {self.uri}")
-        self._pos = pos
-        return pos
+        self._pos = seek_position(self._pos, self._size, offset, whence, self.uri)
+        return self._pos
 
     def readinto(self, b) -> int:
         self._check_open()

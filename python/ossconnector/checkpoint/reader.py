@@ -25,6 +25,7 @@ from collections import OrderedDict
 from typing import Optional
 
 from .._native import ffi, writable_pointer
+from .._seek import seek_position
 from . import _ranges
 
 __all__ = ["CheckpointReader"]
@@ -104,18 +105,8 @@ class CheckpointReader(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_open()
-        if whence == io.SEEK_SET:
-            pos = offset
-        elif whence == io.SEEK_CUR:
-            pos = self._pos + offset
-        elif whence == io.SEEK_END:
-            pos = self.size + offset
-        else:
-            raise ValueError(f"seek: invalid whence {whence!r} on {self.uri}")
-        if pos < 0:
-            raise ValueError(f"seek: negative position {pos} in {self.uri}")
-        self._pos = pos
-        return pos
+        self._pos = seek_position(self._pos, self.size, offset, whence, self.uri)
+        return self._pos
 
     def readinto(self, b) -> int:
         self._check_open()

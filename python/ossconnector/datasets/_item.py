@@ -18,6 +18,8 @@ from __future__ import annotations
 import io
 from typing import Optional
 
+from .._seek import seek_position
+
 __all__ = ["DataObject", "MemoryObject", "StreamObject"]
 
 
@@ -58,20 +60,6 @@ class DataObject(io.RawIOBase):
         return f"{type(self).__name__}({self.key!r}, size={self.size}{label})"
 
 
-def _seek_target(pos: int, size: int, offset: int, whence: int, key: str) -> int:
-    if whence == io.SEEK_SET:
-        target = offset
-    elif whence == io.SEEK_CUR:
-        target = pos + offset
-    elif whence == io.SEEK_END:
-        target = size + offset
-    else:
-        raise ValueError(f"seek: invalid whence {whence!r}")
-    if target < 0:
-        raise ValueError(f"seek: negative position {target} in {key}")
-    return target
-
-
 class MemoryObject(DataObject):
     """An item whose bytes are in memory (any buffer: bytes, bytearray, a
     cffi buffer, a slice of a larger coalesced read)."""
@@ -91,7 +79,7 @@ class MemoryObject(DataObject):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_open()
-        self._pos = _seek_target(self._pos, self.size, offset, whence, self.key)
+        self._pos = seek_position(self._pos, self.size, offset, whence, self.key)
         return self._pos
 
     def read(self, size: int = -1) -> bytes:
@@ -170,7 +158,7 @@ class StreamObject(DataObject):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_open()
-        self._pos = _seek_target(self._pos, self.size, offset, whence, self.key)
+        self._pos = seek_position(self._pos, self.size, offset, whence, self.key)
         return self._pos
 
     def readinto(self, b) -> int:

@@ -9,12 +9,12 @@ caller's buffer).
 
 from __future__ import annotations
 
-import errno
 import io
 from dataclasses import dataclass
 from typing import Optional
 
 from .._native import ffi, writable_pointer
+from .._seek import seek_position
 from ._prefetch import READY, ObjectBuffer, PrefetchPool
 
 __all__ = ["DataObject", "DataObjectInfo", "TextDataObject"]
@@ -71,18 +71,8 @@ class DataObject(io.RawIOBase):
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         self._check_open()
-        if whence == io.SEEK_SET:
-            pos = offset
-        elif whence == io.SEEK_CUR:
-            pos = self._pos + offset
-        elif whence == io.SEEK_END:
-            pos = self._size + offset
-        else:
-            raise ValueError(f"seek: invalid whence {whence!r}")
-        if pos < 0:  # as for files (FileIO), and ossconnector's ObjectReader
-            raise OSError(errno.EINVAL, f"seek: negative position {pos} in {self.uri}")
-        self._pos = pos
-        return pos
+        self._pos = seek_position(self._pos, self._size, offset, whence, self.uri)
+        return self._pos
 
     def readinto(self, b) -> int:
         """Copies up to len(b) bytes at the current position into b and
