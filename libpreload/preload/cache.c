@@ -36,7 +36,7 @@
 #include "preload.h"
 
 #define STATE_MAGIC 0x3143534fu /* "OSC1" */
-#define STATE_VERSION 2
+#define STATE_VERSION 3
 #define MAX_PIDS 512
 
 enum chunk_state { ABSENT = 0, FETCHING = 1, READY = 2, FAILED = 3, RELEASING = 4 };
@@ -51,6 +51,7 @@ struct shm_header {
     atomic_ullong cached_bytes;
     atomic_uint demand_seq;
     atomic_int leader_pid;
+    atomic_uint watch_seq;  /* bumped (futex) when a process detaches: wakes the watcher */
     atomic_int pids[MAX_PIDS];
     atomic_uint toks[MAX_PIDS]; /* the image of that pid now registered (changes at exec) */
     char oss_path[2048];
@@ -77,6 +78,7 @@ static struct {
     int lockfd;
     struct shm_header *h;
     size_t state_len;
+    ino_t state_ino;        /* of the state file this process created (the watcher's) */
     struct shm_file *files;
     atomic_uint *state;
     atomic_int *owner;
@@ -302,6 +304,24 @@ static void fetch_finish(fetch *fx)
     else
         OSSC_ERROR("%s: %s", f->rel, err.message);
     settle(gc, n >= 0 ? EIO : (err.code ? err.code : EIO));
+}
+
+/* Gives up a started chunk (the process is leaving): the transfer is
+ * cancelled and the chunk is free for whoever needs it next, at once,
+ * instead of the exit waiting for every prefetch in flight. */
+static void fetch_abandon(fetch *fx)
+{
+    struct shm_file *f = &C.files[fx->file];
+    uint64_t gc = f->first_chunk + fx->chunk;
+    ossc_in_hook++;
+    ossc_future_free(fx->future);
+    ossc_in_hook--;
+    fx->future = NULL;
+    unsigned expected = FETCHING;
+    if (atomic_compare_exchange_strong(&C.state[gc], &expected, ABSENT)) {
+        atomic_fetch_sub(&C.h->cached_bytes, fx->len);
+        futex_wake(&C.state[gc]);
+    }
 }
 
 static void try_lead(void);
@@ -551,12 +571,26 @@ static void janitor(void)
     }
 }
 
+/* Prefetch requests in flight: the engine's concurrency, but no more
+ * bytes than the window.  Every transfer shares the link, so each takes
+ * about window / bandwidth: a small window lets chunks land in order and
+ * soon (a file opened ahead of its turn gets its bytes quickly) while
+ * enough requests stay in flight to fill the link. */
+static int prefetch_slots(ossc_client *cl)
+{
+    uint64_t by_window = C.s.prefetch_window / C.h->chunk_size;
+    int slots = cl ? ossc_client_concurrency(cl) : 1;
+    if (by_window < (uint64_t)slots)
+        slots = (int)by_window;
+    return slots > 0 ? slots : 1;
+}
+
 static void *prefetch_main(void *arg)
 {
     (void)arg;
     ossc_in_hook = 1; /* this thread's libc calls are never the application's */
     ossc_client *cl = client();
-    int slots = cl ? ossc_client_concurrency(cl) : 1;
+    int slots = prefetch_slots(cl);
     fetch *inflight = calloc((size_t)slots, sizeof(*inflight));
     int n = 0;
     uint64_t last_janitor = 0;
@@ -595,8 +629,12 @@ static void *prefetch_main(void *arg)
             nanosleep(&ts, NULL);
         }
     }
-    for (int i = 0; i < n; i++)
-        fetch_finish(&inflight[i]);
+    for (int i = 0; i < n; i++) {
+        if (ossc_future_done(inflight[i].future))
+            fetch_finish(&inflight[i]);
+        else
+            fetch_abandon(&inflight[i]);
+    }
     free(inflight);
     return NULL;
 }
@@ -715,6 +753,90 @@ static void remove_cache_dir(uint32_t nfiles)
     unlink(path);
 }
 
+/* Last one out (under the setup lock): the cache goes, and so do the
+ * placeholders (they would read as zeros without the interposer). */
+static void remove_everything(void)
+{
+    for (uint32_t i = 0; i < C.h->nfiles; i++) {
+        char ph[PATH_MAX];
+        if (ossc_pathf(ph, sizeof(ph), "%s/%s", C.s.model_dir, C.files[i].rel) == 0)
+            unlink(ph);
+    }
+    remove_cache_dir(C.h->nfiles);
+    char lockpath[PATH_MAX + 32];
+    ossc_pathf(lockpath, sizeof(lockpath), "%s/lock", C.dir);
+    unlink(lockpath);
+    rmdir(C.dir);
+}
+
+/* ------------------------------------------------------------ watcher */
+
+/* Processes that leave without exit handlers (_exit, as dash does after a
+ * command; a signal; exec into a program without us) cannot clean up, so
+ * the process that creates a cache starts a watcher (a detached process,
+ * see detached.c) that removes it, and the placeholders, once no
+ * registered process is alive.  It is woken when a process detaches and
+ * looks every second otherwise.  It also holds the data files open: the
+ * last application process then exits without waiting for the kernel to
+ * free the cache's pages; that happens here, after it left. */
+
+#define WATCH_PERIOD_MS 1000
+
+static void wake_watcher(void)
+{
+    atomic_fetch_add(&C.h->watch_seq, 1);
+    futex_wake(&C.h->watch_seq);
+}
+
+/* True while the state file at our path is the one this watcher guards
+ * (not removed by the last detach, not replaced by a newer cache). */
+static bool still_ours(void)
+{
+    char path[PATH_MAX + 32];
+    struct stat st;
+    ossc_pathf(path, sizeof(path), "%s/state", C.dir);
+    return stat(path, &st) == 0 && st.st_ino == C.state_ino;
+}
+
+static void watch(void *unused)
+{
+    (void)unused;
+    ossc_in_hook = 1;
+    int held[256];
+    int nheld = 0;
+    for (uint32_t i = 0; i < C.h->nfiles && nheld < (int)(sizeof(held) / sizeof(held[0])); i++) {
+        char path[PATH_MAX + 32];
+        ossc_pathf(path, sizeof(path), "%s/data.%u", C.dir, i);
+        int fd = ossc_real.open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0)
+            held[nheld++] = fd;
+    }
+    for (;;) {
+        unsigned seq = atomic_load(&C.h->watch_seq);
+        if (!still_ours())
+            return;
+        if (!users_alive(true)) {
+            byte_lock(1, 1);
+            bool orphaned = still_ours() && !users_alive(true);
+            if (orphaned)
+                remove_everything();
+            byte_unlock(1);
+            if (orphaned)
+                return;
+        }
+        futex_wait(&C.h->watch_seq, seq, WATCH_PERIOD_MS);
+    }
+}
+
+static void start_watcher(void)
+{
+    int keep[1] = {C.lockfd};
+    if (C.lockfd <= 2 || ossc_spawn_detached(watch, NULL, keep, 1) < 0)
+        OSSC_WARN("cannot start the cache watcher (%s): the cache in %s stays after a "
+                  "process exits without exit handlers until the next run",
+                  strerror(errno), C.dir);
+}
+
 /* Maps an existing, ready state file; 0 on success. */
 static int map_existing(void)
 {
@@ -767,8 +889,11 @@ static int create_state(void)
     ossc_pathf(tmp, sizeof(tmp), "%s/state.%d", C.dir, (int)getpid());
     int fd = ossc_real.open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     void *m = MAP_FAILED;
-    if (fd >= 0 && ftruncate(fd, (off_t)len) == 0)
+    struct stat st;
+    if (fd >= 0 && ftruncate(fd, (off_t)len) == 0 && fstat(fd, &st) == 0) {
         m = ossc_real.mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        C.state_ino = st.st_ino;
+    }
     if (fd >= 0)
         ossc_real.close(fd);
     if (m == MAP_FAILED) {
@@ -852,6 +977,7 @@ int ossc_cache_attach(const ossc_preload_settings *s)
         return -1;
     }
     byte_lock(1, 1);
+    bool created = false;
     int rc = map_existing();
     if (rc == 0 && !users_alive(true) && s->enable) {
         /* Left by processes that are all gone: start over. */
@@ -867,9 +993,12 @@ int ossc_cache_attach(const ossc_preload_settings *s)
             return 1; /* a child without ENABLE_CONNECTOR and nothing to share */
         }
         rc = create_state();
+        created = rc == 0;
     }
     if (rc == 0)
         register_pid();
+    if (created)
+        start_watcher();
     byte_unlock(1);
     if (rc < 0)
         return -1;
@@ -908,21 +1037,10 @@ void ossc_cache_detach(void)
         int expected = me;
         atomic_compare_exchange_strong(&C.h->pids[i], &expected, 0);
     }
-    if (!users_alive(false)) {
-        /* Last one out: the cache goes, and so do the placeholders (they
-         * would read as zeros without the interposer). */
-        for (uint32_t i = 0; i < C.h->nfiles; i++) {
-            char ph[PATH_MAX];
-            if (ossc_pathf(ph, sizeof(ph), "%s/%s", C.s.model_dir, C.files[i].rel) == 0)
-                unlink(ph);
-        }
-        remove_cache_dir(C.h->nfiles);
-        char lockpath[PATH_MAX + 32];
-        ossc_pathf(lockpath, sizeof(lockpath), "%s/lock", C.dir);
-        unlink(lockpath);
-        rmdir(C.dir);
-    }
+    if (!users_alive(false))
+        remove_everything();
     byte_unlock(1);
+    wake_watcher();
 }
 
 /* ------------------------------------------------- in-process sessions */

@@ -93,6 +93,8 @@ static uint64_t now_ms(void)
 
 static void after_fork_child(void)
 {
+    if (ossc_forking_detached)
+        return; /* the cache's watcher, not an application process */
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     S.lock = fresh;
     CR.lock = fresh;

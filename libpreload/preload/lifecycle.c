@@ -28,7 +28,7 @@ static void before_fork(void)
 
 static void after_fork_child(void)
 {
-    if (!atomic_load(&ossc_preload_active))
+    if (ossc_forking_detached || !atomic_load(&ossc_preload_active))
         return;
     ossc_cache_after_fork_child();
     ossc_fd_recount_after_fork();

@@ -95,6 +95,7 @@ typedef struct ossc_preload_settings {
     char config_path[4096];
     uint64_t small_file_size;  /* files below this are downloaded to MODEL_DIR */
     uint64_t memory_limit;     /* bytes of prefetched data kept at most */
+    uint64_t prefetch_window;  /* bytes of prefetch requests in flight at most */
     int release_delay_s;       /* cache kept this long after last close/unmap */
     bool enable;               /* ENABLE_CONNECTOR=1 */
     bool lazy;                 /* prefetch only files that were opened (OSSC_LAZY=1) */
@@ -147,6 +148,17 @@ uint32_t ossc_cache_nfiles(void);
 const char *ossc_cache_file_key(int file);
 const char *ossc_cache_file_rel(int file);
 int ossc_cache_data_path(int file, char *out, size_t cap);
+
+/* ------------------------------------------------------------ detached */
+
+/* Runs body(arg) in a detached process of its own (double fork, new
+ * session, "/" as cwd, default signals, only the descriptors in keep --
+ * sorted, all > 2 -- stay open, 0-2 are /dev/null) and returns 0 in the
+ * caller once it started, -1 when it could not fork. */
+int ossc_spawn_detached(void (*body)(void *), void *arg, const int *keep, int nkeep);
+/* Set in the forking thread while ossc_spawn_detached forks: fork handlers
+ * return at once in those children (they are not application processes). */
+extern _Thread_local int ossc_forking_detached;
 
 /* ------------------------------------------------------------ fd table */
 

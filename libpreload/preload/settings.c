@@ -14,6 +14,7 @@
 
 #define DEFAULT_SMALL_FILE (4ull << 20)
 #define DEFAULT_RELEASE_DELAY 120
+#define DEFAULT_PREFETCH_WINDOW (256ull << 20)
 
 /* "8G", "512M", "1048576" -> bytes; 0 when malformed. */
 static uint64_t parse_size(const char *s)
@@ -97,7 +98,7 @@ int ossc_settings_load(ossc_preload_settings *s)
 
 /* The knobs shared by LD_PRELOAD and in-process directories, from the
  * environment: OSSC_CACHE_DIR, OSSC_SMALL_FILE_SIZE, OSSC_MEMORY_LIMIT,
- * OSSC_RELEASE_DELAY, OSSC_LAZY.  Fills defaults first; a malformed value
+ * OSSC_PREFETCH_WINDOW, OSSC_RELEASE_DELAY, OSSC_LAZY.  Fills defaults first; a malformed value
  * fails with EINVAL and a message naming the variable. */
 int ossc_settings_tunables(ossc_preload_settings *s, ossc_error *err)
 {
@@ -115,6 +116,11 @@ int ossc_settings_tunables(ossc_preload_settings *s, ossc_error *err)
     if (env("OSSC_MEMORY_LIMIT") && !(s->memory_limit = parse_size(env("OSSC_MEMORY_LIMIT"))))
         return ossc_error_set(err, EINVAL, "OSSC_MEMORY_LIMIT='%s' is not a size (e.g. 16G)",
                               getenv("OSSC_MEMORY_LIMIT"));
+    s->prefetch_window = DEFAULT_PREFETCH_WINDOW;
+    if (env("OSSC_PREFETCH_WINDOW") &&
+        !(s->prefetch_window = parse_size(env("OSSC_PREFETCH_WINDOW"))))
+        return ossc_error_set(err, EINVAL, "OSSC_PREFETCH_WINDOW='%s' is not a size (e.g. 256M)",
+                              getenv("OSSC_PREFETCH_WINDOW"));
     s->release_delay_s = DEFAULT_RELEASE_DELAY;
     if (env("OSSC_RELEASE_DELAY")) {
         char *end;

@@ -438,6 +438,10 @@ def plot(records: list[dict], scenario: str, path: Path, title: str) -> None:
         fw = by_key["local_disk"] + by_key["curl"]
         ax.axvline(fw, color="black", ls="--", lw=1, label=f"floor + wire {fw:.2f} s")
         ax.axvline(1.3 * fw, color="red", ls=":", lw=1, label=f"target 1.3 x {1.3 * fw:.2f} s")
+        if "curl_ram" in by_key:
+            flw = by_key["local_disk"] + by_key["curl_ram"]
+            ax.axvline(flw, color="grey", ls="-.", lw=1,
+                       label=f"floor + wire into memory {flw:.2f} s")
         ax.legend(fontsize=7, loc="lower right")
     elif recs[0].get("ceiling"):
         ax.axvline(recs[0]["ceiling"], color="black", ls="--", lw=1,

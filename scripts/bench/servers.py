@@ -461,16 +461,31 @@ class HostsEntry:
         self._remove()
 
 
-def curl_ceiling(curl: str, urls_sizes: list[tuple[str, int]], streams: int = 16) -> float:
+def curl_ceiling(curl: str, urls_sizes: list[tuple[str, int]], streams: int = 16,
+                 into: Optional[str] = None) -> float:
     """Seconds curl takes to fetch all the given objects with ``streams``
-    concurrent ranged transfers (``-o /dev/null``; each object split into
-    ranges in proportion to its size, at least one range per object): the
-    faster of one ``curl --parallel`` process (one core at most) and one
-    process per range (both cores, but 16 process starts on a loaded 2-core
-    machine can cost as much as a 1 GiB transfer).  Raises on a short or
-    failed transfer."""
-    return min(_curl_parallel(curl, urls_sizes, streams),
-               _curl_processes(curl, urls_sizes, streams))
+    concurrent ranged transfers (each object split into ranges in
+    proportion to its size, at least one range per object): the faster of
+    one ``curl --parallel`` process (one core at most) and one process per
+    range (both cores, but 16 process starts on a loaded 2-core machine can
+    cost as much as a 1 GiB transfer).  The bytes go to ``/dev/null``, or,
+    with ``into`` (a directory, e.g. on /dev/shm), into one file per range
+    there -- the wire time plus landing the bytes in fresh memory, which
+    every client that keeps the data pays -- removed again afterwards.
+    Raises on a short or failed transfer."""
+    def timed(run) -> float:
+        try:
+            return run(curl, urls_sizes, streams, into)
+        finally:
+            if into:
+                for name in os.listdir(into):
+                    if name.startswith("curl-range-"):
+                        os.unlink(os.path.join(into, name))
+    return min(timed(_curl_parallel), timed(_curl_processes))
+
+
+def _sink(into: Optional[str], i: int) -> str:
+    return os.path.join(into, f"curl-range-{i}") if into else "/dev/null"
 
 
 def _ranges(urls_sizes: list[tuple[str, int]], streams: int) -> list[tuple[str, int, int]]:
@@ -485,13 +500,14 @@ def _ranges(urls_sizes: list[tuple[str, int]], streams: int) -> list[tuple[str, 
     return jobs
 
 
-def _curl_processes(curl: str, urls_sizes: list[tuple[str, int]], streams: int) -> float:
+def _curl_processes(curl: str, urls_sizes: list[tuple[str, int]], streams: int,
+                    into: Optional[str]) -> float:
     jobs = _ranges(urls_sizes, streams)
     start = time.perf_counter()
-    procs = [(subprocess.Popen([curl, "-s", "-o", "/dev/null", "-r", f"{a}-{b}", "-w",
+    procs = [(subprocess.Popen([curl, "-s", "-o", _sink(into, i), "-r", f"{a}-{b}", "-w",
                                 "%{http_code} %{size_download}", url],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
-              b - a + 1) for url, a, b in jobs]
+              b - a + 1) for i, (url, a, b) in enumerate(jobs)]
     outs = [(p.communicate(), want) for p, want in procs]
     elapsed = time.perf_counter() - start
     for (out, err), want in outs:
@@ -501,12 +517,13 @@ def _curl_processes(curl: str, urls_sizes: list[tuple[str, int]], streams: int) 
     return elapsed
 
 
-def _curl_parallel(curl: str, urls_sizes: list[tuple[str, int]], streams: int) -> float:
+def _curl_parallel(curl: str, urls_sizes: list[tuple[str, int]], streams: int,
+                   into: Optional[str]) -> float:
     jobs = _ranges(urls_sizes, streams)
     with tempfile.NamedTemporaryFile("w", prefix="bench-curl-", suffix=".cfg") as cfg:
-        cfg.write("next\n".join(f'url = "{url}"\nrange = {a}-{b}\noutput = "/dev/null"\n'
+        cfg.write("next\n".join(f'url = "{url}"\nrange = {a}-{b}\noutput = "{_sink(into, i)}"\n'
                                  f'write-out = "%{{http_code}} %{{size_download}}\\n"\n'
-                                 for url, a, b in jobs))
+                                 for i, (url, a, b) in enumerate(jobs)))
         cfg.flush()
         start = time.perf_counter()
         out = subprocess.run([curl, "-s", "--parallel", "--parallel-immediate",

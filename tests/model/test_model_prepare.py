@@ -387,10 +387,12 @@ def test_bad_arguments(connector, toy_model):
     assert not m["dir"].exists()
 
 
-def test_bad_environment_knob(connector, toy_model, monkeypatch):
+@pytest.mark.parametrize("name,value", [("OSSC_RELEASE_DELAY", "soon"),
+                                        ("OSSC_PREFETCH_WINDOW", "wide")])
+def test_bad_environment_knob(connector, toy_model, monkeypatch, name, value):
     m = toy_model
-    monkeypatch.setenv("OSSC_RELEASE_DELAY", "soon")
-    with pytest.raises(ValueError, match="OSSC_RELEASE_DELAY"):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name):
         connector.prepare_directory(m["uri"], str(m["dir"]), True)
 
 
