@@ -20,6 +20,7 @@
 
 #include "crc64.h"
 #include "error.h"
+#include "forkgate.h"
 #include "log.h"
 #include "xml.h"
 
@@ -365,7 +366,11 @@ static int setup_attempt(ossc_io_thread *t, ossc_req *r)
         nh++;
     }
 
-    if (ossc_cred_get(h->target.cred, &cred, &r->err) < 0)
+    /* A credentials callback may need what a forking thread holds (the GIL). */
+    ossc_forkgate_leave();
+    int got = ossc_cred_get(h->target.cred, &cred, &r->err);
+    ossc_forkgate_enter();
+    if (got < 0)
         return -1;
     ossc_sign_input in = {
         .method = r->method,
@@ -755,12 +760,14 @@ static void *io_thread_main(void *arg)
     ossc_http *h = t->http;
 
     while (!atomic_load(&h->stopping)) {
+        ossc_forkgate_enter();
         long wait = admit(t);
         int running = 0;
         CURLMcode mc = curl_multi_perform(t->multi, &running);
         if (mc != CURLM_OK)
             OSSC_ERROR("curl_multi_perform: %s", curl_multi_strerror(mc));
         collect_done(t);
+        ossc_forkgate_leave();
         long timeout = 1000;
         if (wait >= 0 && wait < timeout)
             timeout = wait;
@@ -811,6 +818,7 @@ static void http_teardown(ossc_http *h, int started)
         pthread_join(h->threads[i].tid, NULL);
         drain(&h->threads[i]);
     }
+    ossc_forkgate_enter(); /* closing connections runs library code too */
     for (int i = 0; i < h->nthreads; i++) {
         for (int k = 0; k < h->threads[i].n_idle_easy; k++)
             curl_easy_cleanup(h->threads[i].idle_easy[k]);
@@ -819,6 +827,7 @@ static void http_teardown(ossc_http *h, int started)
             curl_multi_cleanup(h->threads[i].multi);
         pthread_mutex_destroy(&h->threads[i].lock);
     }
+    ossc_forkgate_leave();
     free(h->threads);
     free(h);
 }
@@ -827,6 +836,7 @@ ossc_http *ossc_http_new(const ossc_config *cfg, const ossc_target *target, int 
                          int per_thread, ossc_error *err)
 {
     pthread_once(&curl_once, curl_global_once);
+    ossc_forkgate_init();
     if (curl_global_status != CURLE_OK) {
         ossc_error_set(err, EIO, "curl_global_init failed");
         return NULL;
