@@ -1,6 +1,7 @@
 """Plain helpers the test modules import (fixtures live in conftest.py)."""
 
 import json
+import os
 
 PART_SIZE = 1 << 20  # small parts so multi-part paths run on small objects
 EMULATOR_DOMAIN = "ossemu.test"  # virtual-hosted names: <bucket>.ossemu.test
@@ -27,3 +28,14 @@ def write_config(tmp_path, **overrides):
 
 
 write_config_file = write_config
+
+
+def read_tree(root):
+    """{path relative to root: bytes} of every file below root."""
+    files = {}
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            p = os.path.join(dirpath, n)
+            with open(p, "rb") as fh:
+                files[os.path.relpath(p, root)] = fh.read()
+    return files

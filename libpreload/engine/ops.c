@@ -12,6 +12,43 @@
 #include "log.h"
 #include "uri.h"
 
+/* ------------------------------------------------------ one-object checks */
+
+/* Checks bucket and key for operation `op` on one object, whose key may not
+ * be empty; 0, or -1 with err set. */
+static int check_one_object(const char *op, const char *bucket, const char *key,
+                            ossc_error *err)
+{
+    if (ossc_check_object(op, bucket, key, err) < 0)
+        return -1;
+    if (!key || !key[0])
+        return ossc_error_set(err, EINVAL, "%s oss://%s/: empty object key", op, bucket);
+    return 0;
+}
+
+/* A new request `op` (also its HTTP method) on oss://bucket/key, the names
+ * checked first; NULL with err set (EINVAL, ENAMETOOLONG, ENOMEM). */
+static ossc_req *one_object_req(const char *op, const char *bucket, const char *key,
+                                ossc_error *err)
+{
+    if (check_one_object(op, bucket, key, err) < 0)
+        return NULL;
+    ossc_req *r = ossc_req_new(op, bucket, key);
+    if (!r)
+        ossc_error_set(err, ENOMEM, "out of memory");
+    return r;
+}
+
+/* Frees r, which ended with status rc (filling err from it when rc < 0), and
+ * returns rc. */
+static int finish_req(ossc_req *r, int rc, ossc_error *err)
+{
+    if (rc < 0)
+        ossc_req_fail(r, err);
+    ossc_req_free(r);
+    return rc;
+}
+
 /* ------------------------------------------------------------------- HEAD */
 
 int ossc_head(ossc_client *c, const char *bucket, const char *key, ossc_object_info *out,
@@ -19,13 +56,9 @@ int ossc_head(ossc_client *c, const char *bucket, const char *key, ossc_object_i
 {
     ossc_error_clear(err);
     memset(out, 0, sizeof(*out));
-    if (ossc_check_object("HEAD", bucket, key, err) < 0)
-        return -1;
-    if (!key || !key[0])
-        return ossc_error_set(err, EINVAL, "HEAD oss://%s/: empty object key", bucket);
-    ossc_req *r = ossc_req_new("HEAD", bucket, key);
+    ossc_req *r = one_object_req("HEAD", bucket, key, err);
     if (!r)
-        return ossc_error_set(err, ENOMEM, "out of memory");
+        return -1;
     int rc = ossc_http_run(c->http, r);
     if (rc < 0) {
         ossc_req_fail(r, err);
@@ -109,12 +142,8 @@ ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const char *key,
                             uint64_t offset, uint64_t len, void *dst, ossc_error *err)
 {
     ossc_error_clear(err);
-    if (ossc_check_object("GET", bucket, key, err) < 0)
+    if (check_one_object("GET", bucket, key, err) < 0)
         return NULL;
-    if (!key || !key[0]) {
-        ossc_error_set(err, EINVAL, "GET oss://%s/: empty object key", bucket);
-        return NULL;
-    }
     if (len > 0 && !dst) {
         ossc_error_set(err, EINVAL, "GET oss://%s/%s: NULL destination buffer", bucket, key);
         return NULL;
@@ -264,13 +293,9 @@ int ossc_put(ossc_client *c, const char *bucket, const char *key, const void *da
              ossc_error *err)
 {
     ossc_error_clear(err);
-    if (ossc_check_object("PUT", bucket, key, err) < 0)
-        return -1;
-    if (!key || !key[0])
-        return ossc_error_set(err, EINVAL, "PUT oss://%s/: empty object key", bucket);
-    ossc_req *r = ossc_req_new("PUT", bucket, key);
+    ossc_req *r = one_object_req("PUT", bucket, key, err);
     if (!r)
-        return ossc_error_set(err, ENOMEM, "out of memory");
+        return -1;
     r->body = data;
     r->body_len = len;
     int rc = ossc_http_run(c->http, r);
@@ -281,27 +306,16 @@ int ossc_put(ossc_client *c, const char *bucket, const char *key, const void *da
                                 "PUT oss://%s/%s: server stored CRC64 %" PRIu64
                                 " but we sent %" PRIu64, bucket, key, r->server_crc, crc);
     }
-    if (rc < 0)
-        ossc_req_fail(r, err);
-    ossc_req_free(r);
-    return rc;
+    return finish_req(r, rc, err);
 }
 
 int ossc_delete(ossc_client *c, const char *bucket, const char *key, ossc_error *err)
 {
     ossc_error_clear(err);
-    if (ossc_check_object("DELETE", bucket, key, err) < 0)
-        return -1;
-    if (!key || !key[0])
-        return ossc_error_set(err, EINVAL, "DELETE oss://%s/: empty object key", bucket);
-    ossc_req *r = ossc_req_new("DELETE", bucket, key);
+    ossc_req *r = one_object_req("DELETE", bucket, key, err);
     if (!r)
-        return ossc_error_set(err, ENOMEM, "out of memory");
-    int rc = ossc_http_run(c->http, r);
-    if (rc < 0)
-        ossc_req_fail(r, err);
-    ossc_req_free(r);
-    return rc;
+        return -1;
+    return finish_req(r, ossc_http_run(c->http, r), err);
 }
 
 int ossc_copy(ossc_client *c, const char *src_bucket, const char *src_key,
@@ -323,9 +337,5 @@ int ossc_copy(ossc_client *c, const char *src_bucket, const char *src_key,
         ossc_req_free(r);
         return ossc_error_set(err, ENOMEM, "out of memory");
     }
-    int rc = ossc_http_run(c->http, r);
-    if (rc < 0)
-        ossc_req_fail(r, err);
-    ossc_req_free(r);
-    return rc;
+    return finish_req(r, ossc_http_run(c->http, r), err);
 }

@@ -36,18 +36,9 @@ static int open_ours(int file, int flags)
     return fd;
 }
 
-#define MODE_ARG(flags, mode)                                                              \
-    mode_t mode = 0;                                                                       \
-    if ((flags) & (O_CREAT | O_TMPFILE)) {                                                 \
-        va_list ap;                                                                        \
-        va_start(ap, flags);                                                               \
-        mode = (mode_t)va_arg(ap, int);                                                    \
-        va_end(ap);                                                                        \
-    }
-
 OSSC_EXPORT int open(const char *path, int flags, ...)
 {
-    MODE_ARG(flags, mode);
+    OSSC_MODE_ARG(flags, mode);
     ossc_real_resolve();
     int f = ours(AT_FDCWD, path, flags);
     return f >= 0 ? open_ours(f, flags) : ossc_real.open(path, flags, mode);
@@ -55,7 +46,7 @@ OSSC_EXPORT int open(const char *path, int flags, ...)
 
 OSSC_EXPORT int open64(const char *path, int flags, ...)
 {
-    MODE_ARG(flags, mode);
+    OSSC_MODE_ARG(flags, mode);
     ossc_real_resolve();
     int f = ours(AT_FDCWD, path, flags);
     return f >= 0 ? open_ours(f, flags) : ossc_real.open64(path, flags, mode);
@@ -63,7 +54,7 @@ OSSC_EXPORT int open64(const char *path, int flags, ...)
 
 OSSC_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
-    MODE_ARG(flags, mode);
+    OSSC_MODE_ARG(flags, mode);
     ossc_real_resolve();
     int f = ours(dirfd, path, flags);
     return f >= 0 ? open_ours(f, flags) : ossc_real.openat(dirfd, path, flags, mode);
@@ -71,7 +62,7 @@ OSSC_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 
 OSSC_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
 {
-    MODE_ARG(flags, mode);
+    OSSC_MODE_ARG(flags, mode);
     ossc_real_resolve();
     int f = ours(dirfd, path, flags);
     return f >= 0 ? open_ours(f, flags) : ossc_real.openat64(dirfd, path, flags, mode);

@@ -80,20 +80,11 @@ static int fopen_flags(const char *mode)
     return (mode && mode[0] == 'r' && !strchr(mode, '+')) ? O_RDONLY : O_RDWR;
 }
 
-#define MODE_ARG(flags)                                                                    \
-    mode_t mode = 0;                                                                       \
-    if ((flags) & (O_CREAT | O_TMPFILE)) {                                                 \
-        va_list ap;                                                                        \
-        va_start(ap, flags);                                                               \
-        mode = (mode_t)va_arg(ap, int);                                                    \
-        va_end(ap);                                                                        \
-    }
-
 /* Path-based calls. */
 #define FWD_OPEN(name)                                                                     \
     static int w_##name(const char *p, int flags, ...)                                     \
     {                                                                                      \
-        MODE_ARG(flags);                                                                   \
+        OSSC_MODE_ARG(flags, mode);                                                        \
         if (!path_maybe_ours(AT_FDCWD, p, flags))                                          \
             return ossc_real.name(p, flags, mode);                                         \
         ENTER;                                                                             \
@@ -104,7 +95,7 @@ static int fopen_flags(const char *mode)
 #define FWD_OPENAT(name)                                                                   \
     static int w_##name(int d, const char *p, int flags, ...)                              \
     {                                                                                      \
-        MODE_ARG(flags);                                                                   \
+        OSSC_MODE_ARG(flags, mode);                                                        \
         if (!path_maybe_ours(d, p, flags))                                                 \
             return ossc_real.name(d, p, flags, mode);                                      \
         ENTER;                                                                             \

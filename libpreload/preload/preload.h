@@ -9,6 +9,8 @@
 #define OSSC_PRELOAD_H
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -20,6 +22,18 @@
 #include "ossc.h"
 
 #define OSSC_EXPORT __attribute__((visibility("default")))
+
+/* Declares mode_t `mode`: the open family's optional third argument, read
+ * from the variadic list only when flags say it was passed (O_CREAT,
+ * O_TMPFILE), else 0.  For functions whose last named parameter is `flags`. */
+#define OSSC_MODE_ARG(flags, mode)                                                         \
+    mode_t mode = 0;                                                                       \
+    if ((flags) & (O_CREAT | O_TMPFILE)) {                                                 \
+        va_list ap;                                                                        \
+        va_start(ap, flags);                                                               \
+        mode = (mode_t)va_arg(ap, int);                                                    \
+        va_end(ap);                                                                        \
+    }
 
 /* ------------------------------------------------------------ real libc */
 

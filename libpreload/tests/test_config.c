@@ -1,7 +1,6 @@
 /* test_config.c - config.json loading, plus the small modules it relies on:
  * ossc_error (error.c) and the log/audit files (log.c). */
 #include <errno.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <regex.h>
 #include <stdio.h>
@@ -15,44 +14,8 @@
 #include "config.h"
 #include "error.h"
 #include "log.h"
+#include "tmpfiles.h"
 
-static char tmpdir[64];
-
-/* Writes content to tmpdir/name and returns the path (static buffer). */
-static const char *write_tmp(const char *name, const char *content)
-{
-    static char path[2][256];
-    static int which;
-    char *p = path[which++ & 1];
-    FILE *f;
-
-    snprintf(p, sizeof path[0], "%s/%s", tmpdir, name);
-    f = fopen(p, "w");
-    if (!f)
-        return p;
-    fputs(content, f);
-    fclose(f);
-    return p;
-}
-
-/* Reads a whole (small) file into a malloc'd string, "" when missing. */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char *buf;
-    long n;
-
-    if (!f)
-        return strdup("");
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = calloc(1, (size_t)n + 1);
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-        buf[0] = '\0';
-    fclose(f);
-    return buf;
-}
 
 static int count_lines(const char *s)
 {
@@ -61,14 +24,6 @@ static int count_lines(const char *s)
     for (; *s; s++)
         n += *s == '\n';
     return n;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 /* ---- error.c ---------------------------------------------------------- */
@@ -521,11 +476,8 @@ static void test_unknown_and_files(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ossc-test-config-XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (make_tmpdir("config") != 0)
         return 1;
-    }
     test_error();
     test_log();
     test_defaults();
@@ -534,6 +486,6 @@ int main(void)
     test_unknown_and_files();
     ossc_log_init(OSSC_LOG_WARN, NULL);
     ossc_audit_init(NULL, 100);
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    remove_tmpdir();
     return check_summary("test_config");
 }

@@ -2,7 +2,6 @@
  * callback; ISO 8601 parsing. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,24 +14,9 @@
 #include "cred.h"
 #include "error.h"
 #include "log.h"
+#include "tmpfiles.h"
 
-static char tmpdir[64];
 static char logpath[128];
-
-/* Writes content to tmpdir/name (truncating in place, same inode). */
-static const char *write_tmp(const char *name, const char *content)
-{
-    static char path[256];
-    FILE *f;
-
-    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    f = fopen(path, "w");
-    if (f) {
-        fputs(content, f);
-        fclose(f);
-    }
-    return path;
-}
 
 /* Sets the file's mtime to sec.nsec (to simulate or hide a change). */
 static void set_mtime(const char *path, time_t sec, long nsec)
@@ -49,32 +33,6 @@ static void iso(time_t t, char *buf, size_t cap)
 
     gmtime_r(&t, &tm);
     strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char *buf;
-    long n;
-
-    if (!f)
-        return strdup("");
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = calloc(1, (size_t)n + 1);
-    if (fread(buf, 1, (size_t)n, f) != (size_t)n)
-        buf[0] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
 }
 
 static void test_iso8601(void)
@@ -506,11 +464,8 @@ static void test_callback_source(void)
 
 int main(void)
 {
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ossc-test-cred-XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
+    if (make_tmpdir("cred") != 0)
         return 1;
-    }
     snprintf(logpath, sizeof logpath, "%s/test.log", tmpdir);
     ossc_log_init(OSSC_LOG_INFO, logpath);
     test_iso8601();
@@ -522,6 +477,6 @@ int main(void)
     test_env();
     test_callback_source();
     ossc_log_init(OSSC_LOG_WARN, NULL);
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    remove_tmpdir();
     return check_summary("test_cred");
 }

@@ -8,11 +8,10 @@ is sequential the next chunk is already being fetched in the background.
 
 from __future__ import annotations
 
-import io
 from typing import Optional
 
 from ._native import check, check_ptr, ffi, lib, new_error, writable_pointer
-from ._seek import seek_position
+from ._stream import ObjectStream
 
 __all__ = ["ObjectReader"]
 
@@ -54,7 +53,7 @@ class _Chunk:
         return self.offset <= pos < self.offset + self.length
 
 
-class ObjectReader(io.RawIOBase):
+class ObjectReader(ObjectStream):
     """Binary reader of ``oss://bucket/key`` (``size`` bytes).
 
     Methods: ``read``, ``readinto`` (zero-copy into any writable buffer,
@@ -63,17 +62,18 @@ class ObjectReader(io.RawIOBase):
     ``key``, ``bucket``, ``uri``; ``size()`` returns the object size.
     """
 
+    _kind = "reader"
+
     def __init__(self, client, bucket: str, key: str, size: int, *,
                  chunk_size: int = _DEFAULT_CHUNK, direct_threshold: Optional[int] = None):
-        super().__init__()
+        uri = f"oss://{bucket}/{key}"
+        super().__init__(size, uri)
         self._client = client
         self.bucket = bucket
         self.key = key
-        self.uri = f"oss://{bucket}/{key}"
+        self.uri = uri
         self._bucket_b = bucket.encode()
         self._key_b = key.encode("utf-8")
-        self._size = size
-        self._pos = 0
         self._chunk_size = max(64 << 10, chunk_size)
         self._direct = direct_threshold if direct_threshold is not None else self._chunk_size // 4
         self._current: Optional[_Chunk] = None
@@ -82,26 +82,11 @@ class ObjectReader(io.RawIOBase):
 
     # -- io.RawIOBase -----------------------------------------------------
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
     def size(self) -> int:
         return self._size
 
     def __len__(self) -> int:
         return self._size
-
-    def tell(self) -> int:
-        self._check_open()
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._check_open()
-        self._pos = seek_position(self._pos, self._size, offset, whence, self.uri)
-        return self._pos
 
     def readinto(self, b) -> int:
         self._check_open()
@@ -140,14 +125,9 @@ class ObjectReader(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         self._check_open()
-        remaining = max(0, self._size - self._pos)
-        n = remaining if size is None or size < 0 else min(size, remaining)
-        if n == 0:
-            return b""
-        if n < self._direct:
-            buf = bytearray(n)
-            got = self.readinto(buf)
-            return bytes(buf[:got])
+        n = self._read_length(size)
+        if n == 0 or n < self._direct:
+            return super().read(n)
         # Large reads land straight in a fresh bytes object: bytes(n) is
         # calloc'ed (pages untouched), and nobody else can see it before it
         # is filled and returned, so writing into it once is safe and saves
@@ -160,9 +140,6 @@ class ObjectReader(io.RawIOBase):
         check(got, err, self.uri)
         self._pos += got
         return out if got == n else out[:got]
-
-    def readall(self) -> bytes:
-        return self.read(-1)
 
     def _release_native(self) -> None:
         """Called by Client.close(): stop read-ahead before the engine goes."""
@@ -188,10 +165,6 @@ class ObjectReader(io.RawIOBase):
         return f"ObjectReader({self.uri!r}, size={self._size})"
 
     # -- read-ahead -------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ValueError(f"I/O operation on closed reader {self.uri}")
 
     def _buffered(self, pos: int) -> bool:
         return any(c is not None and c.covers(pos) for c in (self._current, self._ahead))

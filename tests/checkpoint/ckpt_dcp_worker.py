@@ -29,6 +29,9 @@ def make_state(rank, mesh):
 
 
 def empty_like_state(state):
+    """What DCP loads ``state`` into (also used by the single-process tests):
+    zeroed tensors of the same shapes, None for plain values and for the
+    values of nested dicts."""
     out = {}
     for k, v in state.items():
         if isinstance(v, torch.Tensor):

@@ -43,18 +43,6 @@ def model_state(seed=0, n=8):
     return sd
 
 
-def zeros_like(sd):
-    out = {}
-    for k, v in sd.items():
-        if isinstance(v, torch.Tensor):
-            out[k] = torch.zeros_like(v)
-        elif isinstance(v, dict):
-            out[k] = {kk: None for kk in v}
-        else:
-            out[k] = None
-    return out
-
-
 def assert_state_equal(a, b):
     assert a.keys() == b.keys()
     for k in a:
@@ -91,7 +79,7 @@ def test_save_load_round_trip(fs, bucket, oss2b):
     assert "run/step-100/.metadata" in names
     assert all(re.fullmatch(r"run/step-100/(\.metadata|__0_[0-9a-f]{12}_\d+\.distcp)", k)
                for k in names), names
-    loaded = zeros_like(sd)
+    loaded = ckpt_dcp_worker.empty_like_state(sd)
     DCP.load(loaded, storage_reader=fs.reader(uri))
     assert_state_equal(sd, loaded)
 
@@ -101,7 +89,7 @@ def test_async_save(fs, bucket):
     uri = f"oss://{bucket}/async"
     future = DCP.async_save(state_dict=sd, storage_writer=fs.writer(uri))
     future.result()
-    loaded = zeros_like(sd)
+    loaded = ckpt_dcp_worker.empty_like_state(sd)
     DCP.load(loaded, storage_reader=fs.reader(uri))
     assert_state_equal(sd, loaded)
 
@@ -110,7 +98,7 @@ def test_checkpoint_id_argument(fs, bucket):
     sd = model_state(seed=2)
     writer = fs.writer(f"oss://{bucket}/unused")
     DCP.save(sd, storage_writer=writer, checkpoint_id=f"oss://{bucket}/by-id")
-    loaded = zeros_like(sd)
+    loaded = ckpt_dcp_worker.empty_like_state(sd)
     DCP.load(loaded, storage_reader=fs.reader(f"oss://{bucket}/unused"),
              checkpoint_id=f"oss://{bucket}/by-id")
     assert_state_equal(sd, loaded)
@@ -125,7 +113,7 @@ def test_writer_options(fs, bucket, oss2b, kwargs):
     n_files = len(data_keys(oss2b, "opts/"))
     assert n_files == (kwargs.get("thread_count", 1) if kwargs.get("single_file_per_rank", True)
                        else sum(isinstance(v, torch.Tensor) for v in sd.values()) + 3)
-    loaded = zeros_like(sd)
+    loaded = ckpt_dcp_worker.empty_like_state(sd)
     DCP.load(loaded, storage_reader=fs.reader(uri))
     assert_state_equal(sd, loaded)
 
@@ -143,7 +131,7 @@ def test_resave_replaces_and_cleans_up(fs, bucket, oss2b, emu):
     assert len(now) == 2 and not set(first) & set(now)   # one data object + ck/sub/...
     assert "ck/notes.txt" in keys(oss2b, "ck/")
     assert "ck/sub/__0_x_0.distcp" in now
-    loaded = zeros_like(new)
+    loaded = ckpt_dcp_worker.empty_like_state(new)
     DCP.load(loaded, storage_reader=fs.reader(uri))
     assert_state_equal(new, loaded)
 
@@ -178,7 +166,7 @@ def test_failed_save_keeps_previous_checkpoint(fs, bucket, oss2b, emu, fault):
     emu.faults.clear()
     assert keys(oss2b, "ck/") == old_keys
     assert pending_uploads(oss2b) == []
-    loaded = zeros_like(old)
+    loaded = ckpt_dcp_worker.empty_like_state(old)
     DCP.load(loaded, storage_reader=fs.reader(uri))
     assert_state_equal(old, loaded)
 
@@ -191,7 +179,7 @@ def test_rank_local_metadata(fs, bucket, oss2b):
         DCP.save(sd, storage_writer=fs.writer(uri), use_collectives=False)
     names = keys(oss2b, "local/")
     assert "local/__0.metadata" in names and len(data_keys(oss2b, "local/")) == 1
-    loaded = zeros_like(sd)
+    loaded = ckpt_dcp_worker.empty_like_state(sd)
     DCP.load(loaded, storage_reader=fs.reader(uri))    # finds __0.metadata
     assert_state_equal(sd, loaded)
 
@@ -206,7 +194,7 @@ def test_reads_are_coalesced_and_concurrent(fs, bucket, emu):
                    if e.key.endswith(".distcp")]
     size = fs.client.stat(f"oss://{bucket}/{data_key}").size
     emu.reset_stats()
-    loaded = zeros_like(sd)
+    loaded = ckpt_dcp_worker.empty_like_state(sd)
     DCP.load(loaded, storage_reader=fs.reader(uri))
     assert_state_equal(sd, loaded)
     stats = emu.object_stats(bucket, data_key)
@@ -233,7 +221,7 @@ def test_interop_with_torch_filesystem(fs, bucket, tmp_path, client):
     DCP.save(sd, storage_writer=FileSystemWriter(str(local)))
     for name in os.listdir(local):
         client.put(f"oss://{bucket}/uploaded/{name}", (local / name).read_bytes())
-    loaded = zeros_like(sd)
+    loaded = ckpt_dcp_worker.empty_like_state(sd)
     DCP.load(loaded, storage_reader=fs.reader(f"oss://{bucket}/uploaded"))
     assert_state_equal(sd, loaded)
 
@@ -242,7 +230,7 @@ def test_interop_with_torch_filesystem(fs, bucket, tmp_path, client):
     down.mkdir()
     for e in client.list(f"oss://{bucket}/ours/"):
         (down / e.key.rsplit("/", 1)[-1]).write_bytes(client.get(e.uri))
-    loaded = zeros_like(sd)
+    loaded = ckpt_dcp_worker.empty_like_state(sd)
     DCP.load(loaded, storage_reader=FileSystemReader(str(down)))
     assert_state_equal(sd, loaded)
 
@@ -283,7 +271,7 @@ def test_two_gloo_ranks(emu, bucket, cred_file, config_file, tmp_path, oss2b, mo
     fs = OssFileSystem(emu.endpoint, cred_path=cred_file, config_path=config_file)
     want = ckpt_dcp_worker.expected_state(0)
     want.update(ckpt_dcp_worker.expected_state(1))
-    loaded = zeros_like(want)
+    loaded = ckpt_dcp_worker.empty_like_state(want)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         DCP.load(loaded, storage_reader=fs.reader(uri))

@@ -11,16 +11,7 @@ import oss2
 import pytest
 import torch
 
-from ossconnector.checkpoint import OssCheckpoint
-
 MiB = 1 << 20
-
-
-@pytest.fixture
-def ckpt(emu, cred_file, config_file):
-    c = OssCheckpoint(emu.endpoint, cred_path=cred_file, config_path=config_file)
-    yield c
-    c.close()
 
 
 def big_state(seed):

@@ -18,13 +18,6 @@ from tests_helpers import write_config
 MiB = 1 << 20
 
 
-@pytest.fixture
-def ckpt(emu, cred_file, config_file):
-    c = OssCheckpoint(emu.endpoint, cred_path=cred_file, config_path=config_file)
-    yield c
-    c.close()
-
-
 def state_dict(n_layers=6, seed=0):
     g = torch.Generator().manual_seed(seed)
     sd = {f"layers.{i}.weight": torch.randn(128 * (i + 1), 1024, generator=g)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from tests_helpers import read_tree
 
 
 @pytest.fixture
@@ -16,15 +17,6 @@ def local_tree(tmp_path):
     for rel, data in files.items():
         (src / rel).write_bytes(data)
     return src, files
-
-
-def read_tree(root):
-    out = {}
-    for dirpath, _, names in os.walk(root):
-        for n in names:
-            p = os.path.join(dirpath, n)
-            out[os.path.relpath(p, root)] = open(p, "rb").read()
-    return out
 
 
 def test_upload_download_single_file(ossc, bucket, local_tree, tmp_path, oss2b):

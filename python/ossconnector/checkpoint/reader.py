@@ -20,12 +20,11 @@ Memory is bounded by ``max_blocks`` blocks plus the caller's buffers.
 
 from __future__ import annotations
 
-import io
 from collections import OrderedDict
 from typing import Optional
 
 from .._native import ffi, writable_pointer
-from .._seek import seek_position
+from .._stream import ObjectStream
 from . import _ranges
 
 __all__ = ["CheckpointReader"]
@@ -56,7 +55,7 @@ class _Block:
             self.fetch = None
 
 
-class CheckpointReader(io.RawIOBase):
+class CheckpointReader(ObjectStream):
     """Read-only, seekable stream over ``oss://bucket/key`` of ``size``
     bytes; returned by :meth:`OssCheckpoint.reader`.
 
@@ -67,15 +66,17 @@ class CheckpointReader(io.RawIOBase):
     whole object from offset 0 in one call verifies its CRC-64.
     """
 
+    _kind = "reader"
+
     def __init__(self, client, bucket: str, key: str, size: int, *,
                  block_size: Optional[int] = None, max_blocks: int = 32, readahead: int = 4,
                  readahead_after_large: int = 8):
-        super().__init__()
+        uri = f"oss://{bucket}/{key}"
+        super().__init__(size, uri)
         self._client = client
         self.bucket = bucket
         self.key = key
-        self.uri = f"oss://{bucket}/{key}"
-        self.size = size
+        self.uri = uri
         self._bucket_b = bucket.encode()
         self._key_b = key.encode("utf-8")
         self._block = block_size or min(_BLOCK, client.part_size)
@@ -84,29 +85,17 @@ class CheckpointReader(io.RawIOBase):
         self._after_large = max(1, min(readahead_after_large, self._max_blocks // 2))
         self._blocks: "OrderedDict[int, _Block]" = OrderedDict()
         self._last_block = -2
-        self._pos = 0
         # Client.close() and fork call _release_native / _forget_native.
         client._streams.add(self)
 
     # -- io.RawIOBase -----------------------------------------------------
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
+    @property
+    def size(self) -> int:
+        return self._size
 
     def __len__(self) -> int:
-        return self.size
-
-    def tell(self) -> int:
-        self._check_open()
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._check_open()
-        self._pos = seek_position(self._pos, self.size, offset, whence, self.uri)
-        return self._pos
+        return self._size
 
     def readinto(self, b) -> int:
         self._check_open()
@@ -150,20 +139,6 @@ class CheckpointReader(io.RawIOBase):
             self._read_ahead((end - 1) // bs)
         return done
 
-    def read(self, size: int = -1) -> bytes:
-        self._check_open()
-        remaining = max(0, self.size - self._pos)
-        n = remaining if size is None or size < 0 else min(size, remaining)
-        if n == 0:
-            return b""
-        buf = bytearray(n)
-        got = self.readinto(buf)
-        del buf[got:]
-        return bytes(buf)
-
-    def readall(self) -> bytes:
-        return self.read(-1)
-
     def close(self) -> None:
         if not self.closed:
             for block in self._blocks.values():
@@ -186,10 +161,6 @@ class CheckpointReader(io.RawIOBase):
         return f"CheckpointReader({self.uri!r}, size={self.size})"
 
     # -- blocks -----------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ValueError(f"I/O operation on closed reader {self.uri}")
 
     def _start(self, offset: int, length: int, ptr, slice_bytes: int = 0):
         return _ranges.start(self._client, self._bucket_b, self._key_b, self.uri, offset,

@@ -126,15 +126,23 @@ def _fill_mapped(reader, fd, size, stepper, progress, cancel, uri) -> None:
             pass
 
 
+def _timed_readinto(reader, dst, stepper, cancel: threading.Event) -> int:
+    """One step of a download: ``reader.readinto(dst)``, timed for the
+    stepper (which sizes the next step); raises Cancelled first when the
+    transfer was asked to stop."""
+    if cancel.is_set():
+        raise Cancelled()
+    t0 = time.monotonic()
+    got = reader.readinto(dst)
+    stepper.update(time.monotonic() - t0)
+    return got
+
+
 def _fill(reader, view, size, stepper, progress, cancel, uri) -> None:
     pos = 0
     while pos < size:
-        if cancel.is_set():
-            raise Cancelled()
         n = min(stepper.step, size - pos)
-        t0 = time.monotonic()
-        got = reader.readinto(view[pos:pos + n])
-        stepper.update(time.monotonic() - t0)
+        got = _timed_readinto(reader, view[pos:pos + n], stepper, cancel)
         if got <= 0:
             raise OSError(5, f"{uri}: object ended at byte {pos} of {size} (changed in OSS?)")
         pos += got
@@ -148,12 +156,8 @@ def download_to_stream(client, uri: str, size: int, out, progress,
     buf = bytearray(min(stepper.max_step, max(size, 1)))
     with client.open(uri, size=size) as reader:
         while True:
-            if cancel.is_set():
-                raise Cancelled()
             n = min(stepper.step, len(buf))
-            t0 = time.monotonic()
-            got = reader.readinto(memoryview(buf)[:n])
-            stepper.update(time.monotonic() - t0)
+            got = _timed_readinto(reader, memoryview(buf)[:n], stepper, cancel)
             if got <= 0:
                 break
             out.write(memoryview(buf)[:got])
@@ -199,12 +203,8 @@ def copy_object(client, src_uri: str, dst_uri: str, size: int, progress,
     with client.open(src_uri, size=size) as reader, client.create(dst_uri) as writer:
         pos = 0
         while pos < size:
-            if cancel.is_set():
-                raise Cancelled()
             n = min(stepper.step, size - pos)
-            t0 = time.monotonic()
-            got = reader.readinto(view[:n])
-            stepper.update(time.monotonic() - t0)
+            got = _timed_readinto(reader, view[:n], stepper, cancel)
             if got <= 0:
                 raise OSError(5, f"{src_uri}: object ended at byte {pos} of {size}")
             writer.write(view[:got])

@@ -15,15 +15,14 @@ context manager), like the product's items.  Two kinds exist:
 
 from __future__ import annotations
 
-import io
 from typing import Optional
 
-from .._seek import seek_position
+from .._stream import ObjectStream
 
 __all__ = ["DataObject", "MemoryObject", "StreamObject"]
 
 
-class DataObject(io.RawIOBase):
+class DataObject(ObjectStream):
     """One item of a dataset.
 
     Attributes:
@@ -34,22 +33,17 @@ class DataObject(io.RawIOBase):
         archive: ``oss://`` URI of the archive a member came from, else None.
     """
 
+    _kind = "item"
+
     def __init__(self, key: str, size: int, label: str = "", archive: Optional[str] = None):
-        super().__init__()
+        super().__init__(size, key)
         self.key = key
-        self.size = size
         self.label = label
         self.archive = archive
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ValueError(f"I/O operation on closed item {self.key}")
+    @property
+    def size(self) -> int:
+        return self._size
 
     def copy(self) -> "DataObject":
         """An independent item over the same bytes, positioned at 0."""
@@ -71,16 +65,6 @@ class MemoryObject(DataObject):
         super().__init__(key, view.nbytes, label, archive)
         self._view = view
         self._bytes = data if type(data) is bytes else None  # read() of all: no copy
-        self._pos = 0
-
-    def tell(self) -> int:
-        self._check_open()
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._check_open()
-        self._pos = seek_position(self._pos, self.size, offset, whence, self.key)
-        return self._pos
 
     def read(self, size: int = -1) -> bytes:
         self._check_open()
@@ -90,9 +74,6 @@ class MemoryObject(DataObject):
         if start == 0 and end == self.size and self._bytes is not None:
             return self._bytes
         return self._view[start:end].tobytes()
-
-    def readall(self) -> bytes:
-        return self.read(-1)
 
     def readinto(self, b) -> int:
         self._check_open()
@@ -142,7 +123,6 @@ class StreamObject(DataObject):
         self._object_key = key_in_bucket
         self._offset = offset  # where the item starts inside the object (archives)
         self._reader = None
-        self._pos = 0
 
     def _open(self):
         if self._reader is None:
@@ -151,15 +131,6 @@ class StreamObject(DataObject):
             self._reader = ObjectReader(self._client, self._bucket, self._object_key,
                                         self._offset + self.size)
         return self._reader
-
-    def tell(self) -> int:
-        self._check_open()
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._check_open()
-        self._pos = seek_position(self._pos, self.size, offset, whence, self.key)
-        return self._pos
 
     def readinto(self, b) -> int:
         self._check_open()
@@ -172,20 +143,6 @@ class StreamObject(DataObject):
         got = reader.readinto(view[:n])
         self._pos += got
         return got
-
-    def read(self, size: int = -1) -> bytes:
-        self._check_open()
-        remaining = max(0, self.size - self._pos)
-        n = remaining if size is None or size < 0 else min(size, remaining)
-        if n == 0:
-            return b""
-        buf = bytearray(n)
-        got = self.readinto(buf)
-        del buf[got:]
-        return bytes(buf)
-
-    def readall(self) -> bytes:
-        return self.read(-1)
 
     def close(self) -> None:
         if not self.closed and self._reader is not None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from .._native import ffi, writable_pointer
-from .._seek import seek_position
+from .._stream import ObjectStream
 from ._prefetch import READY, ObjectBuffer, PrefetchPool
 
 __all__ = ["DataObject", "DataObjectInfo", "TextDataObject"]
@@ -28,7 +28,7 @@ class DataObjectInfo:
     size: int
 
 
-class DataObject(io.RawIOBase):
+class DataObject(ObjectStream):
     """A seekable binary stream over ``oss://bucket/key``.
 
     ``read``, ``readinto`` (into any writable buffer, including a contiguous
@@ -38,25 +38,20 @@ class DataObject(io.RawIOBase):
     object's memory; an address returned by ``mmap()`` is valid until then.
     """
 
+    _kind = "object"
+
     def __init__(self, pool: PrefetchPool, bucket: str, key: str, size: int, *,
                  prefetch: bool = True, reader=None):
-        super().__init__()
+        uri = f"oss://{bucket}/{key}"
+        super().__init__(size, uri)
         self.bucket = bucket
         self.key = key
-        self.uri = f"oss://{bucket}/{key}"
+        self.uri = uri
         self._pool = pool
-        self._size = size
-        self._pos = 0
         self._reader = reader  # ossconnector ObjectReader when not prefetching
         self._buf: Optional[ObjectBuffer] = pool.open(bucket, key, size) if prefetch else None
 
     # -- io.RawIOBase ------------------------------------------------------
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
 
     def size(self) -> int:
         """The object's size in bytes."""
@@ -64,15 +59,6 @@ class DataObject(io.RawIOBase):
 
     def __len__(self) -> int:
         return self._size
-
-    def tell(self) -> int:
-        self._check_open()
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        self._check_open()
-        self._pos = seek_position(self._pos, self._size, offset, whence, self.uri)
-        return self._pos
 
     def readinto(self, b) -> int:
         """Copies up to len(b) bytes at the current position into b and
@@ -95,8 +81,7 @@ class DataObject(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         self._check_open()
-        remaining = max(0, self._size - self._pos)
-        n = remaining if size is None or size < 0 else min(size, remaining)
+        n = self._read_length(size)
         if n == 0:
             return b""
         if self._buf is None:
@@ -107,9 +92,6 @@ class DataObject(io.RawIOBase):
             data = ffi.buffer(self._buf.mem + self._pos, n)[:]
         self._pos += len(data)
         return data
-
-    def readall(self) -> bytes:
-        return self.read(-1)
 
     def readline(self, size: int = -1) -> bytes:
         """The bytes up to and including the next b'\\n' (at most size)."""
@@ -159,10 +141,6 @@ class DataObject(io.RawIOBase):
         return f"DataObject({self.uri!r}, size={self._size})"
 
     # -- helpers ----------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self.closed:
-            raise ValueError(f"I/O operation on closed object {self.uri}")
 
     def _wait(self, pos: int, n: int) -> None:
         buf = self._buf
