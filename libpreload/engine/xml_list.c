@@ -577,8 +577,9 @@ static void on_xml_error(void *ctx, xmlErrorPtr e)
         return;
     snprintf(s->xml_error, sizeof s->xml_error, "line %d: %s", e->line,
              e->message ? e->message : "error");
+    s->xml_error[strcspn(s->xml_error, "\n")] = '\0'; /* first line only */
     l = strlen(s->xml_error);
-    while (l && (s->xml_error[l - 1] == '\n' || s->xml_error[l - 1] == ' '))
+    while (l && s->xml_error[l - 1] == ' ')
         s->xml_error[--l] = '\0';
 }
 
