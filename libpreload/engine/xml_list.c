@@ -401,8 +401,14 @@ static int end_field(list_sax *s)
         s->truncated_seen = 1;
         break;
     case F_TOKEN:
-        if (!(s->token = text_to_arena(s, "NextContinuationToken")))
+        if (!(t = text_to_arena(s, "NextContinuationToken")))
             return -1;
+        if (s->next_fired && strcmp(t, s->token) != 0) {
+            /* the next page was already requested with the first one */
+            ossc_error_set(s->err, EIO, "list response: two different <NextContinuationToken>");
+            return sax_fail(s);
+        }
+        s->token = t;
         break;
     case F_MARKER:
         if (!(s->marker = text_to_arena(s, "NextMarker")))

@@ -442,6 +442,16 @@ static void test_list_early_token(void)
     CHECK_STR(r->next_token, "m");
     ossc_list_result_free(r);
 
+    /* a second, different token after the first was reported: refused */
+    CHECK(parse_early("<ListBucketResult><EncodingType>url</EncodingType>"
+                      "<IsTruncated>true</IsTruncated>"
+                      "<NextContinuationToken>one</NextContinuationToken>"
+                      "<NextContinuationToken>two</NextContinuationToken>"
+                      "</ListBucketResult>", &r, &seen) == -1);
+    CHECK(seen.calls == 1);
+    CHECK(r->count == 0 && r->truncated == 0);
+    ossc_list_result_free(r);
+
     CHECK(parse_early(late, &r, &seen) == 0);
     CHECK(seen.calls == 1);
     CHECK_STR(seen.token, "x+y");
