@@ -48,6 +48,14 @@ static ossc_req *list_request(const char *bucket, const char *prefix, const char
     return r;
 }
 
+/* Puts "list oss://bucket/prefix: " in front of err's message. */
+static void list_context(ossc_error *err, const char *bucket, const char *prefix)
+{
+    if (err)
+        ossc_error_set(err, err->code, "list oss://%s/%.300s: %s", bucket, prefix ? prefix : "",
+                       err->message);
+}
+
 static int list_page(ossc_client *c, const char *bucket, const char *prefix,
                      const char *delimiter, const char *token, int max_keys, int v2,
                      ossc_list_result **out, ossc_error *err)
@@ -59,10 +67,13 @@ static int list_page(ossc_client *c, const char *bucket, const char *prefix,
     if (!r)
         return ossc_error_set(err, ENOMEM, "out of memory");
     int rc = ossc_http_run(c->list_http, r);
-    if (rc == 0)
+    if (rc == 0) {
         rc = ossc_xml_parse_list(r->resp ? r->resp : "", r->resp_len, out, err);
-    else
+        if (rc < 0)
+            list_context(err, bucket, prefix);
+    } else {
         ossc_req_fail(r, err);
+    }
     ossc_req_free(r);
     return rc;
 }
@@ -82,31 +93,160 @@ int ossc_list_page_v1(ossc_client *c, const char *bucket, const char *prefix,
     return list_page(c, bucket, prefix, delimiter, marker, max_keys, 0, out, err);
 }
 
-/* Sequential listing: pages appended into one result. */
+/* ------------------------------------------------------------- lister */
+
+/* A sequential ListObjectsV2 listing that keeps the next page in flight:
+ * the request for page N+1 leaves as soon as page N's continuation token is
+ * parsed (before its entries are), so the server builds N+1 while this side
+ * parses N and the caller consumes it.  At most one request is in flight;
+ * `wg` counts it. */
+struct ossc_lister {
+    ossc_client *client;
+    char *bucket, *prefix, *delimiter;
+    int max_keys;
+    ossc_waitgroup wg;
+    ossc_req *inflight;     /* the next page's request, or NULL */
+    int finished;           /* the last page was returned, or a call failed */
+};
+
+static void lister_done(ossc_req *r)
+{
+    ossc_lister *l = r->userdata;
+    ossc_waitgroup_done(&l->wg);
+}
+
+/* Sends the request for the page after `token`.  -1 on ENOMEM. */
+static int lister_submit(ossc_lister *l, const char *token)
+{
+    ossc_req *r = list_request(l->bucket, l->prefix, l->delimiter, token, NULL, l->max_keys, 1);
+    if (!r)
+        return -1;
+    r->done = lister_done;
+    r->userdata = l;
+    l->inflight = r;
+    ossc_waitgroup_add(&l->wg, 1);
+    ossc_http_submit(l->client->list_http, r);
+    return 0;
+}
+
+/* ossc_xml_parse_list_early's callback: a failure to submit here is left
+ * for ossc_list_next to retry (and report) after the parse. */
+static void lister_on_next(const char *token, void *arg)
+{
+    ossc_lister *l = arg;
+    if (!l->inflight)
+        lister_submit(l, token);
+}
+
+ossc_lister *ossc_list_open(ossc_client *c, const char *bucket, const char *prefix,
+                            const char *delimiter, int max_keys, ossc_error *err)
+{
+    ossc_lister *l;
+
+    ossc_error_clear(err);
+    if (ossc_check_object("LIST", bucket, prefix, err) < 0)
+        return NULL;
+    l = calloc(1, sizeof *l);
+    if (!l)
+        goto nomem;
+    ossc_waitgroup_init(&l->wg);
+    l->client = c;
+    l->max_keys = max_keys;
+    l->bucket = strdup(bucket);
+    l->prefix = strdup(prefix ? prefix : "");
+    l->delimiter = delimiter && delimiter[0] ? strdup(delimiter) : NULL;
+    if (!l->bucket || !l->prefix || (delimiter && delimiter[0] && !l->delimiter) ||
+        lister_submit(l, "") < 0) {
+        ossc_list_close(l);
+        goto nomem;
+    }
+    return l;
+nomem:
+    ossc_error_set(err, ENOMEM, "out of memory");
+    return NULL;
+}
+
+int ossc_list_next(ossc_lister *l, ossc_list_result **page, ossc_error *err)
+{
+    ossc_req *r = l->inflight;
+    ossc_list_result *p = NULL;
+
+    *page = NULL;
+    ossc_error_clear(err);
+    if (l->finished || !r)
+        return 0;
+    ossc_waitgroup_wait(&l->wg);
+    l->inflight = NULL;
+    if (r->result < 0) {
+        ossc_req_fail(r, err);
+        goto err;
+    }
+    if (ossc_xml_parse_list_early(r->resp ? r->resp : "", r->resp_len, &p, lister_on_next, l,
+                                  err) < 0) {
+        list_context(err, l->bucket, l->prefix);
+        goto err;
+    }
+    ossc_req_free(r);
+    r = NULL;
+    if (!p->truncated || !p->next_token[0]) {
+        l->finished = 1;
+    } else if (!l->inflight && lister_submit(l, p->next_token) < 0) {
+        ossc_list_result_free(p);
+        ossc_error_set(err, ENOMEM, "out of memory");
+        goto err;
+    }
+    *page = p;
+    return 1;
+err:
+    ossc_req_free(r);
+    l->finished = 1;
+    return -1;
+}
+
+void ossc_list_close(ossc_lister *l)
+{
+    if (!l)
+        return;
+    if (l->inflight) {
+        atomic_store(&l->inflight->cancelled, true);
+        ossc_waitgroup_wait(&l->wg);
+        ossc_req_free(l->inflight);
+    }
+    ossc_waitgroup_destroy(&l->wg);
+    free(l->bucket);
+    free(l->prefix);
+    free(l->delimiter);
+    free(l);
+}
+
+/* Sequential listing: every page of a lister taken into one result. */
 static int list_sequential(ossc_client *c, const char *bucket, const char *prefix,
                            ossc_list_result **out, ossc_error *err)
 {
-    char *token = strdup("");
-    if (!token)
-        return ossc_error_set(err, ENOMEM, "out of memory");
-    for (;;) {
-        if (list_page(c, bucket, prefix, NULL, token, LIST_PAGE_KEYS, 1, out, err) < 0)
-            goto err;
-        free(token);
-        token = NULL;
-        if (!(*out)->truncated || !(*out)->next_token || !(*out)->next_token[0])
-            break;
-        token = strdup((*out)->next_token);
-        if (!token) {
+    ossc_lister *l = ossc_list_open(c, bucket, prefix, NULL, LIST_PAGE_KEYS, err);
+    ossc_list_result *all = ossc_list_result_new(), *page;
+    int rc;
+
+    if (!l || !all) {
+        if (l)
+            ossc_error_set(err, ENOMEM, "out of memory");
+        goto err;
+    }
+    while ((rc = ossc_list_next(l, &page, err)) > 0) {
+        if (ossc_list_result_take(all, page) < 0) {
+            ossc_list_result_free(page);
             ossc_error_set(err, ENOMEM, "out of memory");
             goto err;
         }
     }
-    (*out)->truncated = 0;
+    if (rc < 0)
+        goto err;
+    ossc_list_close(l);
+    *out = all;
     return 0;
 err:
-    free(token);
-    ossc_list_result_free(*out);
+    ossc_list_close(l);
+    ossc_list_result_free(all);
     *out = NULL;
     return -1;
 }
@@ -224,38 +364,42 @@ static int submit_shard(fast_list *fl, shard *s, ossc_error *err)
     return 0;
 }
 
-/* Takes one page of shard s: keeps keys <= hi; returns 1 when the shard has
- * more to list (s->lo advanced), 0 when done, -1 on error. */
-static int absorb_page(ossc_list_result *all, shard *s, ossc_req *r, ossc_error *err)
+/* Takes one page of shard s: keeps keys <= hi (moved into all, strings
+ * not copied); returns 1 when the shard has more to list (s->lo advanced),
+ * 0 when done, -1 on error. */
+static int absorb_page(fast_list *fl, ossc_list_result *all, shard *s, ossc_req *r,
+                       ossc_error *err)
 {
     ossc_list_result *page = NULL;
-    if (ossc_xml_parse_list(r->resp ? r->resp : "", r->resp_len, &page, err) < 0)
+    size_t keep;
+    char *lo = NULL;
+    int more;
+
+    if (ossc_xml_parse_list(r->resp ? r->resp : "", r->resp_len, &page, err) < 0) {
+        list_context(err, fl->bucket, fl->prefix);
         return -1;
-    int more = page->truncated;
-    for (size_t i = 0; i < page->count; i++) {
-        const ossc_object_info *o = &page->objects[i];
-        if (s->hi && strcmp(o->key, s->hi) > 0) {
+    }
+    more = page->truncated;
+    for (keep = 0; keep < page->count; keep++) {
+        if (s->hi && strcmp(page->objects[keep].key, s->hi) > 0) {
             more = 0;
             break;
         }
-        if (ossc_list_result_push(all, o->key, o->size, o->mtime, o->etag) < 0) {
-            ossc_list_result_free(page);
-            return ossc_error_set(err, ENOMEM, "out of memory");
-        }
     }
-    if (more && page->count) {
-        char *lo = strdup(page->objects[page->count - 1].key);
-        if (!lo) {
-            ossc_list_result_free(page);
-            return ossc_error_set(err, ENOMEM, "out of memory");
-        }
-        free(s->lo);
-        s->lo = lo;
-    } else {
-        more = 0;
-    }
+    page->count = keep;
+    if (more && keep && !(lo = strdup(page->objects[keep - 1].key)))
+        goto nomem;
+    if (ossc_list_result_take(all, page) < 0)
+        goto nomem;
+    if (!lo)
+        return 0;
+    free(s->lo);
+    s->lo = lo;
+    return 1;
+nomem:
+    free(lo);
     ossc_list_result_free(page);
-    return more;
+    return ossc_error_set(err, ENOMEM, "out of memory");
 }
 
 static int fast_list_run(fast_list *fl, ossc_list_result *all, ossc_error *err)
@@ -300,7 +444,7 @@ static int fast_list_run(fast_list *fl, ossc_list_result *all, ossc_error *err)
                     ossc_req_fail(r, err);
                     failed = 1;
                 } else {
-                    more = absorb_page(all, s, r, err);
+                    more = absorb_page(fl, all, s, r, err);
                     if (more < 0)
                         failed = 1;
                 }

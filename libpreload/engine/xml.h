@@ -11,17 +11,40 @@
  * alone.  Returns -1 when the body is not an OSS error document. */
 int ossc_xml_parse_error(const char *body, size_t len, ossc_error *err);
 
+/* Sets up libxml2 once per process (safe from any thread). */
+void ossc_xml_init(void);
+
 /* ListBucketResult of ListObjects (V1: Marker/NextMarker) or ListObjectsV2
- * (ContinuationToken/NextContinuationToken).  Appends objects and common
- * prefixes to *out (allocating it when *out is NULL), sets truncated and
- * next_token.  With <EncodingType>url</EncodingType>, keys, prefixes and
- * next markers are URL-decoded.  EIO with a message when malformed. */
+ * (ContinuationToken/NextContinuationToken), parsed as a stream (SAX2, no
+ * tree; xml_list.c).  Appends objects and common prefixes to *out
+ * (allocating it when *out is NULL), sets truncated and next_token.  With
+ * <EncodingType>url</EncodingType>, keys, prefixes and next markers are
+ * URL-decoded.  EIO with a message when malformed; then *out keeps the
+ * entries it had before this page. */
 int ossc_xml_parse_list(const char *body, size_t len, ossc_list_result **out, ossc_error *err);
 
+/* Called during a parse with the page's next continuation token (already
+ * URL-decoded) the moment it is certain, before the entries are read, so
+ * the next page can be requested at once.  Must not keep `token`. */
+typedef void (*ossc_list_next_fn)(const char *token, void *arg);
+
+/* ossc_xml_parse_list that also calls on_next (at most once) when the page
+ * says, before its end, that it is truncated, gives a non-empty
+ * NextContinuationToken and whether it is URL-encoded.  When the parse
+ * then succeeds, *out's next_token equals the token reported.  A page that
+ * settles its continuation only at its end (V1 markers, no EncodingType)
+ * does not call on_next: the caller reads next_token afterwards. */
+int ossc_xml_parse_list_early(const char *body, size_t len, ossc_list_result **out,
+                              ossc_list_next_fn on_next, void *arg, ossc_error *err);
+
+ossc_list_result *ossc_list_result_new(void);
 /* Appends one entry to a result (used by fast list to merge). Key is copied. */
 int ossc_list_result_push(ossc_list_result *r, const char *key, uint64_t size, int64_t mtime,
                           const char *etag);
-ossc_list_result *ossc_list_result_new(void);
+/* Moves src's entries and prefixes behind dst's without copying a string,
+ * then frees src.  dst keeps its truncated / next_token.  -1 on ENOMEM
+ * (both left as they were). */
+int ossc_list_result_take(ossc_list_result *dst, ossc_list_result *src);
 
 /* <InitiateMultipartUploadResult><UploadId>..</UploadId> */
 int ossc_xml_parse_upload_id(const char *body, size_t len, char *upload_id, size_t cap,

@@ -162,6 +162,40 @@ OSSC_API int ossc_list_page(ossc_client *c, const char *bucket, const char *pref
 OSSC_API int ossc_list_page_v1(ossc_client *c, const char *bucket, const char *prefix,
                                const char *delimiter, const char *marker, int max_keys,
                                ossc_list_result **out, ossc_error *err);
+/* A result's entries as columns, for a binding to convert in bulk (a few
+ * calls per page instead of several per entry): keys and etags packed back
+ * to back, each followed by a NUL (no key contains one), sizes and mtimes
+ * as arrays of `count`. */
+typedef struct ossc_list_columns {
+    size_t count;
+    uint64_t *sizes;
+    int64_t *mtimes;
+    char *keys;
+    size_t keys_len;         /* bytes in keys, NULs included */
+    char *etags;
+    size_t etags_len;
+} ossc_list_columns;
+/* Fills *out (one allocation) from r; ENOMEM leaves *out empty. */
+OSSC_API int ossc_list_result_columns(const ossc_list_result *r, ossc_list_columns *out,
+                                      ossc_error *err);
+/* Frees the columns' storage and empties *c; NULL is a no-op. */
+OSSC_API void ossc_list_columns_free(ossc_list_columns *c);
+
+/* A sequential ListObjectsV2 listing, page by page, that keeps the next
+ * page's request in flight while the caller works on the current one (it
+ * leaves as soon as the current page's continuation token is read).
+ * delimiter may be NULL; max_keys 0 = 1000.  ossc_list_open sends the
+ * first request; NULL with err filled on a bad bucket/prefix or ENOMEM. */
+typedef struct ossc_lister ossc_lister;
+OSSC_API ossc_lister *ossc_list_open(ossc_client *c, const char *bucket, const char *prefix,
+                                     const char *delimiter, int max_keys, ossc_error *err);
+/* The next page into *page (the caller frees it with ossc_list_result_free):
+ * 1 with a page, 0 when the listing is over (*page NULL), -1 with err
+ * filled (and every later call returns 0).  Not thread-safe per lister. */
+OSSC_API int ossc_list_next(ossc_lister *l, ossc_list_result **page, ossc_error *err);
+/* Cancels a request still in flight, waits for it, frees l; NULL is a no-op. */
+OSSC_API void ossc_list_close(ossc_lister *l);
+
 /* Lists everything under prefix.  fast != 0 splits the key space and lists
  * the pieces concurrently (order not guaranteed). */
 OSSC_API int ossc_list_all(ossc_client *c, const char *bucket, const char *prefix,

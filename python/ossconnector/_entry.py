@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 __all__ = ["ObjectEntry"]
 
+# Listings build one entry per key: __slots__ makes that about a third
+# cheaper (dataclass(slots=...) exists from Python 3.10).
+_SLOTS = {"slots": True} if sys.version_info >= (3, 10) else {}
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, **_SLOTS)
 class ObjectEntry:
     """One object: ``key`` is the key inside ``bucket`` (no leading slash)."""
 

@@ -96,6 +96,25 @@ int ossc_list_all(ossc_client *c, const char *bucket, const char *prefix,
                   int fast, ossc_list_result **out, ossc_error *err);
 void ossc_list_result_free(ossc_list_result *r);
 
+typedef struct ossc_list_columns {
+    size_t count;
+    uint64_t *sizes;
+    int64_t *mtimes;
+    char *keys;
+    size_t keys_len;
+    char *etags;
+    size_t etags_len;
+} ossc_list_columns;
+int ossc_list_result_columns(const ossc_list_result *r, ossc_list_columns *out,
+                             ossc_error *err);
+void ossc_list_columns_free(ossc_list_columns *c);
+
+typedef struct ossc_lister ossc_lister;
+ossc_lister *ossc_list_open(ossc_client *c, const char *bucket, const char *prefix,
+                            const char *delimiter, int max_keys, ossc_error *err);
+int ossc_list_next(ossc_lister *l, ossc_list_result **page, ossc_error *err);
+void ossc_list_close(ossc_lister *l);
+
 int ossc_client_concurrency(const ossc_client *c);
 uint64_t ossc_client_part_size(const ossc_client *c);
 const char *ossc_version(void);

@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from typing import Iterator, Optional
+from itertools import repeat
+from typing import Iterator, List, Optional
 
 from ._entry import ObjectEntry
 from ._native import check, check_ptr, ffi, lib, new_error, readable_pointer
+from ._pages import PageColumns, iter_pages, page_columns
 from . import _credentials  # noqa: F401  (registers the callback)
 
 __all__ = ["Client", "parse_uri"]
@@ -231,7 +233,8 @@ class Client:
     def list(self, uri: str, fast: bool = False) -> Iterator[ObjectEntry]:
         """Objects under ``oss://bucket/prefix``, in key order (``fast=True``
         lists concurrently by splitting the key space; order not
-        guaranteed).  Lazily pages through the listing unless fast."""
+        guaranteed).  Lazily pages through the listing unless fast; the
+        next page is already being fetched while one is consumed."""
         bucket, prefix = parse_uri(uri)
         native = self._get_native()
         if fast:
@@ -240,37 +243,19 @@ class Client:
             check(lib.ossc_list_all(native, bucket.encode(), prefix.encode("utf-8"), 1, result,
                                     err), err)
             try:
-                entries = _entries(bucket, result[0])
+                page = page_columns(result[0])
             finally:
                 lib.ossc_list_result_free(result[0])
-            yield from entries
+            yield from _entries(bucket, page)
             return
-        token = b""
-        while True:
-            result = ffi.new("ossc_list_result **")
-            err = new_error()
-            check(lib.ossc_list_page(native, bucket.encode(), prefix.encode("utf-8"), ffi.NULL,
-                                     token, 1000, result, err), err)
-            try:
-                entries = _entries(bucket, result[0])
-                truncated = result[0].truncated
-                token = ffi.string(result[0].next_token) if result[0].next_token else b""
-            finally:
-                lib.ossc_list_result_free(result[0])
-            yield from entries
-            if not truncated or not token:
-                return
+        for page in iter_pages(native, bucket, prefix):
+            yield from _entries(bucket, page)
 
     def __repr__(self):
         return f"Client(endpoint={self.endpoint!r}, region={self.region!r}, profile={self.profile!r})"
 
 
-def _entries(bucket: str, res) -> list:
-    out = []
-    string = ffi.string
-    for i in range(res.count):
-        o = res.objects[i]
-        out.append(ObjectEntry(bucket, string(o.key).decode("utf-8", "surrogateescape"), o.size,
-                               o.mtime, string(o.etag).decode("ascii", "replace")
-                               if o.etag != ffi.NULL else ""))
-    return out
+def _entries(bucket: str, page: PageColumns) -> List[ObjectEntry]:
+    # map() over the columns: no Python-level loop per entry
+    return list(map(ObjectEntry, repeat(bucket), page.keys, page.sizes, page.mtimes,
+                    page.etags))

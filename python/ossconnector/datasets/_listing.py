@@ -7,14 +7,13 @@ import logging
 from typing import Iterable, Union
 
 from .._native import check, ffi, lib, new_error
+from .._pages import PageColumns, iter_pages, page_columns
 from ..client import parse_uri
 from ._table import KeyTable
 
 __all__ = ["list_prefix", "table_from_uris", "check_oss_uri"]
 
 log = logging.getLogger(__name__)
-
-_PAGE = 1000
 
 
 def check_oss_uri(uri, what: str) -> tuple:
@@ -29,14 +28,11 @@ def check_oss_uri(uri, what: str) -> tuple:
         raise ValueError(f"{what}: {uri!r}: {exc}") from None
 
 
-def _absorb(table: KeyTable, bucket: str, result) -> None:
-    string = ffi.string
-    for i in range(result.count):
-        obj = result.objects[i]
-        key = string(obj.key)
-        if obj.size == 0 and key.endswith(b"/"):
+def _absorb(table: KeyTable, bucket: str, page: PageColumns) -> None:
+    for key, size in zip(page.keys, page.sizes):
+        if size == 0 and key.endswith(b"/"):
             continue  # a "folder" placeholder, not data
-        table.append(bucket, key, obj.size)
+        table.append(bucket, key, size)
 
 
 def list_prefix(client, uri: str, fast: bool) -> KeyTable:
@@ -51,25 +47,13 @@ def list_prefix(client, uri: str, fast: bool) -> KeyTable:
         err = new_error()
         check(lib.ossc_list_all(native, bucket_b, prefix_b, 1, out, err), err, uri)
         try:
-            _absorb(table, bucket, out[0])
+            _absorb(table, bucket, page_columns(out[0], uri, raw_keys=True))
         finally:
             lib.ossc_list_result_free(out[0])
         table = table.sorted()
     else:
-        token = b""
-        while True:
-            out = ffi.new("ossc_list_result **")
-            err = new_error()
-            check(lib.ossc_list_page(native, bucket_b, prefix_b, ffi.NULL, token, _PAGE, out,
-                                     err), err, uri)
-            try:
-                _absorb(table, bucket, out[0])
-                truncated = out[0].truncated
-                token = ffi.string(out[0].next_token) if out[0].next_token else b""
-            finally:
-                lib.ossc_list_result_free(out[0])
-            if not truncated or not token:
-                break
+        for page in iter_pages(native, bucket, prefix, uri, raw_keys=True):
+            _absorb(table, bucket, page)
     if not len(table):
         log.warning("no objects under %s", uri)
     log.info("listed %d objects under %s (fast list: %s)", len(table), uri, fast)

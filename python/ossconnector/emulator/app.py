@@ -7,8 +7,8 @@ Contract, per request:
    pending ``delay``/``error`` faults are applied (:mod:`.faults`).
 3. The operation runs in an emulator handler (objects, listing, multipart,
    buckets) or, for anything else, in moto's S3 app (:mod:`.motoproxy`).
-4. Body faults (reset/truncate/corrupt) may wrap a GetObject body; body
-   bytes are counted per object as they are sent (:mod:`.stats`).
+4. Body faults (reset/truncate/corrupt) may wrap a GetObject or a
+   ListObjects(V2) body; GetObject body bytes are counted per object as they are sent (:mod:`.stats`).
 Every response carries ``x-oss-request-id``; errors are OSS XML
 (``<Error><Code>..</Code><Message>..</Message><RequestId>..</RequestId>
 <HostId>..</HostId>...``), without a body for HEAD requests.
@@ -25,7 +25,7 @@ from .auth import Authenticator
 from .bodies import ObservedBody
 from .config import ADMIN_PREFIX, EmulatorConfig
 from .errors import OssError
-from .faults import BODY_KINDS, FaultRegistry, apply_body_fault
+from .faults import BODY_FAULT_OPS, BODY_KINDS, FaultRegistry, apply_body_fault
 from .motoproxy import MotoProxy
 from .request import OssRequest, bucket_from_host
 from .response import Response
@@ -151,7 +151,7 @@ class EmulatorApp:
             raise OssError(501, "NotImplemented", "%s is not implemented by the OSS emulator." % op)
         else:
             raise OssError(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
-        if op == "GetObject" and resp.status in (200, 206) and resp.content_length:
+        if op in BODY_FAULT_OPS and resp.status in (200, 206) and resp.content_length:
             fault = self.faults.take(ctx, BODY_KINDS)
             if fault is not None:
                 raw = resp.body

@@ -23,7 +23,8 @@ Contract:
 
   ``error``/``delay`` are taken before the operation runs; the body kinds
   (``reset``/``truncate``/``corrupt``) only on responses that carry a body
-  (GET of an object) and are not consumed by other requests;
+  (GET of an object, or a listing page: ``BODY_FAULT_OPS``) and are not
+  consumed by other requests;
   :func:`apply_body_fault` wraps such a body accordingly.
 - :class:`FaultControls` is the convenience API (``error()``, ``reset()``,
   ``fail_complete()``...) shared by the in-server registry and remote clients;
@@ -38,6 +39,7 @@ from .bodies import ConnectionAbort, iter_body
 
 KINDS = ("error", "delay", "reset", "truncate", "corrupt")
 BODY_KINDS = ("reset", "truncate", "corrupt")
+BODY_FAULT_OPS = ("GetObject", "ListObjects", "ListObjectsV2")
 DEFAULT_CODES = {429: "TooManyRequests", 500: "InternalError", 502: "BadGateway",
                  503: "ServiceUnavailable", 504: "GatewayTimeout"}
 

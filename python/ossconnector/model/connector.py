@@ -16,6 +16,7 @@ import weakref
 from typing import Any, List, Optional
 
 from .._native import check, ffi, lib, new_error
+from .._pages import PageColumns, iter_pages, page_columns
 from ..client import Client, parse_uri
 from ..reader import ObjectReader
 from ._directory import PreparedDirectory
@@ -125,24 +126,13 @@ class Connector:
             err = new_error()
             check(lib.ossc_list_all(native, bucket_b, prefix_b, 1, result, err), err, what)
             try:
-                return _infos(result[0])
+                return _infos(page_columns(result[0], what))
             finally:
                 lib.ossc_list_result_free(result[0])
         out: List[DataObjectInfo] = []
-        token = b""
-        while True:
-            result = ffi.new("ossc_list_result **")
-            err = new_error()
-            check(lib.ossc_list_page(native, bucket_b, prefix_b, ffi.NULL, token, 1000, result,
-                                     err), err, what)
-            try:
-                out.extend(_infos(result[0]))
-                more = result[0].truncated and result[0].next_token != ffi.NULL
-                token = ffi.string(result[0].next_token) if more else b""
-            finally:
-                lib.ossc_list_result_free(result[0])
-            if not token:
-                return out
+        for page in iter_pages(native, bucket, prefix or "", what):
+            out.extend(_infos(page))
+        return out
 
     # -- directories ------------------------------------------------------
 
@@ -182,11 +172,8 @@ class Connector:
             raise ValueError("the connector is closed")
 
 
-def _infos(res) -> List[DataObjectInfo]:
-    string = ffi.string
-    objs = res.objects
-    return [DataObjectInfo(string(objs[i].key).decode("utf-8", "surrogateescape"), objs[i].size)
-            for i in range(res.count)]
+def _infos(page: PageColumns) -> List[DataObjectInfo]:
+    return list(map(DataObjectInfo, page.keys, page.sizes))
 
 
 def new_oss_connector(endpoint: str, cred, config_path: str = "") -> Connector:
