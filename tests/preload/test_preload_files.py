@@ -155,3 +155,16 @@ def test_exec_right_after_setup(emu, bucket, toy_model):
         proc = run(["bash", "-c", f"exec sha256sum {m['model_dir']}/model-00001-of-00003.safetensors"],
                    env, timeout=60)
         assert hashlib.sha256(m["files"]["model-00001-of-00003.safetensors"]).hexdigest() in proc.stdout
+
+
+def test_subshells_exit_while_prefetching(emu, bucket, toy_model):
+    """bash forks a subshell per $(...) while the engine's threads sign and
+    fetch; each subshell leaves through exit(), where libcrypto's cleanup
+    runs.  A fork that copied a lock held by an I/O thread would hang it
+    (the fork gate prevents that): the script must finish."""
+    m = toy_model
+    env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"])
+    script = "for i in $(seq 1 40); do x=$(echo $i); done; echo done"
+    for _ in range(3):
+        proc = run(["bash", "-c", script], env, timeout=120)
+        assert proc.stdout.strip() == "done"
