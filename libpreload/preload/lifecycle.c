@@ -43,6 +43,35 @@ static void at_exit(void)
     ossc_in_hook--;
 }
 
+/* unsetenv, done by hand: bash defines its own unsetenv, which would
+ * resolve ahead of libc's and, before bash's main, change nothing. */
+static void drop_from_environ(const char *name)
+{
+    extern char **environ;
+    size_t n = strlen(name);
+    for (char **ep = environ; ep && *ep;) {
+        if (strncmp(*ep, name, n) == 0 && (*ep)[n] == '=') {
+            char **dp = ep;
+            do
+                dp[0] = dp[1];
+            while (*dp++);
+        } else {
+            ep++;
+        }
+    }
+}
+
+/* After a failed setup (reported once, here): the engine's threads go, and
+ * so does ENABLE_CONNECTOR from this process's environment -- before main,
+ * so a shell's own variables never hold it -- so that the processes it
+ * starts (wrappers such as pyenv's shims run several, and exec) stay inert
+ * instead of each trying, waiting for retries and printing the error again. */
+static void give_up(void)
+{
+    ossc_cache_reset();
+    drop_from_environ("ENABLE_CONNECTOR");
+}
+
 __attribute__((constructor)) static void ossc_preload_init(void)
 {
     ossc_real_resolve();
@@ -63,6 +92,8 @@ __attribute__((constructor)) static void ossc_preload_init(void)
         atexit(at_exit);
         atomic_store(&ossc_preload_active, true);
         OSSC_INFO("LD_PRELOAD active: MODEL_DIR %s <- %s", s.model_dir, s.oss_path);
+    } else if (rc < 0) {
+        give_up();
     }
     ossc_in_hook--;
 }

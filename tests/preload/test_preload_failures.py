@@ -50,6 +50,18 @@ def test_missing_bucket(emu, tmp_path):
     assert json.loads(proc.stdout)["direct"] == "ENOENT"
 
 
+def test_failed_setup_is_reported_once_through_wrappers(emu, tmp_path):
+    """A wrapper script that runs several programs (as pyenv's shims do):
+    the process that failed to prepare MODEL_DIR reports it; the processes
+    it starts do not try again."""
+    env = preload_env(emu, "no-such-bucket-zz", "m/", tmp_path / "model", tmp_path / "cache",
+                      OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path))
+    proc = run(["bash", "-c", "x=$(true); ls / > /dev/null; echo $ENABLE_CONNECTOR; "
+                "exec env true"], env, timeout=120)
+    assert proc.stderr.count("cannot prepare MODEL_DIR") == 1, proc.stderr
+    assert proc.stdout.strip() == ""  # the script's children did not inherit it
+
+
 def test_missing_prefix(emu, bucket, tmp_path):
     env = preload_env(emu, bucket, "nothing-here/", tmp_path / "model", tmp_path / "cache")
     proc = run(READ_ALL, env)
