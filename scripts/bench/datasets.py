@@ -10,9 +10,11 @@ exactly once and every byte accounted for, or the run fails.
 
 Every peer runs in a fresh process of its own (this file, ``--peer NAME``):
 ours, oss2 and boto3 with this interpreter; the product's binary and
-s3torchconnector in their own virtual environments (``--product-python``,
-``--s3-python``; created on first use with ``--make-venvs``), because the
-product's ``osstorchconnector`` package would shadow our drop-in one.
+s3torchconnector in the peers' venv (peers.py; ``--product-python``,
+``--s3-python`` to use others; created on first use with ``--make-venvs``),
+because the product's ``osstorchconnector`` package would shadow our
+drop-in one.  run.py runs the same peers (scenarios ``small_objects`` and
+``tar_epoch``) on its full-API server.
 
 nginx serves the files path-style (``/bench/small/000000``) for ours, oss2,
 boto3 and s3torchconnector, and virtual-hosted (``bench.<HOST>:port``) for
@@ -46,9 +48,9 @@ MARK_START, MARK_END = "<!-- datasets:start -->", "<!-- datasets:end -->"
 HOST = "bench-oss.test"
 BUCKET = "bench"
 REGION = "cn-hangzhou"
-TORCH_WHEEL = "/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
 BATCH = 64
 WORKERS = 2
+PEER_VENV = os.environ.get("OSSC_BENCH_VENV", "/tmp/ossc-bench-peers")   # as peers.py
 
 
 # ---------------------------------------------------------------------------
@@ -223,32 +225,6 @@ DESCRIPTION = {
 }
 
 
-def make_venv(path: Path, package: str) -> None:
-    """A plain venv with the local CPU torch wheel and ``package``."""
-    if (path / "bin" / "python").exists():
-        return
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-    subprocess.run([str(path / "bin" / "pip"), "install", "-q", TORCH_WHEEL, package], check=True)
-
-
-class HostsEntry:
-    """'127.0.0.1 name' in /etc/hosts for the duration of a with block."""
-
-    def __init__(self, *names: str):
-        self.line = "127.0.0.1 " + " ".join(names) + "  # scripts/bench/datasets.py\n"
-
-    def __enter__(self):
-        with open("/etc/hosts", "a") as f:
-            f.write(self.line)
-        return self
-
-    def __exit__(self, *exc):
-        with open("/etc/hosts") as f:
-            lines = f.readlines()
-        with open("/etc/hosts", "w") as f:
-            f.writelines(line for line in lines if line != self.line)
-
-
 def nginx_class():
     sys.path.insert(0, str(HERE))
     from servers import Nginx
@@ -335,27 +311,28 @@ def python_for(peer: str, args) -> str:
     return sys.executable
 
 
+def peer_cmd(peer: str, spec_path: str, python: str) -> list[str]:
+    """The command line of one epoch by ``peer`` (also used by run.py)."""
+    return [python, str(Path(__file__).resolve()), "--peer", peer, "--spec", spec_path]
+
+
+PEER_ENV = {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK",
+            "AWS_EC2_METADATA_DISABLED": "true", "PYTHONWARNINGS": "ignore"}
+
+
 def run_in_subprocess(peer: str, spec: dict, python: str, timeout: float) -> dict:
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="AK", AWS_SECRET_ACCESS_KEY="SK",
-               AWS_EC2_METADATA_DISABLED="true", PYTHONWARNINGS="ignore")
+    from peers import run_worker
+
     if not Path(python).exists():
         return {"error": f"{python} not found (run with --make-venvs)"}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(spec, f)
         spec_path = f.name
     try:
-        out = subprocess.run([python, str(Path(__file__).resolve()), "--peer", peer,
-                              "--spec", spec_path], capture_output=True, text=True,
-                             timeout=timeout, env=env, cwd=str(HERE))
-    except subprocess.TimeoutExpired:
-        return {"error": f"no result within {timeout:.0f} s"}
+        return run_worker(peer_cmd(peer, spec_path, python), env=dict(os.environ, **PEER_ENV),
+                          timeout=timeout, cwd=str(HERE))
     finally:
         os.unlink(spec_path)
-    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-    if out.returncode != 0 or not lines:
-        tail = (out.stderr or out.stdout).strip().splitlines()[-1:]
-        return {"error": f"exit status {out.returncode}: " + " ".join(tail).strip()}
-    return json.loads(lines[-1])
 
 
 def check(result: dict, expected_items: int, expected_bytes: int) -> dict:
@@ -427,8 +404,8 @@ def parse_args(argv=None):
     p.add_argument("--objects", type=int, default=20_000)
     p.add_argument("--size", type=int, default=100 * 1024)
     p.add_argument("--workdir", help="where the data goes (default: a temporary directory)")
-    p.add_argument("--product-python", default="/tmp/venv-product/bin/python")
-    p.add_argument("--s3-python", default="/tmp/venv-s3/bin/python")
+    p.add_argument("--product-python", default=f"{PEER_VENV}/bin/python")
+    p.add_argument("--s3-python", default=f"{PEER_VENV}/bin/python")
     p.add_argument("--make-venvs", action="store_true",
                    help="create the two venvs when missing (pip install)")
     p.add_argument("--only", nargs="*", help="peers to run (default: all)")
@@ -446,13 +423,15 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.peer:
         spec = json.loads(Path(args.spec).read_text())
-        print(json.dumps(run_peer(args.peer, spec)), flush=True)
+        print("RESULT " + json.dumps(run_peer(args.peer, spec)), flush=True)
         return 0
     if args.quick:
         args.objects = min(args.objects, 2000)
+    sys.path.insert(0, str(HERE))
     if args.make_venvs:
-        make_venv(Path(args.product_python).parent.parent, "osstorchconnector")
-        make_venv(Path(args.s3_python).parent.parent, "s3torchconnector")
+        from peers import ensure_peer_venv
+
+        ensure_peer_venv(PEER_VENV)
     command = "python3 scripts/bench/datasets.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     sys.path.insert(0, str(HERE))
@@ -477,6 +456,8 @@ def main(argv=None) -> int:
             notes.append(f"the product's generate_tar_archive could not index the archive "
                          f"({err}); its tar runs fail for that reason")
         server = nginx_class()(root, crc64=prep["crc"])
+        from servers import HostsEntry
+
         with server, HostsEntry(f"{BUCKET}.{HOST}", HOST):
             spec["endpoint"] = server.endpoint
             spec["vhost_endpoint"] = f"http://{HOST}:{server.port}"

@@ -123,6 +123,23 @@ def run_process(cmd: list[str], env: Optional[dict] = None, timeout: float = 900
                usage.ru_utime + usage.ru_stime, peak)
 
 
+def run_worker(cmd: list[str], env: Optional[dict] = None, timeout: float = 900,
+               cwd: Optional[str] = None) -> dict:
+    """Runs a benchmark worker that prints one line ``RESULT {json}``: its
+    result plus ``rss`` (the child's peak VmHWM), ``cpu`` (its CPU seconds,
+    ``wait4``), ``start``/``end`` (monotonic clock) and ``peak`` (RSS parts);
+    or ``{"error": ...}`` when it failed, timed out or printed no result.
+    A worker that reports its own ``error`` in the result keeps it."""
+    r = run_process(cmd, env=env, timeout=timeout, cwd=cwd)
+    res = r.result_line()
+    if r.returncode != 0 or res is None:
+        lines = [ln for ln in (r.stderr or r.stdout).splitlines() if ln.strip()]
+        why = "timed out" if r.returncode == -9 else f"exit {r.returncode}"
+        return {"error": f"{why}: {' / '.join(lines[-2:])[-400:]}"}
+    res.update(rss=r.maxrss_bytes, cpu=r.cpu_s, start=r.start, end=r.end, peak=r.peak)
+    return res
+
+
 _FIELDS = ("VmHWM", "RssAnon", "RssFile", "RssShmem")
 
 

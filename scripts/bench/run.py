@@ -6,6 +6,8 @@ peer side by side, results as JSON, Markdown and PNG plots.
     python3 scripts/bench/run.py --scenario big_read --runs 5
     python3 scripts/bench/run.py --scenario list --keys 100000
     python3 scripts/bench/run.py --scenario model_load --size-gib 4
+    python3 scripts/bench/run.py --scenario small_objects --objects 20000
+    python3 scripts/bench/run.py --scenario ckpt --ckpt-gib 2 --runs 3
     python3 scripts/bench/run.py --scenario servers        # the servers' GET ceilings
     python3 scripts/bench/run.py --scenario all --quick    # smoke run (small sizes, 1 run)
 
@@ -22,6 +24,13 @@ Scenarios (names as in issue 3):
   ``fast=True``), oss2 (``ObjectIteratorV2``), boto3 (paginator), the
   product's binary (``OssClient.list_objects``).  One untimed listing, then
   one timed, per fresh process; the number of distinct keys is checked.
+* ``small_objects``, ``tar_epoch``  one DataLoader epoch (2 workers) over
+  ``--objects`` objects of ``--object-kib`` KiB, and over one tar of them:
+  datasets.py's peers, run by run_datasets.py.
+* ``ckpt`` (records ``ckpt_save`` and ``ckpt_load``)  ``torch.save`` /
+  ``torch.load`` of a ``--ckpt-gib`` state dict: checkpoint.py's clients,
+  run by run_checkpoint.py, always on SeaweedFS (the clients' multipart
+  uploads fail on localbucket).
 * ``model_load``  see model_load.py.
 * ``servers`` (not in ``all``)  the GET ceiling of nginx, localbucket + our
   adapter and SeaweedFS for one object, 16 concurrent ranged ``curl``.
@@ -36,7 +45,9 @@ Results: ``docs/benchmarks/results.json`` (records ``{"scenario",
 "client", "server", "median", "min", "max", "unit", "ceiling", ...}``;
 records of scenarios not run this time are kept), ``docs/benchmarks/
 <scenario>.png``, and with ``--markdown`` the sections of
-docs/benchmarks.md between ``<!-- <scenario>:start -->`` and ``:end -->``.
+docs/benchmarks.md between ``<!-- <scenario>:start -->`` and ``:end -->``
+(and scenario (g), peak RSS and CPU s/GiB of every client, between
+``<!-- resources:start -->`` and ``:end -->``).
 """
 
 from __future__ import annotations
@@ -61,12 +72,17 @@ OUT = REPO / "docs" / "benchmarks"
 sys.path.insert(0, str(HERE))
 
 from peers import (DEFAULT_VENV, Series, ensure_peer_venv, package_version,  # noqa: E402
-                   run_process)
+                   run_worker)
 
-SCENARIOS = ["big_read", "list", "model_load"]
+SCENARIOS = ["big_read", "small_objects", "tar_epoch", "ckpt", "list", "model_load"]
 EXTRA_SCENARIOS = ["servers"]   # not part of "all"
+RECORD_NAMES = {"ckpt": ["ckpt_save", "ckpt_load"]}   # option -> its records' scenarios
 TITLES = {"servers": "server GET ceilings: 16 parallel ranged curl, one object",
           "big_read": "big_read: one object, sequential readinto",
+          "small_objects": "small_objects: DataLoader epoch over small objects",
+          "tar_epoch": "tar_epoch: DataLoader epoch over one indexed tar",
+          "ckpt_save": "ckpt_save: torch.save of a state dict into the store",
+          "ckpt_load": "ckpt_load: torch.load of a state dict out of the store",
           "list": "list: keys under one prefix",
           "model_load": "model_load: time until every tensor is loaded"}
 BUCKET, DOMAIN, REGION = "bench", "runbench.test", "cn-hangzhou"
@@ -166,14 +182,8 @@ class Env:
 
     def run_worker(self, spec: dict, in_venv: bool, timeout: float) -> dict:
         py = self.peer_py if in_venv else sys.executable
-        r = run_process([py, str(HERE / "run_worker.py"), json.dumps(spec)], env=self.env(),
-                        timeout=timeout)
-        res = r.result_line()
-        if r.returncode != 0 or res is None:
-            lines = [ln for ln in (r.stderr or r.stdout).splitlines() if ln.strip()]
-            return {"error": f"exit {r.returncode}: {' / '.join(lines[-2:])[-400:]}"}
-        res.update(rss=r.maxrss_bytes, cpu=r.cpu_s)
-        return res
+        return run_worker([py, str(HERE / "run_worker.py"), json.dumps(spec)], env=self.env(),
+                          timeout=timeout)
 
 
 def rounds(label: str, names: list[str], runs: int, one) -> None:
@@ -188,7 +198,7 @@ def scenario_big_read(env: Env, args, root: Path) -> dict:
     from servers import curl_ceiling
 
     size = args.size_mib << 20
-    key = "big/1gib.bin" if size == GiB else f"big/{args.size_mib}mib.bin"
+    key = big_key(args.size_mib)
     want = file_sum(root / BUCKET / key)
     curl = shutil.which("curl") or "/usr/bin/curl"
     series = {"curl": Series("curl", "curl", "16 concurrent ranged curl -o /dev/null, best of "
@@ -215,9 +225,10 @@ def scenario_big_read(env: Env, args, root: Path) -> dict:
             print(f"{label} {name:20s} FAILED {res['error'][:300]}", flush=True)
             return
         t = res["seconds"][0]
-        s.add(t, rss=res["rss"], cpu=res["cpu"])
+        per_gib = res["cpu_s"][0] / (size / GiB)
+        s.add(t, rss=res["rss"], cpu=res["cpu"], cpu_per_gib=per_gib)
         print(f"{label} {name:20s} {size / t / 1e9:6.2f} GB/s (peak RSS "
-              f"{res['rss'] / GiB:.2f} GiB, CPU {res['cpu']:.1f} s for 2 reads)", flush=True)
+              f"{res['rss'] / GiB:.2f} GiB, CPU {per_gib:.2f} s/GiB)", flush=True)
 
     rounds("round", list(series), args.runs, one)
     return {"series": series, "nbytes": size, "unit": "GB/s"}
@@ -363,22 +374,24 @@ def to_records(scenario: str, res: dict, server: str) -> list[dict]:
         rates = [n / t / (1e9 if res["unit"] == "GB/s" else 1) for t in s.seconds]
         import statistics
 
-        out.append({"scenario": scenario, "client": s.client, "server": server,
-                    "median": statistics.median(rates), "min": min(rates), "max": max(rates),
-                    "unit": res["unit"], "ceiling": ceiling, "method": s.method, "key": k,
-                    "runs": len(s.seconds), "peak_rss_bytes": s.med("rss"),
-                    "cpu_s": s.med("cpu")})
+        rec = {"scenario": scenario, "client": s.client, "server": server,
+               "median": statistics.median(rates), "min": min(rates), "max": max(rates),
+               "unit": res["unit"], "ceiling": ceiling, "method": s.method, "key": k,
+               "runs": len(s.seconds), "peak_rss_bytes": s.med("rss"),
+               "cpu_s": s.med("cpu"), "cpu_s_per_gib": s.med("cpu_per_gib")}
+        if s.med("MB_per_s"):
+            rec["MB_per_s"] = s.med("MB_per_s")
+        out.append(rec)
     return out
 
 
 def table(records: list[dict], series: dict, markdown: bool) -> str:
-    best_peer = {}
+    ours = {}   # per scenario: ours' best median (several ways of ours in some scenarios)
     for r in records:
-        if r["client"] not in ("ours", "curl", "raw_http"):
-            best_peer[r["scenario"]] = max(best_peer.get(r["scenario"], 0), r["median"])
-    ours = {r["scenario"]: r["median"] for r in records if r["key"] == "ours"}
+        if r["client"] == "ours":
+            ours[r["scenario"]] = max(ours.get(r["scenario"], 0), r["median"])
     head = ["client", "method", "median", "min", "max", "unit", "÷ ceiling", "ours ÷ this",
-            "peak RSS GiB", "CPU s"]
+            "peak RSS GiB", "CPU s/GiB"]
     rows = []
     for r in records:
         ceil = r["ceiling"]
@@ -391,7 +404,7 @@ def table(records: list[dict], series: dict, markdown: bool) -> str:
                      r["unit"], f"{r['median'] / ceil:.2f}" if ceil else "-",
                      f"{o / r['median']:.2f}" if o else "-",
                      f"{r['peak_rss_bytes'] / GiB:.2f}" if r.get("peak_rss_bytes") else "",
-                     f"{r['cpu_s']:.1f}" if r.get("cpu_s") else ""])
+                     f"{r['cpu_s_per_gib']:.2f}" if r.get("cpu_s_per_gib") else ""])
     for k, s in series.items():
         if not s.seconds:
             rows.append([f"{s.client} ({k})", s.method, "failed", "", "", "", "", "", "",
@@ -500,6 +513,120 @@ def section(scenario: str, m: dict, command: str, text_table: str, runs: int,
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------ one server, many scenarios
+
+def prepare_data(args, others: list[str], root: Path, peer_py: str) -> dict:
+    """Writes what the scenarios read into ``root/<bucket>`` (kept with
+    --workdir while the sizes match): {"prefix", "datasets"}."""
+    out = {"prefix": "", "datasets": None}
+    if "big_read" in others:
+        p = root / BUCKET / big_key(args.size_mib)
+        if not p.exists() or p.stat().st_size != args.size_mib << 20:
+            write_random(p, args.size_mib << 20)
+            os.sync()
+    if "list" in others:
+        out["prefix"] = make_list_keys(root, args.keys)
+    if {"small_objects", "tar_epoch"} & set(others):
+        import run_datasets
+
+        out["datasets"] = run_datasets.prepare(root, args.objects, args.object_kib << 10,
+                                               peer_py)
+    return out
+
+
+def big_key(size_mib: int) -> str:
+    return "big/1gib.bin" if size_mib == 1024 else f"big/{size_mib}mib.bin"
+
+
+def run_scenario(sc: str, env: Env, args, root: Path, data: dict) -> list[tuple]:
+    """Runs one scenario option; [(records' scenario, res, what, notes)]
+    (the ckpt option gives two)."""
+    if sc == "big_read":
+        return [(sc, scenario_big_read(env, args, root),
+                 f"One object of {args.size_mib} MiB read whole, sequentially, into a "
+                 "preallocated buffer (data checked after every read). Peak RSS is the "
+                 "worker's (the buffer is the object's size); CPU s/GiB is the timed read's "
+                 "(every thread of the process, not the start-up nor the warm-up read).", [])]
+    if sc == "list":
+        return [(sc, scenario_list(env, args, root, data["prefix"], args.keys),
+                 f"Listing {args.keys:,} keys under one prefix (count and distinctness "
+                 "checked).", [])]
+    if sc in ("small_objects", "tar_epoch"):
+        import run_datasets
+
+        spec = data["datasets"]
+        shape = (f"{spec['objects']:,} objects of {spec['size'] // 1024} KiB" if
+                 sc == "small_objects" else f"one tar of the same {spec['objects']:,} files "
+                 "(with its index)")
+        return [(sc, run_datasets.scenario(env, args, spec, sc),
+                 f"One DataLoader epoch over {shape}; every item checked (each once, every "
+                 "byte). Rates are items per second.", run_datasets.notes(spec))]
+    import run_checkpoint
+
+    import checkpoint
+
+    res = run_checkpoint.scenario(env, args)
+    what = run_checkpoint.what(args, res["ckpt_save"]["nbytes"])
+    failed = [k for k, s in res["ckpt_save"]["series"].items() if s.errors]
+    notes = [f"{k} failed{checkpoint.KNOWN_FAILURES.get(k, '')}" for k in failed]
+    return [(name, r, what, notes) for name, r in res.items()]
+
+
+def server_groups(args, others: list[str]) -> dict[str, list[str]]:
+    """Which server each scenario runs on: ``--server``, but ckpt always on
+    SeaweedFS (the clients' multipart uploads fail on localbucket)."""
+    groups: dict[str, list[str]] = {}
+    for sc in others:
+        groups.setdefault("seaweedfs" if sc == "ckpt" else args.server, []).append(sc)
+    return groups
+
+
+def server_scenarios(args, others: list[str], command: str, kind: str) -> list[dict]:
+    """Scenarios run on one full-API server of ``kind`` (all but model_load
+    and servers): data, server, /etc/hosts, rounds, records, and with
+    --markdown their sections of docs/benchmarks.md."""
+    from servers import HostsEntry
+
+    peer_py = ensure_peer_venv(args.peer_venv)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-run-"))
+    work.mkdir(parents=True, exist_ok=True)
+    root = work / "buckets"
+    records = []
+    try:
+        data = prepare_data(args, others, root, peer_py)
+        server = make_server(kind, root)
+        with server, HostsEntry(f"{BUCKET}.{DOMAIN}", DOMAIN):
+            if kind != "localbucket":
+                server.create_bucket(BUCKET)
+                if set(others) - {"ckpt"}:
+                    upload_tree(server, root)
+            env = Env(server, work, peer_py)
+            mach = machine(server.version(), peer_py)
+            print(json.dumps(mach), flush=True)
+            for sc in others:
+                for name, res, what, notes in run_scenario(sc, env, args, root, data):
+                    recs = to_records(name, res, server.version())
+                    records += recs
+                    publish(name, recs, res, mach, command, what, notes, args)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    return records
+
+
+def publish(name: str, recs: list[dict], res: dict, mach: dict, command: str, what: str,
+            notes: list[str], args) -> None:
+    """Prints a scenario's table; with --markdown (not --quick) writes its
+    section of docs/benchmarks.md."""
+    print(table(recs, res["series"], markdown=False), flush=True)
+    if args.markdown and not args.quick:
+        from report import replace_section
+
+        replace_section(DOC, f"<!-- {name}:start -->", f"<!-- {name}:end -->",
+                        section(name, mach, command, table(recs, res["series"], True),
+                                args.runs, what, notes), "Benchmarks")
+
+
 # ------------------------------------------------------------------ main
 
 def parse_args(argv=None):
@@ -510,14 +637,19 @@ def parse_args(argv=None):
     p.add_argument("--keys", type=int, default=100_000, help="list: number of keys")
     p.add_argument("--size-gib", type=float, default=4.0, help="model_load model size")
     p.add_argument("--model-runs", type=int, default=3, help="model_load rounds")
-    p.add_argument("--clients", default="", help="comma-separated subset (big_read, list)")
+    p.add_argument("--objects", type=int, default=20_000,
+                   help="small_objects/tar_epoch: number of objects")
+    p.add_argument("--object-kib", type=int, default=100, help="small_objects: object size")
+    p.add_argument("--ckpt-gib", type=float, default=2.0, help="ckpt: state dict size")
+    p.add_argument("--clients", default="",
+                   help="comma-separated subset of client names (big_read, list, ...)")
     p.add_argument("--server", choices=["localbucket", "seaweedfs"], default="localbucket")
     p.add_argument("--peer-venv", default=DEFAULT_VENV)
     p.add_argument("--workdir", help="keep data here between runs (default: temporary)")
     p.add_argument("--timeout", type=float, default=900)
     p.add_argument("--quick", action="store_true",
-                   help="64 MiB, 5,000 keys, 512 MiB model, 1 run, results not written "
-                        "to docs/ unless --results is given")
+                   help="64 MiB, 5,000 keys, 2,000 objects, 256 MiB state dict, 512 MiB "
+                        "model, 1 run, results not written to docs/ unless --results is given")
     p.add_argument("--results", help="results.json path (default docs/benchmarks/results.json)")
     p.add_argument("--markdown", action="store_true",
                    help="also rewrite the scenarios' sections of docs/benchmarks.md")
@@ -526,6 +658,7 @@ def parse_args(argv=None):
     a = p.parse_args(argv)
     if a.quick:
         a.runs, a.model_runs, a.size_mib, a.keys, a.size_gib = 1, 1, 64, 5000, 0.5
+        a.objects, a.ckpt_gib = 2000, 0.25
     a.clients = [c for c in a.clients.split(",") if c]
     return a
 
@@ -540,6 +673,7 @@ def main(argv=None) -> int:
     argv_ = sys.argv[1:] if argv is None else argv
     command = shlex.join(["python3", os.path.relpath(__file__, REPO), *argv_])
     scenarios = SCENARIOS if args.scenario == "all" else [args.scenario]
+    scenarios = [s for s in SCENARIOS + EXTRA_SCENARIOS if s in scenarios]   # in this order
     results_path = Path(args.results) if args.results else (
         None if args.quick else OUT / "results.json")
     plots_dir = results_path.parent if results_path else None
@@ -606,58 +740,40 @@ def main(argv=None) -> int:
 
     others = [s for s in scenarios if s not in ("model_load", "servers")]
     if others:
-        from servers import HostsEntry
-
-        needs_venv = True
-        peer_py = ensure_peer_venv(args.peer_venv) if needs_venv else sys.executable
-        work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-run-"))
-        work.mkdir(parents=True, exist_ok=True)
-        root = work / "buckets"
-        try:
-            if "big_read" in others:
-                key = "big/1gib.bin" if args.size_mib == 1024 else f"big/{args.size_mib}mib.bin"
-                p = root / BUCKET / key
-                if not p.exists() or p.stat().st_size != args.size_mib << 20:
-                    write_random(p, args.size_mib << 20)
-                    os.sync()
-            prefix = make_list_keys(root, args.keys) if "list" in others else ""
-            server = make_server(args.server, root)
-            with server, HostsEntry(f"{BUCKET}.{DOMAIN}", DOMAIN):
-                if args.server != "localbucket":
-                    upload_tree(server, root)
-                env = Env(server, work, peer_py)
-                mach = machine(server.version(), peer_py)
-                print(json.dumps(mach), flush=True)
-                for sc in others:
-                    if sc == "big_read":
-                        res = scenario_big_read(env, args, root)
-                        what = (f"One object of {args.size_mib} MiB read whole, sequentially, "
-                                "into a preallocated buffer (data checked after every read).")
-                    else:
-                        res = scenario_list(env, args, root, prefix, args.keys)
-                        what = (f"Listing {args.keys:,} keys under one prefix (count and "
-                                "distinctness checked).")
-                    recs = to_records(sc, res, server.version())
-                    all_records += recs
-                    done.add(sc)
-                    print(table(recs, res["series"], markdown=False), flush=True)
-                    if args.markdown and not args.quick:
-                        from report import replace_section
-
-                        replace_section(DOC, f"<!-- {sc}:start -->", f"<!-- {sc}:end -->",
-                                        section(sc, mach, command, table(recs, res["series"],
-                                                                         True),
-                                                args.runs, what, []), "Benchmarks")
-        finally:
-            if not args.workdir:
-                shutil.rmtree(work, ignore_errors=True)
+        for kind, group in server_groups(args, others).items():
+            all_records += server_scenarios(args, group, command, kind)
+        done.update(n for sc in others for n in RECORD_NAMES.get(sc, [sc]))
 
     if results_path:
         merged = merge_results(results_path, all_records, done)
         for sc in done:
             plot(merged, sc, plots_dir / f"{sc}.png", TITLES[sc])
         print(f"wrote {results_path} and plots in {plots_dir}")
+        if args.markdown and not args.quick:
+            from report import replace_section
+
+            replace_section(DOC, "<!-- resources:start -->", "<!-- resources:end -->",
+                            resources_table(merged), "Benchmarks")
     return 0
+
+
+RESOURCE_SCENARIOS = ("big_read", "ckpt_save", "ckpt_load", "model_load")
+
+
+def resources_table(records: list[dict]) -> str:
+    """Scenario (g): peak RSS and CPU seconds per GiB of every client in the
+    scenarios that move GiBs, from the results file (each row as measured
+    in its scenario's last run)."""
+    lines = ["| scenario | client | method | peak RSS GiB | CPU s/GiB | server |",
+             "|---|---|---|---:|---:|---|"]
+    for r in records:
+        if r["scenario"] not in RESOURCE_SCENARIOS or not r.get("peak_rss_bytes"):
+            continue
+        client = r["client"] if r["key"] == r["client"] else f"{r['client']} ({r['key']})"
+        cpu = f"{r['cpu_s_per_gib']:.2f}" if r.get("cpu_s_per_gib") else "-"
+        lines.append(f"| {r['scenario']} | {client} | {r['method']} | "
+                     f"{r['peak_rss_bytes'] / GiB:.2f} | {cpu} | {r['server']} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

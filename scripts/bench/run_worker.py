@@ -11,7 +11,8 @@ wrap-around sum against the file's) after each timed read.
 list: lists ``spec["prefix"]`` once untimed, then timed, and checks the
 number of keys (and that they are distinct).
 
-Prints ``RESULT {json}`` with the timed seconds.  Runs in the peers' venv
+Prints ``RESULT {json}`` with the timed seconds (and, for big_read, the
+CPU seconds of each timed read).  Runs in the peers' venv
 too, so it imports nothing of this repository at module level.
 """
 
@@ -33,6 +34,15 @@ def buf_sum(buf) -> int:
     if tail:
         total = (total + int.from_bytes(tail, "little")) % (1 << 64)
     return total
+
+
+def process_cpu() -> float:
+    """CPU seconds of this process so far, every thread, user and system
+    (the timed read's own cost, without the start-up and the warm-up)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 # ------------------------------------------------------------- big_read
@@ -136,17 +146,19 @@ def big_read(spec) -> dict:
     mv = memoryview(buf)
     if read(mv) != size:
         raise RuntimeError("warm-up read: short read")
-    seconds = []
+    seconds, cpu = [], []
     for _ in range(spec.get("reads", 1)):
         buf[::4096] = 0
+        c0 = process_cpu()
         t0 = time.perf_counter()
         n = read(mv)
         seconds.append(time.perf_counter() - t0)
+        cpu.append(process_cpu() - c0)
         if n != size:
             raise RuntimeError(f"read {n} of {size} bytes")
         if str(buf_sum(buf)) != spec["sum"]:
             raise RuntimeError("data differs from the file")
-    return {"seconds": seconds}
+    return {"seconds": seconds, "cpu_s": cpu}
 
 
 # ------------------------------------------------------------------ list
