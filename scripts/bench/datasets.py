@@ -117,6 +117,21 @@ class Boto3Objects(Oss2Objects):
         return f"{i}", len(body)
 
 
+class MountedFiles:
+    """The map dataset a user of an s3fs-fuse mount would write: one
+    ``open().read()`` per object, through the mount."""
+
+    def __init__(self, mount, keys):
+        self.mount, self.keys = mount, keys
+
+    def __len__(self):
+        return len(self.keys)
+
+    def __getitem__(self, i):
+        with open(os.path.join(self.mount, self.keys[i]), "rb") as f:
+            return self.keys[i], len(f.read())
+
+
 def _loader(ds, shuffle=False):
     import torch.utils.data
 
@@ -174,6 +189,8 @@ def _build(peer: str, spec: dict):
     if peer in ("oss2-map", "boto3-map"):
         cls = Oss2Objects if peer == "oss2-map" else Boto3Objects
         return _loader(cls(path_ep, keys), True)
+    if peer == "s3fs_fuse-map":
+        return _loader(MountedFiles(spec["mount"], keys), True)
     if peer in ("oss2-tar-map", "boto3-tar-map"):
         cls = Oss2Objects if peer == "oss2-tar-map" else Boto3Objects
         ranges = spec["member_ranges"]
@@ -200,11 +217,13 @@ def run_peer(peer: str, spec: dict) -> dict:
 
 PEERS = {
     "objects": ["ours-iterable", "ours-map", "product-iterable", "product-map",
-                "s3torchconnector-iterable", "s3torchconnector-map", "oss2-map", "boto3-map"],
+                "s3torchconnector-iterable", "s3torchconnector-map", "oss2-map", "boto3-map",
+                "s3fs_fuse-map"],
     "tar": ["ours-tar-iterable", "ours-tar-iterable-shuffled", "ours-tar-map",
             "product-tar-iterable", "product-tar-iterable-shuffled", "product-tar-map",
             "oss2-tar-map", "boto3-tar-map"],
 }
+NEEDS_MOUNT = {"s3fs_fuse-map"}   # run by run.py only, which mounts the bucket
 DESCRIPTION = {
     "ours-iterable": "OssIterableDataset.from_objects",
     "ours-map": "OssMapDataset.from_objects, shuffle=True",
@@ -214,6 +233,7 @@ DESCRIPTION = {
     "s3torchconnector-map": "S3MapDataset.from_objects, shuffle=True",
     "oss2-map": "map dataset, oss2 get_object().read() (enable_crc=False), shuffle=True",
     "boto3-map": "map dataset, boto3 get_object()['Body'].read(), shuffle=True",
+    "s3fs_fuse-map": "map dataset, open(mount/key).read() on an s3fs-fuse mount, shuffle=True",
     "ours-tar-iterable": "OssIterableDataset.from_tar",
     "ours-tar-iterable-shuffled": "OssIterableDataset.from_tar(shuffle=True), chunks of 1000",
     "ours-tar-map": "OssMapDataset.from_tar, shuffle=True (one ranged GET per member)",
@@ -471,7 +491,7 @@ def main(argv=None) -> int:
             tar_members = len(spec["member_ranges"])
             for workload, peers in PEERS.items():
                 for peer in peers:
-                    if args.only and peer not in args.only:
+                    if (args.only and peer not in args.only) or peer in NEEDS_MOUNT:
                         continue
                     n = args.objects if workload == "objects" else tar_members
                     print(f"{workload:8} {peer:32}", end=" ", flush=True)

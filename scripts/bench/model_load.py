@@ -26,6 +26,8 @@ spawning that process until the last tensor has been read is recorded:
                    ``get_object_to_file``), then ``load_file``;
 * ``runai``        Run:ai ``SafetensorsStreamer`` (S3 API, path-style), each
                    tensor copied out of its reused buffers;
+* ``s3fs_fuse``    ``load_file`` on an s3fs-fuse mount of the bucket
+                   (Debian's ``s3fs``, installed when missing);
 * ``curl``         16 concurrent ranged ``curl`` over all shards: the wire
                    time (model bytes at the server's ceiling).
 
@@ -54,6 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -86,6 +89,8 @@ CLIENTS = {
              "8 threads x get_object_to_file to local disk, then load_file"),
     "runai": ("runai", "runai", True,
               "runai-model-streamer SafetensorsStreamer.stream_files (S3), tensors cloned"),
+    "s3fs_fuse": ("s3fs_fuse", "local", False,
+                  "safetensors.torch.load_file on an s3fs-fuse mount of the bucket"),
 }
 DEFAULT_CLIENTS = list(CLIENTS)
 
@@ -163,8 +168,9 @@ def shard_bytes(directory: Path, shards: list[str]) -> int:
 class Bench:
     """The server, the model on it and how to run each client once."""
 
-    def __init__(self, args, work: Path, server, model_dir: Path, model: dict, peer_py: str):
-        self.args, self.work, self.server = args, work, server
+    def __init__(self, args, work: Path, server, model_dir: Path, model: dict, peer_py: str,
+                 mount: Path | None = None):
+        self.args, self.work, self.server, self.mount = args, work, server, mount
         self.model_dir, self.model, self.peer_py = model_dir, model, peer_py
         self.file_bytes = shard_bytes(model_dir, model["shards"])
         self.cred = work / "credentials.json"
@@ -192,6 +198,8 @@ class Bench:
         env = self._env()
         if key == "local_disk":
             spec["dir"] = str(self.model_dir)
+        elif key == "s3fs_fuse":
+            spec["dir"] = str(self.mount / PREFIX)
         elif key == "ours":
             model_dir = run_dir / "model"
             spec["dir"] = str(model_dir)
@@ -533,10 +541,15 @@ def run(args, command: str) -> dict:
         server = make_server(args.server, root)
         paths = [model_dir / s for s in model["shards"]]
         with server, PageCachePin(paths) as pin, \
-                HostsEntry(f"{BUCKET}.{DOMAIN}", DOMAIN):
+                HostsEntry(f"{BUCKET}.{DOMAIN}", DOMAIN), ExitStack() as stack:
             if args.server != "localbucket":
                 upload(server, model_dir)
-            bench = Bench(args, work, server, model_dir, model, peer_py)
+            mount = None
+            if "s3fs_fuse" in args.clients:   # unmounted on leaving, errors included
+                from s3fs_mount import S3fsMount
+
+                mount = stack.enter_context(S3fsMount(server.endpoint, BUCKET, work)).path
+            bench = Bench(args, work, server, model_dir, model, peer_py, mount)
             mach = machine(server.version(), peer_py)
             print(json.dumps(mach), flush=True)
             series = run_rounds(bench, args.clients, args.runs)

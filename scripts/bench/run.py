@@ -94,7 +94,9 @@ BIG_READ_CLIENTS = {
     "s3torchconnector": (True, "S3Checkpoint(force_path_style).reader(uri).readinto(buffer)"),
     "oss2": (False, "16 threads x ranged get_object().read() into buffer"),
     "boto3": (False, "get_object() Body.read(8 MiB) into buffer, one stream"),
+    "s3fs_fuse": (False, "s3fs-fuse mount: open(path).readinto(buffer) in 8 MiB calls"),
 }
+MOUNT_SCENARIOS = ("big_read", "small_objects")   # where s3fs_fuse runs (model_load: its own)
 LIST_CLIENTS = {
     "ours": ("ours", False, "Client.list(uri): ListObjectsV2 pages of 1,000 in turn"),
     "ours_fast": ("ours", False, "Client.list(uri, fast=True): key space listed concurrently"),
@@ -156,8 +158,9 @@ def upload_tree(server, root: Path) -> None:
 class Env:
     """What every worker needs: endpoints, credentials, configs, pythons."""
 
-    def __init__(self, server, work: Path, peer_py: str):
+    def __init__(self, server, work: Path, peer_py: str, mount: str | None = None):
         self.server, self.work, self.peer_py = server, work, peer_py
+        self.mount = mount   # the bucket's s3fs-fuse mount point, if mounted
         self.cred = work / "credentials.json"
         self.cred.write_text(json.dumps({"AccessKeyId": "bench", "AccessKeySecret": "bench"}))
         self.config = work / "connector.json"
@@ -204,7 +207,7 @@ def scenario_big_read(env: Env, args, root: Path) -> dict:
     series = {"curl": Series("curl", "curl", "16 concurrent ranged curl -o /dev/null, best of "
                              "1 process --parallel and 16 processes (server ceiling)")}
     for name, (_, method) in BIG_READ_CLIENTS.items():
-        if name in args.clients or not args.clients:
+        if (name in args.clients or not args.clients) and (name != "s3fs_fuse" or env.mount):
             series[name] = Series(name, name, method)
 
     def one(name, label):
@@ -218,7 +221,7 @@ def scenario_big_read(env: Env, args, root: Path) -> dict:
                 s.errors.append(str(e))
             return
         spec = {**env.base_spec(), "scenario": "big_read", "client": name, "key": key,
-                "size": size, "sum": want, "reads": 1}
+                "size": size, "sum": want, "reads": 1, "mount": env.mount}
         res = env.run_worker(spec, BIG_READ_CLIENTS[name][0], args.timeout)
         if "error" in res:
             s.errors.append(res["error"])
@@ -558,7 +561,7 @@ def run_scenario(sc: str, env: Env, args, root: Path, data: dict) -> list[tuple]
         shape = (f"{spec['objects']:,} objects of {spec['size'] // 1024} KiB" if
                  sc == "small_objects" else f"one tar of the same {spec['objects']:,} files "
                  "(with its index)")
-        return [(sc, run_datasets.scenario(env, args, spec, sc),
+        return [(sc, run_datasets.scenario(env, args, spec, sc, env.mount),
                  f"One DataLoader epoch over {shape}; every item checked (each once, every "
                  "byte). Rates are items per second.", run_datasets.notes(spec))]
     import run_checkpoint
@@ -600,18 +603,34 @@ def server_scenarios(args, others: list[str], command: str, kind: str) -> list[d
                 server.create_bucket(BUCKET)
                 if set(others) - {"ckpt"}:
                     upload_tree(server, root)
-            env = Env(server, work, peer_py)
-            mach = machine(server.version(), peer_py)
-            print(json.dumps(mach), flush=True)
-            for sc in others:
-                for name, res, what, notes in run_scenario(sc, env, args, root, data):
-                    recs = to_records(name, res, server.version())
-                    records += recs
-                    publish(name, recs, res, mach, command, what, notes, args)
+            with maybe_mount(args, others, server, work) as mount:
+                env = Env(server, work, peer_py, mount and str(mount.path))
+                mach = machine(server.version(), peer_py)
+                mach["s3fs"] = mount.version() if mount else "not mounted"
+                print(json.dumps(mach), flush=True)
+                for sc in others:
+                    for name, res, what, notes in run_scenario(sc, env, args, root, data):
+                        recs = to_records(name, res, server.version())
+                        records += recs
+                        publish(name, recs, res, mach, command, what, notes, args)
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
     return records
+
+
+def maybe_mount(args, others: list[str], server, work: Path):
+    """The bucket mounted with s3fs-fuse for the s3fs_fuse client, when a
+    scenario of ``others`` has it and --clients does not leave it out; a
+    context manager giving the mount or None."""
+    import contextlib
+
+    if (args.clients and "s3fs_fuse" not in args.clients) or args.no_s3fs \
+            or not set(others) & set(MOUNT_SCENARIOS):
+        return contextlib.nullcontext(None)
+    from s3fs_mount import S3fsMount
+
+    return S3fsMount(server.endpoint, BUCKET, work)
 
 
 def publish(name: str, recs: list[dict], res: dict, mach: dict, command: str, what: str,
@@ -644,6 +663,8 @@ def parse_args(argv=None):
     p.add_argument("--clients", default="",
                    help="comma-separated subset of client names (big_read, list, ...)")
     p.add_argument("--server", choices=["localbucket", "seaweedfs"], default="localbucket")
+    p.add_argument("--no-s3fs", action="store_true",
+                   help="leave out the s3fs_fuse client (no FUSE mount)")
     p.add_argument("--peer-venv", default=DEFAULT_VENV)
     p.add_argument("--workdir", help="keep data here between runs (default: temporary)")
     p.add_argument("--timeout", type=float, default=900)
