@@ -77,6 +77,9 @@ from peers import (DEFAULT_VENV, Series, ensure_peer_venv, package_version,  # n
 SCENARIOS = ["big_read", "small_objects", "tar_epoch", "ckpt", "list", "model_load"]
 EXTRA_SCENARIOS = ["servers"]   # not part of "all"
 RECORD_NAMES = {"ckpt": ["ckpt_save", "ckpt_load"]}   # option -> its records' scenarios
+# --variant cloud: the scenarios that may run through the delay proxy, and those of "all"
+CLOUD_SCENARIOS, CLOUD_ALL = ["big_read", "small_objects", "tar_epoch", "list"], \
+    ["big_read", "small_objects"]
 TITLES = {"servers": "server GET ceilings: 16 parallel ranged curl, one object",
           "big_read": "big_read: one object, sequential readinto",
           "small_objects": "small_objects: DataLoader epoch over small objects",
@@ -363,7 +366,23 @@ def scenario_servers(args, work: Path) -> dict:
 
 # ------------------------------------------------------------------ output
 
-def to_records(scenario: str, res: dict, server: str) -> list[dict]:
+def section_name(scenario: str, variant: str = "local") -> str:
+    """The name of a scenario's plot and docs section: the scenario, with
+    the variant appended unless it is the plain local one."""
+    return scenario if variant == "local" else f"{scenario}_{variant}"
+
+
+def rec_section(r: dict) -> str:
+    return section_name(r["scenario"], r.get("variant", "local"))
+
+
+def title(name: str) -> str:
+    base = name.removesuffix("_cloud")
+    return TITLES.get(base, base) + (" (cloud-like: +5 ms first byte, 1 Gbit/s per "
+                                     "connection)" if name.endswith("_cloud") else "")
+
+
+def to_records(scenario: str, res: dict, server: str, variant: str = "local") -> list[dict]:
     out = []
     n = res["nbytes"]
     series = res["series"]
@@ -377,7 +396,7 @@ def to_records(scenario: str, res: dict, server: str) -> list[dict]:
         rates = [n / t / (1e9 if res["unit"] == "GB/s" else 1) for t in s.seconds]
         import statistics
 
-        rec = {"scenario": scenario, "client": s.client, "server": server,
+        rec = {"scenario": scenario, "client": s.client, "server": server, "variant": variant,
                "median": statistics.median(rates), "min": min(rates), "max": max(rates),
                "unit": res["unit"], "ceiling": ceiling, "method": s.method, "key": k,
                "runs": len(s.seconds), "peak_rss_bytes": s.med("rss"),
@@ -426,7 +445,7 @@ def plot(records: list[dict], scenario: str, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    recs = [r for r in records if r["scenario"] == scenario]
+    recs = [r for r in records if rec_section(r) == scenario]
     if not recs:
         return
     labels = [r["client"] if r["key"] == r["client"] else f"{r['client']}\n({r['key']})"
@@ -472,7 +491,7 @@ def merge_results(path: Path, new: list[dict], scenarios: set[str]) -> list[dict
             old = json.loads(path.read_text())
         except ValueError:
             old = []
-    keep = [r for r in old if r.get("scenario") not in scenarios]
+    keep = [r for r in old if rec_section(r) not in scenarios]
     out = keep + new
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1) + "\n")
@@ -603,20 +622,46 @@ def server_scenarios(args, others: list[str], command: str, kind: str) -> list[d
                 server.create_bucket(BUCKET)
                 if set(others) - {"ckpt"}:
                     upload_tree(server, root)
-            with maybe_mount(args, others, server, work) as mount:
-                env = Env(server, work, peer_py, mount and str(mount.path))
-                mach = machine(server.version(), peer_py)
+            with front_of(server, args.variant) as front, \
+                    maybe_mount(args, others, front, work) as mount:
+                env = Env(front, work, peer_py, mount and str(mount.path))
+                mach = machine(front.version(), peer_py)
                 mach["s3fs"] = mount.version() if mount else "not mounted"
                 print(json.dumps(mach), flush=True)
                 for sc in others:
                     for name, res, what, notes in run_scenario(sc, env, args, root, data):
-                        recs = to_records(name, res, server.version())
+                        recs = to_records(name, res, front.version(), args.variant)
                         records += recs
-                        publish(name, recs, res, mach, command, what, notes, args)
+                        publish(section_name(name, args.variant), recs, res, mach, command,
+                                what, notes + variant_notes(args.variant), args)
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
     return records
+
+
+def front_of(server, variant: str):
+    """What the clients talk to: the server itself, or for ``cloud`` the
+    delay proxy in front of it (5 ms to the first byte of each response,
+    1 Gbit/s per connection); a context manager."""
+    import contextlib
+
+    if variant != "cloud":
+        return contextlib.nullcontext(server)
+    from delay_proxy import DelayProxy
+
+    return DelayProxy(server, delay_ms=5, rate_mbit=1000)
+
+
+def variant_notes(variant: str) -> list[str]:
+    if variant != "cloud":
+        return []
+    return ["Cloud-like variant: every request goes through `scripts/bench/delay_proxy.py`, "
+            "which holds the first byte of each response until 5 ms after the request and "
+            "paces each connection to 1 Gbit/s each way. A client's rate is then bounded by "
+            "how many requests it keeps in flight: one stream gets at most 125 MB/s, small "
+            "objects cost 5 ms each per connection. The proxy is one Python process: the "
+            "curl row, measured through it, is the ceiling of the whole path."]
 
 
 def maybe_mount(args, others: list[str], server, work: Path):
@@ -663,6 +708,9 @@ def parse_args(argv=None):
     p.add_argument("--clients", default="",
                    help="comma-separated subset of client names (big_read, list, ...)")
     p.add_argument("--server", choices=["localbucket", "seaweedfs"], default="localbucket")
+    p.add_argument("--variant", choices=["local", "cloud"], default="local",
+                   help="cloud: through delay_proxy.py (+5 ms first byte, 1 Gbit/s per "
+                        "connection); big_read and small_objects (tar_epoch, list on request)")
     p.add_argument("--no-s3fs", action="store_true",
                    help="leave out the s3fs_fuse client (no FUSE mount)")
     p.add_argument("--peer-venv", default=DEFAULT_VENV)
@@ -695,13 +743,18 @@ def main(argv=None) -> int:
     command = shlex.join(["python3", os.path.relpath(__file__, REPO), *argv_])
     scenarios = SCENARIOS if args.scenario == "all" else [args.scenario]
     scenarios = [s for s in SCENARIOS + EXTRA_SCENARIOS if s in scenarios]   # in this order
+    if args.variant == "cloud":
+        allowed = CLOUD_ALL if args.scenario == "all" else CLOUD_SCENARIOS
+        if not set(scenarios) & set(allowed):
+            sys.exit(f"--variant cloud runs {', '.join(CLOUD_SCENARIOS)} only")
+        scenarios = [s for s in scenarios if s in allowed]
     results_path = Path(args.results) if args.results else (
         None if args.quick else OUT / "results.json")
     plots_dir = results_path.parent if results_path else None
     if args.replot:
         recs = json.loads((results_path or OUT / "results.json").read_text())
-        for sc in dict.fromkeys(r["scenario"] for r in recs):
-            plot(recs, sc, (plots_dir or OUT) / f"{sc}.png", TITLES.get(sc, sc))
+        for sc in dict.fromkeys(rec_section(r) for r in recs):
+            plot(recs, sc, (plots_dir or OUT) / f"{sc}.png", title(sc))
         return 0
     from servers import ensure_pip
 
@@ -763,12 +816,13 @@ def main(argv=None) -> int:
     if others:
         for kind, group in server_groups(args, others).items():
             all_records += server_scenarios(args, group, command, kind)
-        done.update(n for sc in others for n in RECORD_NAMES.get(sc, [sc]))
+        done.update(section_name(n, args.variant) for sc in others
+                    for n in RECORD_NAMES.get(sc, [sc]))
 
     if results_path:
         merged = merge_results(results_path, all_records, done)
         for sc in done:
-            plot(merged, sc, plots_dir / f"{sc}.png", TITLES[sc])
+            plot(merged, sc, plots_dir / f"{sc}.png", title(sc))
         print(f"wrote {results_path} and plots in {plots_dir}")
         if args.markdown and not args.quick:
             from report import replace_section
