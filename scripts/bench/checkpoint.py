@@ -157,7 +157,9 @@ def _product(a):
 def _oss2_bucket(a):
     import oss2
 
-    return oss2.Bucket(oss2.Auth("AK", "SK"), a.endpoint, a.bucket, enable_crc=False)
+    auth = oss2.Auth(os.environ.get("OSS_ACCESS_KEY_ID", "AK"),
+                     os.environ.get("OSS_ACCESS_KEY_SECRET", "SK"))
+    return oss2.Bucket(auth, a.endpoint, a.bucket, enable_crc=False)
 
 
 def _oss2_load(bucket, key):

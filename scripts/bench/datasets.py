@@ -87,7 +87,9 @@ class Oss2Objects:
         import oss2
 
         if self._bucket is None:  # one per worker process
-            self._bucket = oss2.Bucket(oss2.Auth("AK", "SK"), self.endpoint, BUCKET,
+            self._bucket = oss2.Bucket(oss2.Auth(os.environ.get("OSS_ACCESS_KEY_ID", "AK"),
+                                                 os.environ.get("OSS_ACCESS_KEY_SECRET", "SK")),
+                                       self.endpoint, BUCKET,
                                        enable_crc=False)
         if self.ranges is None:
             return self.keys[i], len(self._bucket.get_object(self.keys[i]).read())
@@ -105,7 +107,6 @@ class Boto3Objects(Oss2Objects):
 
         if self._bucket is None:
             self._bucket = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                                        aws_access_key_id="AK", aws_secret_access_key="SK",
                                         config=Config(s3={"addressing_style": "path"},
                                                       max_pool_connections=4))
         if self.ranges is None:

@@ -45,6 +45,15 @@ def process_cpu() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def oss2_auth():
+    """oss2's credentials from the environment, as ours reads them (run.py
+    sets placeholders; a real bucket needs real ones).  boto3 reads
+    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` by itself."""
+    import oss2
+
+    return oss2.Auth(os.environ["OSS_ACCESS_KEY_ID"], os.environ["OSS_ACCESS_KEY_SECRET"])
+
+
 # ------------------------------------------------------------- big_read
 
 def reader_ours(spec):
@@ -95,7 +104,7 @@ def reader_oss2(spec):
     import oss2
 
     threads = spec.get("threads", 16)
-    bucket = oss2.Bucket(oss2.Auth("bench", "bench"), spec["endpoint"], spec["bucket"],
+    bucket = oss2.Bucket(oss2_auth(), spec["endpoint"], spec["bucket"],
                          enable_crc=False, session=oss2.Session(pool_size=threads))
     pool = ThreadPoolExecutor(threads)
     size = spec["size"]
@@ -117,8 +126,7 @@ def reader_boto3(spec):
     import boto3
     from botocore.config import Config
 
-    s3 = boto3.client("s3", endpoint_url=spec["endpoint"], aws_access_key_id="bench",
-                      aws_secret_access_key="bench", region_name="us-east-1",
+    s3 = boto3.client("s3", endpoint_url=spec["endpoint"], region_name="us-east-1",
                       config=Config(s3={"addressing_style": "path"}))
 
     def read(buf):
@@ -194,14 +202,13 @@ def lister(spec):
     if c == "oss2":
         import oss2
 
-        b = oss2.Bucket(oss2.Auth("bench", "bench"), spec["endpoint"], bucket)
+        b = oss2.Bucket(oss2_auth(), spec["endpoint"], bucket)
         return lambda: [o.key for o in oss2.ObjectIteratorV2(b, prefix=prefix, max_keys=1000)]
     if c == "boto3":
         import boto3
         from botocore.config import Config
 
-        s3 = boto3.client("s3", endpoint_url=spec["endpoint"], aws_access_key_id="bench",
-                          aws_secret_access_key="bench", region_name="us-east-1",
+        s3 = boto3.client("s3", endpoint_url=spec["endpoint"], region_name="us-east-1",
                           config=Config(s3={"addressing_style": "path"}))
 
         def run():
