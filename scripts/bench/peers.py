@@ -95,20 +95,25 @@ def run_process(cmd: list[str], env: Optional[dict] = None, timeout: float = 900
     status, usage = None, None
     peak: dict[str, int] = {}
     shm0 = _shm_used()
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        _sample(proc.pid, peak)
-        used = _shm_used() - shm0
-        if used > peak.get("shm", 0):
-            peak["shm"] = used
-        if time.monotonic() > deadline:
-            os.killpg(proc.pid, 9)
-            pid, status, usage = os.wait4(proc.pid, 0)
-            status = -9 << 8
-            break
-        time.sleep(0.02)
+    try:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            _sample(proc.pid, peak)
+            used = _shm_used() - shm0
+            if used > peak.get("shm", 0):
+                peak["shm"] = used
+            if time.monotonic() > deadline:
+                os.killpg(proc.pid, 9)
+                pid, status, usage = os.wait4(proc.pid, 0)
+                status = -9 << 8
+                break
+            time.sleep(0.02)
+    except BaseException:   # SIGTERM, Ctrl-C: the child's session goes with us
+        os.killpg(proc.pid, 9)
+        os.wait4(proc.pid, 0)
+        raise
     end = time.monotonic()
     proc.returncode = os.waitstatus_to_exitcode(status) if status >= 0 else -9
     out_f.seek(0)
