@@ -138,7 +138,8 @@ def run_worker(cmd: list[str], env: Optional[dict] = None, timeout: float = 900,
     r = run_process(cmd, env=env, timeout=timeout, cwd=cwd)
     res = r.result_line()
     if r.returncode != 0 or res is None:
-        lines = [ln for ln in (r.stderr or r.stdout).splitlines() if ln.strip()]
+        lines = [ln.strip() for ln in (r.stderr or r.stdout).splitlines()
+                 if ln.strip().strip("^~ ")]   # not the traceback's ^^^ markers
         why = "timed out" if r.returncode == -9 else f"exit {r.returncode}"
         return {"error": f"{why}: {' / '.join(lines[-2:])[-400:]}"}
     res.update(rss=r.maxrss_bytes, cpu=r.cpu_s, start=r.start, end=r.end, peak=r.peak)
