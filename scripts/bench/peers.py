@@ -95,20 +95,25 @@ def run_process(cmd: list[str], env: Optional[dict] = None, timeout: float = 900
     status, usage = None, None
     peak: dict[str, int] = {}
     shm0 = _shm_used()
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        _sample(proc.pid, peak)
-        used = _shm_used() - shm0
-        if used > peak.get("shm", 0):
-            peak["shm"] = used
-        if time.monotonic() > deadline:
-            os.killpg(proc.pid, 9)
-            pid, status, usage = os.wait4(proc.pid, 0)
-            status = -9 << 8
-            break
-        time.sleep(0.02)
+    try:
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            _sample(proc.pid, peak)
+            used = _shm_used() - shm0
+            if used > peak.get("shm", 0):
+                peak["shm"] = used
+            if time.monotonic() > deadline:
+                os.killpg(proc.pid, 9)
+                pid, status, usage = os.wait4(proc.pid, 0)
+                status = -9 << 8
+                break
+            time.sleep(0.02)
+    except BaseException:   # SIGTERM, Ctrl-C: the child's session goes with us
+        os.killpg(proc.pid, 9)
+        os.wait4(proc.pid, 0)
+        raise
     end = time.monotonic()
     proc.returncode = os.waitstatus_to_exitcode(status) if status >= 0 else -9
     out_f.seek(0)
@@ -121,6 +126,24 @@ def run_process(cmd: list[str], env: Optional[dict] = None, timeout: float = 900
     # kernel keeps the larger across exec): use the child's own VmHWM.
     return Run(start, end, proc.returncode, stdout, stderr, peak.get("VmHWM", 0),
                usage.ru_utime + usage.ru_stime, peak)
+
+
+def run_worker(cmd: list[str], env: Optional[dict] = None, timeout: float = 900,
+               cwd: Optional[str] = None) -> dict:
+    """Runs a benchmark worker that prints one line ``RESULT {json}``: its
+    result plus ``rss`` (the child's peak VmHWM), ``cpu`` (its CPU seconds,
+    ``wait4``), ``start``/``end`` (monotonic clock) and ``peak`` (RSS parts);
+    or ``{"error": ...}`` when it failed, timed out or printed no result.
+    A worker that reports its own ``error`` in the result keeps it."""
+    r = run_process(cmd, env=env, timeout=timeout, cwd=cwd)
+    res = r.result_line()
+    if r.returncode != 0 or res is None:
+        lines = [ln.strip() for ln in (r.stderr or r.stdout).splitlines()
+                 if ln.strip().strip("^~ ")]   # not the traceback's ^^^ markers
+        why = "timed out" if r.returncode == -9 else f"exit {r.returncode}"
+        return {"error": f"{why}: {' / '.join(lines[-2:])[-400:]}"}
+    res.update(rss=r.maxrss_bytes, cpu=r.cpu_s, start=r.start, end=r.end, peak=r.peak)
+    return res
 
 
 _FIELDS = ("VmHWM", "RssAnon", "RssFile", "RssShmem")

@@ -6,6 +6,8 @@ peer side by side, results as JSON, Markdown and PNG plots.
     python3 scripts/bench/run.py --scenario big_read --runs 5
     python3 scripts/bench/run.py --scenario list --keys 100000
     python3 scripts/bench/run.py --scenario model_load --size-gib 4
+    python3 scripts/bench/run.py --scenario small_objects --objects 20000
+    python3 scripts/bench/run.py --scenario ckpt --ckpt-gib 2 --runs 3
     python3 scripts/bench/run.py --scenario servers        # the servers' GET ceilings
     python3 scripts/bench/run.py --scenario all --quick    # smoke run (small sizes, 1 run)
 
@@ -22,6 +24,13 @@ Scenarios (names as in issue 3):
   ``fast=True``), oss2 (``ObjectIteratorV2``), boto3 (paginator), the
   product's binary (``OssClient.list_objects``).  One untimed listing, then
   one timed, per fresh process; the number of distinct keys is checked.
+* ``small_objects``, ``tar_epoch``  one DataLoader epoch (2 workers) over
+  ``--objects`` objects of ``--object-kib`` KiB, and over one tar of them:
+  datasets.py's peers, run by run_datasets.py.
+* ``ckpt`` (records ``ckpt_save`` and ``ckpt_load``)  ``torch.save`` /
+  ``torch.load`` of a ``--ckpt-gib`` state dict: checkpoint.py's clients,
+  run by run_checkpoint.py, always on SeaweedFS (the clients' multipart
+  uploads fail on localbucket).
 * ``model_load``  see model_load.py.
 * ``servers`` (not in ``all``)  the GET ceiling of nginx, localbucket + our
   adapter and SeaweedFS for one object, 16 concurrent ranged ``curl``.
@@ -36,7 +45,9 @@ Results: ``docs/benchmarks/results.json`` (records ``{"scenario",
 "client", "server", "median", "min", "max", "unit", "ceiling", ...}``;
 records of scenarios not run this time are kept), ``docs/benchmarks/
 <scenario>.png``, and with ``--markdown`` the sections of
-docs/benchmarks.md between ``<!-- <scenario>:start -->`` and ``:end -->``.
+docs/benchmarks.md between ``<!-- <scenario>:start -->`` and ``:end -->``
+(and scenario (g), peak RSS and CPU s/GiB of every client, between
+``<!-- resources:start -->`` and ``:end -->``).
 """
 
 from __future__ import annotations
@@ -61,12 +72,20 @@ OUT = REPO / "docs" / "benchmarks"
 sys.path.insert(0, str(HERE))
 
 from peers import (DEFAULT_VENV, Series, ensure_peer_venv, package_version,  # noqa: E402
-                   run_process)
+                   run_worker)
 
-SCENARIOS = ["big_read", "list", "model_load"]
+SCENARIOS = ["big_read", "small_objects", "tar_epoch", "ckpt", "list", "model_load"]
 EXTRA_SCENARIOS = ["servers"]   # not part of "all"
+RECORD_NAMES = {"ckpt": ["ckpt_save", "ckpt_load"]}   # option -> its records' scenarios
+# --variant cloud: the scenarios that may run through the delay proxy, and those of "all"
+CLOUD_SCENARIOS, CLOUD_ALL = ["big_read", "small_objects", "tar_epoch", "list"], \
+    ["big_read", "small_objects"]
 TITLES = {"servers": "server GET ceilings: 16 parallel ranged curl, one object",
           "big_read": "big_read: one object, sequential readinto",
+          "small_objects": "small_objects: DataLoader epoch over small objects",
+          "tar_epoch": "tar_epoch: DataLoader epoch over one indexed tar",
+          "ckpt_save": "ckpt_save: torch.save of a state dict into the store",
+          "ckpt_load": "ckpt_load: torch.load of a state dict out of the store",
           "list": "list: keys under one prefix",
           "model_load": "model_load: time until every tensor is loaded"}
 BUCKET, DOMAIN, REGION = "bench", "runbench.test", "cn-hangzhou"
@@ -78,7 +97,9 @@ BIG_READ_CLIENTS = {
     "s3torchconnector": (True, "S3Checkpoint(force_path_style).reader(uri).readinto(buffer)"),
     "oss2": (False, "16 threads x ranged get_object().read() into buffer"),
     "boto3": (False, "get_object() Body.read(8 MiB) into buffer, one stream"),
+    "s3fs_fuse": (False, "s3fs-fuse mount: open(path).readinto(buffer) in 8 MiB calls"),
 }
+MOUNT_SCENARIOS = ("big_read", "small_objects")   # where s3fs_fuse runs (model_load: its own)
 LIST_CLIENTS = {
     "ours": ("ours", False, "Client.list(uri): ListObjectsV2 pages of 1,000 in turn"),
     "ours_fast": ("ours", False, "Client.list(uri, fast=True): key space listed concurrently"),
@@ -140,8 +161,9 @@ def upload_tree(server, root: Path) -> None:
 class Env:
     """What every worker needs: endpoints, credentials, configs, pythons."""
 
-    def __init__(self, server, work: Path, peer_py: str):
+    def __init__(self, server, work: Path, peer_py: str, mount: str | None = None):
         self.server, self.work, self.peer_py = server, work, peer_py
+        self.mount = mount   # the bucket's s3fs-fuse mount point, if mounted
         self.cred = work / "credentials.json"
         self.cred.write_text(json.dumps({"AccessKeyId": "bench", "AccessKeySecret": "bench"}))
         self.config = work / "connector.json"
@@ -166,14 +188,8 @@ class Env:
 
     def run_worker(self, spec: dict, in_venv: bool, timeout: float) -> dict:
         py = self.peer_py if in_venv else sys.executable
-        r = run_process([py, str(HERE / "run_worker.py"), json.dumps(spec)], env=self.env(),
-                        timeout=timeout)
-        res = r.result_line()
-        if r.returncode != 0 or res is None:
-            lines = [ln for ln in (r.stderr or r.stdout).splitlines() if ln.strip()]
-            return {"error": f"exit {r.returncode}: {' / '.join(lines[-2:])[-400:]}"}
-        res.update(rss=r.maxrss_bytes, cpu=r.cpu_s)
-        return res
+        return run_worker([py, str(HERE / "run_worker.py"), json.dumps(spec)], env=self.env(),
+                          timeout=timeout)
 
 
 def rounds(label: str, names: list[str], runs: int, one) -> None:
@@ -188,13 +204,13 @@ def scenario_big_read(env: Env, args, root: Path) -> dict:
     from servers import curl_ceiling
 
     size = args.size_mib << 20
-    key = "big/1gib.bin" if size == GiB else f"big/{args.size_mib}mib.bin"
+    key = big_key(args.size_mib)
     want = file_sum(root / BUCKET / key)
     curl = shutil.which("curl") or "/usr/bin/curl"
     series = {"curl": Series("curl", "curl", "16 concurrent ranged curl -o /dev/null, best of "
                              "1 process --parallel and 16 processes (server ceiling)")}
     for name, (_, method) in BIG_READ_CLIENTS.items():
-        if name in args.clients or not args.clients:
+        if (name in args.clients or not args.clients) and (name != "s3fs_fuse" or env.mount):
             series[name] = Series(name, name, method)
 
     def one(name, label):
@@ -208,16 +224,17 @@ def scenario_big_read(env: Env, args, root: Path) -> dict:
                 s.errors.append(str(e))
             return
         spec = {**env.base_spec(), "scenario": "big_read", "client": name, "key": key,
-                "size": size, "sum": want, "reads": 1}
+                "size": size, "sum": want, "reads": 1, "mount": env.mount}
         res = env.run_worker(spec, BIG_READ_CLIENTS[name][0], args.timeout)
         if "error" in res:
             s.errors.append(res["error"])
             print(f"{label} {name:20s} FAILED {res['error'][:300]}", flush=True)
             return
         t = res["seconds"][0]
-        s.add(t, rss=res["rss"], cpu=res["cpu"])
+        per_gib = res["cpu_s"][0] / (size / GiB)
+        s.add(t, rss=res["rss"], cpu=res["cpu"], cpu_per_gib=per_gib)
         print(f"{label} {name:20s} {size / t / 1e9:6.2f} GB/s (peak RSS "
-              f"{res['rss'] / GiB:.2f} GiB, CPU {res['cpu']:.1f} s for 2 reads)", flush=True)
+              f"{res['rss'] / GiB:.2f} GiB, CPU {per_gib:.2f} s/GiB)", flush=True)
 
     rounds("round", list(series), args.runs, one)
     return {"series": series, "nbytes": size, "unit": "GB/s"}
@@ -349,7 +366,23 @@ def scenario_servers(args, work: Path) -> dict:
 
 # ------------------------------------------------------------------ output
 
-def to_records(scenario: str, res: dict, server: str) -> list[dict]:
+def section_name(scenario: str, variant: str = "local") -> str:
+    """The name of a scenario's plot and docs section: the scenario, with
+    the variant appended unless it is the plain local one."""
+    return scenario if variant == "local" else f"{scenario}_{variant}"
+
+
+def rec_section(r: dict) -> str:
+    return section_name(r["scenario"], r.get("variant", "local"))
+
+
+def title(name: str) -> str:
+    base = name.removesuffix("_cloud")
+    return TITLES.get(base, base) + (" (cloud-like: +5 ms first byte, 1 Gbit/s per "
+                                     "connection)" if name.endswith("_cloud") else "")
+
+
+def to_records(scenario: str, res: dict, server: str, variant: str = "local") -> list[dict]:
     out = []
     n = res["nbytes"]
     series = res["series"]
@@ -363,22 +396,24 @@ def to_records(scenario: str, res: dict, server: str) -> list[dict]:
         rates = [n / t / (1e9 if res["unit"] == "GB/s" else 1) for t in s.seconds]
         import statistics
 
-        out.append({"scenario": scenario, "client": s.client, "server": server,
-                    "median": statistics.median(rates), "min": min(rates), "max": max(rates),
-                    "unit": res["unit"], "ceiling": ceiling, "method": s.method, "key": k,
-                    "runs": len(s.seconds), "peak_rss_bytes": s.med("rss"),
-                    "cpu_s": s.med("cpu")})
+        rec = {"scenario": scenario, "client": s.client, "server": server, "variant": variant,
+               "median": statistics.median(rates), "min": min(rates), "max": max(rates),
+               "unit": res["unit"], "ceiling": ceiling, "method": s.method, "key": k,
+               "runs": len(s.seconds), "peak_rss_bytes": s.med("rss"),
+               "cpu_s": s.med("cpu"), "cpu_s_per_gib": s.med("cpu_per_gib")}
+        if s.med("MB_per_s"):
+            rec["MB_per_s"] = s.med("MB_per_s")
+        out.append(rec)
     return out
 
 
 def table(records: list[dict], series: dict, markdown: bool) -> str:
-    best_peer = {}
+    ours = {}   # per scenario: ours' best median (several ways of ours in some scenarios)
     for r in records:
-        if r["client"] not in ("ours", "curl", "raw_http"):
-            best_peer[r["scenario"]] = max(best_peer.get(r["scenario"], 0), r["median"])
-    ours = {r["scenario"]: r["median"] for r in records if r["key"] == "ours"}
+        if r["client"] == "ours":
+            ours[r["scenario"]] = max(ours.get(r["scenario"], 0), r["median"])
     head = ["client", "method", "median", "min", "max", "unit", "÷ ceiling", "ours ÷ this",
-            "peak RSS GiB", "CPU s"]
+            "peak RSS GiB", "CPU s/GiB"]
     rows = []
     for r in records:
         ceil = r["ceiling"]
@@ -391,7 +426,7 @@ def table(records: list[dict], series: dict, markdown: bool) -> str:
                      r["unit"], f"{r['median'] / ceil:.2f}" if ceil else "-",
                      f"{o / r['median']:.2f}" if o else "-",
                      f"{r['peak_rss_bytes'] / GiB:.2f}" if r.get("peak_rss_bytes") else "",
-                     f"{r['cpu_s']:.1f}" if r.get("cpu_s") else ""])
+                     f"{r['cpu_s_per_gib']:.2f}" if r.get("cpu_s_per_gib") else ""])
     for k, s in series.items():
         if not s.seconds:
             rows.append([f"{s.client} ({k})", s.method, "failed", "", "", "", "", "", "",
@@ -410,7 +445,7 @@ def plot(records: list[dict], scenario: str, path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    recs = [r for r in records if r["scenario"] == scenario]
+    recs = [r for r in records if rec_section(r) == scenario]
     if not recs:
         return
     labels = [r["client"] if r["key"] == r["client"] else f"{r['client']}\n({r['key']})"
@@ -460,7 +495,7 @@ def merge_results(path: Path, new: list[dict], scenarios: set[str]) -> list[dict
             old = json.loads(path.read_text())
         except ValueError:
             old = []
-    keep = [r for r in old if r.get("scenario") not in scenarios]
+    keep = [r for r in old if rec_section(r) not in scenarios]
     out = keep + new
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1) + "\n")
@@ -504,6 +539,162 @@ def section(scenario: str, m: dict, command: str, text_table: str, runs: int,
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------ one server, many scenarios
+
+def prepare_data(args, others: list[str], root: Path, peer_py: str) -> dict:
+    """Writes what the scenarios read into ``root/<bucket>`` (kept with
+    --workdir while the sizes match): {"prefix", "datasets"}."""
+    out = {"prefix": "", "datasets": None}
+    if "big_read" in others:
+        p = root / BUCKET / big_key(args.size_mib)
+        if not p.exists() or p.stat().st_size != args.size_mib << 20:
+            write_random(p, args.size_mib << 20)
+            os.sync()
+    if "list" in others:
+        out["prefix"] = make_list_keys(root, args.keys)
+    if {"small_objects", "tar_epoch"} & set(others):
+        import run_datasets
+
+        out["datasets"] = run_datasets.prepare(root, args.objects, args.object_kib << 10,
+                                               peer_py)
+    return out
+
+
+def big_key(size_mib: int) -> str:
+    return "big/1gib.bin" if size_mib == 1024 else f"big/{size_mib}mib.bin"
+
+
+def run_scenario(sc: str, env: Env, args, root: Path, data: dict) -> list[tuple]:
+    """Runs one scenario option; [(records' scenario, res, what, notes)]
+    (the ckpt option gives two)."""
+    if sc == "big_read":
+        return [(sc, scenario_big_read(env, args, root),
+                 f"One object of {args.size_mib} MiB read whole, sequentially, into a "
+                 "preallocated buffer (data checked after every read). Peak RSS is the "
+                 "worker's (the buffer is the object's size); CPU s/GiB is the timed read's "
+                 "(every thread of the process, not the start-up nor the warm-up read).", [])]
+    if sc == "list":
+        return [(sc, scenario_list(env, args, root, data["prefix"], args.keys),
+                 f"Listing {args.keys:,} keys under one prefix (count and distinctness "
+                 "checked).", [])]
+    if sc in ("small_objects", "tar_epoch"):
+        import run_datasets
+
+        spec = data["datasets"]
+        shape = (f"{spec['objects']:,} objects of {spec['size'] // 1024} KiB" if
+                 sc == "small_objects" else f"one tar of the same {spec['objects']:,} files "
+                 "(with its index)")
+        return [(sc, run_datasets.scenario(env, args, spec, sc, env.mount),
+                 f"One DataLoader epoch over {shape}; every item checked (each once, every "
+                 "byte). Rates are items per second.", run_datasets.notes(spec))]
+    import run_checkpoint
+
+    import checkpoint
+
+    res = run_checkpoint.scenario(env, args)
+    what = run_checkpoint.what(args, res["ckpt_save"]["nbytes"])
+    failed = [k for k, s in res["ckpt_save"]["series"].items() if s.errors]
+    notes = [f"{k} failed{checkpoint.KNOWN_FAILURES.get(k, '')}" for k in failed]
+    return [(name, r, what, notes) for name, r in res.items()]
+
+
+def server_groups(args, others: list[str]) -> dict[str, list[str]]:
+    """Which server each scenario runs on: ``--server``, but ckpt always on
+    SeaweedFS (the clients' multipart uploads fail on localbucket)."""
+    groups: dict[str, list[str]] = {}
+    for sc in others:
+        groups.setdefault("seaweedfs" if sc == "ckpt" else args.server, []).append(sc)
+    return groups
+
+
+def server_scenarios(args, others: list[str], command: str, kind: str) -> list[dict]:
+    """Scenarios run on one full-API server of ``kind`` (all but model_load
+    and servers): data, server, /etc/hosts, rounds, records, and with
+    --markdown their sections of docs/benchmarks.md."""
+    from servers import HostsEntry
+
+    peer_py = ensure_peer_venv(args.peer_venv)
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-run-"))
+    work.mkdir(parents=True, exist_ok=True)
+    root = work / "buckets"
+    records = []
+    try:
+        data = prepare_data(args, others, root, peer_py)
+        server = make_server(kind, root)
+        with server, HostsEntry(f"{BUCKET}.{DOMAIN}", DOMAIN):
+            if kind != "localbucket":
+                server.create_bucket(BUCKET)
+                if set(others) - {"ckpt"}:
+                    upload_tree(server, root)
+            with front_of(server, args.variant) as front, \
+                    maybe_mount(args, others, front, work) as mount:
+                env = Env(front, work, peer_py, mount and str(mount.path))
+                mach = machine(front.version(), peer_py)
+                mach["s3fs"] = mount.version() if mount else "not mounted"
+                print(json.dumps(mach), flush=True)
+                for sc in others:
+                    for name, res, what, notes in run_scenario(sc, env, args, root, data):
+                        recs = to_records(name, res, front.version(), args.variant)
+                        records += recs
+                        publish(section_name(name, args.variant), recs, res, mach, command,
+                                what, notes + variant_notes(args.variant), args)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    return records
+
+
+def front_of(server, variant: str):
+    """What the clients talk to: the server itself, or for ``cloud`` the
+    delay proxy in front of it (5 ms to the first byte of each response,
+    1 Gbit/s per connection); a context manager."""
+    import contextlib
+
+    if variant != "cloud":
+        return contextlib.nullcontext(server)
+    from delay_proxy import DelayProxy
+
+    return DelayProxy(server, delay_ms=5, rate_mbit=1000)
+
+
+def variant_notes(variant: str) -> list[str]:
+    if variant != "cloud":
+        return []
+    return ["Cloud-like variant: every request goes through `scripts/bench/delay_proxy.py`, "
+            "which holds the first byte of each response until 5 ms after the request and "
+            "paces each connection to 1 Gbit/s each way. A client's rate is then bounded by "
+            "how many requests it keeps in flight: one stream gets at most 125 MB/s, small "
+            "objects cost 5 ms each per connection. The proxy is one Python process: the "
+            "curl row, measured through it, is the ceiling of the whole path."]
+
+
+def maybe_mount(args, others: list[str], server, work: Path):
+    """The bucket mounted with s3fs-fuse for the s3fs_fuse client, when a
+    scenario of ``others`` has it and --clients does not leave it out; a
+    context manager giving the mount or None."""
+    import contextlib
+
+    if (args.clients and "s3fs_fuse" not in args.clients) or args.no_s3fs \
+            or not set(others) & set(MOUNT_SCENARIOS):
+        return contextlib.nullcontext(None)
+    from s3fs_mount import S3fsMount
+
+    return S3fsMount(server.endpoint, BUCKET, work)
+
+
+def publish(name: str, recs: list[dict], res: dict, mach: dict, command: str, what: str,
+            notes: list[str], args) -> None:
+    """Prints a scenario's table; with --markdown (not --quick) writes its
+    section of docs/benchmarks.md."""
+    print(table(recs, res["series"], markdown=False), flush=True)
+    if args.markdown and not args.quick:
+        from report import replace_section
+
+        replace_section(DOC, f"<!-- {name}:start -->", f"<!-- {name}:end -->",
+                        section(name, mach, command, table(recs, res["series"], True),
+                                args.runs, what, notes), "Benchmarks")
+
+
 # ------------------------------------------------------------------ main
 
 def parse_args(argv=None):
@@ -514,14 +705,24 @@ def parse_args(argv=None):
     p.add_argument("--keys", type=int, default=100_000, help="list: number of keys")
     p.add_argument("--size-gib", type=float, default=4.0, help="model_load model size")
     p.add_argument("--model-runs", type=int, default=3, help="model_load rounds")
-    p.add_argument("--clients", default="", help="comma-separated subset (big_read, list)")
+    p.add_argument("--objects", type=int, default=20_000,
+                   help="small_objects/tar_epoch: number of objects")
+    p.add_argument("--object-kib", type=int, default=100, help="small_objects: object size")
+    p.add_argument("--ckpt-gib", type=float, default=2.0, help="ckpt: state dict size")
+    p.add_argument("--clients", default="",
+                   help="comma-separated subset of client names (big_read, list, ...)")
     p.add_argument("--server", choices=["localbucket", "seaweedfs"], default="localbucket")
+    p.add_argument("--variant", choices=["local", "cloud"], default="local",
+                   help="cloud: through delay_proxy.py (+5 ms first byte, 1 Gbit/s per "
+                        "connection); big_read and small_objects (tar_epoch, list on request)")
+    p.add_argument("--no-s3fs", action="store_true",
+                   help="leave out the s3fs_fuse client (no FUSE mount)")
     p.add_argument("--peer-venv", default=DEFAULT_VENV)
     p.add_argument("--workdir", help="keep data here between runs (default: temporary)")
     p.add_argument("--timeout", type=float, default=900)
     p.add_argument("--quick", action="store_true",
-                   help="64 MiB, 5,000 keys, 512 MiB model, 1 run, results not written "
-                        "to docs/ unless --results is given")
+                   help="64 MiB, 5,000 keys, 2,000 objects, 256 MiB state dict, 512 MiB "
+                        "model, 1 run, results not written to docs/ unless --results is given")
     p.add_argument("--results", help="results.json path (default docs/benchmarks/results.json)")
     p.add_argument("--markdown", action="store_true",
                    help="also rewrite the scenarios' sections of docs/benchmarks.md")
@@ -530,6 +731,7 @@ def parse_args(argv=None):
     a = p.parse_args(argv)
     if a.quick:
         a.runs, a.model_runs, a.size_mib, a.keys, a.size_gib = 1, 1, 64, 5000, 0.5
+        a.objects, a.ckpt_gib = 2000, 0.25
     a.clients = [c for c in a.clients.split(",") if c]
     return a
 
@@ -544,13 +746,19 @@ def main(argv=None) -> int:
     argv_ = sys.argv[1:] if argv is None else argv
     command = shlex.join(["python3", os.path.relpath(__file__, REPO), *argv_])
     scenarios = SCENARIOS if args.scenario == "all" else [args.scenario]
+    scenarios = [s for s in SCENARIOS + EXTRA_SCENARIOS if s in scenarios]   # in this order
+    if args.variant == "cloud":
+        allowed = CLOUD_ALL if args.scenario == "all" else CLOUD_SCENARIOS
+        if not set(scenarios) & set(allowed):
+            sys.exit(f"--variant cloud runs {', '.join(CLOUD_SCENARIOS)} only")
+        scenarios = [s for s in scenarios if s in allowed]
     results_path = Path(args.results) if args.results else (
         None if args.quick else OUT / "results.json")
     plots_dir = results_path.parent if results_path else None
     if args.replot:
         recs = json.loads((results_path or OUT / "results.json").read_text())
-        for sc in dict.fromkeys(r["scenario"] for r in recs):
-            plot(recs, sc, (plots_dir or OUT) / f"{sc}.png", TITLES.get(sc, sc))
+        for sc in dict.fromkeys(rec_section(r) for r in recs):
+            plot(recs, sc, (plots_dir or OUT) / f"{sc}.png", title(sc))
         return 0
     from servers import ensure_pip
 
@@ -610,58 +818,41 @@ def main(argv=None) -> int:
 
     others = [s for s in scenarios if s not in ("model_load", "servers")]
     if others:
-        from servers import HostsEntry
-
-        needs_venv = True
-        peer_py = ensure_peer_venv(args.peer_venv) if needs_venv else sys.executable
-        work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-run-"))
-        work.mkdir(parents=True, exist_ok=True)
-        root = work / "buckets"
-        try:
-            if "big_read" in others:
-                key = "big/1gib.bin" if args.size_mib == 1024 else f"big/{args.size_mib}mib.bin"
-                p = root / BUCKET / key
-                if not p.exists() or p.stat().st_size != args.size_mib << 20:
-                    write_random(p, args.size_mib << 20)
-                    os.sync()
-            prefix = make_list_keys(root, args.keys) if "list" in others else ""
-            server = make_server(args.server, root)
-            with server, HostsEntry(f"{BUCKET}.{DOMAIN}", DOMAIN):
-                if args.server != "localbucket":
-                    upload_tree(server, root)
-                env = Env(server, work, peer_py)
-                mach = machine(server.version(), peer_py)
-                print(json.dumps(mach), flush=True)
-                for sc in others:
-                    if sc == "big_read":
-                        res = scenario_big_read(env, args, root)
-                        what = (f"One object of {args.size_mib} MiB read whole, sequentially, "
-                                "into a preallocated buffer (data checked after every read).")
-                    else:
-                        res = scenario_list(env, args, root, prefix, args.keys)
-                        what = (f"Listing {args.keys:,} keys under one prefix (count and "
-                                "distinctness checked).")
-                    recs = to_records(sc, res, server.version())
-                    all_records += recs
-                    done.add(sc)
-                    print(table(recs, res["series"], markdown=False), flush=True)
-                    if args.markdown and not args.quick:
-                        from report import replace_section
-
-                        replace_section(DOC, f"<!-- {sc}:start -->", f"<!-- {sc}:end -->",
-                                        section(sc, mach, command, table(recs, res["series"],
-                                                                         True),
-                                                args.runs, what, []), "Benchmarks")
-        finally:
-            if not args.workdir:
-                shutil.rmtree(work, ignore_errors=True)
+        for kind, group in server_groups(args, others).items():
+            all_records += server_scenarios(args, group, command, kind)
+        done.update(section_name(n, args.variant) for sc in others
+                    for n in RECORD_NAMES.get(sc, [sc]))
 
     if results_path:
         merged = merge_results(results_path, all_records, done)
         for sc in done:
-            plot(merged, sc, plots_dir / f"{sc}.png", TITLES[sc])
+            plot(merged, sc, plots_dir / f"{sc}.png", title(sc))
         print(f"wrote {results_path} and plots in {plots_dir}")
+        if args.markdown and not args.quick:
+            from report import replace_section
+
+            replace_section(DOC, "<!-- resources:start -->", "<!-- resources:end -->",
+                            resources_table(merged), "Benchmarks")
     return 0
+
+
+RESOURCE_SCENARIOS = ("big_read", "ckpt_save", "ckpt_load", "model_load")
+
+
+def resources_table(records: list[dict]) -> str:
+    """Scenario (g): peak RSS and CPU seconds per GiB of every client in the
+    scenarios that move GiBs, from the results file (each row as measured
+    in its scenario's last run)."""
+    lines = ["| scenario | client | method | peak RSS GiB | CPU s/GiB | server |",
+             "|---|---|---|---:|---:|---|"]
+    for r in records:
+        if r["scenario"] not in RESOURCE_SCENARIOS or not r.get("peak_rss_bytes"):
+            continue
+        client = r["client"] if r["key"] == r["client"] else f"{r['client']} ({r['key']})"
+        cpu = f"{r['cpu_s_per_gib']:.2f}" if r.get("cpu_s_per_gib") else "-"
+        lines.append(f"| {r['scenario']} | {client} | {r['method']} | "
+                     f"{r['peak_rss_bytes'] / GiB:.2f} | {cpu} | {r['server']} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ wrap-around sum against the file's) after each timed read.
 list: lists ``spec["prefix"]`` once untimed, then timed, and checks the
 number of keys (and that they are distinct).
 
-Prints ``RESULT {json}`` with the timed seconds.  Runs in the peers' venv
+Prints ``RESULT {json}`` with the timed seconds (and, for big_read, the
+CPU seconds of each timed read).  Runs in the peers' venv
 too, so it imports nothing of this repository at module level.
 """
 
@@ -33,6 +34,24 @@ def buf_sum(buf) -> int:
     if tail:
         total = (total + int.from_bytes(tail, "little")) % (1 << 64)
     return total
+
+
+def process_cpu() -> float:
+    """CPU seconds of this process so far, every thread, user and system
+    (the timed read's own cost, without the start-up and the warm-up)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def oss2_auth():
+    """oss2's credentials from the environment, as ours reads them (run.py
+    sets placeholders; a real bucket needs real ones).  boto3 reads
+    ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` by itself."""
+    import oss2
+
+    return oss2.Auth(os.environ["OSS_ACCESS_KEY_ID"], os.environ["OSS_ACCESS_KEY_SECRET"])
 
 
 # ------------------------------------------------------------- big_read
@@ -85,7 +104,7 @@ def reader_oss2(spec):
     import oss2
 
     threads = spec.get("threads", 16)
-    bucket = oss2.Bucket(oss2.Auth("bench", "bench"), spec["endpoint"], spec["bucket"],
+    bucket = oss2.Bucket(oss2_auth(), spec["endpoint"], spec["bucket"],
                          enable_crc=False, session=oss2.Session(pool_size=threads))
     pool = ThreadPoolExecutor(threads)
     size = spec["size"]
@@ -107,8 +126,7 @@ def reader_boto3(spec):
     import boto3
     from botocore.config import Config
 
-    s3 = boto3.client("s3", endpoint_url=spec["endpoint"], aws_access_key_id="bench",
-                      aws_secret_access_key="bench", region_name="us-east-1",
+    s3 = boto3.client("s3", endpoint_url=spec["endpoint"], region_name="us-east-1",
                       config=Config(s3={"addressing_style": "path"}))
 
     def read(buf):
@@ -124,8 +142,27 @@ def reader_boto3(spec):
     return read
 
 
+def reader_file(spec):
+    """A file of an s3fs-fuse mount: plain ``readinto`` calls of 8 MiB (a
+    single ``readinto`` of the whole object is split by the kernel anyway)."""
+    path = os.path.join(spec["mount"], spec["key"])
+
+    def read(buf):
+        mv = memoryview(buf)
+        n = 0
+        with open(path, "rb", buffering=0) as f:
+            while n < len(mv):
+                got = f.readinto(mv[n:n + (8 << 20)])
+                if not got:
+                    break
+                n += got
+        return n
+    return read
+
+
 READERS = {"ours": reader_ours, "osstorchconnector": reader_product,
-           "s3torchconnector": reader_s3torch, "oss2": reader_oss2, "boto3": reader_boto3}
+           "s3torchconnector": reader_s3torch, "oss2": reader_oss2, "boto3": reader_boto3,
+           "s3fs_fuse": reader_file}
 
 
 def big_read(spec) -> dict:
@@ -136,17 +173,19 @@ def big_read(spec) -> dict:
     mv = memoryview(buf)
     if read(mv) != size:
         raise RuntimeError("warm-up read: short read")
-    seconds = []
+    seconds, cpu = [], []
     for _ in range(spec.get("reads", 1)):
         buf[::4096] = 0
+        c0 = process_cpu()
         t0 = time.perf_counter()
         n = read(mv)
         seconds.append(time.perf_counter() - t0)
+        cpu.append(process_cpu() - c0)
         if n != size:
             raise RuntimeError(f"read {n} of {size} bytes")
         if str(buf_sum(buf)) != spec["sum"]:
             raise RuntimeError("data differs from the file")
-    return {"seconds": seconds}
+    return {"seconds": seconds, "cpu_s": cpu}
 
 
 # ------------------------------------------------------------------ list
@@ -163,14 +202,13 @@ def lister(spec):
     if c == "oss2":
         import oss2
 
-        b = oss2.Bucket(oss2.Auth("bench", "bench"), spec["endpoint"], bucket)
+        b = oss2.Bucket(oss2_auth(), spec["endpoint"], bucket)
         return lambda: [o.key for o in oss2.ObjectIteratorV2(b, prefix=prefix, max_keys=1000)]
     if c == "boto3":
         import boto3
         from botocore.config import Config
 
-        s3 = boto3.client("s3", endpoint_url=spec["endpoint"], aws_access_key_id="bench",
-                          aws_secret_access_key="bench", region_name="us-east-1",
+        s3 = boto3.client("s3", endpoint_url=spec["endpoint"], region_name="us-east-1",
                           config=Config(s3={"addressing_style": "path"}))
 
         def run():

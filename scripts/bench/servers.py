@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 from typing import Mapping, Optional
 
-__all__ = ["Nginx", "LocalBucket", "SeaweedFS", "HostsEntry", "curl_ceiling", "ensure_nginx",
-           "ensure_pip", "ensure_tool", "free_port", "weed_binary"]
+__all__ = ["Nginx", "LocalBucket", "SeaweedFS", "ServerProcess", "HostsEntry", "curl_ceiling",
+           "curl_many", "ensure_nginx", "ensure_pip", "ensure_tool", "free_port", "weed_binary"]
 
 # sendfile off measured faster than sendfile on for loopback reads from the
 # page cache on the development machine; large output buffers mean fewer
@@ -260,7 +260,7 @@ def ensure_pip(module: str, package: str) -> None:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", package], check=True)
 
 
-class _Process:
+class ServerProcess:
     """A server process in its own session, logging to a file in a private
     state directory; stopped with SIGTERM (then SIGKILL) to its group."""
 
@@ -313,7 +313,7 @@ class _Process:
         self.stop()
 
 
-class LocalBucket(_Process):
+class LocalBucket(ServerProcess):
     """``localbucket`` (PyPI) behind this directory's OSS adapter
     (``localbucket_oss.py``: virtual-hosted buckets, ``?objectMeta``,
     namespace-free XML, sendfile): buckets are the folders of ``root``, so
@@ -362,7 +362,7 @@ def weed_binary() -> str:
     return str(here) if here.exists() else shutil.which("weed") or "weed"
 
 
-class SeaweedFS(_Process):
+class SeaweedFS(ServerProcess):
     """``weed server`` (master, volume, filer and S3 gateway in one process)
     on 127.0.0.1 with data under a private temporary directory (or
     ``root``).  No identities are configured, so the S3 gateway allows
@@ -486,6 +486,14 @@ def curl_ceiling(curl: str, urls_sizes: list[tuple[str, int]], streams: int = 16
 
 def _sink(into: Optional[str], i: int) -> str:
     return os.path.join(into, f"curl-range-{i}") if into else "/dev/null"
+
+
+def curl_many(curl: str, urls_sizes: list[tuple[str, int]], streams: int = 16) -> float:
+    """Seconds one ``curl --parallel`` process takes to fetch many small
+    objects whole, ``streams`` transfers at a time (``-o /dev/null``): the
+    small-object ceiling.  One process per object, as :func:`curl_ceiling`
+    also tries, would time process starts instead.  Raises like it."""
+    return _curl_parallel(curl, urls_sizes, streams)
 
 
 def _ranges(urls_sizes: list[tuple[str, int]], streams: int) -> list[tuple[str, int, int]]:
