@@ -11,6 +11,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +129,7 @@ ossc_req *ossc_req_new(const char *method, const char *bucket, const char *key)
     snprintf(r->bucket, sizeof(r->bucket), "%s", bucket ? bucket : "");
     snprintf(r->key, sizeof(r->key), "%s", key ? key : "");
     r->content_length = -1;
+    r->dst_fd = -1;
     return r;
 }
 
@@ -203,22 +205,42 @@ static int resp_append(ossc_req *r, const char *data, size_t len)
     return 0;
 }
 
+/* Writes all of data into the sink file at its place; 0, or an errno. */
+static int sink_pwrite(ossc_req *r, const char *data, size_t len)
+{
+    uint64_t off = r->dst_off + r->received;
+    while (len > 0) {
+        ssize_t n = pwrite(r->dst_fd, data, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? errno : EIO;
+        data += n;
+        len -= (size_t)n;
+        off += (uint64_t)n;
+    }
+    return 0;
+}
+
 /* Body bytes: successful ranged GETs go straight into the caller's buffer
- * (bounded by dst_cap), everything else (XML results, error documents) into
- * r->resp.  Returning less than len aborts the transfer. */
+ * or file (bounded by dst_cap), everything else (XML results, error
+ * documents) into r->resp.  Returning less than len aborts the transfer. */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     ossc_req *r = userp;
     size_t len = size * nmemb;
     if (atomic_load(&r->cancelled))
         return 0;
-    if (r->dst && r->http_status >= 200 && r->http_status < 300) {
+    if (ossc_req_has_sink(r) && r->http_status >= 200 && r->http_status < 300) {
         uint64_t room = r->dst_cap - r->received;
         if (len > room) {
             r->overflow = true;
             return 0;
         }
-        memcpy(r->dst + r->received, data, len);
+        if (r->dst)
+            memcpy(r->dst + r->received, data, len);
+        else if ((r->sink_errno = sink_pwrite(r, data, len)) != 0)
+            return 0;
         if (r->want_crc)
             r->crc = ossc_crc64_update(r->crc, data, len);
         r->received += len;
@@ -519,7 +541,13 @@ static int judge_attempt(ossc_io_thread *t, ossc_req *r, CURLcode cc)
     }
 
     /* A range that starts at or past the end of the object: nothing to read. */
-    if (cc == CURLE_OK && r->http_status == 416 && r->has_range && r->dst) {
+    if (r->sink_errno) {
+        r->result = ossc_error_set(&r->err, r->sink_errno, "%s %s: cannot write the bytes: %s",
+                                   r->method, what, strerror(r->sink_errno));
+        return 0;
+    }
+
+    if (cc == CURLE_OK && r->http_status == 416 && r->has_range && ossc_req_has_sink(r)) {
         r->result = 0;
         return 0;
     }
@@ -535,7 +563,7 @@ static int judge_attempt(ossc_io_thread *t, ossc_req *r, CURLcode cc)
                                                r->method, what);
                     return 0;
                 }
-            } else if (r->dst && r->content_length >= 0 &&
+            } else if (ossc_req_has_sink(r) && r->content_length >= 0 &&
                        (int64_t)r->attempt_received != r->content_length) {
                 ossc_error_set(&r->err, EIO, "%s %s: short body (%" PRIu64 " of %" PRId64 " bytes)",
                                r->method, what, r->attempt_received, r->content_length);
@@ -595,7 +623,7 @@ retry:
         return 0;
     }
     /* A body we stream into memory other than dst starts over. */
-    if (!r->dst || r->overflow)
+    if (!ossc_req_has_sink(r) || r->overflow)
         r->received = r->overflow ? 0 : r->received;
     if (r->want_crc && r->received == 0)
         r->crc = 0;

@@ -54,6 +54,10 @@ struct ossc_req {
     /* --- response sink --- */
     char *dst;                          /* ranged GET: write here ... */
     uint64_t dst_cap;                   /* ... at most this many bytes */
+    int dst_fd;                         /* or, when >= 0 (dst NULL), pwrite the bytes
+                                           into this file at dst_off + received */
+    uint64_t dst_off;
+    int sink_errno;                     /* the write into dst_fd failed: no retry */
     bool want_crc;                      /* compute CRC64 of the bytes received */
 
     /* --- results --- */
@@ -64,7 +68,7 @@ struct ossc_req {
     bool has_server_crc;
     uint64_t server_crc;                /* x-oss-hash-crc64ecma (whole object) */
     uint64_t crc;                       /* CRC of the bytes received (want_crc) */
-    uint64_t received;                  /* bytes written to dst */
+    uint64_t received;                  /* bytes written to dst / dst_fd */
     int64_t mtime;
     char etag[72];
     char request_id[64];
@@ -103,6 +107,12 @@ void ossc_http_free(ossc_http *h);
 int ossc_http_concurrency(const ossc_http *h);
 
 /* Allocates a request (zeroed, result fields reset). */
+/* The request's body goes to the caller (a buffer or a file), not r->resp. */
+static inline bool ossc_req_has_sink(const ossc_req *r)
+{
+    return r->dst || r->dst_fd >= 0;
+}
+
 ossc_req *ossc_req_new(const char *method, const char *bucket, const char *key);
 void ossc_req_free(ossc_req *r);
 /* Adds a query parameter (value NULL = bare name); copied. */

@@ -138,14 +138,17 @@ static void free_parts(ossc_future *f)
     f->nparts = 0;
 }
 
-ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const char *key,
-                            uint64_t offset, uint64_t len, void *dst, ossc_error *err)
+/* Both asynchronous GETs: into dst, or (dst NULL) into fd at fd_off. */
+static ossc_future *get_async(ossc_client *c, const char *bucket, const char *key,
+                              uint64_t offset, uint64_t len, char *dst, int fd,
+                              uint64_t fd_off, ossc_error *err)
 {
     ossc_error_clear(err);
     if (check_one_object("GET", bucket, key, err) < 0)
         return NULL;
-    if (len > 0 && !dst) {
-        ossc_error_set(err, EINVAL, "GET oss://%s/%s: NULL destination buffer", bucket, key);
+    if (len > 0 && !dst && fd < 0) {
+        ossc_error_set(err, EINVAL, "GET oss://%s/%s: no destination (NULL buffer, fd %d)",
+                       bucket, key, fd);
         return NULL;
     }
     if (offset > UINT64_MAX - len)
@@ -176,7 +179,12 @@ ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const char *key,
         r->has_range = true;
         r->range_off = offset + poff;
         r->range_len = len - poff < ps ? len - poff : ps;
-        r->dst = f->dst + poff;
+        if (dst) {
+            r->dst = dst + poff;
+        } else {
+            r->dst_fd = fd;
+            r->dst_off = fd_off + poff;
+        }
         r->dst_cap = r->range_len;
         r->want_crc = offset == 0;
         r->done = part_done;
@@ -190,6 +198,30 @@ oom:
     free(f);
     ossc_error_set(err, ENOMEM, "out of memory");
     return NULL;
+}
+
+ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const char *key,
+                            uint64_t offset, uint64_t len, void *dst, ossc_error *err)
+{
+    if (len > 0 && !dst) {
+        ossc_error_clear(err);
+        ossc_error_set(err, EINVAL, "GET oss://%s/%s: NULL destination buffer", bucket, key);
+        return NULL;
+    }
+    return get_async(c, bucket, key, offset, len, dst, -1, 0, err);
+}
+
+ossc_future *ossc_get_async_fd(ossc_client *c, const char *bucket, const char *key,
+                               uint64_t offset, uint64_t len, int fd, uint64_t fd_offset,
+                               ossc_error *err)
+{
+    if (len > 0 && fd < 0) {
+        ossc_error_clear(err);
+        ossc_error_set(err, EBADF, "GET oss://%s/%s: invalid file descriptor %d", bucket, key,
+                       fd);
+        return NULL;
+    }
+    return get_async(c, bucket, key, offset, len, NULL, fd, fd_offset, err);
 }
 
 /* Assembles the parts' results: the bytes read are the leading run of full

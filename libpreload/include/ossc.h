@@ -113,6 +113,13 @@ OSSC_API int64_t ossc_get_range(ossc_client *c, const char *bucket, const char *
 typedef struct ossc_future ossc_future;
 OSSC_API ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const char *key,
                                      uint64_t offset, uint64_t len, void *dst, ossc_error *err);
+/* The same, writing the bytes into the file fd at fd_offset + (position
+ * within the range) with pwrite: no page of a mapping is touched, so a
+ * tmpfs file gets its pages without page faults or zeroing.  A failed
+ * write fails the future with its errno (no retry). */
+OSSC_API ossc_future *ossc_get_async_fd(ossc_client *c, const char *bucket, const char *key,
+                                        uint64_t offset, uint64_t len, int fd,
+                                        uint64_t fd_offset, ossc_error *err);
 OSSC_API int64_t ossc_future_wait(ossc_future *f, ossc_error *err);
 OSSC_API int ossc_future_done(ossc_future *f);
 OSSC_API void ossc_future_free(ossc_future *f);
