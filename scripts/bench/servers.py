@@ -493,7 +493,7 @@ def curl_many(curl: str, urls_sizes: list[tuple[str, int]], streams: int = 16) -
     objects whole, ``streams`` transfers at a time (``-o /dev/null``): the
     small-object ceiling.  One process per object, as :func:`curl_ceiling`
     also tries, would time process starts instead.  Raises like it."""
-    return _curl_parallel(curl, urls_sizes, streams)
+    return _curl_parallel(curl, urls_sizes, streams, None)
 
 
 def _ranges(urls_sizes: list[tuple[str, int]], streams: int) -> list[tuple[str, int, int]]:
