@@ -1000,6 +1000,11 @@ int ossc_cache_attach(const ossc_preload_settings *s)
         register_pid();
     if (created)
         start_watcher();
+    if (rc < 0) {
+        /* Nothing was built: leave no empty cache directory behind. */
+        unlink(lockpath);
+        rmdir(C.dir);
+    }
     byte_unlock(1);
     if (rc < 0)
         return -1;

@@ -48,6 +48,7 @@ def test_missing_bucket(emu, tmp_path):
     assert time.monotonic() - start < 60
     assert "cannot prepare MODEL_DIR" in proc.stderr and "no-such-bucket-zz" in proc.stderr
     assert json.loads(proc.stdout)["direct"] == "ENOENT"
+    assert os.listdir(tmp_path / "cache") == []  # no empty cache directory left behind
 
 
 def test_failed_setup_is_reported_once_through_wrappers(emu, tmp_path):
