@@ -48,7 +48,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import shutil
 import signal
@@ -376,19 +375,14 @@ def format_table(rows_: list[list[str]], markdown: bool) -> str:
 
 
 def machine(server_version: str, peer_py: str) -> dict:
-    from report import _os_name, _proc_field
+    from report import machine_basics
 
     import safetensors
     import torch
 
     import ossconnector
 
-    mem = _proc_field("/proc/meminfo", "MemTotal").split()[0]
-    return {"cpu": _proc_field("/proc/cpuinfo", "model name"), "cores": os.cpu_count(),
-            "memory_GiB": round(int(mem) / 2**20, 1) if mem.isdigit() else "?",
-            "os": _os_name(), "kernel": platform.release(),
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(), "server": server_version,
+    return {**machine_basics(), "server": server_version,
             "torch": torch.__version__, "safetensors": safetensors.__version__,
             "ossconnector": ossconnector.__version__,
             "osstorchconnector (product)": package_version(peer_py, "osstorchconnector"),

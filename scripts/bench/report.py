@@ -128,12 +128,10 @@ def _os_name() -> str:
         return "?"
 
 
-def machine_description(nginx_version: str, curl_binary: str) -> dict:
-    """What the numbers were measured on."""
-    import oss2
-
-    import ossconnector
-
+def machine_basics() -> dict:
+    """The machine every benchmark prints: CPU, cores, memory, OS, kernel,
+    load average at the start, Python.  Each script adds its server and the
+    versions of the clients it runs."""
     mem_kib = _proc_field("/proc/meminfo", "MemTotal").split()[0]
     return {
         "cpu": _proc_field("/proc/cpuinfo", "model name"),
@@ -143,11 +141,18 @@ def machine_description(nginx_version: str, curl_binary: str) -> dict:
         "kernel": platform.release(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
-        "nginx": nginx_version,
-        "curl": _first_line([curl_binary, "--version"]),
-        "oss2": oss2.__version__,
-        "ossconnector": ossconnector.__version__,
     }
+
+
+def machine_description(nginx_version: str, curl_binary: str) -> dict:
+    """What engine_get.py's numbers were measured on."""
+    import oss2
+
+    import ossconnector
+
+    return {**machine_basics(), "nginx": nginx_version,
+            "curl": _first_line([curl_binary, "--version"]),
+            "oss2": oss2.__version__, "ossconnector": ossconnector.__version__}
 
 
 def to_json(machine: dict, command: str, params: dict, results: list[Result]) -> dict:

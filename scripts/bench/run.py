@@ -55,7 +55,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shlex
 import shutil
 import signal
@@ -503,16 +502,11 @@ def merge_results(path: Path, new: list[dict], scenarios: set[str]) -> list[dict
 
 
 def machine(server_version: str, peer_py: str) -> dict:
-    from report import _os_name, _proc_field
+    from report import machine_basics
 
     import ossconnector
 
-    mem = _proc_field("/proc/meminfo", "MemTotal").split()[0]
-    return {"cpu": _proc_field("/proc/cpuinfo", "model name"), "cores": os.cpu_count(),
-            "memory_GiB": round(int(mem) / 2**20, 1) if mem.isdigit() else "?",
-            "os": _os_name(), "kernel": platform.release(),
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(), "server": server_version,
+    return {**machine_basics(), "server": server_version,
             "ossconnector": ossconnector.__version__,
             "osstorchconnector (product)": package_version(peer_py, "osstorchconnector"),
             "s3torchconnector": package_version(peer_py, "s3torchconnector"),
