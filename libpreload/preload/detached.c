@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,19 +22,23 @@ _Thread_local int ossc_forking_detached;
 
 /* Closes every descriptor but those in keep (sorted ascending, all > 2),
  * and points 0, 1 and 2 at /dev/null. */
+static void close_between(unsigned first, unsigned last)
+{
+    if (close_range(first, last, 0) == 0)
+        return;
+    for (unsigned fd = first; fd <= last && fd < 65536; fd++) /* kernels before 5.9 */
+        ossc_real.close((int)fd);
+}
+
 static void drop_descriptors(const int *keep, int nkeep)
 {
-    struct rlimit rl;
-    int max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur
-                                                                          : 65536;
-    int k = 0;
-    for (int fd = 0; fd < max; fd++) {
-        if (k < nkeep && fd == keep[k]) {
-            k++;
-            continue;
-        }
-        ossc_real.close(fd);
+    unsigned from = 0;
+    for (int k = 0; k < nkeep; k++) {
+        if ((unsigned)keep[k] > from)
+            close_between(from, (unsigned)keep[k] - 1);
+        from = (unsigned)keep[k] + 1;
     }
+    close_between(from, ~0u);
     int null = ossc_real.open("/dev/null", O_RDWR);
     if (null >= 0) {
         for (int fd = 0; fd < 3; fd++)
