@@ -84,7 +84,11 @@ __attribute__((constructor)) static void ossc_preload_init(void)
     if (ossc_config_load(cfg_path && cfg_path[0] ? cfg_path : NULL, &cfg, &err) == 0)
         ossc_log_init(cfg.log_level, cfg.log_path);
     ossc_preload_settings s;
-    int rc = ossc_settings_load(&s);
+    int rc = ossc_settings_load(&s, &err);
+    if (rc < 0) {
+        OSSC_ERROR("%s: connector disabled", err.message);
+        fprintf(stderr, "oss-connector: %s: connector disabled\n", err.message);
+    }
     if (rc == 0)
         rc = ossc_cache_attach(&s);
     if (rc == 0) {

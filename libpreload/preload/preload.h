@@ -122,8 +122,8 @@ typedef struct ossc_preload_settings {
 
 /* Reads the documented environment (and our additions).  Returns 0 when
  * the interposer should run, 1 when it is not configured (inert), -1 on
- * invalid settings (message logged, inert). */
-int ossc_settings_load(ossc_preload_settings *s);
+ * invalid settings (err names the variable at fault). */
+int ossc_settings_load(ossc_preload_settings *s, ossc_error *err);
 /* The environment knobs shared by both modes (cache root, small-file size,
  * memory limit, release delay, lazy); -1 with a message naming the bad
  * variable. */

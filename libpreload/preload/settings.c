@@ -44,17 +44,16 @@ static const char *env(const char *name)
     return v && v[0] ? v : NULL;
 }
 
-int ossc_settings_load(ossc_preload_settings *s)
+int ossc_settings_load(ossc_preload_settings *s, ossc_error *err)
 {
     memset(s, 0, sizeof(*s));
     const char *path = env("OSS_PATH"), *dir = env("MODEL_DIR"), *ep = env("OSS_ENDPOINT");
     if (!path || !dir)
         return 1;
     s->enable = env("ENABLE_CONNECTOR") && strcmp(getenv("ENABLE_CONNECTOR"), "1") == 0;
-    if (!ep) {
-        OSSC_ERROR("OSS_PATH and MODEL_DIR are set but OSS_ENDPOINT is not: connector disabled");
-        return -1;
-    }
+    if (!ep)
+        return ossc_error_set(err, EINVAL, "OSS_PATH and MODEL_DIR are set but OSS_ENDPOINT "
+                                           "is not");
     snprintf(s->endpoint, sizeof(s->endpoint), "%s", ep);
     snprintf(s->region, sizeof(s->region), "%s", env("OSS_REGION") ? env("OSS_REGION") : "");
     snprintf(s->config_path, sizeof(s->config_path), "%s",
@@ -62,11 +61,9 @@ int ossc_settings_load(ossc_preload_settings *s)
 
     /* oss://bucket/prefix -> bucket, "prefix/" */
     char key[1024];
-    ossc_error err;
-    if (ossc_parse_uri(path, s->bucket, sizeof(s->bucket), key, sizeof(key), &err) < 0) {
-        OSSC_ERROR("OSS_PATH: %s: connector disabled", err.message);
-        return -1;
-    }
+    ossc_error uri_err;
+    if (ossc_parse_uri(path, s->bucket, sizeof(s->bucket), key, sizeof(key), &uri_err) < 0)
+        return ossc_error_set(err, EINVAL, "OSS_PATH: %s", uri_err.message);
     size_t kl = strlen(key);
     ossc_pathf(s->prefix, sizeof(s->prefix), "%s%s", key, kl && key[kl - 1] != '/' ? "/" : "");
     ossc_pathf(s->oss_path, sizeof(s->oss_path), "oss://%s/%s", s->bucket, s->prefix);
@@ -74,26 +71,18 @@ int ossc_settings_load(ossc_preload_settings *s)
     if (dir[0] != '/') {
         char cwd[PATH_MAX];
         if (!getcwd(cwd, sizeof(cwd)) ||
-            ossc_pathf(s->model_dir, sizeof(s->model_dir), "%s/%s", cwd, dir) < 0) {
-            OSSC_ERROR("MODEL_DIR '%s': cannot make it absolute: connector disabled", dir);
-            return -1;
-        }
+            ossc_pathf(s->model_dir, sizeof(s->model_dir), "%s/%s", cwd, dir) < 0)
+            return ossc_error_set(err, ENAMETOOLONG, "MODEL_DIR '%s': cannot make it absolute",
+                                  dir);
     } else {
         snprintf(s->model_dir, sizeof(s->model_dir), "%s", dir);
     }
     size_t ml = strlen(s->model_dir);
     while (ml > 1 && s->model_dir[ml - 1] == '/')
         s->model_dir[--ml] = '\0';
-    if (strcmp(s->model_dir, "/") == 0) {
-        OSSC_ERROR("MODEL_DIR must not be '/': connector disabled");
-        return -1;
-    }
-
-    if (ossc_settings_tunables(s, &err) < 0) {
-        OSSC_ERROR("%s: connector disabled", err.message);
-        return -1;
-    }
-    return 0;
+    if (strcmp(s->model_dir, "/") == 0)
+        return ossc_error_set(err, EINVAL, "MODEL_DIR must not be '/'");
+    return ossc_settings_tunables(s, err);
 }
 
 /* The knobs shared by LD_PRELOAD and in-process directories, from the

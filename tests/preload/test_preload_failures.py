@@ -176,3 +176,17 @@ os.kill(os.getpid(), 9)
     for rel, data in files.items():
         assert res[rel] == len(data), res
     assert "taking over" in (tmp_path / "connector.log").read_text()
+
+
+@pytest.mark.parametrize("name,value", [("OSSC_PREFETCH_WINDOW", "wide"),
+                                        ("OSSC_MEMORY_LIMIT", "lots"),
+                                        ("OSS_PATH", "oss://b/x/")])
+def test_bad_setting_is_reported_on_stderr(emu, bucket, tmp_path, name, value):
+    """A malformed setting: one line on stderr naming the variable, the
+    program runs without the connector (MODEL_DIR untouched)."""
+    env = preload_env(emu, bucket, "m/", tmp_path / "model", tmp_path / "cache",
+                      **{name: value})
+    proc = run(["/bin/true"], env, timeout=60)
+    assert proc.stderr.count("oss-connector:") == 1 and name in proc.stderr, proc.stderr
+    assert "connector disabled" in proc.stderr
+    assert not (tmp_path / "model").exists()
