@@ -328,6 +328,57 @@ static void fetch_abandon(fetch *fx)
 static void try_lead(void);
 static bool owner_alive(int pid, unsigned tok);
 
+/* Takes back the chunks in [from, to) that a process image claimed and
+ * can no longer finish -- it died, or it exec'd (same pid, new image: the
+ * transfers went with the old one) -- so they are fetched again at full
+ * concurrency instead of one by one by whoever waits for them.  Returns
+ * how many came free. */
+static uint64_t reclaim_abandoned(uint64_t from, uint64_t to)
+{
+    int memo_pid = 0, dead_pid = 0;
+    unsigned memo_tok = 0;
+    bool memo_alive = true;
+    uint64_t freed = 0, freed_bytes = 0;
+    for (uint64_t gc = from; gc < to; gc++) {
+        if (atomic_load(&C.state[gc]) != FETCHING)
+            continue;
+        int pid = atomic_load(&C.owner[gc]);
+        unsigned tok = atomic_load(&C.owner_tok[gc]);
+        if (pid != memo_pid || tok != memo_tok) {
+            memo_pid = pid;
+            memo_tok = tok;
+            memo_alive = owner_alive(pid, tok);
+        }
+        if (memo_alive)
+            continue;
+        unsigned expected = FETCHING;
+        if (atomic_load(&C.owner[gc]) != pid || atomic_load(&C.owner_tok[gc]) != tok ||
+            !atomic_compare_exchange_strong(&C.state[gc], &expected, ABSENT))
+            continue;
+        /* chunk_len of the global chunk: find its file (files are in order). */
+        for (uint32_t i = 0; i < C.h->nfiles; i++) {
+            struct shm_file *f = &C.files[i];
+            if (gc >= f->first_chunk && gc < f->first_chunk + f->nchunks) {
+                freed_bytes += chunk_len(f, gc - f->first_chunk);
+                break;
+            }
+        }
+        futex_wake(&C.state[gc]);
+        dead_pid = pid;
+        freed++;
+    }
+    if (freed) {
+        atomic_fetch_sub(&C.h->cached_bytes, freed_bytes);
+        if (dead_pid == getpid())
+            OSSC_INFO("%llu chunks this process claimed before it exec'd are fetched again",
+                      (unsigned long long)freed);
+        else
+            OSSC_WARN("process %d (or another) left with %llu chunks unfinished; fetching them again",
+                      dead_pid, (unsigned long long)freed);
+    }
+    return freed;
+}
+
 /* Waiters keep prefetching alive: when the leader died, one takes over. */
 static void check_leader(void)
 {
@@ -351,62 +402,54 @@ int ossc_cache_wait(int file, uint64_t off, uint64_t len)
     if (all)
         return 0;
 
-    /* Claim what nobody fetches and fetch it concurrently ourselves. */
-    size_t cap = (size_t)(c1 - c0 + 1), n = 0;
+    size_t cap = (size_t)(c1 - c0 + 1);
     fetch *mine = calloc(cap, sizeof(*mine));
     if (!mine) {
         errno = ENOMEM;
         return -1;
     }
-    for (uint64_t c = c0; c <= c1; c++)
-        if (claim(f->first_chunk + c)) {
-            atomic_fetch_add(&C.h->cached_bytes, chunk_len(f, c));
-            if (fetch_start(&mine[n], file, c) == 0)
-                n++;
-        }
-    for (size_t i = 0; i < n; i++)
-        fetch_finish(&mine[i]);
-    free(mine);
+    int rc = 0;
+    for (bool again = true; again;) {
+        again = false;
+        /* Claim what nobody fetches and fetch it concurrently ourselves. */
+        size_t n = 0;
+        for (uint64_t c = c0; c <= c1; c++)
+            if (claim(f->first_chunk + c)) {
+                atomic_fetch_add(&C.h->cached_bytes, chunk_len(f, c));
+                if (fetch_start(&mine[n], file, c) == 0)
+                    n++;
+            }
+        for (size_t i = 0; i < n; i++)
+            fetch_finish(&mine[i]);
 
-    /* Wait for chunks others are fetching; take over from the dead. */
-    for (uint64_t c = c0; c <= c1; c++) {
-        uint64_t gc = f->first_chunk + c;
-        for (;;) {
-            unsigned st = atomic_load(&C.state[gc]);
-            if (st == READY)
-                break;
-            if (st == FAILED) {
-                errno = atomic_load(&C.errs[gc]);
-                if (!errno)
-                    errno = EIO;
-                return -1;
-            }
-            if (st == ABSENT) {
-                if (claim(gc)) {
-                    fetch fx;
-                    atomic_fetch_add(&C.h->cached_bytes, chunk_len(f, c));
-                    if (fetch_start(&fx, file, c) == 0)
-                        fetch_finish(&fx);
+        /* Wait for chunks others are fetching.  Chunks that come free
+         * again (a fetcher left, or died and its claims were taken back)
+         * send us round again, to fetch them all concurrently. */
+        for (uint64_t c = c0; c <= c1 && !again && rc == 0; c++) {
+            uint64_t gc = f->first_chunk + c;
+            for (;;) {
+                unsigned st = atomic_load(&C.state[gc]);
+                if (st == READY)
+                    break;
+                if (st == FAILED) {
+                    errno = atomic_load(&C.errs[gc]);
+                    if (!errno)
+                        errno = EIO;
+                    rc = -1;
+                    break;
                 }
-                continue;
-            }
-            if (st == FETCHING) {
-                int owner = atomic_load(&C.owner[gc]);
-                if (!owner_alive(owner, atomic_load(&C.owner_tok[gc]))) {
-                    unsigned expected = FETCHING;
-                    if (atomic_compare_exchange_strong(&C.state[gc], &expected, ABSENT)) {
-                        atomic_fetch_sub(&C.h->cached_bytes, chunk_len(f, c));
-                        OSSC_WARN("%s: process %d died fetching chunk %llu; taking over",
-                                  f->rel, owner, (unsigned long long)c);
-                    }
-                    continue;
+                if (st == ABSENT ||
+                    (st == FETCHING && reclaim_abandoned(f->first_chunk + c0, f->first_chunk + c1 + 1))) {
+                    again = true;
+                    break;
                 }
+                futex_wait(&C.state[gc], st, 50);
+                check_leader();
             }
-            futex_wait(&C.state[gc], st, 50);
-            check_leader();
         }
     }
-    return 0;
+    free(mine);
+    return rc;
 }
 
 /* ------------------------------------------------------------- users */
@@ -586,6 +629,10 @@ static int prefetch_slots(ossc_client *cl)
     return slots > 0 ? slots : 1;
 }
 
+/* How often the leader looks for chunks whose fetcher left without
+ * finishing them (a process that exec'd or was killed mid-transfer). */
+#define RECLAIM_PERIOD_MS 200
+
 static void *prefetch_main(void *arg)
 {
     (void)arg;
@@ -594,7 +641,7 @@ static void *prefetch_main(void *arg)
     int slots = prefetch_slots(cl);
     fetch *inflight = calloc((size_t)slots, sizeof(*inflight));
     int n = 0;
-    uint64_t last_janitor = 0;
+    uint64_t last_janitor = 0, last_reclaim = 0;
     if (!inflight)
         return NULL;
     while (!atomic_load(&C.stop)) {
@@ -624,6 +671,11 @@ static void *prefetch_main(void *arg)
         if (now - last_janitor >= 1000) {
             janitor();
             last_janitor = now;
+        }
+        if (now - last_reclaim >= RECLAIM_PERIOD_MS) {
+            if (reclaim_abandoned(0, C.h->total_chunks))
+                progressed = true;
+            last_reclaim = now;
         }
         if (!progressed) {
             struct timespec ts = {0, n ? 1000000L : 20000000L};
@@ -996,8 +1048,12 @@ int ossc_cache_attach(const ossc_preload_settings *s)
         rc = create_state();
         created = rc == 0;
     }
-    if (rc == 0)
+    if (rc == 0) {
         register_pid();
+        /* After an exec, what this pid's earlier image was fetching is lost. */
+        if (!created)
+            reclaim_abandoned(0, C.h->total_chunks);
+    }
     if (created)
         start_watcher();
     if (rc < 0) {

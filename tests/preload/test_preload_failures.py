@@ -175,7 +175,29 @@ os.kill(os.getpid(), 9)
     res = json.loads(out.read_text())
     for rel, data in files.items():
         assert res[rel] == len(data), res
-    assert "taking over" in (tmp_path / "connector.log").read_text()
+    assert "chunks unfinished; fetching them again" in (tmp_path / "connector.log").read_text()
+
+
+def test_exec_while_prefetching_fetches_the_lost_chunks_again(emu, bucket, tmp_path):
+    """A process that exec's while its prefetches are in flight (a pyenv
+    shim, a wrapper script ending in ``exec python``) loses those
+    transfers with its old image: the new image takes its claims back at
+    once and reads every byte right."""
+    files = make_sharded_model(str(tmp_path / "local"), shards=2, rows=4096)
+    upload(emu, bucket, "execd/", files)
+    emu.faults.delay(3.0, count=6, bucket=bucket, method="GET", key_prefix="execd/model-")
+    env = preload_env(emu, bucket, "execd/", tmp_path / "model", tmp_path / "cache",
+                      OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path))
+    parent = f"""
+import os, sys, time
+time.sleep(1.0)   # the prefetcher's first GETs are stalled at the server
+os.execv(sys.executable, [sys.executable, '-c', {READ_ALL!r}])
+"""
+    res = json.loads(run(parent, env).stdout)
+    for rel, data in files.items():
+        assert res[rel] == len(data), res
+    log = (tmp_path / "connector.log").read_text()
+    assert "this process claimed before it exec'd are fetched again" in log, log
 
 
 @pytest.mark.parametrize("name,value", [("OSSC_PREFETCH_WINDOW", "wide"),
