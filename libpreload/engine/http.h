@@ -57,6 +57,11 @@ struct ossc_req {
     int dst_fd;                         /* or, when >= 0 (dst NULL), pwrite the bytes
                                            into this file at dst_off + received */
     uint64_t dst_off;
+    bool dst_mapped;                    /* dst is a shared mapping of dst_fd at dst_off:
+                                           pages are populated (MADV_POPULATE_WRITE)
+                                           before the bytes are copied there, and if that
+                                           fails the rest goes through pwrite */
+    uint64_t populated;                 /* bytes of dst known populated */
     int sink_errno;                     /* the write into dst_fd failed: no retry */
     bool want_crc;                      /* compute CRC64 of the bytes received */
 
@@ -108,6 +113,10 @@ int ossc_http_concurrency(const ossc_http *h);
 
 /* Allocates a request (zeroed, result fields reset). */
 /* The request's body goes to the caller (a buffer or a file), not r->resp. */
+/* False once the kernel turned out not to populate pages on request
+ * (before Linux 5.14): file sinks then use pwrite only. */
+bool ossc_sink_can_map(void);
+
 static inline bool ossc_req_has_sink(const ossc_req *r)
 {
     return r->dst || r->dst_fd >= 0;

@@ -114,9 +114,11 @@ typedef struct ossc_future ossc_future;
 OSSC_API ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const char *key,
                                      uint64_t offset, uint64_t len, void *dst, ossc_error *err);
 /* The same, writing the bytes into the file fd at fd_offset + (position
- * within the range) with pwrite: no page of a mapping is touched, so a
- * tmpfs file gets its pages without page faults or zeroing.  A failed
- * write fails the future with its errno (no retry). */
+ * within the range): through a shared mapping of the range whose pages are
+ * populated before the copy when fd is open read-write and the range lies
+ * inside the file (concurrent parts of one tmpfs file do not queue on its
+ * inode lock), with pwrite otherwise.  Never raises SIGBUS; a failed write
+ * fails the future with its errno (no retry). */
 OSSC_API ossc_future *ossc_get_async_fd(ossc_client *c, const char *bucket, const char *key,
                                         uint64_t offset, uint64_t len, int fd,
                                         uint64_t fd_offset, ossc_error *err);

@@ -198,12 +198,11 @@ static ossc_client *client(void)
     return c;
 }
 
-/* The descriptor chunks of file i are written through (opened once).
- * Chunks are written with pwrite, not through a shared mapping: tmpfs then
- * allocates the pages without a page fault each and without zeroing them
- * first -- about half the CPU of landing the bytes, the dominant cost of a
- * load -- and the process maps no more of the cache than the application
- * does. */
+/* The descriptor chunks of file i are written through (opened once, for
+ * reading and writing: the engine lands the bytes through a shared mapping
+ * of each chunk's range, see ossc_get_async_fd, and keeps it mapped only
+ * for the transfer, so the process maps no more of the cache than the
+ * application does). */
 static int data_fd(int i)
 {
     if (!C.wfd)
@@ -213,7 +212,7 @@ static int data_fd(int i)
     if (fd < 0) {
         char path[PATH_MAX + 32];
         ossc_pathf(path, sizeof(path), "%s/data.%d", C.dir, i);
-        fd = C.wfd[i] = ossc_real.open(path, O_WRONLY | O_CLOEXEC);
+        fd = C.wfd[i] = ossc_real.open(path, O_RDWR | O_CLOEXEC);
         if (fd < 0)
             OSSC_ERROR("cannot open cache file %s: %s", path, strerror(errno));
     }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "ossc.h"
@@ -64,9 +65,10 @@ static void test_put_get_ranges(void)
     free(back);
 }
 
-/* GET into a file with pwrite: the bytes land at fd_offset, whole object
- * (CRC-verified) and a range across parts; a bad descriptor and a file
- * opened read-only fail with their errno. */
+/* GET into a file: the bytes land at fd_offset, whole object
+ * (CRC-verified) and a range across parts, through a mapping of the file
+ * or with pwrite; a bad descriptor and a file opened read-only fail with
+ * their errno. */
 static void test_get_into_file(void)
 {
     ossc_error err;
@@ -86,6 +88,24 @@ static void test_get_into_file(void)
     CHECK(f != NULL && ossc_future_wait(f, &err) == 1300000);
     ossc_future_free(f);
     CHECK(pread(fd, back, 1300000, 0) == 1300000 && memcmp(data + 700000, back, 1300000) == 0);
+
+    /* Inside the file at an offset that is not page aligned (the mapped
+     * path), then past the end of a file that may not grow: the pages
+     * cannot be populated, the rest goes through pwrite and the future
+     * fails with pwrite's errno -- never a SIGBUS. */
+    f = ossc_get_async_fd(client, bucket, "live/tofile", 0, 1000000, fd, 1234, &err);
+    CHECK(f != NULL && ossc_future_wait(f, &err) == 1000000);
+    ossc_future_free(f);
+    CHECK(pread(fd, back, 1000000, 1234) == 1000000 && memcmp(data, back, 1000000) == 0);
+
+    int sealed = memfd_create("ossc-test-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    CHECK(sealed >= 0 && ftruncate(sealed, 1 << 20) == 0);
+    CHECK(fcntl(sealed, F_ADD_SEALS, F_SEAL_GROW) == 0);
+    f = ossc_get_async_fd(client, bucket, "live/tofile", 0, n, sealed, 0, &err);
+    CHECK(f != NULL && ossc_future_wait(f, &err) == -1 && err.code == EPERM);
+    ossc_future_free(f);
+    CHECK(pread(sealed, back, 1 << 20, 0) == 1 << 20 && memcmp(data, back, 1 << 20) == 0);
+    close(sealed);
 
     CHECK(ossc_get_async_fd(client, bucket, "live/tofile", 0, 10, -1, 0, &err) == NULL);
     CHECK(err.code == EBADF);
