@@ -19,6 +19,7 @@ product's binary; :func:`curl_ceiling` times parallel ranged curls.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 __all__ = ["Nginx", "LocalBucket", "SeaweedFS", "ServerProcess", "HostsEntry", "curl_ceiling",
-           "curl_many", "ensure_nginx", "ensure_pip", "ensure_tool", "free_port", "weed_binary"]
+           "curl_landed", "curl_many", "ensure_nginx", "ensure_pip", "ensure_tool", "free_port", "weed_binary"]
 
 # sendfile off measured faster than sendfile on for loopback reads from the
 # page cache on the development machine; large output buffers mean fewer
@@ -482,6 +483,25 @@ def curl_ceiling(curl: str, urls_sizes: list[tuple[str, int]], streams: int = 16
                     if name.startswith("curl-range-"):
                         os.unlink(os.path.join(into, name))
     return min(timed(_curl_parallel), timed(_curl_processes))
+
+
+def curl_landed(curl: str, urls_sizes: list[tuple[str, int]], streams: int,
+                into: Optional[str]) -> tuple[float, float]:
+    """Seconds and CPU seconds (user + system, of the curl processes) that
+    ``streams`` curl processes, one per range, take to fetch the objects
+    into files in ``into`` (e.g. on /dev/shm: the wire time plus landing
+    the bytes in memory, with both cores busy as a loading client's are),
+    or to /dev/null when ``into`` is None.  The files are removed
+    afterwards.  Raises like :func:`curl_ceiling`."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    try:
+        seconds = _curl_processes(curl, urls_sizes, streams, into)
+    finally:
+        for name in os.listdir(into) if into else []:
+            if name.startswith("curl-range-"):
+                os.unlink(os.path.join(into, name))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _sink(into: Optional[str], i: int) -> str:
