@@ -111,17 +111,17 @@ ossc_http *ossc_http_new(const ossc_config *cfg, const ossc_target *target, int 
 void ossc_http_free(ossc_http *h);
 int ossc_http_concurrency(const ossc_http *h);
 
-/* Allocates a request (zeroed, result fields reset). */
-/* The request's body goes to the caller (a buffer or a file), not r->resp. */
 /* False once the kernel turned out not to populate pages on request
  * (before Linux 5.14): file sinks then use pwrite only. */
 bool ossc_sink_can_map(void);
 
+/* The request's body goes to the caller (a buffer or a file), not r->resp. */
 static inline bool ossc_req_has_sink(const ossc_req *r)
 {
     return r->dst || r->dst_fd >= 0;
 }
 
+/* Allocates a request (zeroed, result fields reset). */
 ossc_req *ossc_req_new(const char *method, const char *bucket, const char *key);
 void ossc_req_free(ossc_req *r);
 /* Adds a query parameter (value NULL = bare name); copied. */

@@ -372,8 +372,8 @@ static uint64_t reclaim_abandoned(uint64_t from, uint64_t to)
             OSSC_INFO("%llu chunks this process claimed before it exec'd are fetched again",
                       (unsigned long long)freed);
         else
-            OSSC_WARN("process %d (or another) left with %llu chunks unfinished; fetching them again",
-                      dead_pid, (unsigned long long)freed);
+            OSSC_WARN("process %d (or another) left with %llu chunks unfinished; fetching "
+                      "them again", dead_pid, (unsigned long long)freed);
     }
     return freed;
 }
@@ -437,8 +437,9 @@ int ossc_cache_wait(int file, uint64_t off, uint64_t len)
                     rc = -1;
                     break;
                 }
+                uint64_t first = f->first_chunk;
                 if (st == ABSENT ||
-                    (st == FETCHING && reclaim_abandoned(f->first_chunk + c0, f->first_chunk + c1 + 1))) {
+                    (st == FETCHING && reclaim_abandoned(first + c0, first + c1 + 1))) {
                     again = true;
                     break;
                 }
