@@ -39,3 +39,31 @@ def read_tree(root):
             with open(p, "rb") as fh:
                 files[os.path.relpath(p, root)] = fh.read()
     return files
+
+
+
+def _is_tmpfs(path: str) -> bool:
+    try:
+        with open("/proc/self/mounts") as f:
+            return any(line.split()[1] == path and line.split()[2] == "tmpfs" for line in f)
+    except OSError:
+        return False
+
+
+def tmpfs_tmp_path(request, tmp_path_factory):
+    """Generator for a ``tmp_path`` fixture: a fresh directory on /dev/shm,
+    tmpfs like the LD_PRELOAD cache's default location (the engine lands
+    bytes in tmpfs files through mappings, elsewhere with pwrite), removed
+    after the test; pytest's usual directory when /dev/shm is not tmpfs."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    if not _is_tmpfs("/dev/shm"):
+        yield tmp_path_factory.mktemp(request.node.name[:30])
+        return
+    d = Path(tempfile.mkdtemp(prefix=f"ossc-test-{request.node.name[:40]}-", dir="/dev/shm"))
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)

@@ -35,9 +35,16 @@ int ossc_req_fail(const ossc_req *r, ossc_error *err)
     return -1;
 }
 
-/* Threads x transfers per thread for the client's profile. */
-static void profile_concurrency(const ossc_config *cfg, ossc_profile p, int *threads, int *per)
+/* Threads x transfers per thread, and their nice value, for the client's
+ * profile.  Only the model profile runs below the application's priority:
+ * its prefetch reads ahead of demand (LD_PRELOAD, the model connector), so
+ * the application's own start-up (import torch, building the model) should
+ * not queue behind it for the CPU; a thread waiting for bytes leaves the
+ * CPU to the fetch anyway. */
+static void profile_concurrency(const ossc_config *cfg, ossc_profile p, int *threads, int *per,
+                                int *nice)
 {
+    *nice = 0;
     switch (p) {
     case OSSC_PROFILE_DATASET:
         *threads = cfg->dataset.prefetch_worker;
@@ -51,6 +58,7 @@ static void profile_concurrency(const ossc_config *cfg, ossc_profile p, int *thr
     default:
         *threads = cfg->prefetch.vcpus;
         *per = cfg->prefetch.workers;
+        *nice = cfg->prefetch.nice;
         break;
     }
 }
@@ -113,9 +121,9 @@ ossc_client *ossc_client_new(const ossc_client_options *o, ossc_error *err)
         c->target.sign_version = c->target.region[0] ? OSSC_SIGN_V4 : OSSC_SIGN_V1;
     }
 
-    int threads, per;
-    profile_concurrency(&c->cfg, c->profile, &threads, &per);
-    c->http = ossc_http_new(&c->cfg, &c->target, threads, per, err);
+    int threads, per, nice;
+    profile_concurrency(&c->cfg, c->profile, &threads, &per, &nice);
+    c->http = ossc_http_new(&c->cfg, &c->target, threads, per, nice, err);
     if (!c->http)
         goto err;
     int lt = c->cfg.fast_list.vcpus, lw = c->cfg.fast_list.workers;
@@ -123,7 +131,7 @@ ossc_client *ossc_client_new(const ossc_client_options *o, ossc_error *err)
         lt = c->cfg.dataset.list_worker;
         lw = c->cfg.dataset.list_concurrency;
     }
-    c->list_http = ossc_http_new(&c->cfg, &c->target, lt, lw, err);
+    c->list_http = ossc_http_new(&c->cfg, &c->target, lt, lw, 0, err);
     if (!c->list_http)
         goto err;
     c->upload_concurrency = c->cfg.checkpoint.upload_concurrency;
@@ -162,4 +170,11 @@ int ossc_client_concurrency(const ossc_client *c)
 uint64_t ossc_client_part_size(const ossc_client *c)
 {
     return c->cfg.http.part_size;
+}
+
+int ossc_client_thread_nice(const ossc_client *c)
+{
+    int threads, per, nice;
+    profile_concurrency(&c->cfg, c->profile, &threads, &per, &nice);
+    return nice;
 }

@@ -40,6 +40,7 @@ void ossc_config_defaults(ossc_config *cfg)
 
     cfg->prefetch.vcpus = 16;
     cfg->prefetch.workers = 16;
+    cfg->prefetch.nice = 10;
     cfg->fast_list.vcpus = 1;
     cfg->fast_list.workers = 16;
 
@@ -85,6 +86,7 @@ static const struct key_def key_table[] = {
 
     {"prefetch.vcpus", KEY_INT, OFF(prefetch.vcpus), 1, 1024},
     {"prefetch.workers", KEY_INT, OFF(prefetch.workers), 1, 1024},
+    {"prefetch.nice", KEY_INT, OFF(prefetch.nice), 0, 19},
     {"fastList.vcpus", KEY_INT, OFF(fast_list.vcpus), 1, 1024},
     {"fastList.workers", KEY_INT, OFF(fast_list.workers), 1, 1024},
 

@@ -35,6 +35,7 @@ typedef struct ossc_config {
     struct {
         int vcpus;                /* prefetch.vcpus, 16 */
         int workers;              /* prefetch.workers, 16 */
+        int nice;                 /* prefetch.nice (ours): nice value of these threads, 10 */
     } prefetch;
     struct {
         int vcpus;                /* fastList.vcpus, 1 */

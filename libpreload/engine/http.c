@@ -18,7 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #include "crc64.h"
@@ -49,6 +50,7 @@ struct ossc_http {
     ossc_target target;
     int nthreads;
     int per_thread;
+    int nice;                   /* of every I/O thread (Linux: per thread) */
     ossc_io_thread *threads;
     atomic_bool stopping;
     atomic_uint next_thread;
@@ -224,49 +226,6 @@ static int sink_pwrite(ossc_req *r, const char *data, size_t len)
     return 0;
 }
 
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
-#endif
-
-/* Pages are populated this far ahead of the bytes being copied. */
-#define POPULATE_STEP (1u << 20)
-
-static atomic_bool populate_unsupported;
-
-bool ossc_sink_can_map(void)
-{
-    return !atomic_load_explicit(&populate_unsupported, memory_order_relaxed);
-}
-
-/* Makes sure the pages of dst that the next len bytes go to exist, so the
- * copy cannot fault into a SIGBUS (a full tmpfs, a file shorter than the
- * range).  When they cannot be populated the request leaves the mapping
- * and writes the rest with pwrite, which reports such errors as errnos. */
-static void sink_populate(ossc_req *r, size_t len)
-{
-    uint64_t need = r->received + len;
-    if (need <= r->populated)
-        return;
-    uint64_t upto = need - r->populated < POPULATE_STEP ? r->populated + POPULATE_STEP : need;
-    if (upto > r->dst_cap)
-        upto = r->dst_cap;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    uintptr_t from = (uintptr_t)(r->dst + r->populated) & ~(page - 1);
-    uintptr_t to = ((uintptr_t)(r->dst + upto) + page - 1) & ~(page - 1);
-    int rc;
-    do
-        rc = madvise((void *)from, to - from, MADV_POPULATE_WRITE);
-    while (rc < 0 && errno == EINTR);
-    if (rc == 0) {
-        r->populated = upto;
-        return;
-    }
-    if (errno == EINVAL)
-        atomic_store(&populate_unsupported, true); /* kernel before 5.14 */
-    r->dst = NULL;
-    r->dst_mapped = false;
-}
-
 /* Body bytes: successful ranged GETs go straight into the caller's buffer
  * or file (bounded by dst_cap), everything else (XML results, error
  * documents) into r->resp.  Returning less than len aborts the transfer. */
@@ -282,8 +241,6 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
             r->overflow = true;
             return 0;
         }
-        if (r->dst_mapped)
-            sink_populate(r, len);
         if (r->dst)
             memcpy(r->dst + r->received, data, len);
         else if ((r->sink_errno = sink_pwrite(r, data, len)) != 0)
@@ -833,6 +790,9 @@ static void *io_thread_main(void *arg)
 {
     ossc_io_thread *t = arg;
     ossc_http *h = t->http;
+    /* Lowering one's own priority needs no privilege; failing to is harmless. */
+    if (h->nice > 0 && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), h->nice) < 0)
+        OSSC_DEBUG("I/O thread: setpriority(%d): %s", h->nice, strerror(errno));
 
     while (!atomic_load(&h->stopping)) {
         ossc_forkgate_enter();
@@ -908,7 +868,7 @@ static void http_teardown(ossc_http *h, int started)
 }
 
 ossc_http *ossc_http_new(const ossc_config *cfg, const ossc_target *target, int threads,
-                         int per_thread, ossc_error *err)
+                         int per_thread, int nice, ossc_error *err)
 {
     pthread_once(&curl_once, curl_global_once);
     ossc_forkgate_init();
@@ -930,6 +890,7 @@ ossc_http *ossc_http_new(const ossc_config *cfg, const ossc_target *target, int 
     h->target = *target;
     h->nthreads = threads;
     h->per_thread = per_thread;
+    h->nice = nice;
     for (int i = 0; i < threads; i++) {
         ossc_io_thread *t = &h->threads[i];
         t->http = h;

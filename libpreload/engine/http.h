@@ -52,16 +52,12 @@ struct ossc_req {
     bool head_only;                     /* HEAD: no body expected */
 
     /* --- response sink --- */
-    char *dst;                          /* ranged GET: write here ... */
+    char *dst;                          /* ranged GET: write here (a buffer, or a
+                                           mapping of dst_fd) ... */
     uint64_t dst_cap;                   /* ... at most this many bytes */
     int dst_fd;                         /* or, when >= 0 (dst NULL), pwrite the bytes
                                            into this file at dst_off + received */
     uint64_t dst_off;
-    bool dst_mapped;                    /* dst is a shared mapping of dst_fd at dst_off:
-                                           pages are populated (MADV_POPULATE_WRITE)
-                                           before the bytes are copied there, and if that
-                                           fails the rest goes through pwrite */
-    uint64_t populated;                 /* bytes of dst known populated */
     int sink_errno;                     /* the write into dst_fd failed: no retry */
     bool want_crc;                      /* compute CRC64 of the bytes received */
 
@@ -105,15 +101,12 @@ struct ossc_req {
     ossc_req *active_prev, *active_next;
 };
 
-/* Creates the engine with `threads` I/O threads of `per_thread` transfers. */
+/* Creates the engine with `threads` I/O threads of `per_thread` transfers,
+ * each thread at nice value `nice` (0 = the creating thread's priority). */
 ossc_http *ossc_http_new(const ossc_config *cfg, const ossc_target *target, int threads,
-                         int per_thread, ossc_error *err);
+                         int per_thread, int nice, ossc_error *err);
 void ossc_http_free(ossc_http *h);
 int ossc_http_concurrency(const ossc_http *h);
-
-/* False once the kernel turned out not to populate pages on request
- * (before Linux 5.14): file sinks then use pwrite only. */
-bool ossc_sink_can_map(void);
 
 /* The request's body goes to the caller (a buffer or a file), not r->resp. */
 static inline bool ossc_req_has_sink(const ossc_req *r)

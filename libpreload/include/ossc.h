@@ -114,11 +114,11 @@ typedef struct ossc_future ossc_future;
 OSSC_API ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const char *key,
                                      uint64_t offset, uint64_t len, void *dst, ossc_error *err);
 /* The same, writing the bytes into the file fd at fd_offset + (position
- * within the range): through a shared mapping of the range whose pages are
- * populated before the copy when fd is open read-write and the range lies
- * inside the file (concurrent parts of one tmpfs file do not queue on its
- * inode lock), with pwrite otherwise.  Never raises SIGBUS; a failed write
- * fails the future with its errno (no retry). */
+ * within the range): on tmpfs, when fd is open read-write and the range can
+ * be allocated (fallocate), through a shared mapping of it (concurrent
+ * parts of one file do not queue on its inode lock); with pwrite otherwise.
+ * Never raises SIGBUS; a failed write fails the future with its errno (no
+ * retry). */
 OSSC_API ossc_future *ossc_get_async_fd(ossc_client *c, const char *bucket, const char *key,
                                         uint64_t offset, uint64_t len, int fd,
                                         uint64_t fd_offset, ossc_error *err);
@@ -214,6 +214,9 @@ OSSC_API void ossc_list_result_free(ossc_list_result *r);
 /* Engine-wide knobs read from config (for the Python layer). */
 OSSC_API int ossc_client_concurrency(const ossc_client *c);
 OSSC_API uint64_t ossc_client_part_size(const ossc_client *c);
+/* The nice value the client's I/O threads run at (prefetch.nice for the
+ * model profile, else 0); a thread that feeds them work takes the same. */
+OSSC_API int ossc_client_thread_nice(const ossc_client *c);
 
 /* Library version string. */
 OSSC_API const char *ossc_version(void);

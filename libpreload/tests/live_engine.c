@@ -89,14 +89,17 @@ static void test_get_into_file(void)
     ossc_future_free(f);
     CHECK(pread(fd, back, 1300000, 0) == 1300000 && memcmp(data + 700000, back, 1300000) == 0);
 
-    /* Inside the file at an offset that is not page aligned (the mapped
-     * path), then past the end of a file that may not grow: the pages
-     * cannot be populated, the rest goes through pwrite and the future
-     * fails with pwrite's errno -- never a SIGBUS. */
-    f = ossc_get_async_fd(client, bucket, "live/tofile", 0, 1000000, fd, 1234, &err);
+    /* A tmpfs file (the mapped path), at an offset that is not page
+     * aligned and past its end; then past the end of a tmpfs file that may
+     * not grow: the range cannot be allocated, the bytes go through pwrite
+     * and the future fails with pwrite's errno -- never a SIGBUS. */
+    int shm = memfd_create("ossc-test-tmpfs", MFD_CLOEXEC);
+    CHECK(shm >= 0 && ftruncate(shm, 4096) == 0);
+    f = ossc_get_async_fd(client, bucket, "live/tofile", 0, 1000000, shm, 1234, &err);
     CHECK(f != NULL && ossc_future_wait(f, &err) == 1000000);
     ossc_future_free(f);
-    CHECK(pread(fd, back, 1000000, 1234) == 1000000 && memcmp(data, back, 1000000) == 0);
+    CHECK(pread(shm, back, 1000000, 1234) == 1000000 && memcmp(data, back, 1000000) == 0);
+    close(shm);
 
     int sealed = memfd_create("ossc-test-sealed", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     CHECK(sealed >= 0 && ftruncate(sealed, 1 << 20) == 0);
