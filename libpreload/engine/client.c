@@ -172,9 +172,9 @@ uint64_t ossc_client_part_size(const ossc_client *c)
     return c->cfg.http.part_size;
 }
 
-int ossc_client_thread_nice(const ossc_client *c)
+void ossc_client_lower_thread(const ossc_client *c)
 {
     int threads, per, nice;
     profile_concurrency(&c->cfg, c->profile, &threads, &per, &nice);
-    return nice;
+    ossc_thread_lower_priority(nice);
 }

@@ -790,9 +790,7 @@ static void *io_thread_main(void *arg)
 {
     ossc_io_thread *t = arg;
     ossc_http *h = t->http;
-    /* Lowering one's own priority needs no privilege; failing to is harmless. */
-    if (h->nice > 0 && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), h->nice) < 0)
-        OSSC_DEBUG("I/O thread: setpriority(%d): %s", h->nice, strerror(errno));
+    ossc_thread_lower_priority(h->nice);
 
     while (!atomic_load(&h->stopping)) {
         ossc_forkgate_enter();
@@ -865,6 +863,20 @@ static void http_teardown(ossc_http *h, int started)
     ossc_forkgate_leave();
     free(h->threads);
     free(h);
+}
+
+void ossc_thread_lower_priority(int nice)
+{
+    if (nice <= 0)
+        return;
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int now = getpriority(PRIO_PROCESS, tid);
+    if (errno == 0 && now >= nice)
+        return; /* already as low: the application itself runs niced */
+    /* Lowering one's own priority needs no privilege; failing to is harmless. */
+    if (setpriority(PRIO_PROCESS, tid, nice) < 0)
+        OSSC_DEBUG("setpriority(%d): %s", nice, strerror(errno));
 }
 
 ossc_http *ossc_http_new(const ossc_config *cfg, const ossc_target *target, int threads,

@@ -102,10 +102,14 @@ struct ossc_req {
 };
 
 /* Creates the engine with `threads` I/O threads of `per_thread` transfers,
- * each thread at nice value `nice` (0 = the creating thread's priority). */
+ * each lowered to nice value `nice` (see ossc_thread_lower_priority). */
 ossc_http *ossc_http_new(const ossc_config *cfg, const ossc_target *target, int threads,
                          int per_thread, int nice, ossc_error *err);
 void ossc_http_free(ossc_http *h);
+/* Lowers the calling thread's priority to nice value `nice` (Linux: per
+ * thread); never raises it, so a niced application stays as it is.  0: no
+ * change. */
+void ossc_thread_lower_priority(int nice);
 int ossc_http_concurrency(const ossc_http *h);
 
 /* The request's body goes to the caller (a buffer or a file), not r->resp. */

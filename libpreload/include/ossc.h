@@ -214,9 +214,10 @@ OSSC_API void ossc_list_result_free(ossc_list_result *r);
 /* Engine-wide knobs read from config (for the Python layer). */
 OSSC_API int ossc_client_concurrency(const ossc_client *c);
 OSSC_API uint64_t ossc_client_part_size(const ossc_client *c);
-/* The nice value the client's I/O threads run at (prefetch.nice for the
- * model profile, else 0); a thread that feeds them work takes the same. */
-OSSC_API int ossc_client_thread_nice(const ossc_client *c);
+/* Lowers the calling thread to the priority of the client's I/O threads
+ * (nice value prefetch.nice for the model profile; never raises it): for a
+ * thread that only feeds them work, such as the LD_PRELOAD prefetcher. */
+OSSC_API void ossc_client_lower_thread(const ossc_client *c);
 
 /* Library version string. */
 OSSC_API const char *ossc_version(void);

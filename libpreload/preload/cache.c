@@ -28,7 +28,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -639,10 +638,8 @@ static void *prefetch_main(void *arg)
     (void)arg;
     ossc_in_hook = 1; /* this thread's libc calls are never the application's */
     ossc_client *cl = client();
-    /* Below the application, like the I/O threads it feeds (prefetch.nice). */
-    int nice = cl ? ossc_client_thread_nice(cl) : 0;
-    if (nice > 0)
-        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
+    if (cl)
+        ossc_client_lower_thread(cl); /* below the application, like the I/O threads */
     int slots = prefetch_slots(cl);
     fetch *inflight = calloc((size_t)slots, sizeof(*inflight));
     int n = 0;

@@ -1,9 +1,11 @@
 """The prefetch runs below the application's priority (config key
 ``prefetch.nice``, default 10): its I/O threads and the prefetch thread are
-reniced, the application's threads are not, and a value out of range is a
-clear error naming the key."""
+reniced, the application's threads are not, an application that runs
+niced already is never raised, and a value out of range is a clear error
+naming the key."""
 
 import json
+import sys
 
 from preload_helpers import preload_env, run
 
@@ -22,7 +24,7 @@ print(json.dumps({"main": nice[str(os.getpid())], "all": sorted(nice.values())})
 """
 
 
-def thread_nice(emu, bucket, toy_model, tmp_path, config=None):
+def thread_nice(emu, bucket, toy_model, tmp_path, config=None, app_nice=0):
     m = toy_model
     extra = {}
     if config is not None:
@@ -30,7 +32,8 @@ def thread_nice(emu, bucket, toy_model, tmp_path, config=None):
         path.write_text(json.dumps(config))
         extra["OSS_CONNECTOR_CONFIG"] = path
     env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"], **extra)
-    return json.loads(run(THREAD_NICE, env).stdout)
+    cmd = ["nice", "-n", str(app_nice), sys.executable, "-c", THREAD_NICE]
+    return json.loads(run(cmd, env).stdout)
 
 
 def test_prefetch_threads_run_below_the_application(emu, bucket, toy_model, tmp_path):
@@ -45,6 +48,11 @@ def test_prefetch_nice_zero_keeps_the_application_priority(emu, bucket, toy_mode
     res = thread_nice(emu, bucket, toy_model, tmp_path,
                       {"prefetch": {"vcpus": 3, "nice": 0}, "logPath": str(tmp_path / "log")})
     assert set(res["all"]) == {0}, res
+
+
+def test_a_niced_application_is_never_raised(emu, bucket, toy_model, tmp_path):
+    res = thread_nice(emu, bucket, toy_model, tmp_path, app_nice=15)
+    assert set(res["all"]) == {15}, res
 
 
 def test_prefetch_nice_out_of_range_names_the_key(emu, bucket, toy_model, tmp_path):
