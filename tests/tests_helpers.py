@@ -41,7 +41,6 @@ def read_tree(root):
     return files
 
 
-
 def _is_tmpfs(path: str) -> bool:
     try:
         with open("/proc/self/mounts") as f:

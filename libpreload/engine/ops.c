@@ -171,7 +171,8 @@ static char *map_file_range(ossc_future *f, int fd, uint64_t fd_off, uint64_t le
         return NULL;
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     uint64_t start = fd_off & ~(page - 1);
-    if (fd_off + len < fd_off || fd_off + len > INT64_MAX || fd_off + len - start > SIZE_MAX - page)
+    if (fd_off + len < fd_off || fd_off + len > INT64_MAX ||
+        fd_off + len - start > SIZE_MAX - page)
         return NULL;
     size_t span = (size_t)((fd_off + len - start + page - 1) & ~(page - 1));
     void *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)start);

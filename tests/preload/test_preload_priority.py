@@ -10,7 +10,7 @@ import sys
 from preload_helpers import preload_env, run
 
 THREAD_NICE = """
-import json, os, time
+import json, os
 d = os.environ['MODEL_DIR']
 names = sorted(n for n in os.listdir(d) if n.endswith('.safetensors'))
 with open(os.path.join(d, names[0]), 'rb') as f:   # the engine is running now
