@@ -1,7 +1,10 @@
-"""Plain helpers the test modules import (fixtures live in conftest.py)."""
+"""Plain helpers the test modules import (fixtures live in conftest.py, except
+tmp_path_on_tmpfs, which the conftests that want it import)."""
 
 import json
 import os
+
+import pytest
 
 PART_SIZE = 1 << 20  # small parts so multi-part paths run on small objects
 EMULATOR_DOMAIN = "ossemu.test"  # virtual-hosted names: <bucket>.ossemu.test
@@ -49,11 +52,14 @@ def _is_tmpfs(path: str) -> bool:
         return False
 
 
-def tmpfs_tmp_path(request, tmp_path_factory):
-    """Generator for a ``tmp_path`` fixture: a fresh directory on /dev/shm,
-    tmpfs like the LD_PRELOAD cache's default location (the engine lands
-    bytes in tmpfs files through mappings, elsewhere with pwrite), removed
-    after the test; pytest's usual directory when /dev/shm is not tmpfs."""
+@pytest.fixture(name="tmp_path")
+def tmp_path_on_tmpfs(request, tmp_path_factory):
+    """``tmp_path`` for the tests of a conftest that imports it: a fresh
+    directory on /dev/shm, tmpfs like the LD_PRELOAD cache's default
+    location (the engine lands bytes in tmpfs files through mappings,
+    elsewhere with pwrite), so caches made under it take the path that
+    ships; removed after the test.  pytest's usual directory when /dev/shm
+    is not tmpfs."""
     import shutil
     import tempfile
     from pathlib import Path

@@ -11,7 +11,6 @@
 
 #include <curl/curl.h>
 #include <errno.h>
-#include <stdatomic.h>
 #include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>

@@ -338,33 +338,31 @@ static uint64_t reclaim_abandoned(uint64_t from, uint64_t to)
     unsigned memo_tok = 0;
     bool memo_alive = true;
     uint64_t freed = 0, freed_bytes = 0;
-    for (uint64_t gc = from; gc < to; gc++) {
-        if (atomic_load(&C.state[gc]) != FETCHING)
-            continue;
-        int pid = atomic_load(&C.owner[gc]);
-        unsigned tok = atomic_load(&C.owner_tok[gc]);
-        if (pid != memo_pid || tok != memo_tok) {
-            memo_pid = pid;
-            memo_tok = tok;
-            memo_alive = owner_alive(pid, tok);
-        }
-        if (memo_alive)
-            continue;
-        unsigned expected = FETCHING;
-        if (atomic_load(&C.owner[gc]) != pid || atomic_load(&C.owner_tok[gc]) != tok ||
-            !atomic_compare_exchange_strong(&C.state[gc], &expected, ABSENT))
-            continue;
-        /* chunk_len of the global chunk: find its file (files are in order). */
-        for (uint32_t i = 0; i < C.h->nfiles; i++) {
-            struct shm_file *f = &C.files[i];
-            if (gc >= f->first_chunk && gc < f->first_chunk + f->nchunks) {
-                freed_bytes += chunk_len(f, gc - f->first_chunk);
-                break;
+    for (uint32_t i = 0; i < C.h->nfiles; i++) { /* files hold consecutive chunks */
+        struct shm_file *f = &C.files[i];
+        uint64_t lo = from > f->first_chunk ? from : f->first_chunk;
+        uint64_t end = f->first_chunk + f->nchunks, hi = to < end ? to : end;
+        for (uint64_t gc = lo; gc < hi; gc++) {
+            if (atomic_load(&C.state[gc]) != FETCHING)
+                continue;
+            int pid = atomic_load(&C.owner[gc]);
+            unsigned tok = atomic_load(&C.owner_tok[gc]);
+            if (pid != memo_pid || tok != memo_tok) {
+                memo_pid = pid;
+                memo_tok = tok;
+                memo_alive = owner_alive(pid, tok);
             }
+            if (memo_alive)
+                continue;
+            unsigned expected = FETCHING;
+            if (atomic_load(&C.owner[gc]) != pid || atomic_load(&C.owner_tok[gc]) != tok ||
+                !atomic_compare_exchange_strong(&C.state[gc], &expected, ABSENT))
+                continue;
+            freed_bytes += chunk_len(f, gc - f->first_chunk);
+            futex_wake(&C.state[gc]);
+            dead_pid = pid;
+            freed++;
         }
-        futex_wake(&C.state[gc]);
-        dead_pid = pid;
-        freed++;
     }
     if (freed) {
         atomic_fetch_sub(&C.h->cached_bytes, freed_bytes);

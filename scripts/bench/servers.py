@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 __all__ = ["Nginx", "LocalBucket", "SeaweedFS", "ServerProcess", "HostsEntry", "curl_ceiling",
-           "curl_landed", "curl_many", "ensure_nginx", "ensure_pip", "ensure_tool", "free_port", "weed_binary"]
+           "curl_landed", "curl_many", "ensure_nginx", "ensure_pip", "ensure_tool", "free_port",
+           "weed_binary"]
 
 # sendfile off measured faster than sendfile on for loopback reads from the
 # page cache on the development machine; large output buffers mean fewer
