@@ -85,6 +85,8 @@ int ossc_head(ossc_client *c, const char *bucket, const char *key, ossc_object_i
     out->etag = e;
     out->size = r->content_length >= 0 ? (uint64_t)r->content_length : 0;
     out->mtime = r->mtime;
+    out->crc64 = r->server_crc;
+    out->has_crc64 = r->has_server_crc;
     ossc_req_free(r);
     return 0;
 }
@@ -111,6 +113,7 @@ struct ossc_future {
     size_t map_len;
     int waited;
     int crc_retried;
+    uint64_t crc;       /* of the bytes read, once settled */
     int64_t result;
     ossc_error err;
 };
@@ -242,7 +245,7 @@ static ossc_future *get_async(ossc_client *c, const char *bucket, const char *ke
                 r->dst = mapped + poff;
         }
         r->dst_cap = r->range_len;
-        r->want_crc = offset == 0;
+        r->want_crc = true; /* every range: callers check what they assemble */
         r->done = part_done;
         r->userdata = f;
     }
@@ -305,6 +308,11 @@ static int settle(ossc_future *f)
             ended = true;
     }
     f->result = (int64_t)total;
+    uint64_t crc = 0;
+    for (size_t i = 0; i < f->nparts && f->parts[i]->received; i++)
+        crc = i == 0 ? f->parts[i]->crc
+                     : ossc_crc64_combine(crc, f->parts[i]->crc, f->parts[i]->received);
+    f->crc = crc;
 
     /* Whole object read from offset 0: verify the server's CRC64. */
     if (f->offset != 0 || f->nparts == 0)
@@ -312,10 +320,6 @@ static int settle(ossc_future *f)
     ossc_req *first = f->parts[0];
     if (!first->has_total_size || first->total_size != total || !first->has_server_crc)
         return 0;
-    uint64_t crc = 0;
-    for (size_t i = 0; i < f->nparts && f->parts[i]->received; i++)
-        crc = i == 0 ? f->parts[i]->crc
-                     : ossc_crc64_combine(crc, f->parts[i]->crc, f->parts[i]->received);
     if (crc == first->server_crc)
         return 0;
     f->result = ossc_error_set(&f->err, EIO,
@@ -340,6 +344,21 @@ int64_t ossc_future_wait(ossc_future *f, ossc_error *err)
     if (f->result < 0 && err)
         *err = f->err;
     return f->result;
+}
+
+int ossc_future_crc64(const ossc_future *f, uint64_t *crc, uint64_t *object_crc)
+{
+    if (!f->waited || f->result < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    *crc = f->crc;
+    const ossc_req *first = f->nparts ? f->parts[0] : NULL;
+    if (!first || !first->has_server_crc)
+        return 0;
+    if (object_crc)
+        *object_crc = first->server_crc;
+    return 1;
 }
 
 int ossc_future_done(ossc_future *f)

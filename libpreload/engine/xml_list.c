@@ -111,6 +111,8 @@ static int push_owned(ossc_list_result *r, const char *key, uint64_t size, int64
     o->size = size;
     o->mtime = mtime;
     o->etag = etag;
+    o->crc64 = 0;
+    o->has_crc64 = 0;
     return 0;
 }
 

@@ -46,6 +46,8 @@ typedef struct ossc_object_info {
     uint64_t size;
     int64_t mtime;
     const char *etag;
+    uint64_t crc64;
+    int has_crc64;
 } ossc_object_info;
 
 int ossc_head(ossc_client *c, const char *bucket, const char *key,
@@ -59,6 +61,7 @@ typedef struct ossc_future ossc_future;
 ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const char *key,
                             uint64_t offset, uint64_t len, void *dst, ossc_error *err);
 int64_t ossc_future_wait(ossc_future *f, ossc_error *err);
+int ossc_future_crc64(const ossc_future *f, uint64_t *crc, uint64_t *object_crc);
 int ossc_future_done(ossc_future *f);
 void ossc_future_free(ossc_future *f);
 
