@@ -3,18 +3,36 @@
  * Small files (configs, tokenizers, index JSON) are downloaded into
  * MODEL_DIR; large files appear as sparse placeholders of their exact size,
  * so ls, stat, glob and directory walks work natively while their bytes
- * come from the shared cache.  Everything created is recorded in
- * MODEL_DIR/.ossc-manifest.  Before a new mirror, only the files and
- * directories named there are removed; a MODEL_DIR holding anything else
- * is refused (we never delete a user's files). */
+ * come from the shared cache.
+ *
+ * Trust.  MODEL_DIR must be a real directory owned by our effective uid
+ * and not writable by group or others: anyone who can write it could plant
+ * a manifest or a symlink there.  Every create, unlink, rmdir and rename
+ * below it is made relative to a directory fd of MODEL_DIR and follows no
+ * symlink in any component (openat2 RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS,
+ * or a component-by-component openat(O_NOFOLLOW) walk on older kernels),
+ * and only regular files and symlinks are unlinked (a symlink is removed
+ * itself, never what it points at).
+ *
+ * The manifest (MODEL_DIR/.ossc-manifest) is a journal: the entries about
+ * to be created are written to it before any is created, so what a
+ * preparation killed half-way left behind is recognised and removed by the
+ * next run.  Only the manifest's entries are ever removed; a MODEL_DIR
+ * holding anything else is refused (we never delete a user's files).  A
+ * preparation that fails removes what it created, so the application gets
+ * ENOENT, never a placeholder's zeros; placeholders are created last, once
+ * every small file is in place. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -23,7 +41,7 @@
 #include "preload.h"
 
 #define MANIFEST ".ossc-manifest"
-#define MANIFEST_HEADER OSSC_MANIFEST_HEADER
+#define TMP_SUFFIX ".ossc-tmp"
 #define SMALL_IN_FLIGHT 32
 
 typedef struct strlist {
@@ -47,6 +65,7 @@ static int strlist_add(strlist *l, const char *s)
     return 0;
 }
 
+/* Linear: model directories hold hundreds of entries, not millions. */
 static bool strlist_has(const strlist *l, const char *s)
 {
     for (size_t i = 0; i < l->n; i++)
@@ -72,35 +91,317 @@ void ossc_large_files_free(ossc_large_file *files, size_t n)
     free(files);
 }
 
-/* Reads the manifest's entries (relative paths, checked by
- * ossc_manifest_parse); none when absent. */
-static int read_manifest(const char *dir, strlist *out, ossc_error *err)
+/* ------------------------------------------------ beneath MODEL_DIR's fd */
+
+/* Opens directory `rel` ("" for root itself) below the directory fd root,
+ * following no symlink in any component: -1 with errno (ELOOP or ENOTDIR
+ * for a symlink on the way, ENOENT when absent).  openat2 resolves it in
+ * one call; kernels (or seccomp filters) without it get a walk. */
+static int open_dir_beneath(int root, const char *rel)
 {
-    char path[PATH_MAX];
-    ossc_pathf(path, sizeof(path), "%s/%s", dir, MANIFEST);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return errno == ENOENT ? 0 : ossc_error_set(err, errno, "cannot read %s", path);
-    char *text = NULL;
-    size_t len = 0, cap = 0, got;
-    char chunk[4096];
-    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (len + got > cap) {
-            cap = (len + got) * 2;
-            char *t = realloc(text, cap);
-            if (!t) {
-                free(text);
-                fclose(f);
+    const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    if (!rel[0])
+        return fcntl(root, F_DUPFD_CLOEXEC, 0);
+#ifdef SYS_openat2
+    static atomic_bool no_openat2;
+    if (!atomic_load(&no_openat2)) {
+        struct open_how how = {
+            .flags = (uint64_t)flags,
+            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        long fd = syscall(SYS_openat2, root, rel, &how, sizeof(how));
+        if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+            return (int)fd;
+        atomic_store(&no_openat2, true);
+    }
+#endif
+    char buf[PATH_MAX];
+    if (ossc_pathf(buf, sizeof(buf), "%s", rel) < 0)
+        return -1;
+    int fd = fcntl(root, F_DUPFD_CLOEXEC, 0);
+    for (char *comp = buf, *next; fd >= 0 && comp; comp = next) {
+        next = strchr(comp, '/');
+        if (next)
+            *next++ = '\0';
+        int sub = ossc_real.openat(fd, comp, flags);
+        int e = errno;
+        close(fd);
+        errno = e;
+        fd = sub;
+    }
+    return fd;
+}
+
+/* The directory holding rel (below root, no symlink followed) and, in
+ * *base, rel's last component. */
+static int open_parent(int root, const char *rel, const char **base)
+{
+    const char *slash = strrchr(rel, '/');
+    *base = slash ? slash + 1 : rel;
+    if (!slash)
+        return fcntl(root, F_DUPFD_CLOEXEC, 0);
+    char dir[PATH_MAX];
+    if ((size_t)(slash - rel) >= sizeof(dir)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(dir, rel, (size_t)(slash - rel));
+    dir[slash - rel] = '\0';
+    return open_dir_beneath(root, dir);
+}
+
+/* What rel is, without following a symlink anywhere: the S_IFMT bits, 0
+ * when absent (or behind a symlink: then it is not ours to touch). */
+static mode_t kind_beneath(int root, const char *rel)
+{
+    const char *base;
+    int pfd = open_parent(root, rel, &base);
+    if (pfd < 0)
+        return 0;
+    struct stat st;
+    mode_t kind = fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 ? st.st_mode & S_IFMT : 0;
+    close(pfd);
+    return kind;
+}
+
+/* Unlinks rel when it is a regular file or a symlink (the link itself);
+ * with dirs, rmdirs it when it is an empty directory.  Anything else, or
+ * anything behind a symlink, is left alone. */
+static void remove_beneath(int root, const char *rel, bool dirs)
+{
+    const char *base;
+    int pfd = open_parent(root, rel, &base);
+    if (pfd < 0)
+        return;
+    struct stat st;
+    if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (!dirs && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+            unlinkat(pfd, base, 0);
+        else if (dirs && S_ISDIR(st.st_mode))
+            unlinkat(pfd, base, AT_REMOVEDIR); /* only succeeds when empty */
+    }
+    close(pfd);
+}
+
+static int by_length_desc(const void *a, const void *b)
+{
+    size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
+    return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+/* Removes the entries (and temporaries a killed run left beside them):
+ * files and links first, then directories, children before parents (a
+ * child's path is longer than its parent's).  Best effort: what remains
+ * is found by kind_beneath afterwards. */
+static void remove_entries(int root, const strlist *entries)
+{
+    char tmp[PATH_MAX + sizeof(TMP_SUFFIX)];
+    for (size_t i = 0; i < entries->n; i++) {
+        remove_beneath(root, entries->v[i], false);
+        snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, entries->v[i]);
+        remove_beneath(root, tmp, false);
+    }
+    char **order = malloc((entries->n ? entries->n : 1) * sizeof(*order));
+    if (!order)
+        return;
+    memcpy(order, entries->v, entries->n * sizeof(*order));
+    qsort(order, entries->n, sizeof(*order), by_length_desc);
+    for (size_t i = 0; i < entries->n; i++)
+        remove_beneath(root, order[i], true);
+    free(order);
+}
+
+/* Creates the directories above rel, component by component, never
+ * through a symlink; records those it made in created. */
+static int mkdirs(int root, const char *dir, const char *rel, strlist *created, ossc_error *err)
+{
+    char sub[PATH_MAX];
+    if (ossc_pathf(sub, sizeof(sub), "%s", rel) < 0)
+        return ossc_error_set(err, ENAMETOOLONG, "%s/%s: path too long", dir, rel);
+    int fd = fcntl(root, F_DUPFD_CLOEXEC, 0);
+    char *p = sub;
+    while (fd >= 0 && (p = strchr(p, '/'))) {
+        *p = '\0';
+        const char *name = strrchr(sub, '/') ? strrchr(sub, '/') + 1 : sub;
+        if (mkdirat(fd, name, 0755) == 0) {
+            if (strlist_add(created, sub) < 0) {
+                close(fd);
                 return ossc_error_set(err, ENOMEM, "out of memory");
             }
-            text = t;
+        } else if (errno != EEXIST) {
+            int e = errno;
+            close(fd);
+            return ossc_error_set(err, e, "cannot create directory %s/%s: %s", dir, sub,
+                                  strerror(e));
         }
-        memcpy(text + len, chunk, got);
-        len += got;
+        int next = ossc_real.openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int e = errno;
+        close(fd);
+        if (next < 0)
+            return ossc_error_set(err, e, "cannot use %s/%s as a directory: %s%s", dir, sub,
+                                  strerror(e),
+                                  e == ELOOP || e == ENOTDIR ? " (a symlink is never followed)"
+                                                             : "");
+        fd = next;
+        *p++ = '/';
     }
-    fclose(f);
+    if (fd < 0)
+        return ossc_error_set(err, errno, "cannot open MODEL_DIR %s: %s", dir, strerror(errno));
+    close(fd);
+    return 0;
+}
+
+/* Writes a whole buffer to rel through a temporary name, atomically
+ * (renameat replaces a link, never writes through it). */
+static int write_file(int root, const char *dir, const char *rel, const void *data, size_t len,
+                      ossc_error *err)
+{
+    const char *base;
+    char tmp[NAME_MAX + 1];
+    int pfd = open_parent(root, rel, &base);
+    if (pfd < 0)
+        return ossc_error_set(err, errno, "cannot open the directory of %s/%s: %s", dir, rel,
+                              strerror(errno));
+    if (ossc_pathf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, base) < 0) {
+        close(pfd);
+        return ossc_error_set(err, ENAMETOOLONG, "%s/%s: name too long", dir, rel);
+    }
+    struct stat st;
+    if (fstatat(pfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+        unlinkat(pfd, tmp, 0); /* left by a killed run */
+    int fd = ossc_real.openat(pfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                              0644);
+    if (fd < 0) {
+        int e = errno;
+        close(pfd);
+        return ossc_error_set(err, e, "cannot create %s/%s%s: %s", dir, rel, TMP_SUFFIX,
+                              strerror(e));
+    }
+    const char *p = data;
+    size_t left = len;
+    int e = 0;
+    while (left && !e) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            e = w < 0 ? errno : EIO;
+        else {
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    if (ossc_real.close(fd) < 0 && !e)
+        e = errno;
+    if (!e && renameat(pfd, tmp, pfd, base) < 0)
+        e = errno;
+    if (e)
+        unlinkat(pfd, tmp, 0);
+    close(pfd);
+    return e ? ossc_error_set(err, e, "cannot write %s/%s: %s", dir, rel, strerror(e)) : 0;
+}
+
+static int make_placeholder(int root, const char *dir, const char *rel, uint64_t size,
+                            ossc_error *err)
+{
+    const char *base;
+    int pfd = open_parent(root, rel, &base);
+    int fd = pfd < 0 ? -1
+                     : ossc_real.openat(pfd, base,
+                                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                        0644);
+    int e = errno;
+    if (pfd >= 0)
+        close(pfd);
+    if (fd < 0)
+        return ossc_error_set(err, e, "cannot create %s/%s: %s", dir, rel, strerror(e));
+    int rc = ftruncate(fd, (off_t)size);
+    e = errno;
+    ossc_real.close(fd);
+    if (rc < 0)
+        return ossc_error_set(err, e, "cannot size placeholder %s/%s: %s", dir, rel,
+                              strerror(e));
+    return 0;
+}
+
+/* ------------------------------------------------------ MODEL_DIR itself */
+
+/* Opens MODEL_DIR (creating it when absent: *made tells) and checks that
+ * it is ours alone: a real directory, owned by our effective uid, not
+ * writable by group or others.  Nothing is read, written or deleted in a
+ * directory that fails. */
+static int open_model_dir(const char *dir, bool *made, ossc_error *err)
+{
+    *made = mkdir(dir, 0755) == 0;
+    if (!*made && errno != EEXIST)
+        return ossc_error_set(err, errno, "cannot create MODEL_DIR %s: %s", dir,
+                              strerror(errno));
+    int fd = ossc_real.open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        struct stat st;
+        if (lstat(dir, &st) == 0 && S_ISLNK(st.st_mode))
+            return ossc_error_set(err, EPERM,
+                                  "MODEL_DIR %s is a symbolic link: refusing to use it (nothing "
+                                  "was deleted or written); set MODEL_DIR to the real "
+                                  "directory",
+                                  dir);
+        return ossc_error_set(err, e, "cannot open MODEL_DIR %s: %s", dir, strerror(e));
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return ossc_error_set(err, e, "cannot stat MODEL_DIR %s: %s", dir, strerror(e));
+    }
+    if (st.st_uid != geteuid()) {
+        close(fd);
+        return ossc_error_set(err, EPERM,
+                              "MODEL_DIR %s belongs to uid %u, not to us (uid %u): refusing "
+                              "to delete or write anything there; use a directory you own, "
+                              "or a path that does not exist yet",
+                              dir, (unsigned)st.st_uid, (unsigned)geteuid());
+    }
+    if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        close(fd);
+        return ossc_error_set(err, EPERM,
+                              "MODEL_DIR %s is writable by group or others (mode %04o): "
+                              "refusing to use it, as another user could plant files there; "
+                              "run 'chmod go-w %s' or use another directory",
+                              dir, (unsigned)(st.st_mode & 07777), dir);
+    }
+    return fd;
+}
+
+/* Reads the manifest's entries (checked by ossc_manifest_parse); none
+ * when absent.  A manifest that is not a regular file is refused. */
+static int read_manifest(int root, const char *dir, strlist *out, ossc_error *err)
+{
+    char path[PATH_MAX];
+    if (ossc_pathf(path, sizeof(path), "%s/%s", dir, MANIFEST) < 0)
+        return ossc_error_set(err, ENAMETOOLONG, "%s/%s: path too long", dir, MANIFEST);
+    int fd = ossc_real.openat(root, MANIFEST, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0
+                               : ossc_error_set(err, errno, "cannot read %s: %s", path,
+                                                strerror(errno));
+    struct stat st;
+    char *text = NULL;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (64 << 20) ||
+        !(text = malloc((size_t)st.st_size + 1))) {
+        ossc_real.close(fd);
+        return ossc_error_set(err, EINVAL, "%s is not a manifest the connector wrote", path);
+    }
+    size_t len = 0;
+    ssize_t got;
+    while (len < (size_t)st.st_size &&
+           ((got = read(fd, text + len, (size_t)st.st_size - len)) > 0 ||
+            (got < 0 && errno == EINTR)))
+        len += got > 0 ? (size_t)got : 0;
+    ossc_real.close(fd);
     ossc_manifest m;
-    int rc = ossc_manifest_parse(text ? text : "", len, path, &m, err);
+    int rc = ossc_manifest_parse(text, len, path, &m, err);
     free(text);
     if (rc < 0)
         return -1;
@@ -111,128 +412,67 @@ static int read_manifest(const char *dir, strlist *out, ossc_error *err)
     return rc;
 }
 
-/* Finds the first entry below dir (relative path in `rel`) that the
- * manifest does not name.  Returns 1 when found, 0 when none, -1 on error. */
-static int find_foreign(const char *root, const char *rel, const strlist *known, char *found,
-                        size_t cap)
+/* True for a name (relative path) that is known, or a temporary a killed
+ * run left beside a known name or the manifest. */
+static bool is_ours(const strlist *known, const char *rel)
 {
-    char path[PATH_MAX];
-    if (ossc_pathf(path, sizeof(path), "%s%s%s", root, rel[0] ? "/" : "", rel) < 0)
+    if (strlist_has(known, rel))
+        return true;
+    size_t n = strlen(rel), t = strlen(TMP_SUFFIX);
+    if (n <= t || strcmp(rel + n - t, TMP_SUFFIX) != 0)
+        return false;
+    char stem[PATH_MAX];
+    snprintf(stem, sizeof(stem), "%.*s", (int)(n - t), rel);
+    return strcmp(stem, MANIFEST) == 0 || strlist_has(known, stem);
+}
+
+/* Finds the first entry below the directory fd dfd (whose path relative
+ * to MODEL_DIR is rel, a buffer of PATH_MAX extended in place) that the
+ * manifest does not name; only known directories are entered, never
+ * through a link.  Returns 1 (rel holds it), 0 when none, -1 on error. */
+static int find_foreign(int dfd, char *rel, const strlist *known)
+{
+    int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+    DIR *d = fd < 0 ? NULL : fdopendir(fd);
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
         return -1;
-    DIR *d = opendir(path);
-    if (!d)
-        return -1;
+    }
+    size_t len = strlen(rel);
     struct dirent *e;
     int rc = 0;
     while (rc == 0 && (e = readdir(d))) {
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
-        char sub[PATH_MAX];
-        if (ossc_pathf(sub, sizeof(sub), "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) < 0) {
+        if (len + 1 + strlen(e->d_name) >= PATH_MAX) {
+            errno = ENAMETOOLONG;
             rc = -1;
             break;
         }
-        if (!rel[0] && strcmp(e->d_name, MANIFEST) == 0)
+        sprintf(rel + len, "%s%s", len ? "/" : "", e->d_name);
+        if (!len && strcmp(e->d_name, MANIFEST) == 0) {
+            rel[len] = '\0';
             continue;
-        if (!strlist_has(known, sub)) {
-            snprintf(found, cap, "%s", sub);
+        }
+        if (!is_ours(known, rel)) {
             rc = 1;
             break;
         }
-        if (e->d_type == DT_DIR)
-            rc = find_foreign(root, sub, known, found, cap);
+        int sub = ossc_real.openat(dirfd(d), e->d_name,
+                                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub >= 0) {
+            rc = find_foreign(sub, rel, known);
+            close(sub);
+        }
+        if (rc == 0)
+            rel[len] = '\0';
     }
     closedir(d);
     return rc;
 }
 
-/* Removes what an earlier mirror created (files first, then directories
- * deepest first).  Only names from the manifest are touched. */
-static void remove_previous(const char *dir, const strlist *known)
-{
-    char path[PATH_MAX];
-    for (size_t i = 0; i < known->n; i++) {
-        if (ossc_pathf(path, sizeof(path), "%s/%s", dir, known->v[i]) < 0)
-            continue;
-        struct stat st;
-        if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode))
-            unlink(path);
-    }
-    for (size_t i = known->n; i-- > 0;) {
-        if (ossc_pathf(path, sizeof(path), "%s/%s", dir, known->v[i]) < 0)
-            continue;
-        rmdir(path); /* only succeeds when empty */
-    }
-}
-
-static int mkdirs(const char *dir, const char *rel, strlist *created, ossc_error *err)
-{
-    char sub[PATH_MAX];
-    const char *p = rel;
-    while ((p = strchr(p, '/'))) {
-        size_t n = (size_t)(p - rel);
-        ossc_pathf(sub, sizeof(sub), "%.*s", (int)n, rel);
-        char path[PATH_MAX];
-        ossc_pathf(path, sizeof(path), "%s/%s", dir, sub);
-        if (mkdir(path, 0755) == 0) {
-            if (strlist_add(created, sub) < 0)
-                return ossc_error_set(err, ENOMEM, "out of memory");
-        } else if (errno != EEXIST) {
-            return ossc_error_set(err, errno, "cannot create directory %s: %s", path,
-                                  strerror(errno));
-        }
-        p++;
-    }
-    return 0;
-}
-
-/* Writes a whole buffer to dir/rel through a temporary name, atomically. */
-static int write_file(const char *dir, const char *rel, const void *data, size_t len,
-                      ossc_error *err)
-{
-    char path[PATH_MAX], tmp[PATH_MAX + 16];
-    ossc_pathf(path, sizeof(path), "%s/%s", dir, rel);
-    ossc_pathf(tmp, sizeof(tmp), "%s.ossc-tmp", path);
-    int fd = ossc_real.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return ossc_error_set(err, errno, "cannot create %s: %s", tmp, strerror(errno));
-    const char *p = data;
-    size_t left = len;
-    while (left) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            int e = errno;
-            ossc_real.close(fd);
-            unlink(tmp);
-            return ossc_error_set(err, e, "cannot write %s: %s", tmp, strerror(e));
-        }
-        p += w;
-        left -= (size_t)w;
-    }
-    if (ossc_real.close(fd) < 0 || rename(tmp, path) < 0) {
-        int e = errno;
-        unlink(tmp);
-        return ossc_error_set(err, e, "cannot write %s: %s", path, strerror(e));
-    }
-    return 0;
-}
-
-static int make_placeholder(const char *dir, const char *rel, uint64_t size, ossc_error *err)
-{
-    char path[PATH_MAX];
-    ossc_pathf(path, sizeof(path), "%s/%s", dir, rel);
-    int fd = ossc_real.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return ossc_error_set(err, errno, "cannot create %s: %s", path, strerror(errno));
-    int rc = ftruncate(fd, (off_t)size);
-    int e = errno;
-    ossc_real.close(fd);
-    if (rc < 0)
-        return ossc_error_set(err, e, "cannot size placeholder %s: %s", path, strerror(e));
-    return 0;
-}
+/* ------------------------------------------------------- the preparation */
 
 typedef struct small_fetch {
     const ossc_object_info *obj;
@@ -241,7 +481,8 @@ typedef struct small_fetch {
     ossc_future *future;
 } small_fetch;
 
-static int finish_small(const char *dir, small_fetch *sf, ossc_error *err)
+static int finish_small(int root, const char *dir, small_fetch *sf, strlist *created,
+                        ossc_error *err)
 {
     int64_t n = ossc_future_wait(sf->future, err);
     ossc_future_free(sf->future);
@@ -252,15 +493,16 @@ static int finish_small(const char *dir, small_fetch *sf, ossc_error *err)
     else if ((uint64_t)n != sf->obj->size)
         rc = ossc_error_set(err, EIO, "oss object %s changed while being downloaded",
                             sf->obj->key);
-    else
-        rc = write_file(dir, sf->rel, sf->buf, (size_t)n, err);
+    else if ((rc = write_file(root, dir, sf->rel, sf->buf, (size_t)n, err)) == 0 &&
+             strlist_add(created, sf->rel) < 0)
+        rc = ossc_error_set(err, ENOMEM, "out of memory");
     free(sf->buf);
     sf->buf = NULL;
     return rc;
 }
 
-static int write_manifest(const char *dir, const char *oss_path, const strlist *entries,
-                          ossc_error *err)
+static int write_manifest(int root, const char *dir, const char *oss_path,
+                          const strlist *entries, ossc_error *err)
 {
     size_t cap = 256 + strlen(oss_path), len = 0;
     for (size_t i = 0; i < entries->n; i++)
@@ -268,38 +510,108 @@ static int write_manifest(const char *dir, const char *oss_path, const strlist *
     char *buf = malloc(cap);
     if (!buf)
         return ossc_error_set(err, ENOMEM, "out of memory");
-    len += (size_t)snprintf(buf, cap, "%s%s\n", MANIFEST_HEADER, oss_path);
+    len += (size_t)snprintf(buf, cap, "%s%s\n", OSSC_MANIFEST_HEADER, oss_path);
     for (size_t i = 0; i < entries->n; i++)
         len += (size_t)snprintf(buf + len, cap - len, "%s\n", entries->v[i]);
-    int rc = write_file(dir, MANIFEST, buf, len, err);
+    int rc = write_file(root, dir, MANIFEST, buf, len, err);
     free(buf);
     return rc;
+}
+
+/* The object's path relative to MODEL_DIR, or NULL for a directory marker
+ * or a key that does not map to a safe relative path. */
+static const char *object_rel(const ossc_preload_settings *s, const ossc_object_info *o,
+                              bool warn)
+{
+    const char *rel = o->key + strlen(s->prefix);
+    size_t rl = strlen(rel);
+    if (rl == 0 || rel[rl - 1] == '/')
+        return NULL; /* directory marker */
+    if (!ossc_rel_path_safe(rel) || rl > OSSC_MANIFEST_ENTRY_MAX) {
+        if (warn)
+            OSSC_WARN("skipping oss://%s/%s: not a safe relative path under MODEL_DIR",
+                      s->bucket, o->key);
+        return NULL;
+    }
+    return rel;
+}
+
+/* The journal: what is left of the previous mirror, then every directory
+ * and file this run is about to create. */
+static int plan_journal(int root, const ossc_preload_settings *s, const ossc_list_result *list,
+                        const strlist *previous, strlist *journal)
+{
+    char sub[PATH_MAX];
+    for (size_t i = 0; i < previous->n; i++)
+        if (kind_beneath(root, previous->v[i]) && strlist_add(journal, previous->v[i]) < 0)
+            return -1;
+    for (size_t i = 0; i < list->count; i++) {
+        const char *rel = object_rel(s, &list->objects[i], true);
+        if (!rel)
+            continue;
+        for (const char *p = rel; (p = strchr(p, '/')); p++) {
+            snprintf(sub, sizeof(sub), "%.*s", (int)(p - rel), rel);
+            if (!strlist_has(journal, sub) && strlist_add(journal, sub) < 0)
+                return -1;
+        }
+        if (!strlist_has(journal, rel) && strlist_add(journal, rel) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* After a failed preparation: removes what this run created; the manifest
+ * then lists only what could not be removed (none: it goes too, and so
+ * does MODEL_DIR when this run made it). */
+static void undo(int root, const ossc_preload_settings *s, bool made_dir,
+                 const strlist *created, const strlist *journal)
+{
+    remove_entries(root, created);
+    strlist left = {0};
+    for (size_t i = 0; i < journal->n; i++)
+        if (kind_beneath(root, journal->v[i]))
+            strlist_add(&left, journal->v[i]);
+    ossc_error ignored;
+    if (left.n)
+        write_manifest(root, s->model_dir, s->oss_path, &left, &ignored);
+    else {
+        unlinkat(root, MANIFEST, 0);
+        if (made_dir)
+            rmdir(s->model_dir); /* only succeeds when empty */
+    }
+    strlist_free(&left);
 }
 
 int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
                           ossc_large_file **files_out, size_t *nfiles_out, ossc_error *err)
 {
     ossc_list_result *list = NULL;
-    strlist known = {0}, created = {0};
+    strlist known = {0}, journal = {0}, created = {0};
     ossc_large_file *large = NULL;
     size_t nlarge = 0;
     small_fetch inflight[SMALL_IN_FLIGHT];
     size_t ninflight = 0;
-    char foreign[PATH_MAX];
+    char foreign[PATH_MAX] = "";
     const char *dir = s->model_dir;
+    bool made_dir = false, touched = false;
     int rc = -1;
 
     *files_out = NULL;
     *nfiles_out = 0;
     memset(inflight, 0, sizeof(inflight));
 
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-        ossc_error_set(err, errno, "cannot create MODEL_DIR %s: %s", dir, strerror(errno));
+    int root = open_model_dir(dir, &made_dir, err);
+    if (root < 0)
+        goto out;
+    ossc_error why = {0};
+    if (read_manifest(root, dir, &known, &why) < 0) {
+        ossc_error_set(err, why.code,
+                       "%s; nothing in MODEL_DIR was deleted or written: remove the manifest "
+                       "(and what it lists) by hand or choose another directory",
+                       why.message);
         goto out;
     }
-    if (read_manifest(dir, &known, err) < 0)
-        goto out;
-    int ff = find_foreign(dir, "", &known, foreign, sizeof(foreign));
+    int ff = find_foreign(root, foreign, &known);
     if (ff < 0) {
         ossc_error_set(err, errno, "cannot read MODEL_DIR %s: %s", dir, strerror(errno));
         goto out;
@@ -318,47 +630,41 @@ int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
         ossc_error_set(err, ENOENT, "no objects under %s", s->oss_path);
         goto out;
     }
-    remove_previous(dir, &known);
+    touched = true;
+    remove_entries(root, &known);
+    if (plan_journal(root, s, list, &known, &journal) < 0) {
+        ossc_error_set(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    if (write_manifest(root, dir, s->oss_path, &journal, err) < 0)
+        goto out;
 
     large = calloc(list->count, sizeof(*large));
     if (!large) {
         ossc_error_set(err, ENOMEM, "out of memory");
         goto out;
     }
-    size_t plen = strlen(s->prefix);
+    /* Small files first, placeholders only once they are all in place. */
     for (size_t i = 0; i < list->count; i++) {
         const ossc_object_info *o = &list->objects[i];
-        const char *rel = o->key + plen;
-        size_t rl = strlen(rel);
-        if (rl == 0 || rel[rl - 1] == '/')
-            continue; /* directory marker */
-        if (!ossc_rel_path_safe(rel)) {
-            OSSC_WARN("skipping oss://%s/%s: not a safe relative path under MODEL_DIR",
-                      s->bucket, o->key);
+        const char *rel = object_rel(s, o, false);
+        if (!rel)
             continue;
-        }
-        if (mkdirs(dir, rel, &created, err) < 0)
-            goto out;
-        if (strlist_add(&created, rel) < 0) {
-            ossc_error_set(err, ENOMEM, "out of memory");
-            goto out;
-        }
         if (o->size >= s->small_file_size) {
-            if (make_placeholder(dir, rel, o->size, err) < 0)
-                goto out;
             large[nlarge].key = strdup(o->key);
             large[nlarge].rel = strdup(rel);
             large[nlarge].size = o->size;
-            if (!large[nlarge].key || !large[nlarge].rel) {
-                nlarge++;
+            nlarge++;
+            if (!large[nlarge - 1].key || !large[nlarge - 1].rel) {
                 ossc_error_set(err, ENOMEM, "out of memory");
                 goto out;
             }
-            nlarge++;
             continue;
         }
+        if (mkdirs(root, dir, rel, &created, err) < 0)
+            goto out;
         if (ninflight == SMALL_IN_FLIGHT) {
-            if (finish_small(dir, &inflight[0], err) < 0)
+            if (finish_small(root, dir, &inflight[0], &created, err) < 0)
                 goto out;
             memmove(inflight, inflight + 1, sizeof(inflight[0]) * (SMALL_IN_FLIGHT - 1));
             ninflight--;
@@ -380,13 +686,20 @@ int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
         ninflight++;
     }
     while (ninflight) {
-        if (finish_small(dir, &inflight[0], err) < 0)
+        if (finish_small(root, dir, &inflight[0], &created, err) < 0)
             goto out;
         memmove(inflight, inflight + 1, sizeof(inflight[0]) * (SMALL_IN_FLIGHT - 1));
         ninflight--;
     }
-    if (write_manifest(dir, s->oss_path, &created, err) < 0)
-        goto out;
+    for (size_t i = 0; i < nlarge; i++) {
+        if (mkdirs(root, dir, large[i].rel, &created, err) < 0 ||
+            make_placeholder(root, dir, large[i].rel, large[i].size, err) < 0)
+            goto out;
+        if (strlist_add(&created, large[i].rel) < 0) {
+            ossc_error_set(err, ENOMEM, "out of memory");
+            goto out;
+        }
+    }
 
     /* Sorted by relative path: the cache looks files up by bsearch. */
     for (size_t i = 1; i < nlarge; i++)
@@ -406,17 +719,16 @@ out:
         ossc_future_free(inflight[i].future);
         free(inflight[i].buf);
     }
-    if (rc < 0 && created.n) {
-        /* Leave a manifest of what we did create, so a later run cleans it. */
-        ossc_error keep = err ? *err : (ossc_error){0};
-        ossc_error ignored;
-        write_manifest(dir, s->oss_path, &created, &ignored);
-        if (err)
-            *err = keep;
-    }
+    if (rc < 0 && touched)
+        undo(root, s, made_dir, &created, &journal);
+    else if (rc < 0 && made_dir)
+        rmdir(dir); /* only succeeds when empty */
+    if (root >= 0)
+        close(root);
     ossc_large_files_free(large, nlarge);
     ossc_list_result_free(list);
     strlist_free(&known);
+    strlist_free(&journal);
     strlist_free(&created);
     return rc;
 }

@@ -1,0 +1,257 @@
+"""MODEL_DIR mirroring against a hostile or careless neighbour, and failed
+preparations.
+
+The connector deletes only what its manifest names, so the manifest and
+MODEL_DIR itself are attack surface: a MODEL_DIR another user owns or can
+write, a forged manifest, a symlink for MODEL_DIR or planted inside it must
+never make it delete, write or create a file outside MODEL_DIR.  And a
+preparation that fails must leave no placeholder behind, since without the
+interposer a placeholder reads as zeros."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from preload_helpers import preload_env, run, upload
+
+SMALL = 64 * 1024  # preload_env's OSSC_SMALL_FILE_SIZE
+# Listed in this order: the large file comes before the small files, so a
+# mirror that makes placeholders as it lists has made one when a small
+# file fails.
+MODEL = {
+    "a-weights.bin": bytes(range(256)) * (4 * SMALL // 256),
+    "config.json": b'{"model_type": "toy"}',
+    "sub/tokenizer.json": b'{"vocab": [1, 2, 3]}',
+}
+
+# Reads every model file under the (possibly inert) interposer: its length,
+# whether it is all zeros, or the errno.
+READ_MODEL = """
+import errno, json, os, sys
+d = os.environ['MODEL_DIR']
+res = {}
+for rel in sys.argv[1:]:
+    try:
+        with open(os.path.join(d, rel), 'rb') as f:
+            data = f.read()
+        res[rel] = {'len': len(data), 'zeros': data.count(0) == len(data)}
+    except OSError as e:
+        res[rel] = errno.errorcode.get(e.errno, str(e.errno))
+print(json.dumps(res))
+"""
+
+
+def fast_fail_config(tmp_path):
+    cfg = tmp_path / "connector-config.json"
+    cfg.write_text(json.dumps({"logPath": str(tmp_path / "connector.log"), "auditPath": "",
+                               "http": {"maxRetries": 1, "retryBaseMs": 50, "retryMaxMs": 100,
+                                        "connectTimeoutMs": 1000, "lowSpeedTimeoutSec": 3}}))
+    return str(cfg)
+
+
+def read_model(env):
+    return json.loads(run([sys.executable, "-c", READ_MODEL, *MODEL], env).stdout)
+
+
+def assert_model_served(res):
+    for rel, data in MODEL.items():
+        assert res[rel] == {"len": len(data), "zeros": False}, (rel, res)
+
+
+def tree(path):
+    """Every entry below path (not following links) with its kind and bytes."""
+    out = {}
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            p = os.path.join(root, name)
+            rel = os.path.relpath(p, path)
+            if os.path.islink(p):
+                out[rel] = ("link", os.readlink(p))
+            elif os.path.isdir(p):
+                out[rel] = ("dir",)
+            else:
+                with open(p, "rb") as f:
+                    out[rel] = ("file", f.read())
+    return out
+
+
+@pytest.fixture
+def model(emu, bucket):
+    upload(emu, bucket, "m/", MODEL)
+    return "m/"
+
+
+@pytest.fixture
+def arena(tmp_path):
+    """A shared, sticky directory like /tmp, where another user can plant
+    things, and a victim directory of root's beside it."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(tmp_path, 0o755)
+    os.chmod(shared, 0o1777)
+    victim = shared / "victim"
+    victim.mkdir(mode=0o700)
+    (victim / "important.txt").write_text("root's secret")
+    (victim / "tokenizer.json").write_text("root's tokenizer")
+    os.chmod(victim / "important.txt", 0o600)
+    return shared
+
+
+def victim_intact(arena):
+    victim = arena / "victim"
+    return tree(victim) == {"important.txt": ("file", b"root's secret"),
+                            "tokenizer.json": ("file", b"root's tokenizer")}
+
+
+# ------------------------------------------------------ defect 1: ownership
+
+
+def test_forged_manifest_in_another_users_dir_is_refused(emu, bucket, model, arena, other_user,
+                                                         tmp_path):
+    """The issue's repro: uid 54321 prepares /tmp/evilmodel with a manifest
+    naming root's file; root's run deletes nothing and writes nothing
+    there, says why, and the program runs normally."""
+    evil = arena / "evilmodel"
+    other_user.run(["mkdir", str(evil)])
+    other_user.run(["sh", "-c", f"printf '#x\\n../victim/important.txt\\n' > {evil}/.ossc-manifest"])
+    before = tree(evil)
+    env = preload_env(emu, bucket, model, evil, tmp_path / "cache")
+    proc = run(["/bin/sh", "-c", "echo still-running"], env, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "still-running"
+    assert victim_intact(arena)
+    assert tree(evil) == before  # nothing written into the attacker's directory
+    assert f"MODEL_DIR {evil} belongs to uid {other_user.uid}" in proc.stderr, proc.stderr
+
+
+def test_model_dir_writable_by_others_is_refused(emu, bucket, model, arena, tmp_path):
+    shared_dir = arena / "model"
+    shared_dir.mkdir()
+    os.chmod(shared_dir, 0o777)
+    env = preload_env(emu, bucket, model, shared_dir, tmp_path / "cache")
+    proc = run(["/bin/true"], env, timeout=120)
+    assert "writable by group or others (mode 0777)" in proc.stderr, proc.stderr
+    assert "chmod go-w" in proc.stderr
+    assert os.listdir(shared_dir) == []
+
+
+@pytest.mark.parametrize("entry", ["../victim/important.txt", "ABSOLUTE", "sub//tokenizer.json",
+                                   "./config.json", "sub/../../victim/important.txt"])
+def test_manifest_with_unsafe_entries_is_refused(emu, bucket, model, arena, tmp_path, entry):
+    """A manifest in a directory of ours that names something outside it
+    (or a path with '.', '..' or empty components): refused with the
+    manifest's name and line; nothing deleted or written."""
+    if entry == "ABSOLUTE":
+        entry = str(arena / "victim" / "important.txt")
+    model_dir = arena / "model"
+    model_dir.mkdir(mode=0o755)
+    (model_dir / ".ossc-manifest").write_text(f"# oss-connector manifest v1\nconfig.json\n{entry}\n")
+    before = tree(model_dir)
+    env = preload_env(emu, bucket, model, model_dir, tmp_path / "cache")
+    proc = run(["/bin/true"], env, timeout=120)
+    assert f"{model_dir}/.ossc-manifest line 3" in proc.stderr, proc.stderr
+    assert "nothing in MODEL_DIR was deleted or written" in proc.stderr
+    assert victim_intact(arena)
+    assert tree(model_dir) == before
+
+
+def test_model_dir_that_is_a_symlink_is_refused(emu, bucket, model, arena, other_user, tmp_path):
+    """Another user points the expected MODEL_DIR path at root's directory:
+    nothing is written through the link."""
+    link = arena / "model"
+    other_user.run(["ln", "-s", str(arena / "victim"), str(link)])
+    env = preload_env(emu, bucket, model, link, tmp_path / "cache")
+    proc = run(["/bin/true"], env, timeout=120)
+    assert f"MODEL_DIR {link} is a symbolic link" in proc.stderr, proc.stderr
+    assert victim_intact(arena)
+    assert os.readlink(link) == str(arena / "victim")
+
+
+def test_symlink_planted_inside_model_dir_is_never_followed(emu, bucket, model, arena, tmp_path):
+    """Between two runs, a subdirectory the connector made is replaced by a
+    link to a victim directory holding a file of the same name: the next
+    run removes the link itself (never the victim's file) and mirrors the
+    model again."""
+    model_dir = arena / "model"
+    env = preload_env(emu, bucket, model, model_dir, tmp_path / "cache")
+    assert_model_served(read_model(env))
+    for name in os.listdir(model_dir / "sub"):
+        os.unlink(model_dir / "sub" / name)
+    os.rmdir(model_dir / "sub")
+    os.symlink(arena / "victim", model_dir / "sub")
+    res = read_model(env)
+    assert victim_intact(arena)
+    assert_model_served(res)
+    assert not os.path.islink(model_dir / "sub")
+
+
+# ------------------------------------------- defect 2: failed preparations
+
+
+def test_failed_preparation_leaves_no_placeholder(emu, bucket, model, tmp_path):
+    """A small file cannot be fetched: the preparation fails and removes
+    what it made, so the application gets ENOENT, never a placeholder's
+    zeros."""
+    model_dir = tmp_path / "model"
+    emu.faults.error(status=500, count=1000, bucket=bucket, key=model + "sub/tokenizer.json",
+                     method="GET")
+    env = preload_env(emu, bucket, model, model_dir, tmp_path / "cache",
+                      OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path))
+    proc = run([sys.executable, "-c", READ_MODEL, *MODEL], env)
+    assert "cannot prepare MODEL_DIR" in proc.stderr, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res == {rel: "ENOENT" for rel in MODEL}, res
+    assert not model_dir.exists() or tree(model_dir) == {}
+
+    # Once the server is well again, the next run mirrors the model.
+    emu.faults.clear()
+    assert_model_served(read_model(env))
+
+
+def test_failed_preparation_keeps_what_a_previous_run_left(emu, bucket, model, tmp_path):
+    """A failed re-run in a MODEL_DIR the connector had mirrored into: its
+    own files go (the previous mirror was already replaced), the user's
+    directory stays, and the manifest no longer names removed files."""
+    model_dir = tmp_path / "model"
+    env = preload_env(emu, bucket, model, model_dir, tmp_path / "cache",
+                      OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path))
+    assert_model_served(read_model(env))
+    emu.faults.error(status=500, count=1000, bucket=bucket, key=model + "sub/tokenizer.json",
+                     method="GET")
+    res = read_model(env)
+    assert res == {rel: "ENOENT" for rel in MODEL}, res
+    assert model_dir.is_dir() and tree(model_dir) == {}
+
+
+def test_sigkilled_preparation_is_cleaned_by_the_next_run(emu, bucket, model, tmp_path):
+    """A preparation killed with SIGKILL while a small file is in flight:
+    the next run recognises what it left (the manifest is written before
+    anything is created) and mirrors the model, instead of refusing the
+    leftovers as files the connector did not create."""
+    model_dir = tmp_path / "model"
+    key = model + "sub/tokenizer.json"
+    emu.faults.delay(60.0, count=1, bucket=bucket, key=key, method="GET")
+    env = preload_env(emu, bucket, model, model_dir, tmp_path / "cache",
+                      OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path))
+    proc = subprocess.Popen(["/bin/true"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while emu.stats()["objects"].get(bucket, {}).get(key, {}).get("GET", 0) < 1:
+            assert proc.poll() is None and time.monotonic() < deadline, "GET never started"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert model_dir.is_dir() and os.listdir(model_dir)  # it left something behind
+    emu.faults.clear()
+
+    proc = run([sys.executable, "-c", READ_MODEL, *MODEL], env)
+    assert "did not create" not in proc.stderr, proc.stderr
+    assert_model_served(json.loads(proc.stdout))
