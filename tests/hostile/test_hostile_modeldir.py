@@ -173,10 +173,13 @@ def test_model_dir_that_is_a_symlink_is_refused(emu, bucket, model, arena, other
     assert os.readlink(link) == str(arena / "victim")
 
 
-def test_symlink_planted_inside_model_dir_is_never_followed(emu, bucket, model, arena, tmp_path):
+@pytest.mark.parametrize("file_first", [False, True])
+def test_symlink_planted_inside_model_dir_is_never_followed(emu, bucket, model, arena, tmp_path,
+                                                            file_first):
     """Between two runs, a subdirectory the connector made is replaced by a
     link to a victim directory holding a file of the same name: the next
-    run removes the link itself (never the victim's file) and mirrors the
+    run removes the link itself (never the victim's file), whatever order
+    the manifest lists the directory and its file in, and mirrors the
     model again."""
     model_dir = arena / "model"
     env = preload_env(emu, bucket, model, model_dir, tmp_path / "cache")
@@ -185,6 +188,11 @@ def test_symlink_planted_inside_model_dir_is_never_followed(emu, bucket, model, 
         os.unlink(model_dir / "sub" / name)
     os.rmdir(model_dir / "sub")
     os.symlink(arena / "victim", model_dir / "sub")
+    if file_first:
+        manifest = model_dir / ".ossc-manifest"
+        lines = manifest.read_text().splitlines()
+        lines.remove("sub")
+        manifest.write_text("\n".join(lines + ["sub"]) + "\n")
     res = read_model(env)
     assert victim_intact(arena)
     assert_model_served(res)
@@ -230,28 +238,34 @@ def test_failed_preparation_keeps_what_a_previous_run_left(emu, bucket, model, t
 
 
 def test_sigkilled_preparation_is_cleaned_by_the_next_run(emu, bucket, model, tmp_path):
-    """A preparation killed with SIGKILL while a small file is in flight:
-    the next run recognises what it left (the manifest is written before
-    anything is created) and mirrors the model, instead of refusing the
-    leftovers as files the connector did not create."""
+    """A preparation killed with SIGKILL half-way (a small file stalled at
+    the server): the next run recognises what it left (the manifest is
+    written before anything is created) and mirrors the model, instead of
+    refusing the leftovers as files the connector did not create."""
     model_dir = tmp_path / "model"
-    key = model + "sub/tokenizer.json"
-    emu.faults.delay(60.0, count=1, bucket=bucket, key=key, method="GET")
+    emu.faults.delay(60.0, count=1, bucket=bucket, key=model + "sub/tokenizer.json",
+                     method="GET")
+    cfg = tmp_path / "patient-config.json"
+    cfg.write_text(json.dumps({"logPath": str(tmp_path / "connector.log"), "auditPath": "",
+                               "http": {"maxRetries": 0, "lowSpeedTimeoutSec": 120}}))
     env = preload_env(emu, bucket, model, model_dir, tmp_path / "cache",
-                      OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path))
+                      OSS_CONNECTOR_CONFIG=str(cfg))
     proc = subprocess.Popen(["/bin/true"], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
+        # "sub" is made just before its file is fetched, and that fetch stalls.
         deadline = time.monotonic() + 120
-        while emu.stats()["objects"].get(bucket, {}).get(key, {}).get("GET", 0) < 1:
-            assert proc.poll() is None and time.monotonic() < deadline, "GET never started"
+        while not (model_dir / "sub").is_dir():
+            assert proc.poll() is None and time.monotonic() < deadline, "preparation never began"
             time.sleep(0.05)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
-    assert model_dir.is_dir() and os.listdir(model_dir)  # it left something behind
+    assert proc.returncode == -signal.SIGKILL
+    assert not (model_dir / "sub" / "tokenizer.json").exists()  # killed half-way
     emu.faults.clear()
 
+    env["OSS_CONNECTOR_CONFIG"] = fast_fail_config(tmp_path)
     proc = run([sys.executable, "-c", READ_MODEL, *MODEL], env)
     assert "did not create" not in proc.stderr, proc.stderr
     assert_model_served(json.loads(proc.stdout))
