@@ -193,7 +193,11 @@ void ossc_fd_release_all(void);
 /* Lists OSS_PATH, mirrors it into MODEL_DIR (small files downloaded,
  * large files as placeholders of their size) and returns the large files
  * (sorted by key) for the cache.  Never deletes a file it did not create
- * (a manifest remembers those); refuses when MODEL_DIR holds others. */
+ * (a manifest, written before anything is created, remembers those);
+ * refuses when MODEL_DIR holds others, is not a directory owned by our
+ * euid and closed to group/others, or its manifest names a path outside
+ * it.  Never follows a symlink below MODEL_DIR.  On failure, removes what
+ * it created (no placeholder is left to read as zeros). */
 typedef struct ossc_large_file {
     char *key;       /* object key */
     char *rel;       /* path relative to MODEL_DIR */
