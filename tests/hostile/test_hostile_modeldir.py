@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from ossconnector.emulator.testing import running_emulator
 from preload_helpers import preload_env, run, upload
 
 SMALL = 64 * 1024  # preload_env's OSSC_SMALL_FILE_SIZE
@@ -220,6 +221,31 @@ def test_failed_preparation_leaves_no_placeholder(emu, bucket, model, tmp_path):
     # Once the server is well again, the next run mirrors the model.
     emu.faults.clear()
     assert_model_served(read_model(env))
+
+
+def test_server_killed_during_preparation_serves_no_zeros(tmp_path):
+    """The issue's repro: the server dies while MODEL_DIR is being prepared
+    (a small file stalled at the server): the application gets ENOENT for
+    the large file, not its placeholder's zeros."""
+    model_dir = tmp_path / "model"
+    with running_emulator() as emu:
+        emu.create_bucket("dying")
+        upload(emu, "dying", "m/", MODEL)
+        emu.faults.delay(30.0, count=10, bucket="dying", key="m/sub/tokenizer.json",
+                         method="GET")
+        env = preload_env(emu, "dying", "m/", model_dir, tmp_path / "cache",
+                          OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path))
+        proc = subprocess.Popen([sys.executable, "-c", READ_MODEL, *MODEL], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not (model_dir / "sub").is_dir():
+            assert proc.poll() is None and time.monotonic() < deadline, "preparation never began"
+            time.sleep(0.05)
+        os.kill(emu.pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    assert "cannot prepare MODEL_DIR" in err, err
+    assert json.loads(out) == {rel: "ENOENT" for rel in MODEL}
+    assert not model_dir.exists() or tree(model_dir) == {}
 
 
 def test_failed_preparation_keeps_what_a_previous_run_left(emu, bucket, model, tmp_path):
