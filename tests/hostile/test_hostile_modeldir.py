@@ -121,7 +121,8 @@ def test_forged_manifest_in_another_users_dir_is_refused(emu, bucket, model, are
     there, says why, and the program runs normally."""
     evil = arena / "evilmodel"
     other_user.run(["mkdir", str(evil)])
-    other_user.run(["sh", "-c", f"printf '#x\\n../victim/important.txt\\n' > {evil}/.ossc-manifest"])
+    other_user.run(["sh", "-c",
+                    f"printf '#x\\n../victim/important.txt\\n' > {evil}/.ossc-manifest"])
     before = tree(evil)
     env = preload_env(emu, bucket, model, evil, tmp_path / "cache")
     proc = run(["/bin/sh", "-c", "echo still-running"], env, timeout=120)
@@ -152,7 +153,8 @@ def test_manifest_with_unsafe_entries_is_refused(emu, bucket, model, arena, tmp_
         entry = str(arena / "victim" / "important.txt")
     model_dir = arena / "model"
     model_dir.mkdir(mode=0o755)
-    (model_dir / ".ossc-manifest").write_text(f"# oss-connector manifest v1\nconfig.json\n{entry}\n")
+    (model_dir / ".ossc-manifest").write_text(
+        f"# oss-connector manifest v1\nconfig.json\n{entry}\n")
     before = tree(model_dir)
     env = preload_env(emu, bucket, model, model_dir, tmp_path / "cache")
     proc = run(["/bin/true"], env, timeout=120)
