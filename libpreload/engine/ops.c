@@ -384,6 +384,31 @@ int ossc_future_crc64(const ossc_future *f, uint64_t *crc, uint64_t *object_crc)
     return 1;
 }
 
+int ossc_future_object_size(const ossc_future *f, uint64_t *size)
+{
+    if (!f->waited || f->result < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (size_t i = 0; i < f->nparts; i++) {
+        if (f->parts[i]->has_total_size) {
+            *size = f->parts[i]->total_size;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+uint64_t ossc_crc64(uint64_t crc, const void *buf, size_t len)
+{
+    return ossc_crc64_update(crc, buf, len);
+}
+
+uint64_t ossc_crc64_join(uint64_t crc_a, uint64_t crc_b, uint64_t len_b)
+{
+    return ossc_crc64_combine(crc_a, crc_b, len_b);
+}
+
 int ossc_future_done(ossc_future *f)
 {
     pthread_mutex_lock(&f->wg.lock);

@@ -13,7 +13,8 @@ import time
 import pytest
 
 from ossconnector import Client
-from ossconnector.errors import OssError, OssPermissionError, OssTimeoutError
+from ossconnector.errors import (OssError, OssIntegrityError, OssPermissionError,
+                                 OssTimeoutError)
 
 from wire_server import WireServer
 
@@ -158,3 +159,77 @@ def test_self_signed_tls_is_accepted_with_its_ca_file(wire, self_signed):
     _, c = wire("honest", tls=self_signed, http={"caFile": self_signed[0]})
     assert c.open(URI, size=100).read() == DATA[:100]
     assert c.open(URI, size=SIZE).read() == DATA
+
+
+# ------------------------------------- every byte served is checked (Python)
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def corruptible(emu, bucket):
+    """A 3 MiB object in the emulator (several 1 MiB parts); returns (uri, data)."""
+    data = os.urandom(3 * MiB + 4321)
+    emu.put_object(bucket, "w/blob", data)
+    return f"oss://{bucket}/w/blob", data
+
+
+def test_corrupt_range_is_caught_once_reads_cover_the_object(client, emu, bucket, corruptible):
+    uri, data = corruptible
+    # The first GET's body (the read-ahead chunk from byte 1000) is corrupted.
+    emu.faults.corrupt(offset=5, length=3, count=1, bucket=bucket, key="w/blob")
+    with client.open(uri) as r:
+        r.seek(1000)
+        r.read(5000)  # not yet checkable: bytes 0..999 never read
+        r.seek(0)
+        with pytest.raises(OssIntegrityError) as e:
+            r.read(1000)  # completes the coverage: the check runs and fails
+        assert uri in str(e.value)
+        with pytest.raises(OssIntegrityError):  # and stays failed
+            r.read(10)
+
+
+def test_corrupt_direct_reads_in_any_order_are_caught(client, emu, bucket, corruptible):
+    uri, data = corruptible
+    half = len(data) // 2
+    emu.faults.corrupt(offset=100, length=1, count=1, bucket=bucket, key="w/blob")
+    with client.open(uri) as r:
+        r.seek(half)
+        tail = bytearray(len(data) - half)
+        r.readinto(tail)               # large: straight into the buffer, corrupted
+        r.seek(0)
+        with pytest.raises(OssIntegrityError):
+            r.readinto(bytearray(half))
+
+
+def test_clean_object_read_in_any_order_passes(client, emu, bucket, corruptible):
+    uri, data = corruptible
+    with client.open(uri) as r:
+        pieces = [(2 * MiB, 700_000), (10, 50), (0, 2 * MiB + 5), (MiB, 3 * MiB)]
+        for off, n in pieces:             # overlapping, backwards, small and large
+            r.seek(off)
+            assert r.read(n) == data[off:off + n]
+        assert r._coverage.complete() and r._verified_crc is not None
+
+
+def test_verify_full_checks_before_returning_any_byte(client, emu, bucket, corruptible):
+    uri, data = corruptible
+    # Every body corrupted: the engine's own re-read of a whole object fails too.
+    emu.faults.corrupt(offset=5, length=2, count=100, bucket=bucket, key="w/blob")
+    with client.open(uri, verify="full") as r:
+        r.seek(1000)
+        with pytest.raises(OssIntegrityError) as e:
+            r.read(5000)
+        assert uri in str(e.value)
+    emu.faults.clear()
+    emu.faults.corrupt(offset=5, length=2, count=1, bucket=bucket, key="w/blob")
+    with client.open(uri, verify="full") as r:
+        r.seek(1000)
+        assert r.read(5000) == data[1000:6000]   # re-read once, then checked
+        r.seek(0)
+        assert r.read() == data
+
+
+def test_verify_mode_is_checked(client, corruptible):
+    with pytest.raises(ValueError, match="verify"):
+        client.open(corruptible[0], verify="sometimes")
