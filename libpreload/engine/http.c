@@ -225,9 +225,29 @@ static int sink_pwrite(ossc_req *r, const char *data, size_t len)
     return 0;
 }
 
+/* Stores body bytes [data, data + len) of a ranged GET's reply at the
+ * request's current place (dst or the sink file), counting them into the
+ * CRC; 0, or -1 with the transfer to be aborted. */
+static int take_bytes(ossc_req *r, const char *data, size_t len)
+{
+    if (r->dst)
+        memcpy(r->dst + r->received, data, len);
+    else if ((r->sink_errno = sink_pwrite(r, data, len)) != 0)
+        return -1;
+    if (r->want_crc)
+        r->crc = ossc_crc64_update(r->crc, data, len);
+    r->received += len;
+    r->attempt_received += len;
+    return 0;
+}
+
 /* Body bytes: successful ranged GETs go straight into the caller's buffer
  * or file (bounded by dst_cap), everything else (XML results, error
- * documents) into r->resp.  Returning less than len aborts the transfer. */
+ * documents) into r->resp.  Returning less than len aborts the transfer.
+ * A 200 to a ranged GET carries the whole object (OSS answers so to a
+ * range it finds invalid, any HTTP server may ignore Range): the bytes
+ * before our range are skipped, ours kept, and the transfer is stopped
+ * as soon as the range is complete (got_all: a success, not an error). */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     ossc_req *r = userp;
@@ -236,19 +256,27 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         return 0;
     if (ossc_req_has_sink(r) && r->http_status >= 200 && r->http_status < 300) {
         uint64_t room = r->dst_cap - r->received;
+        if (r->whole_body) {
+            uint64_t pos = r->body_seen;
+            r->body_seen += len;
+            if (pos + len <= r->attempt_off)
+                return len; /* before our range */
+            size_t skip = pos < r->attempt_off ? (size_t)(r->attempt_off - pos) : 0;
+            size_t take = len - skip < room ? len - skip : (size_t)room;
+            if (take_bytes(r, data + skip, take) < 0)
+                return 0;
+            if (r->received == r->dst_cap) {
+                r->got_all = true;
+                return 0;
+            }
+            return len;
+        }
+        r->body_seen += len;
         if (len > room) {
             r->overflow = true;
             return 0;
         }
-        if (r->dst)
-            memcpy(r->dst + r->received, data, len);
-        else if ((r->sink_errno = sink_pwrite(r, data, len)) != 0)
-            return 0;
-        if (r->want_crc)
-            r->crc = ossc_crc64_update(r->crc, data, len);
-        r->received += len;
-        r->attempt_received += len;
-        return len;
+        return take_bytes(r, data, len) < 0 ? 0 : len;
     }
     if (resp_append(r, data, len) < 0)
         return 0;
@@ -278,8 +306,92 @@ static bool header_is(const char *line, size_t len, const char *name)
     return len > n && strncasecmp(line, name, n) == 0 && line[n] == ':';
 }
 
+/* A decimal number of at most 18 digits (so it fits int64), nothing else. */
+static bool parse_size(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+    size_t n = 0;
+    for (; s[n] >= '0' && s[n] <= '9'; n++) {
+        if (n == 18)
+            return false;
+        v = v * 10 + (uint64_t)(s[n] - '0');
+    }
+    if (n == 0 || s[n] != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+/* "bytes first-last/total" (total may be "*"), or "bytes * /total" of a 416. */
+static void parse_content_range(ossc_req *r, const char *value)
+{
+    char first[24], last[24], total[24];
+    r->has_content_range = false;
+    if (sscanf(value, "bytes %23[0-9]-%23[0-9]/%23[0-9*]", first, last, total) == 3) {
+        if (!parse_size(first, &r->cr_first) || !parse_size(last, &r->cr_last))
+            return;
+        r->has_content_range = true;
+    } else if (sscanf(value, "bytes */%23[0-9]", total) != 1) {
+        return;
+    }
+    if (strcmp(total, "*") != 0 && parse_size(total, &r->total_size))
+        r->has_total_size = true;
+}
+
+/* Called when a final reply's headers are complete: checks that what it
+ * announces is what a ranged GET into a sink asked for, so that no byte
+ * of a wrong place is ever taken.  Sets r->wire_err (the transfer is then
+ * aborted and the attempt judged a transient error) or the expectations
+ * on_body and judge_attempt check. */
+static void check_reply_headers(ossc_req *r)
+{
+    if (r->bad_content_length) {
+        snprintf(r->wire_err, sizeof(r->wire_err), "invalid Content-Length in HTTP %d reply",
+                 r->http_status);
+        return;
+    }
+    if (!ossc_req_has_sink(r) || !r->has_range || r->http_status < 200 || r->http_status >= 300)
+        return;
+    uint64_t last = r->range_off + r->range_len - 1;
+    if (r->http_status == 200) {
+        /* The whole object: its length is the object's size. */
+        r->whole_body = true;
+        if (r->content_length >= 0) {
+            r->total_size = (uint64_t)r->content_length;
+            r->has_total_size = true;
+        }
+        return;
+    }
+    if (r->http_status != 206) {
+        snprintf(r->wire_err, sizeof(r->wire_err), "unexpected HTTP %d to a ranged GET",
+                 r->http_status);
+        return;
+    }
+    if (!r->has_content_range) {
+        snprintf(r->wire_err, sizeof(r->wire_err), "HTTP 206 without a valid Content-Range");
+        return;
+    }
+    /* The server may end the range early only where the object ends. */
+    bool ends_early = r->cr_last < last && r->has_total_size &&
+                      r->cr_last + 1 == r->total_size;
+    if (r->cr_first != r->attempt_off || r->cr_last < r->cr_first ||
+        (r->cr_last != last && !ends_early) ||
+        (r->has_total_size && r->cr_last >= r->total_size)) {
+        snprintf(r->wire_err, sizeof(r->wire_err),
+                 "HTTP 206 for bytes %" PRIu64 "-%" PRIu64 " when bytes %" PRIu64 "-%" PRIu64
+                 " were asked", r->cr_first, r->cr_last, r->attempt_off, last);
+        return;
+    }
+    r->expect_len = r->cr_last - r->cr_first + 1;
+    if (r->content_length >= 0 && (uint64_t)r->content_length != r->expect_len)
+        snprintf(r->wire_err, sizeof(r->wire_err),
+                 "HTTP 206 with Content-Length %" PRId64 " for %" PRIu64 " bytes of range",
+                 r->content_length, r->expect_len);
+}
+
 /* Response headers: status line (reset per response, so 100-continue and
- * redirects do not confuse us), sizes, ETag, CRC, request id. */
+ * redirects do not confuse us), sizes, ETag, CRC, request id; at their
+ * end (the blank line) the checks of check_reply_headers. */
 static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
 {
     ossc_req *r = userp;
@@ -290,23 +402,33 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *userp)
         const char *sp = memchr(line, ' ', len);
         r->http_status = sp ? atoi(sp + 1) : 0;
         r->has_server_crc = false;
+        r->has_content_range = false;
+        r->bad_content_length = false;
+        r->content_length = -1;
+        return len;
+    }
+    if (len <= 2 && (line[0] == '\r' || line[0] == '\n')) {
+        if (r->http_status >= 200) {
+            check_reply_headers(r);
+            if (r->wire_err[0])
+                return 0; /* abort: judged as a transient error */
+        }
         return len;
     }
     if (header_is(line, len, "content-length")) {
         header_value(line, len, 14, value, sizeof(value));
-        r->content_length = strtoll(value, NULL, 10);
-        if (r->http_status == 200 && !r->has_total_size) {
-            r->total_size = (uint64_t)r->content_length;
+        uint64_t v;
+        if (parse_size(value, &v))
+            r->content_length = (int64_t)v;
+        else
+            r->bad_content_length = true;
+        if (!r->bad_content_length && r->http_status == 200 && !r->has_range) {
+            r->total_size = v;
             r->has_total_size = true;
         }
     } else if (header_is(line, len, "content-range")) {
-        /* "bytes a-b/total" */
         header_value(line, len, 13, value, sizeof(value));
-        const char *slash = strchr(value, '/');
-        if (slash && slash[1] != '*') {
-            r->total_size = strtoull(slash + 1, NULL, 10);
-            r->has_total_size = true;
-        }
+        parse_content_range(r, value);
     } else if (header_is(line, len, "etag")) {
         header_value(line, len, 4, value, sizeof(value));
         const char *v = value;
@@ -482,6 +604,11 @@ static int setup_attempt(ossc_io_thread *t, ossc_req *r)
     r->content_length = -1;
     r->attempt_received = 0;
     r->overflow = false;
+    r->whole_body = false;
+    r->got_all = false;
+    r->body_seen = 0;
+    r->expect_len = 0;
+    r->wire_err[0] = '\0';
     r->resp_len = 0;
     if (r->resp)
         r->resp[0] = '\0';
@@ -526,6 +653,16 @@ static void describe_target(const ossc_req *r, char *out, size_t cap)
         snprintf(out, cap, "service");
 }
 
+/* "scheme://host[:port]" of the endpoint, for errors. */
+static void describe_endpoint(const ossc_http *h, char *out, size_t cap)
+{
+    const ossc_endpoint *ep = &h->target.endpoint;
+    if (ep->port)
+        snprintf(out, cap, "%s://%s:%d", ep->scheme, ep->host, ep->port);
+    else
+        snprintf(out, cap, "%s://%s", ep->scheme, ep->host);
+}
+
 /* Decides the outcome of one attempt.  Returns 1 when the request should be
  * retried, 0 when it is finished (r->result and r->err set). */
 static int judge_attempt(ossc_io_thread *t, ossc_req *r, CURLcode cc)
@@ -543,29 +680,47 @@ static int judge_attempt(ossc_io_thread *t, ossc_req *r, CURLcode cc)
         return 0;
     }
 
-    /* A range that starts at or past the end of the object: nothing to read. */
     if (r->sink_errno) {
         r->result = ossc_error_set(&r->err, r->sink_errno, "%s %s: cannot write the bytes: %s",
                                    r->method, what, strerror(r->sink_errno));
         return 0;
     }
 
+    /* A range that starts at or past the end of the object: nothing to
+     * read; settle() checks that the size the 416 names agrees. */
     if (cc == CURLE_OK && r->http_status == 416 && r->has_range && ossc_req_has_sink(r)) {
         r->result = 0;
         return 0;
     }
 
-    if (cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && r->overflow)) {
+    char endpoint[300];
+    describe_endpoint(h, endpoint, sizeof(endpoint));
+    /* A reply that is not what we asked for: never taken, tried again (a
+     * proxy or a connection may be at fault), then reported. */
+    if (r->wire_err[0] || (cc == CURLE_WRITE_ERROR && r->overflow)) {
+        ossc_error_set(&r->err, EIO, "%s %s via %s: %s", r->method, what, endpoint,
+                       r->wire_err[0] ? r->wire_err : "server sent more bytes than asked");
+        if (r->overflow) {
+            r->received = 0; /* this attempt's bytes may be misplaced */
+            r->crc = 0;
+        }
+        goto retry;
+    }
+
+    if (cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && r->got_all)) {
         if (r->http_status >= 200 && r->http_status < 300) {
-            if (r->overflow) {
-                /* The server ignored our Range and sent the whole object.
-                 * Only acceptable when the range started at 0. */
-                if (r->attempt_off != 0 || r->http_status != 200) {
-                    r->result = ossc_error_set(&r->err, EIO,
-                                               "%s %s: server sent more bytes than requested",
-                                               r->method, what);
-                    return 0;
+            if (r->whole_body) {
+                /* A 200 that ended by itself: the object ends there. */
+                if (!r->got_all && !r->has_total_size) {
+                    r->total_size = r->body_seen;
+                    r->has_total_size = true;
                 }
+            } else if (ossc_req_has_sink(r) && r->has_range &&
+                       r->attempt_received != r->expect_len) {
+                ossc_error_set(&r->err, EIO,
+                               "%s %s via %s: short body (%" PRIu64 " of %" PRIu64 " bytes)",
+                               r->method, what, endpoint, r->attempt_received, r->expect_len);
+                goto retry;
             } else if (ossc_req_has_sink(r) && r->content_length >= 0 &&
                        (int64_t)r->attempt_received != r->content_length) {
                 ossc_error_set(&r->err, EIO, "%s %s: short body (%" PRIu64 " of %" PRId64 " bytes)",
@@ -602,17 +757,24 @@ static int judge_attempt(ossc_io_thread *t, ossc_req *r, CURLcode cc)
     /* Transport error. */
     {
         int code = EIO;
+        const char *hint = "";
         if (cc == CURLE_COULDNT_RESOLVE_HOST)
             code = EHOSTUNREACH;
         else if (cc == CURLE_COULDNT_CONNECT)
             code = ECONNREFUSED;
         else if (cc == CURLE_OPERATION_TIMEDOUT)
             code = ETIMEDOUT;
-        else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE)
+        if (cc == CURLE_PEER_FAILED_VERIFICATION) {
             code = EACCES;
-        ossc_error_set(&r->err, code, "%s %s via %s://%s: %s", r->method, what,
-                       h->target.endpoint.scheme, h->target.endpoint.host,
-                       r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc));
+            hint = h->cfg.http.ca_file[0]
+                       ? " (the certificate is not signed by the CA in http.caFile)"
+                       : " (set http.caFile to the CA that signed the server's certificate)";
+        } else if (cc == CURLE_SSL_CACERT_BADFILE) {
+            code = EACCES;
+            hint = " (cannot use the CA file named by http.caFile)";
+        }
+        ossc_error_set(&r->err, code, "%s %s via %s: %s%s", r->method, what, endpoint,
+                       r->errbuf[0] ? r->errbuf : curl_easy_strerror(cc), hint);
         if (curl_retryable(cc))
             goto retry;
         r->result = -1;
@@ -625,9 +787,6 @@ retry:
         OSSC_WARN("giving up after %d attempts: %s", r->attempts, r->err.message);
         return 0;
     }
-    /* A body we stream into memory other than dst starts over. */
-    if (!ossc_req_has_sink(r) || r->overflow)
-        r->received = r->overflow ? 0 : r->received;
     if (r->want_crc && r->received == 0)
         r->crc = 0;
     OSSC_INFO("retrying (attempt %d): %s", r->attempts + 1, r->err.message);
@@ -743,13 +902,29 @@ static void collect_done(ossc_io_thread *t)
     }
 }
 
+/* Ms until the first delayed request is due (0: one is due now), or -1
+ * when none waits or there is no room to start one (a transfer ending
+ * wakes the loop): how long the loop may sleep without missing a retry. */
+static long next_retry_in(const ossc_io_thread *t)
+{
+    uint64_t now = ossc_now_ms();
+    long wait = -1;
+    if (t->active >= t->http->per_thread)
+        return -1;
+    for (const ossc_req *r = t->delayed; r; r = r->next) {
+        long d = r->not_before_ms > now ? (long)(r->not_before_ms - now) : 0;
+        if (wait < 0 || d < wait)
+            wait = d;
+    }
+    return wait;
+}
+
 /* Moves queued and due delayed requests into the multi handle while there
- * is room; returns the ms until the next delayed request is due (or -1). */
-static long admit(ossc_io_thread *t)
+ * is room. */
+static void admit(ossc_io_thread *t)
 {
     ossc_http *h = t->http;
     uint64_t now = ossc_now_ms();
-    long wait = -1;
 
     ossc_req **pp = &t->delayed;
     while (*pp) {
@@ -759,11 +934,6 @@ static long admit(ossc_io_thread *t)
             r->next = NULL;
             start(t, r);
             continue;
-        }
-        if (r->not_before_ms > now) {
-            long d = (long)(r->not_before_ms - now);
-            if (wait < 0 || d < wait)
-                wait = d;
         }
         pp = &r->next;
     }
@@ -782,7 +952,6 @@ static long admit(ossc_io_thread *t)
         r->next = NULL;
         start(t, r);
     }
-    return wait;
 }
 
 static void *io_thread_main(void *arg)
@@ -793,12 +962,14 @@ static void *io_thread_main(void *arg)
 
     while (!atomic_load(&h->stopping)) {
         ossc_forkgate_enter();
-        long wait = admit(t);
+        admit(t);
         int running = 0;
         CURLMcode mc = curl_multi_perform(t->multi, &running);
         if (mc != CURLM_OK)
             OSSC_ERROR("curl_multi_perform: %s", curl_multi_strerror(mc));
         collect_done(t);
+        /* After collect_done: a retry it just scheduled bounds the sleep. */
+        long wait = next_retry_in(t);
         ossc_forkgate_leave();
         long timeout = 1000;
         if (wait >= 0 && wait < timeout)

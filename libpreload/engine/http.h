@@ -97,6 +97,17 @@ struct ossc_req {
     double started_ms;
     bool status_checked;
     bool overflow;
+    /* What the reply's headers promise for this attempt of a ranged GET
+     * (set when the headers end, checked as the body arrives): */
+    bool whole_body;                    /* 200: the body is the whole object
+                                           from byte 0, our range is cut from it */
+    bool got_all;                       /* the range is complete: transfer stopped */
+    uint64_t body_seen;                 /* body bytes seen in this attempt */
+    uint64_t expect_len;                /* 206: bytes its Content-Range announces */
+    bool has_content_range;             /* 206: "bytes first-last/..." parsed */
+    bool bad_content_length;            /* not a decimal number that fits */
+    uint64_t cr_first, cr_last;
+    char wire_err[200];                 /* the reply breaks the protocol: why */
     ossc_req *next;
     ossc_req *active_prev, *active_next;
 };

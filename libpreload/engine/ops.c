@@ -283,9 +283,21 @@ ossc_future *ossc_get_async_fd(ossc_client *c, const char *bucket, const char *k
     return get_async(c, bucket, key, offset, len, NULL, fd, fd_offset, err);
 }
 
+/* Whether a part that got fewer bytes than its range ended where the
+ * object ends: the reply named the object's size (Content-Range, or the
+ * Content-Length of a 200) and the bytes stop there. */
+static bool ends_object(const ossc_req *r)
+{
+    if (!r->has_total_size)
+        return false;
+    return r->range_off + r->received == r->total_size ||
+           (r->received == 0 && r->range_off >= r->total_size);
+}
+
 /* Assembles the parts' results: the bytes read are the leading run of full
- * parts plus at most one short part (the end of the object).  Returns 1 when
- * the whole object was read and its CRC does not match (caller retries). */
+ * parts plus at most one short part, which must end where the object ends
+ * (never fewer bytes than asked otherwise).  Returns 1 when the whole
+ * object was read and its CRC does not match (caller retries). */
 static int settle(ossc_future *f)
 {
     uint64_t total = 0;
@@ -297,15 +309,26 @@ static int settle(ossc_future *f)
             f->result = -1;
             return 0;
         }
-        if (ended && r->received) {
+        if ((ended && r->received) ||
+            (r->has_total_size && f->parts[0]->has_total_size &&
+             r->total_size != f->parts[0]->total_size)) {
             f->result = ossc_error_set(&f->err, EIO,
                                        "GET oss://%s/%s: object changed while being read",
                                        r->bucket, r->key);
             return 0;
         }
         total += r->received;
-        if (r->received < r->range_len)
+        if (r->received < r->range_len && !ended) {
+            if (!ends_object(r)) {
+                f->result = ossc_error_set(
+                    &f->err, EIO,
+                    "GET oss://%s/%s: server sent %" PRIu64 " of the %" PRIu64
+                    " bytes at offset %" PRIu64 " and did not say the object ends there",
+                    r->bucket, r->key, r->received, r->range_len, r->range_off);
+                return 0;
+            }
             ended = true;
+        }
     }
     f->result = (int64_t)total;
     uint64_t crc = 0;
@@ -359,6 +382,31 @@ int ossc_future_crc64(const ossc_future *f, uint64_t *crc, uint64_t *object_crc)
     if (object_crc)
         *object_crc = first->server_crc;
     return 1;
+}
+
+int ossc_future_object_size(const ossc_future *f, uint64_t *size)
+{
+    if (!f->waited || f->result < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    for (size_t i = 0; i < f->nparts; i++) {
+        if (f->parts[i]->has_total_size) {
+            *size = f->parts[i]->total_size;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+uint64_t ossc_crc64(uint64_t crc, const void *buf, size_t len)
+{
+    return ossc_crc64_update(crc, buf, len);
+}
+
+uint64_t ossc_crc64_join(uint64_t crc_a, uint64_t crc_b, uint64_t len_b)
+{
+    return ossc_crc64_combine(crc_a, crc_b, len_b);
 }
 
 int ossc_future_done(ossc_future *f)

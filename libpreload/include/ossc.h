@@ -133,6 +133,18 @@ OSSC_API int64_t ossc_future_wait(ossc_future *f, ossc_error *err);
  * a successful wait.  Cost: the CRC runs on every GET as bytes arrive
  * (PCLMUL, ~15 GB/s per core). */
 OSSC_API int ossc_future_crc64(const ossc_future *f, uint64_t *crc, uint64_t *object_crc);
+/* After ossc_future_wait returned n >= 0: *size is the whole object's size
+ * as the replies named it (Content-Range, or the Content-Length of a 200
+ * to the range).  Returns 1 when *size was set, 0 when no reply named it,
+ * -1 (EINVAL) before a successful wait.  With ossc_future_crc64 this lets
+ * a caller that assembles ranges check them once they cover the object. */
+OSSC_API int ossc_future_object_size(const ossc_future *f, uint64_t *size);
+/* CRC-64/ECMA as in x-oss-hash-crc64ecma, for callers that assemble
+ * ranges: ossc_crc64 continues `crc` (0 to start) over len bytes of buf;
+ * ossc_crc64_join is the CRC of A||B from crc(A), crc(B) and len(B),
+ * without the data (O(log len_b)). */
+OSSC_API uint64_t ossc_crc64(uint64_t crc, const void *buf, size_t len);
+OSSC_API uint64_t ossc_crc64_join(uint64_t crc_a, uint64_t crc_b, uint64_t len_b);
 OSSC_API int ossc_future_done(ossc_future *f);
 OSSC_API void ossc_future_free(ossc_future *f);
 

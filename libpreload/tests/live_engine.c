@@ -83,10 +83,19 @@ static void test_put_get_ranges(void)
     CHECK(ossc_future_wait(f, &err) == 2500000);
     CHECK(ossc_future_crc64(f, &crc, NULL) >= 0);
     CHECK(crc == slow_crc64(data + 1000, 2500000));
+    uint64_t object_size = 0;
+    CHECK(ossc_future_object_size(f, &object_size) == 1 && object_size == n);
     ossc_future_free(f);
     CHECK(ossc_head(client, bucket, "live/blob", &info, &err) == 0);
     CHECK(info.has_crc64 && info.crc64 == slow_crc64(data, n));
     ossc_object_info_clear(&info);
+
+    /* The public CRC helpers: ranges read apart join to the object's CRC. */
+    uint64_t head_crc = ossc_crc64(0, data, 1000);
+    CHECK(head_crc == slow_crc64(data, 1000));
+    CHECK(ossc_crc64(head_crc, data + 1000, n - 1000) == slow_crc64(data, n));
+    CHECK(ossc_crc64_join(head_crc, slow_crc64(data + 1000, n - 1000), n - 1000) ==
+          slow_crc64(data, n));
 
     free(data);
     free(back);

@@ -187,16 +187,19 @@ class Client:
         finally:
             lib.ossc_object_info_clear(info)
 
-    def open(self, uri: str, *, size: Optional[int] = None):
+    def open(self, uri: str, *, size: Optional[int] = None, verify: str = "coverage"):
         """Opens an object for reading (see :class:`ObjectReader`).  Raises
         FileNotFoundError at once when it does not exist.  ``size`` skips
-        the HEAD request when the caller already knows it."""
+        the HEAD request when the caller already knows it.  ``verify``:
+        ``"coverage"`` checks the bytes against the object's CRC-64 once
+        the ranges read cover the object; ``"full"`` fetches and checks the
+        whole object (held in memory) before returning any byte of it."""
         from .reader import ObjectReader
 
         bucket, key = parse_uri(uri)
         if size is None:
             size = self.stat(uri).size
-        return ObjectReader(self, bucket, key, size)
+        return ObjectReader(self, bucket, key, size, verify=verify)
 
     def create(self, uri: str):
         """Opens a writer; the object exists only after a clean close."""

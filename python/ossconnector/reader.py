@@ -4,30 +4,75 @@ Large reads (``readinto`` of a buffer at least ``direct_threshold`` bytes,
 or ``read()`` of the rest) go straight into the destination with concurrent
 ranged GETs.  Small reads are served from a read-ahead buffer: when reading
 is sequential the next chunk is already being fetched in the background.
+
+Every range fetched is checked: the engine computes the CRC-64 of its
+bytes as they arrive, and once the ranges fetched cover the object their
+combined CRC is compared with the object's (``verify="coverage"``); with
+``verify="full"`` the whole object is fetched and checked before the
+first byte is returned.  See docs/engine.md, "What is verified, when".
 """
 
 from __future__ import annotations
 
+import errno
 from typing import Optional
 
+from ._coverage import CrcCoverage
 from ._native import check, check_ptr, ffi, lib, new_error, writable_pointer
 from ._stream import ObjectStream
+from .errors import OssIntegrityError
 
-__all__ = ["ObjectReader"]
+__all__ = ["ObjectReader", "VERIFY_MODES"]
 
 _DEFAULT_CHUNK = 4 << 20
+
+#: ``coverage``: check when the ranges read cover the object (no extra
+#: request or memory); ``full``: fetch and check the whole object before
+#: returning any byte of it (one GET of the object, held in memory).
+VERIFY_MODES = ("coverage", "full")
+
+
+class _Fetched:
+    """What one finished GET of ``offset``.. returned: ``n`` bytes, their
+    CRC, and what its replies said of the object (CRC, size), or None."""
+
+    __slots__ = ("offset", "n", "crc", "object_crc", "object_size")
+
+    def __init__(self, future, offset: int, n: int):
+        self.offset = offset
+        self.n = n
+        crc = ffi.new("uint64_t *")
+        ocrc = ffi.new("uint64_t *")
+        size = ffi.new("uint64_t *")
+        has_crc = lib.ossc_future_crc64(future, crc, ocrc)
+        self.crc = crc[0] if has_crc >= 0 else None
+        self.object_crc = ocrc[0] if has_crc == 1 else None
+        self.object_size = size[0] if lib.ossc_future_object_size(future, size) == 1 else None
+
+
+def _fetch_into(reader: "ObjectReader", offset: int, n: int, ptr) -> _Fetched:
+    """One concurrent ranged GET of n bytes at offset into ptr, waited for."""
+    err = new_error()
+    future = check_ptr(lib.ossc_get_async(reader._client._get_native(), reader._bucket_b,
+                                          reader._key_b, offset, n, ptr, err), err, reader.uri)
+    try:
+        got = check(lib.ossc_future_wait(future, err), err, reader.uri)
+        return _Fetched(future, offset, got)
+    finally:
+        lib.ossc_future_free(future)
 
 
 class _Chunk:
     """A region [offset, offset + length) fetched asynchronously."""
 
-    __slots__ = ("offset", "length", "buf", "future", "filled")
+    __slots__ = ("offset", "length", "buf", "future", "filled", "reader")
 
     def __init__(self, reader: "ObjectReader", offset: int, length: int):
         self.offset = offset
         self.length = length
         self.buf = bytearray(length)
         self.filled = -1
+        self.reader = reader
         err = new_error()
         self.future = check_ptr(
             lib.ossc_get_async(reader._client._get_native(), reader._bucket_b, reader._key_b,
@@ -38,10 +83,12 @@ class _Chunk:
         if self.filled < 0:
             err = new_error()
             n = lib.ossc_future_wait(self.future, err)
+            fetched = _Fetched(self.future, self.offset, n) if n >= 0 else None
             lib.ossc_future_free(self.future)
             self.future = None
             check(n, err, uri)
             self.filled = n
+            self.reader._checked(fetched, ffi.from_buffer(self.buf))
         return self.filled
 
     def release(self) -> None:
@@ -65,9 +112,18 @@ class ObjectReader(ObjectStream):
     _kind = "reader"
 
     def __init__(self, client, bucket: str, key: str, size: int, *,
-                 chunk_size: int = _DEFAULT_CHUNK, direct_threshold: Optional[int] = None):
+                 chunk_size: int = _DEFAULT_CHUNK, direct_threshold: Optional[int] = None,
+                 verify: str = "coverage"):
         uri = f"oss://{bucket}/{key}"
+        if verify not in VERIFY_MODES:
+            raise ValueError(f"open {uri}: verify must be one of {VERIFY_MODES}, not {verify!r}")
         super().__init__(size, uri)
+        self._verify = verify
+        self._coverage = CrcCoverage(size)
+        self._object_crc: Optional[int] = None    # x-oss-hash-crc64ecma, once a reply named it
+        self._verified_crc: Optional[int] = None  # the object's CRC, once checked
+        self._corrupt: Optional[OssIntegrityError] = None
+        self._whole: Optional[bytearray] = None  # verify="full": the checked object
         self._client = client
         self.bucket = bucket
         self.key = key
@@ -90,23 +146,24 @@ class ObjectReader(ObjectStream):
 
     def readinto(self, b) -> int:
         self._check_open()
+        if self._corrupt is not None:
+            raise self._corrupt
         ptr, nbytes, keep = writable_pointer(b)
         want = min(nbytes, self._size - self._pos)
         if want <= 0:
             return 0
-        if want >= self._direct and not self._buffered(self._pos):
-            err = new_error()
-            n = lib.ossc_get_range(self._client._get_native(), self._bucket_b, self._key_b,
-                                   self._pos, want, ptr, err)
-            # Drop the buffer references before raising: a traceback must not
-            # keep a cffi view of the caller's buffer alive in a GC cycle.
-            del ptr, keep
-            check(n, err, self.uri)
-            self._pos += n
-            return n
         try:
+            if self._verify == "full":
+                return self._copy_from_whole(ptr, want)
+            if want >= self._direct and not self._buffered(self._pos):
+                fetched = _fetch_into(self, self._pos, want, ptr)
+                self._checked(fetched, ffi.cast("char *", ptr))
+                self._pos += fetched.n
+                return fetched.n
             return self._copy_from_chunks(ptr, want)
         finally:
+            # Drop the buffer references before raising: a traceback must not
+            # keep a cffi view of the caller's buffer alive in a GC cycle.
             del ptr, keep
 
     def _copy_from_chunks(self, ptr, want: int) -> int:
@@ -125,8 +182,10 @@ class ObjectReader(ObjectStream):
 
     def read(self, size: int = -1) -> bytes:
         self._check_open()
+        if self._corrupt is not None:
+            raise self._corrupt
         n = self._read_length(size)
-        if n == 0 or n < self._direct:
+        if n == 0 or n < self._direct or self._verify == "full":
             return super().read(n)
         # Large reads land straight in a fresh bytes object: bytes(n) is
         # calloc'ed (pages untouched), and nobody else can see it before it
@@ -134,12 +193,67 @@ class ObjectReader(ObjectStream):
         # a copy of the whole object.
         out = bytes(n)
         ptr = ffi.cast("char *", ffi.from_buffer(out))
-        err = new_error()
-        got = lib.ossc_get_range(self._client._get_native(), self._bucket_b, self._key_b,
-                                 self._pos, n, ptr, err)
-        check(got, err, self.uri)
+        fetched = _fetch_into(self, self._pos, n, ptr)
+        self._checked(fetched, ptr)
+        got = fetched.n
         self._pos += got
         return out if got == n else out[:got]
+
+    # -- verification -----------------------------------------------------
+
+    def _checked(self, fetched: Optional[_Fetched], data) -> None:
+        """Records a finished fetch (its bytes at ``data``, a ``char *``)
+        and, once the fetches cover the object, compares their CRC with the
+        object's.  Raises OssIntegrityError (EIO, naming the object) on a
+        mismatch, and for every read after one, so that the bytes of that
+        read are never returned as good."""
+        if self._corrupt is not None:
+            raise self._corrupt
+        if fetched is None or fetched.crc is None:
+            return
+        if fetched.object_size is not None and fetched.object_size != self._size:
+            return  # the size we were given is not the object's: no whole to check
+        if fetched.object_crc is not None:
+            self._object_crc = fetched.object_crc
+        if self._coverage.complete():
+            return
+        self._coverage.add(fetched.offset, fetched.n, fetched.crc, data)
+        got = self._coverage.crc()
+        want = self._object_crc
+        if got is None or want is None:
+            return
+        if got != want:
+            self._corrupt = OssIntegrityError(
+                errno.EIO, f"{self.uri}: CRC-64 of the bytes read ({got}) does not match the "
+                f"object's x-oss-hash-crc64ecma ({want}): data corrupted in transit")
+            raise self._corrupt
+        self._verified_crc = got
+
+    def _copy_from_whole(self, ptr, want: int) -> int:
+        """verify="full": serves from the whole object, fetched and checked
+        once (the engine checks a whole read from byte 0 against the
+        server's CRC; checked here again, and refused without one)."""
+        if self._corrupt is not None:
+            raise self._corrupt
+        if self._whole is None:
+            whole = bytearray(self._size)
+            fetched = _fetch_into(self, 0, self._size, ffi.from_buffer(whole))
+            if fetched.object_crc is None:
+                raise OssIntegrityError(
+                    errno.EIO, f"{self.uri}: verify='full' needs the object's CRC-64, and the "
+                    "server sent no x-oss-hash-crc64ecma")
+            if fetched.n != self._size or fetched.object_size not in (None, self._size):
+                raise OssIntegrityError(
+                    errno.EIO, f"{self.uri}: the object has {fetched.object_size} bytes, "
+                    f"not {self._size} as opened")
+            self._checked(fetched, ffi.from_buffer(whole))
+            if self._verified_crc is None:
+                raise OssIntegrityError(errno.EIO, f"{self.uri}: could not verify the object")
+            self._whole = whole
+        n = min(want, self._size - self._pos)
+        ffi.memmove(ptr, ffi.from_buffer(self._whole)[self._pos:self._pos + n], n)
+        self._pos += n
+        return n
 
     def _release_native(self) -> None:
         """Called by Client.close(): stop read-ahead before the engine goes."""
