@@ -1,21 +1,33 @@
 /* cache.c - one cache of a model's large files per node, shared by every
  * process that loads it.
  *
- * Layout in <cache_root>/ossc-<uid>-<hash>/ (directory 0700, files 0600):
- *   state     shared state: header, one record per large file, and one
- *             32-bit state word per chunk (ABSENT, FETCHING, READY, FAILED,
- *             RELEASING), mapped MAP_SHARED by every process;
+ * Layout in <cache_root>/ossc-<uid>-<hash of the real MODEL_DIR>/
+ * (directory 0700, files 0600):
+ *   state     shared state: header, one record per large file, and per
+ *             chunk a 32-bit state word (ABSENT, FETCHING, READY, FAILED,
+ *             RELEASING) and the CRC-64 of its bytes as they came off the
+ *             wire, mapped MAP_SHARED by every process;
  *   data.<i>  the bytes of large file i at their offsets (tmpfs when the
  *             root is /dev/shm).  Applications get real fds of these files,
- *             so any call we do not intercept still reads the right bytes
- *             once they are there, and mmap shares pages with no copy;
+ *             so mmap shares pages with no copy;
  *   lock      fcntl locks: byte 0 = prefetch leader, byte 1 = setup.
+ *
+ * Trust: the cache directory is opened once (O_DIRECTORY|O_NOFOLLOW) and
+ * must be a directory of our own that nobody else can enter; every file in
+ * it is reached relative to that descriptor with O_NOFOLLOW, so a symlink
+ * planted by another user never makes us write, read or delete elsewhere.
+ * One cache per MODEL_DIR: the state records the OSS_PATH it mirrors, and
+ * a run for another OSS_PATH is refused while processes use it.
  *
  * A chunk is fetched by whoever claims it first (compare-and-swap ABSENT
  * -> FETCHING with its pid): the leader's prefetcher in file order, or a
  * process that needs it now.  Waiters sleep on the state word (futex).  A
  * claim by a process that died is taken back, and the leader lock passes
  * to another process, so loading continues when the fetching process dies.
+ * When a file's last chunk lands, the chunk CRCs are combined and compared
+ * with the object's CRC (HEAD's x-oss-hash-crc64ecma): no byte of a file is
+ * served before it is VERIFIED; a mismatch refetches the file once, a
+ * second one makes it CORRUPT (EIO on every read, never data).
  * Chunks are released (hole punched) only under the file's lock, when no
  * process has the file open or mapped, after the release delay. */
 #include <errno.h>
@@ -24,22 +36,31 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "crc64.h"
+#include "error.h"
 #include "log.h"
 #include "preload.h"
 
 #define STATE_MAGIC 0x3143534fu /* "OSC1" */
-#define STATE_VERSION 3
+#define STATE_VERSION 4
 #define MAX_PIDS 512
 
 enum chunk_state { ABSENT = 0, FETCHING = 1, READY = 2, FAILED = 3, RELEASING = 4 };
+
+/* A file's trust: UNVERIFIED until its last chunk lands and the combined
+ * CRC matches (VERIFIED); VERIFYING while one process compares; CORRUPT
+ * after two mismatches (sticky for the cache's life). */
+enum verify_state { UNVERIFIED = 0, VERIFYING = 1, VERIFIED = 2, CORRUPT = 3 };
 
 struct shm_header {
     uint32_t magic;
@@ -69,23 +90,31 @@ struct shm_file {
     atomic_uint demand;     /* order in which files were asked for, 0 = not yet */
     atomic_uint released;
     atomic_ullong last_release_ms;
+    uint64_t object_crc;    /* x-oss-hash-crc64ecma from HEAD, when has_crc */
+    uint32_t has_crc;
+    atomic_uint verify;     /* enum verify_state (futex word) */
+    atomic_int verifier;    /* pid comparing, while VERIFYING */
+    atomic_uint mismatches;
 };
 
 static struct {
     ossc_preload_settings s;
     char dir[PATH_MAX];
     char model_dir_real[PATH_MAX];
+    int dirfd;              /* the cache directory, opened O_NOFOLLOW and checked */
     int lockfd;
     struct shm_header *h;
     size_t state_len;
     ino_t state_ino;        /* of the state file this process created (the watcher's) */
     struct shm_file *files;
+    atomic_ullong *crc;     /* per chunk: CRC-64 of its bytes, set before READY */
     atomic_uint *state;
     atomic_int *owner;
     atomic_int *errs;
     atomic_uint *owner_tok;
     unsigned tok;           /* this process image: new at attach, fork and exec */
     int *wfd;               /* per file: descriptor chunks are written through, lazily */
+    bool *told;             /* per file: its corruption was reported on stderr */
     pthread_mutex_t lock;   /* guards client creation and wfd */
     ossc_client *client;    /* of this pid (never carried across fork) */
     pid_t client_pid;
@@ -93,7 +122,7 @@ static struct {
     pthread_t prefetcher;
     atomic_bool stop;
     ossc_error attach_err;  /* why the last attach failed (in-process callers) */
-} C = {.lockfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
+} C = {.dirfd = -1, .lockfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
 
 static uint64_t now_ms(void)
 {
@@ -198,6 +227,20 @@ static ossc_client *client(void)
     return c;
 }
 
+/* Opens a file of the cache directory, never through a symlink: names are
+ * resolved relative to the checked directory descriptor only. */
+static int open_in_cache(const char *name, int flags, mode_t mode)
+{
+    return ossc_real.openat(C.dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+}
+
+static int open_data(int i, int flags)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "data.%d", i);
+    return open_in_cache(name, flags, 0);
+}
+
 /* The descriptor chunks of file i are written through (opened once, for
  * reading and writing: the engine lands the bytes through a shared mapping
  * of each chunk's range, see ossc_get_async_fd, and keeps it mapped only
@@ -210,11 +253,9 @@ static int data_fd(int i)
     pthread_mutex_lock(&C.lock);
     int fd = C.wfd[i];
     if (fd < 0) {
-        char path[PATH_MAX + 32];
-        ossc_pathf(path, sizeof(path), "%s/data.%d", C.dir, i);
-        fd = C.wfd[i] = ossc_real.open(path, O_RDWR | O_CLOEXEC);
+        fd = C.wfd[i] = open_data(i, O_RDWR);
         if (fd < 0)
-            OSSC_ERROR("cannot open cache file %s: %s", path, strerror(errno));
+            OSSC_ERROR("cannot open cache file %s/data.%d: %s", C.dir, i, strerror(errno));
     }
     pthread_mutex_unlock(&C.lock);
     return fd;
@@ -238,8 +279,9 @@ static bool claim(uint64_t gc)
     return true;
 }
 
-static void settle(uint64_t gc, int err)
+static void settle(uint64_t gc, int err, uint64_t crc)
 {
+    atomic_store(&C.crc[gc], crc); /* published by the state store below */
     if (err)
         atomic_store(&C.errs[gc], err);
     atomic_store(&C.state[gc], err ? FAILED : READY);
@@ -266,7 +308,7 @@ static int fetch_start(fetch *fx, int file, uint64_t c)
     int fd = data_fd(file);
     ossc_error err;
     if (!cl || fd < 0) {
-        settle(gc, EIO);
+        settle(gc, EIO, 0);
         return -1;
     }
     uint64_t off = c * C.h->chunk_size;
@@ -275,35 +317,45 @@ static int fetch_start(fetch *fx, int file, uint64_t c)
     ossc_in_hook--;
     if (!fx->future) {
         OSSC_ERROR("%s: %s", f->rel, err.message);
-        settle(gc, err.code ? err.code : EIO);
+        settle(gc, err.code ? err.code : EIO, 0);
         return -1;
     }
     return 0;
 }
 
-/* Waits for a started chunk and publishes its state. */
+static void verify_file(int file);
+
+/* Waits for a started chunk and publishes its state and the CRC of the
+ * bytes as they came off the wire; the chunk that completes its file has
+ * the file verified at once (whoever fetched it). */
 static void fetch_finish(fetch *fx)
 {
     struct shm_file *f = &C.files[fx->file];
     uint64_t gc = f->first_chunk + fx->chunk;
     ossc_error err;
+    uint64_t crc = 0;
     ossc_in_hook++;
     int64_t n = ossc_future_wait(fx->future, &err);
+    int have_crc = n >= 0 ? ossc_future_crc64(fx->future, &crc, NULL) : -1;
     ossc_future_free(fx->future);
     ossc_in_hook--;
     fx->future = NULL;
-    if (n == (int64_t)fx->len) {
-        settle(gc, 0);
+    if (n == (int64_t)fx->len && have_crc >= 0) {
+        settle(gc, 0, crc);
+        verify_file(fx->file);
         return;
     }
-    if (n >= 0)
+    if (n == (int64_t)fx->len)
+        OSSC_ERROR("%s (oss://%s/%s): no CRC for chunk %llu", f->rel, C.s.bucket, f->key,
+                   (unsigned long long)fx->chunk);
+    else if (n >= 0)
         OSSC_ERROR("%s (oss://%s/%s): object is shorter than listed (%lld of %llu bytes at "
                    "chunk %llu): it changed after MODEL_DIR was prepared",
                    f->rel, C.s.bucket, f->key, (long long)n, (unsigned long long)fx->len,
                    (unsigned long long)fx->chunk);
     else
         OSSC_ERROR("%s: %s", f->rel, err.message);
-    settle(gc, n >= 0 ? EIO : (err.code ? err.code : EIO));
+    settle(gc, n >= 0 ? EIO : (err.code ? err.code : EIO), 0);
 }
 
 /* Gives up a started chunk (the process is leaving): the transfer is
@@ -383,7 +435,7 @@ static void check_leader(void)
         try_lead();
 }
 
-int ossc_cache_wait(int file, uint64_t off, uint64_t len)
+int ossc_cache_fetch(int file, uint64_t off, uint64_t len)
 {
     struct shm_file *f = &C.files[file];
     if (off >= f->size || len == 0)
@@ -450,6 +502,131 @@ int ossc_cache_wait(int file, uint64_t off, uint64_t len)
     return rc;
 }
 
+/* ------------------------------------------------------------- trust */
+
+/* The file's CRC from its chunks' CRCs, in order (no data read). */
+static uint64_t file_crc(const struct shm_file *f)
+{
+    uint64_t crc = atomic_load(&C.crc[f->first_chunk]);
+    for (uint64_t c = 1; c < f->nchunks; c++)
+        crc = ossc_crc64_combine(crc, atomic_load(&C.crc[f->first_chunk + c]), chunk_len(f, c));
+    return crc;
+}
+
+static bool all_ready(const struct shm_file *f)
+{
+    for (uint64_t c = 0; c < f->nchunks; c++)
+        if (atomic_load_explicit(&C.state[f->first_chunk + c], memory_order_acquire) != READY)
+            return false;
+    return true;
+}
+
+static void set_verify(struct shm_file *f, unsigned v)
+{
+    atomic_store(&f->verify, v);
+    futex_wake(&f->verify);
+}
+
+/* When every chunk of the file is READY and nobody checked it yet: one
+ * process (compare-and-swap) combines the chunk CRCs and compares them with
+ * the object's.  Match: VERIFIED.  First mismatch: the chunks go back to
+ * ABSENT and are fetched again (by the prefetcher or whoever waits).
+ * Second: CORRUPT.  Without a CRC from the server, the sizes (checked at
+ * HEAD and per chunk) are all there is: VERIFIED, and the log says so.
+ * Cost: one CRC combine per chunk, no data read. */
+static void verify_file(int file)
+{
+    struct shm_file *f = &C.files[file];
+    unsigned expected = UNVERIFIED;
+    if (atomic_load(&f->verify) != UNVERIFIED || !all_ready(f) ||
+        !atomic_compare_exchange_strong(&f->verify, &expected, VERIFYING))
+        return;
+    atomic_store(&f->verifier, getpid());
+    if (!all_ready(f)) { /* released or refetched meanwhile */
+        set_verify(f, UNVERIFIED);
+        return;
+    }
+    if (!f->has_crc) {
+        OSSC_INFO("%s (oss://%s/%s): the server sent no CRC-64: served after the size check "
+                  "only, not CRC-verified", f->rel, C.s.bucket, f->key);
+        set_verify(f, VERIFIED);
+        return;
+    }
+    uint64_t crc = file_crc(f);
+    if (crc == f->object_crc) {
+        OSSC_DEBUG("%s (oss://%s/%s): CRC-64 verified", f->rel, C.s.bucket, f->key);
+        set_verify(f, VERIFIED);
+        return;
+    }
+    unsigned seen = atomic_fetch_add(&f->mismatches, 1) + 1;
+    OSSC_ERROR("oss://%s/%s (%s/%s): the bytes received have CRC-64 %016llx, the object's is "
+               "%016llx: %s", C.s.bucket, f->key, C.s.model_dir, f->rel,
+               (unsigned long long)crc, (unsigned long long)f->object_crc,
+               seen < 2 ? "fetching the file again" : "second mismatch, the file is CORRUPT: "
+               "every read of it fails with EIO");
+    if (seen >= 2) {
+        set_verify(f, CORRUPT);
+        return;
+    }
+    uint64_t freed = 0;
+    for (uint64_t c = 0; c < f->nchunks; c++) {
+        unsigned ready = READY;
+        if (atomic_compare_exchange_strong(&C.state[f->first_chunk + c], &ready, ABSENT)) {
+            freed += chunk_len(f, c);
+            futex_wake(&C.state[f->first_chunk + c]);
+        }
+    }
+    atomic_fetch_sub(&C.h->cached_bytes, freed);
+    set_verify(f, UNVERIFIED);
+}
+
+/* A CORRUPT file: EIO, with the key on stderr once per process. */
+static int refuse_corrupt(int file)
+{
+    struct shm_file *f = &C.files[file];
+    if (C.told && !C.told[file] && !C.s.in_process) {
+        C.told[file] = true;
+        fprintf(stderr, "oss-connector: oss://%s/%s (%s/%s): the bytes received twice do not "
+                "match the object's CRC-64: refusing to serve them (EIO)\n", C.s.bucket, f->key,
+                C.s.model_dir, f->rel);
+    }
+    OSSC_ERROR("read of %s/%s refused: oss://%s/%s is CORRUPT (CRC-64 mismatch)", C.s.model_dir,
+               f->rel, C.s.bucket, f->key);
+    errno = EIO;
+    return -1;
+}
+
+/* The serving rule: no byte of a large file before the whole file is
+ * VERIFIED.  So [off, off+len) only says the caller needs some bytes: the
+ * whole file is fetched (concurrently, by us for what nobody else fetches,
+ * past the memory limit: a demanded file is always completed) and checked.
+ * Returns 0, or -1 with errno (EIO for a CORRUPT file). */
+int ossc_cache_wait(int file, uint64_t off, uint64_t len)
+{
+    (void)off;
+    (void)len;
+    struct shm_file *f = &C.files[file];
+    for (;;) {
+        unsigned v = atomic_load_explicit(&f->verify, memory_order_acquire);
+        if (v == VERIFIED)
+            return 0;
+        if (v == CORRUPT)
+            return refuse_corrupt(file);
+        if (v == VERIFYING) {
+            int pid = atomic_load(&f->verifier);
+            unsigned verifying = VERIFYING;
+            if (pid && !pid_alive(pid) &&
+                atomic_compare_exchange_strong(&f->verify, &verifying, UNVERIFIED))
+                continue; /* the verifier died mid-way: check again */
+            futex_wait(&f->verify, VERIFYING, 50);
+            continue;
+        }
+        if (ossc_cache_fetch(file, 0, f->size) < 0)
+            return -1;
+        verify_file(file);
+    }
+}
+
 /* ------------------------------------------------------------- users */
 
 void ossc_cache_user_add(int file)
@@ -493,9 +670,9 @@ static void retry_failed(int file)
 
 int ossc_cache_open(int file, int flags)
 {
-    char path[PATH_MAX + 32];
-    ossc_pathf(path, sizeof(path), "%s/data.%d", C.dir, file);
-    int fd = ossc_real.open(path, O_RDONLY | (flags & O_CLOEXEC));
+    int fd = open_data(file, O_RDONLY);
+    if (fd >= 0 && !(flags & O_CLOEXEC))
+        ossc_real.fcntl(fd, F_SETFD, 0);
     if (fd < 0)
         return -1;
     ossc_cache_user_add(file);
@@ -582,9 +759,12 @@ static void janitor(void)
             continue;
         file_lock(f);
         if (atomic_load(&f->users) == 0) {
-            char path[PATH_MAX + 32];
-            ossc_pathf(path, sizeof(path), "%s/data.%u", C.dir, i);
-            int fd = ossc_real.open(path, O_RDWR | O_CLOEXEC);
+            /* Bytes fetched again are verified again (a CORRUPT file stays so). */
+            if (atomic_load(&f->verify) != CORRUPT) {
+                atomic_store(&f->verify, UNVERIFIED);
+                atomic_store(&f->mismatches, 0);
+            }
+            int fd = open_data((int)i, O_RDWR);
             uint64_t freed = 0;
             for (uint64_t c = 0; c < f->nchunks; c++) {
                 uint64_t gc = f->first_chunk + c;
@@ -707,23 +887,23 @@ static void try_lead(void)
     }
 }
 
-/* ------------------------------------------------------------ attach */
+/* ------------------------------------------------------------- state */
 
-static uint64_t fnv1a(const char *a, const char *b)
+static uint64_t fnv1a(const char *a)
 {
     uint64_t h = 1469598103934665603ull;
     for (const char *p = a; *p; p++)
         h = (h ^ (unsigned char)*p) * 1099511628211ull;
-    h = (h ^ 0xff) * 1099511628211ull;
-    for (const char *p = b; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ull;
     return h;
 }
 
+/* The CRCs come first after the files: both sizes are multiples of 8. */
+_Static_assert(sizeof(struct shm_header) % 8 == 0, "CRC array alignment");
+_Static_assert(sizeof(struct shm_file) % 8 == 0, "CRC array alignment");
 static size_t state_size(uint32_t nfiles, uint64_t chunks)
 {
     return sizeof(struct shm_header) + nfiles * sizeof(struct shm_file) +
-           chunks * (2 * sizeof(atomic_uint) + 2 * sizeof(atomic_int));
+           chunks * (sizeof(atomic_ullong) + 2 * sizeof(atomic_uint) + 2 * sizeof(atomic_int));
 }
 
 static void bind_state(void *base, size_t len)
@@ -731,7 +911,8 @@ static void bind_state(void *base, size_t len)
     C.h = base;
     C.state_len = len;
     C.files = (struct shm_file *)((char *)base + sizeof(struct shm_header));
-    C.state = (atomic_uint *)(C.files + C.h->nfiles);
+    C.crc = (atomic_ullong *)(C.files + C.h->nfiles);
+    C.state = (atomic_uint *)(C.crc + C.h->total_chunks);
     C.owner = (atomic_int *)(C.state + C.h->total_chunks);
     C.errs = C.owner + C.h->total_chunks;
     C.owner_tok = (atomic_uint *)(C.errs + C.h->total_chunks);
@@ -782,28 +963,48 @@ static bool owner_alive(int pid, unsigned tok)
     return true; /* not registered (table full): trust the pid */
 }
 
-/* Any registered process alive (other than us, unless include_self: a
- * process that exec'd keeps the registration of its earlier image). */
-static bool users_alive(bool include_self)
+/* A registered process alive (other than us, unless include_self: a
+ * process that exec'd keeps the registration of its earlier image): its
+ * pid, or 0 when there is none. */
+static int live_user(bool include_self)
 {
     int me = getpid();
     for (int i = 0; i < MAX_PIDS; i++) {
         int p = atomic_load(&C.h->pids[i]);
         if (p && (p != me || include_self) && pid_alive(p))
-            return true;
+            return p;
     }
-    return false;
+    return 0;
 }
 
-static void remove_cache_dir(uint32_t nfiles)
+static bool users_alive(bool include_self)
 {
-    char path[PATH_MAX + 32];
+    return live_user(include_self) != 0;
+}
+
+/* Removes the cache's files, by name relative to the directory descriptor
+ * (a symlink is removed as a link, never followed). */
+static void remove_cache_files(uint32_t nfiles)
+{
+    char name[32];
     for (uint32_t i = 0; i < nfiles; i++) {
-        ossc_pathf(path, sizeof(path), "%s/data.%u", C.dir, i);
-        unlink(path);
+        snprintf(name, sizeof(name), "data.%u", i);
+        unlinkat(C.dirfd, name, 0);
     }
-    ossc_pathf(path, sizeof(path), "%s/state", C.dir);
-    unlink(path);
+    unlinkat(C.dirfd, "state", 0);
+}
+
+/* Removes the lock file, then the directory when it is empty and still the
+ * one we opened.  Only under the setup lock (byte 1): a process waiting for
+ * it on the removed file finds it unlinked (st_nlink 0) once it gets it,
+ * and starts again. */
+static void remove_lock_and_dir(void)
+{
+    struct stat mine, there;
+    unlinkat(C.dirfd, "lock", 0);
+    if (fstat(C.dirfd, &mine) == 0 && lstat(C.dir, &there) == 0 && mine.st_dev == there.st_dev &&
+        mine.st_ino == there.st_ino)
+        rmdir(C.dir);
 }
 
 /* Last one out (under the setup lock): the cache goes, and so do the
@@ -815,11 +1016,8 @@ static void remove_everything(void)
         if (ossc_pathf(ph, sizeof(ph), "%s/%s", C.s.model_dir, C.files[i].rel) == 0)
             unlink(ph);
     }
-    remove_cache_dir(C.h->nfiles);
-    char lockpath[PATH_MAX + 32];
-    ossc_pathf(lockpath, sizeof(lockpath), "%s/lock", C.dir);
-    unlink(lockpath);
-    rmdir(C.dir);
+    remove_cache_files(C.h->nfiles);
+    remove_lock_and_dir();
 }
 
 /* ------------------------------------------------------------ watcher */
@@ -831,7 +1029,8 @@ static void remove_everything(void)
  * registered process is alive.  It is woken when a process detaches and
  * looks every second otherwise.  It also holds the data files open: the
  * last application process then exits without waiting for the kernel to
- * free the cache's pages; that happens here, after it left. */
+ * free the cache's pages; that happens here, after it left.  It keeps the
+ * directory descriptor: it never reaches the cache by path. */
 
 #define WATCH_PERIOD_MS 1000
 
@@ -841,14 +1040,12 @@ static void wake_watcher(void)
     futex_wake(&C.h->watch_seq);
 }
 
-/* True while the state file at our path is the one this watcher guards
- * (not removed by the last detach, not replaced by a newer cache). */
+/* True while the state file in our directory is the one this watcher
+ * guards (not removed by the last detach, not replaced by a newer cache). */
 static bool still_ours(void)
 {
-    char path[PATH_MAX + 32];
     struct stat st;
-    ossc_pathf(path, sizeof(path), "%s/state", C.dir);
-    return stat(path, &st) == 0 && st.st_ino == C.state_ino;
+    return fstatat(C.dirfd, "state", &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == C.state_ino;
 }
 
 static void watch(void *unused)
@@ -858,9 +1055,7 @@ static void watch(void *unused)
     int held[256];
     int nheld = 0;
     for (uint32_t i = 0; i < C.h->nfiles && nheld < (int)(sizeof(held) / sizeof(held[0])); i++) {
-        char path[PATH_MAX + 32];
-        ossc_pathf(path, sizeof(path), "%s/data.%u", C.dir, i);
-        int fd = ossc_real.open(path, O_RDONLY | O_CLOEXEC);
+        int fd = open_data((int)i, O_RDONLY);
         if (fd >= 0)
             held[nheld++] = fd;
     }
@@ -883,24 +1078,124 @@ static void watch(void *unused)
 
 static void start_watcher(void)
 {
-    int keep[1] = {C.lockfd};
-    if (C.lockfd <= 2 || ossc_spawn_detached(watch, NULL, keep, 1) < 0)
+    int keep[2] = {C.dirfd < C.lockfd ? C.dirfd : C.lockfd,
+                   C.dirfd < C.lockfd ? C.lockfd : C.dirfd};
+    if (keep[0] <= 2 || ossc_spawn_detached(watch, NULL, keep, 2) < 0)
         OSSC_WARN("cannot start the cache watcher (%s): the cache in %s stays after a "
                   "process exits without exit handlers until the next run",
                   strerror(errno), C.dir);
 }
 
+/* ------------------------------------------------------------ attach */
+
+/* An attach that cannot go on: logged, kept for in-process callers, and
+ * told on stderr by a process with ENABLE_CONNECTOR (which then drops it
+ * for the processes it starts: one message per process tree). */
+__attribute__((format(printf, 2, 3))) static int refuse(int code, const char *fmt, ...)
+{
+    char msg[sizeof(C.attach_err.message)];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    ossc_error_set(&C.attach_err, code, "%s", msg);
+    OSSC_ERROR("%s", msg);
+    if (!C.s.in_process && C.s.enable)
+        fprintf(stderr, "oss-connector: %s\n", msg);
+    errno = code;
+    return -1;
+}
+
+#define ATTACH_INERT 1  /* no ENABLE_CONNECTOR and no live cache: nothing to do */
+#define ATTACH_AGAIN 2  /* the directory went away under us: start again */
+
+static void close_cache_fds(void)
+{
+    if (C.lockfd >= 0)
+        ossc_real.close(C.lockfd);
+    if (C.dirfd >= 0)
+        ossc_real.close(C.dirfd);
+    C.lockfd = C.dirfd = -1;
+}
+
+static bool missing(int e)
+{
+    return e == ENOENT;
+}
+
+/* Opens the cache root, creating it 0700 when missing (only a process with
+ * ENABLE_CONNECTOR creates anything).  It must be a directory, not a
+ * symlink, and sticky when others may write in it (as /dev/shm and /tmp
+ * are): there, nobody else can rename or remove our entries. */
+static int open_root(void)
+{
+    char root[sizeof(C.s.cache_root)];
+    snprintf(root, sizeof(root), "%s", C.s.cache_root);
+    for (size_t n = strlen(root); n > 1 && root[n - 1] == '/';)
+        root[--n] = '\0'; /* "link/" would follow the link */
+    if (C.s.enable && mkdir(root, 0700) < 0 && errno != EEXIST)
+        return refuse(errno, "cannot create the cache root %s (OSSC_CACHE_DIR): %s", root,
+                      strerror(errno));
+    int fd = ossc_real.open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && missing(errno) && !C.s.enable)
+        return -ATTACH_INERT;
+    if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+        return refuse(ENOTDIR, "cache root %s (OSSC_CACHE_DIR) is a symlink or not a directory: "
+                      "refusing to use it", root);
+    if (fd < 0)
+        return refuse(errno, "cannot open the cache root %s (OSSC_CACHE_DIR): %s", root,
+                      strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) < 0 || ((st.st_mode & 0022) && !(st.st_mode & S_ISVTX))) {
+        ossc_real.close(fd);
+        return refuse(EPERM, "cache root %s (OSSC_CACHE_DIR) is writable by others and not "
+                      "sticky (mode %04o): refusing to use it (make it 0700, or sticky as "
+                      "/dev/shm is: chmod +t)", root, (unsigned)(st.st_mode & 07777));
+    }
+    return fd;
+}
+
+/* Opens our cache directory in the root (creating it 0700 when we may):
+ * never through a symlink, and only when it is a directory owned by our
+ * effective uid that nobody else can enter. */
+static int open_cache_dir(int rootfd, const char *name)
+{
+    if (C.s.enable && mkdirat(rootfd, name, 0700) < 0 && errno != EEXIST)
+        return refuse(errno, "cannot create the cache directory %s: %s", C.dir, strerror(errno));
+    int fd = ossc_real.openat(rootfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && missing(errno))
+        return C.s.enable ? -ATTACH_AGAIN : -ATTACH_INERT;
+    if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+        return refuse(ENOTDIR, "cache directory %s is a symlink or not a directory (planted by "
+                      "another user?): refusing to use it; remove it", C.dir);
+    if (fd < 0)
+        return refuse(errno, "cannot open the cache directory %s: %s", C.dir, strerror(errno));
+    struct stat st;
+    int e = fstat(fd, &st) < 0 ? errno : 0;
+    if (e || st.st_uid != geteuid() || (st.st_mode & 0077)) {
+        ossc_real.close(fd);
+        if (e)
+            return refuse(e, "cannot inspect the cache directory %s: %s", C.dir, strerror(e));
+        if (st.st_uid != geteuid())
+            return refuse(EPERM, "cache directory %s belongs to uid %u, not to us (uid %u) "
+                          "(planted by another user?): refusing to use it; remove it", C.dir,
+                          (unsigned)st.st_uid, (unsigned)geteuid());
+        return refuse(EPERM, "cache directory %s has mode %04o, others may enter it: refusing "
+                      "to use it; remove it", C.dir, (unsigned)(st.st_mode & 07777));
+    }
+    return fd;
+}
+
 /* Maps an existing, ready state file; 0 on success. */
 static int map_existing(void)
 {
-    char path[PATH_MAX + 32];
-    ossc_pathf(path, sizeof(path), "%s/state", C.dir);
-    int fd = ossc_real.open(path, O_RDWR | O_CLOEXEC);
+    int fd = open_in_cache("state", O_RDWR, 0);
     if (fd < 0)
         return -1;
     struct stat st;
     void *m = MAP_FAILED;
-    if (fstat(fd, &st) == 0 && (size_t)st.st_size >= sizeof(struct shm_header))
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+        (size_t)st.st_size >= sizeof(struct shm_header))
         m = ossc_real.mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     ossc_real.close(fd);
     if (m == MAP_FAILED)
@@ -915,32 +1210,76 @@ static int map_existing(void)
     return 0;
 }
 
+/* A new file in the cache directory: a stale entry of that name (ours: the
+ * directory is private) goes first, then O_EXCL creates it afresh. */
+static int create_in_cache(const char *name)
+{
+    unlinkat(C.dirfd, name, 0);
+    return open_in_cache(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+}
+
+/* HEAD of every large file: its size must be the listing's, and its CRC
+ * (when the server has one) is what the file's bytes are checked against.
+ * Sequential: a model has few large files. */
+static int head_large_files(ossc_client *cl, const ossc_large_file *lf, size_t n,
+                            uint64_t *crc, uint32_t *has_crc)
+{
+    for (size_t i = 0; i < n; i++) {
+        ossc_object_info info;
+        ossc_error err;
+        memset(&info, 0, sizeof(info));
+        ossc_in_hook++;
+        int rc = ossc_head(cl, C.s.bucket, lf[i].key, &info, &err);
+        ossc_in_hook--;
+        if (rc < 0)
+            return refuse(err.code ? err.code : EIO, "cannot prepare MODEL_DIR %s from %s: HEAD "
+                          "oss://%s/%s: %s", C.s.model_dir, C.s.oss_path, C.s.bucket, lf[i].key,
+                          err.message);
+        uint64_t size = info.size;
+        crc[i] = info.crc64;
+        has_crc[i] = info.has_crc64 ? 1 : 0;
+        ossc_object_info_clear(&info);
+        if (size != lf[i].size)
+            return refuse(EIO, "cannot prepare MODEL_DIR %s from %s: oss://%s/%s is %llu bytes "
+                          "by HEAD but %llu by the listing: it changed while MODEL_DIR was "
+                          "prepared", C.s.model_dir, C.s.oss_path, C.s.bucket, lf[i].key,
+                          (unsigned long long)size, (unsigned long long)lf[i].size);
+    }
+    return 0;
+}
+
 /* Builds MODEL_DIR and a new state file (under the setup lock). */
 static int create_state(void)
 {
     ossc_client *cl = client();
     if (!cl)
-        return -1;
+        return refuse(EIO, "cannot create the OSS client for %s", C.s.oss_path);
     ossc_large_file *lf = NULL;
     size_t n = 0;
     ossc_error err;
     if (ossc_modeldir_prepare(cl, &C.s, &lf, &n, &err) < 0) {
-        OSSC_ERROR("cannot prepare MODEL_DIR %s from %s: %s", C.s.model_dir, C.s.oss_path,
-                   err.message);
+        refuse(err.code ? err.code : EIO, "cannot prepare MODEL_DIR %s from %s: %s",
+               C.s.model_dir, C.s.oss_path, err.message);
         C.attach_err = err;
-        if (!C.s.in_process)
-            fprintf(stderr, "oss-connector: cannot prepare MODEL_DIR %s from %s: %s\n",
-                    C.s.model_dir, C.s.oss_path, err.message);
+        return -1;
+    }
+    uint64_t *objcrc = calloc(n ? n : 1, sizeof(*objcrc));
+    uint32_t *has_crc = calloc(n ? n : 1, sizeof(*has_crc));
+    if (!objcrc || !has_crc || head_large_files(cl, lf, n, objcrc, has_crc) < 0) {
+        if (!objcrc || !has_crc)
+            refuse(ENOMEM, "out of memory preparing %s", C.s.model_dir);
+        free(objcrc);
+        free(has_crc);
+        ossc_large_files_free(lf, n);
         return -1;
     }
     uint64_t chunk = ossc_client_part_size(cl), total = 0;
     for (size_t i = 0; i < n; i++)
         total += (lf[i].size + chunk - 1) / chunk;
     size_t len = state_size((uint32_t)n, total);
-    char path[PATH_MAX + 32], tmp[PATH_MAX + 48];
-    ossc_pathf(path, sizeof(path), "%s/state", C.dir);
-    ossc_pathf(tmp, sizeof(tmp), "%s/state.%d", C.dir, (int)getpid());
-    int fd = ossc_real.open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    char tmp[64];
+    snprintf(tmp, sizeof(tmp), "state.%d", (int)getpid());
+    int fd = create_in_cache(tmp);
     void *m = MAP_FAILED;
     struct stat st;
     if (fd >= 0 && ftruncate(fd, (off_t)len) == 0 && fstat(fd, &st) == 0) {
@@ -950,7 +1289,10 @@ static int create_state(void)
     if (fd >= 0)
         ossc_real.close(fd);
     if (m == MAP_FAILED) {
-        OSSC_ERROR("cannot create cache state %s: %s", tmp, strerror(errno));
+        refuse(errno, "cannot create cache state %s/%s: %s", C.dir, tmp, strerror(errno));
+        unlinkat(C.dirfd, tmp, 0);
+        free(objcrc);
+        free(has_crc);
         ossc_large_files_free(lf, n);
         return -1;
     }
@@ -972,24 +1314,27 @@ static int create_state(void)
         f->size = lf[i].size;
         f->first_chunk = next;
         f->nchunks = (f->size + chunk - 1) / chunk;
+        f->object_crc = objcrc[i];
+        f->has_crc = has_crc[i];
         next += f->nchunks;
-        char dpath[PATH_MAX + 32];
-        ossc_pathf(dpath, sizeof(dpath), "%s/data.%zu", C.dir, i);
-        int dfd = ossc_real.open(dpath, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        char name[32];
+        snprintf(name, sizeof(name), "data.%zu", i);
+        int dfd = create_in_cache(name);
         if (dfd < 0 || ftruncate(dfd, (off_t)f->size) < 0) {
-            OSSC_ERROR("cannot create cache file %s: %s", dpath, strerror(errno));
-            rc = -1;
+            rc = refuse(errno, "cannot create cache file %s/%s: %s", C.dir, name,
+                        strerror(errno));
         }
         if (dfd >= 0)
             ossc_real.close(dfd);
     }
+    free(objcrc);
+    free(has_crc);
     ossc_large_files_free(lf, n);
-    if (rc == 0 && rename(tmp, path) < 0) {
-        OSSC_ERROR("cannot install cache state %s: %s", path, strerror(errno));
-        rc = -1;
-    }
+    if (rc == 0 && renameat(C.dirfd, tmp, C.dirfd, "state") < 0)
+        rc = refuse(errno, "cannot install cache state %s/state: %s", C.dir, strerror(errno));
     if (rc < 0) {
-        unlink(tmp);
+        remove_cache_files((uint32_t)n);
+        unlinkat(C.dirfd, tmp, 0);
         ossc_real.munmap(m, len);
         C.h = NULL;
         return -1;
@@ -1000,51 +1345,90 @@ static int create_state(void)
     return 0;
 }
 
-int ossc_cache_attach(const ossc_preload_settings *s)
+/* The real path of MODEL_DIR, which names the cache: of the directory when
+ * it exists, else of its parent (the first run creates MODEL_DIR). */
+static void real_model_dir(const char *dir, char *out, size_t cap)
 {
-    C.tok = new_token();
-    C.s = *s;
-    memset(&C.attach_err, 0, sizeof(C.attach_err));
-    char dir[PATH_MAX];
-    ossc_pathf(dir, sizeof(dir), "%s/ossc-%u-%016llx", s->cache_root, (unsigned)getuid(),
-             (unsigned long long)fnv1a(s->oss_path, s->model_dir));
-    ossc_pathf(C.dir, sizeof(C.dir), "%s", dir);
-    if (mkdir(s->cache_root, 0700) < 0 && errno != EEXIST) {
-        OSSC_ERROR("cannot create cache root %s: %s", s->cache_root, strerror(errno));
-        return -1;
+    char buf[PATH_MAX];
+    if (realpath(dir, buf)) {
+        snprintf(out, cap, "%s", buf);
+        return;
     }
-    if (mkdir(C.dir, 0700) < 0 && errno != EEXIST) {
-        OSSC_ERROR("cannot create cache directory %s: %s", C.dir, strerror(errno));
-        return -1;
+    char parent[PATH_MAX];
+    snprintf(parent, sizeof(parent), "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent) {
+        *slash = '\0';
+        if (realpath(parent, buf) && ossc_pathf(out, cap, "%s/%s", buf, slash + 1) == 0)
+            return;
     }
+    snprintf(out, cap, "%s", dir);
+}
+
+/* One try at attaching (see ossc_cache_attach): 0, -1 refused, or
+ * ATTACH_INERT / ATTACH_AGAIN. */
+static int attach_once(const char *name)
+{
+    int rootfd = open_root();
+    if (rootfd < 0)
+        return rootfd == -ATTACH_INERT ? ATTACH_INERT : -1;
+    C.dirfd = open_cache_dir(rootfd, name);
+    ossc_real.close(rootfd);
+    if (C.dirfd < 0) {
+        int rc = C.dirfd == -ATTACH_INERT ? ATTACH_INERT : C.dirfd == -ATTACH_AGAIN ? ATTACH_AGAIN : -1;
+        C.dirfd = -1;
+        return rc;
+    }
+    /* Only a process with ENABLE_CONNECTOR creates: others join a live cache or stay inert. */
+    C.lockfd = open_in_cache("lock", O_RDWR | (C.s.enable ? O_CREAT : 0), 0600);
     struct stat st;
-    if (stat(C.dir, &st) < 0 || st.st_uid != getuid() || (st.st_mode & 0077)) {
-        OSSC_ERROR("cache directory %s is not private to this user: refusing to use it", C.dir);
-        return -1;
-    }
-    char lockpath[PATH_MAX + 32];
-    ossc_pathf(lockpath, sizeof(lockpath), "%s/lock", C.dir);
-    C.lockfd = ossc_real.open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (C.lockfd < 0) {
-        OSSC_ERROR("cannot open %s: %s", lockpath, strerror(errno));
-        return -1;
+        int e = errno;
+        close_cache_fds();
+        if (missing(e))
+            return C.s.enable ? ATTACH_AGAIN : ATTACH_INERT; /* removed meanwhile, or none */
+        return refuse(e, "cannot open %s/lock: %s", C.dir, strerror(e));
+    }
+    if (fstat(C.lockfd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close_cache_fds();
+        return refuse(EPERM, "%s/lock is not a regular file: refusing to use it", C.dir);
     }
     byte_lock(1, 1);
+    if (fstat(C.lockfd, &st) < 0 || st.st_nlink == 0) {
+        close_cache_fds(); /* the last one out removed it while we waited */
+        return ATTACH_AGAIN;
+    }
     bool created = false;
     int rc = map_existing();
-    if (rc == 0 && !users_alive(true) && s->enable) {
-        /* Left by processes that are all gone: start over. */
+    if (rc == 0 && strcmp(C.h->oss_path, C.s.oss_path) != 0) {
+        int pid = live_user(true);
+        if (pid) {
+            char in_use[sizeof(C.h->oss_path)];
+            snprintf(in_use, sizeof(in_use), "%s", C.h->oss_path);
+            ossc_real.munmap(C.h, C.state_len);
+            C.h = NULL;
+            byte_unlock(1);
+            close_cache_fds();
+            return refuse(EBUSY, "MODEL_DIR %s is in use for %s (process %d uses it): "
+                          "refusing to mirror %s into it; use another MODEL_DIR, or wait until "
+                          "those processes end", C.s.model_dir, in_use, pid, C.s.oss_path);
+        }
+    }
+    if (rc == 0 && !users_alive(true)) {
+        /* Left by processes that are all gone. */
         uint32_t n = C.h->nfiles;
         ossc_real.munmap(C.h, C.state_len);
         C.h = NULL;
-        remove_cache_dir(n);
+        if (C.s.enable)
+            remove_cache_files(n); /* start over */
         rc = -1;
     }
+    if (rc < 0 && !C.s.enable) {
+        byte_unlock(1);
+        close_cache_fds();
+        return ATTACH_INERT; /* a process without ENABLE_CONNECTOR and nothing live to share */
+    }
     if (rc < 0) {
-        if (!s->enable) {
-            byte_unlock(1);
-            return 1; /* a child without ENABLE_CONNECTOR and nothing to share */
-        }
         rc = create_state();
         created = rc == 0;
     }
@@ -1056,19 +1440,46 @@ int ossc_cache_attach(const ossc_preload_settings *s)
     }
     if (created)
         start_watcher();
-    if (rc < 0) {
-        /* Nothing was built: leave no empty cache directory behind. */
-        unlink(lockpath);
-        rmdir(C.dir);
-    }
+    if (rc < 0 && fstatat(C.dirfd, "state", &st, AT_SYMLINK_NOFOLLOW) < 0)
+        remove_lock_and_dir(); /* nothing was built: leave nothing behind */
     byte_unlock(1);
     if (rc < 0)
-        return -1;
+        close_cache_fds();
+    return rc;
+}
+
+/* Attaches to MODEL_DIR's cache, creating it when this process has
+ * ENABLE_CONNECTOR and none is live.  0 attached; 1 inert (no
+ * ENABLE_CONNECTOR and no live cache, or this one refused: a process
+ * without ENABLE_CONNECTOR creates nothing and reports nothing on
+ * stderr); -1 refused or failed, with the reason on stderr once and in
+ * ossc_cache_attach_error(). */
+int ossc_cache_attach(const ossc_preload_settings *s)
+{
+    C.tok = new_token();
+    C.s = *s;
+    memset(&C.attach_err, 0, sizeof(C.attach_err));
+    real_model_dir(s->model_dir, C.model_dir_real, sizeof(C.model_dir_real));
+    char name[64];
+    snprintf(name, sizeof(name), "ossc-%u-%016llx", (unsigned)getuid(),
+             (unsigned long long)fnv1a(C.model_dir_real));
+    if (ossc_pathf(C.dir, sizeof(C.dir), "%s/%s", s->cache_root, name) < 0)
+        return s->enable ? refuse(ENAMETOOLONG, "cache root %s: path too long", s->cache_root)
+                         : ATTACH_INERT;
+    int rc = ATTACH_AGAIN;
+    for (int tries = 0; rc == ATTACH_AGAIN && tries < 100; tries++)
+        rc = attach_once(name);
+    if (rc == ATTACH_AGAIN)
+        rc = refuse(EAGAIN, "cache directory %s kept disappearing while attaching", C.dir);
+    if (rc < 0 && !s->enable)
+        return ATTACH_INERT; /* logged; the process that has ENABLE_CONNECTOR reports */
+    if (rc != 0)
+        return rc;
     C.wfd = malloc((C.h->nfiles ? C.h->nfiles : 1) * sizeof(*C.wfd));
+    C.told = calloc(C.h->nfiles ? C.h->nfiles : 1, sizeof(*C.told));
     for (uint32_t i = 0; C.wfd && i < C.h->nfiles; i++)
         C.wfd[i] = -1;
-    if (!realpath(C.s.model_dir, C.model_dir_real))
-        snprintf(C.model_dir_real, sizeof(C.model_dir_real), "%s", C.s.model_dir);
+    real_model_dir(s->model_dir, C.model_dir_real, sizeof(C.model_dir_real));
     try_lead();
     return 0;
 }
@@ -1129,14 +1540,14 @@ void ossc_cache_reset(void)
     }
     free(C.wfd);
     C.wfd = NULL;
+    free(C.told);
+    C.told = NULL;
     C.h = NULL;
     C.files = NULL;
     C.state = NULL;
     C.owner = C.errs = NULL;
     C.owner_tok = NULL;
-    if (C.lockfd >= 0)
-        ossc_real.close(C.lockfd);
-    C.lockfd = -1;
+    close_cache_fds();
     if (C.client && C.client_pid == getpid()) {
         ossc_in_hook++;
         ossc_client_free(C.client);

@@ -1,7 +1,8 @@
-/* hook_mmap.c - mapping an fd of ours waits until the mapped range is in
- * the cache (the file mapped jumps to the front of the prefetch queue),
- * then maps the cache file itself: pages are shared with the page cache,
- * nothing is copied until a MAP_PRIVATE mapping is written to. */
+/* hook_mmap.c - mapping an fd of ours waits until its file is in the
+ * cache and verified (the file mapped jumps to the front of the prefetch
+ * queue; EIO when its bytes failed the CRC check), then maps the cache
+ * file itself: pages are shared with the page cache, nothing is copied
+ * until a MAP_PRIVATE mapping is written to. */
 #include <errno.h>
 #include <sys/mman.h>
 

@@ -1,5 +1,6 @@
-/* hook_read.c - reads of our fds wait for exactly the bytes they cover,
- * then read them from the cache file with the real call. */
+/* hook_read.c - reads of our fds wait until their file has arrived and
+ * is verified (CRC-64, see cache.c), then read from the cache file with
+ * the real call; a file that failed the check fails the read with EIO. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/sendfile.h>
@@ -7,8 +8,9 @@
 
 #include "preload.h"
 
-/* Waits for [off, off+len) of fd's file when fd is ours.  -1 (errno set)
- * when the bytes cannot be had: the caller must fail the read. */
+/* Waits, when fd is ours and the read covers [off, off+len), until its
+ * file is verified.  -1 (errno set) when the bytes cannot be had or are
+ * not the object's: the caller must fail the read. */
 static int ready(int fd, off_t off, size_t len)
 {
     if (!atomic_load_explicit(&ossc_preload_active, memory_order_relaxed) || ossc_in_hook)

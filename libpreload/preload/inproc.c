@@ -410,7 +410,9 @@ int ossc_dir_wait(int timeout_ms, uint64_t *done, uint64_t *total, ossc_error *e
         uint64_t size = ossc_cache_file_size(f);
         uint64_t len = size - S.wait_off < WAIT_STEP ? size - S.wait_off : WAIT_STEP;
         ossc_in_hook++;
-        int w = ossc_cache_wait(f, S.wait_off, len);
+        int w = ossc_cache_fetch(f, S.wait_off, len);
+        if (w == 0 && S.wait_off + len >= size)
+            w = ossc_cache_wait(f, 0, size); /* the file's CRC, before it is linked */
         ossc_in_hook--;
         if (w < 0) {
             int e = errno ? errno : EIO;

@@ -72,6 +72,23 @@ static void give_up(void)
     drop_from_environ("ENABLE_CONNECTOR");
 }
 
+/* An invalid setting is reported once per process tree: by the first
+ * process that has ENABLE_CONNECTOR (give_up then drops it), or, in a tree
+ * without it, by the first process that meets a malformed tunable
+ * (OSSC_*), which drops that variable: the processes it starts run with
+ * the default, and none of them repeats the message.  A process without
+ * ENABLE_CONNECTOR whose OSS_PATH, MODEL_DIR or endpoint is unusable has
+ * nothing to join: it stays inert, in the log only. */
+static void settings_failed(const ossc_preload_settings *s, const ossc_error *err)
+{
+    bool tunable = strncmp(s->bad_env, "OSSC_", 5) == 0;
+    OSSC_ERROR("%s: connector disabled", err->message);
+    if (s->enable || tunable)
+        fprintf(stderr, "oss-connector: %s: connector disabled\n", err->message);
+    if (tunable)
+        drop_from_environ(s->bad_env);
+}
+
 __attribute__((constructor)) static void ossc_preload_init(void)
 {
     ossc_real_resolve();
@@ -85,10 +102,8 @@ __attribute__((constructor)) static void ossc_preload_init(void)
         ossc_log_init(cfg.log_level, cfg.log_path);
     ossc_preload_settings s;
     int rc = ossc_settings_load(&s, &err);
-    if (rc < 0) {
-        OSSC_ERROR("%s: connector disabled", err.message);
-        fprintf(stderr, "oss-connector: %s: connector disabled\n", err.message);
-    }
+    if (rc < 0)
+        settings_failed(&s, &err);
     if (rc == 0)
         rc = ossc_cache_attach(&s);
     if (rc == 0) {

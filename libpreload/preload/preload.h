@@ -113,6 +113,7 @@ typedef struct ossc_preload_settings {
     int release_delay_s;       /* cache kept this long after last close/unmap */
     bool enable;               /* ENABLE_CONNECTOR=1 */
     bool lazy;                 /* prefetch only files that were opened (OSSC_LAZY=1) */
+    char bad_env[64];          /* after an invalid setting: the variable at fault */
     /* In-process directories (inproc.c) only; empty under LD_PRELOAD. */
     bool in_process;           /* errors go back to the caller, not to stderr */
     char cred_path[4096];      /* credentials of the cache's client */
@@ -144,10 +145,15 @@ uint64_t ossc_cache_file_size(int file);
 /* Opens the cache data file of file i read-only (real kernel fd), counts a
  * user and asks for its data first.  -1 with errno on failure. */
 int ossc_cache_open(int file, int flags);
-/* Blocks until [off, off+len) of file i is in the cache (fetching it
- * itself when nobody else is).  0, or -1 with errno (EIO, ENOENT, EACCES
- * ...) when the data could not be fetched. */
+/* Before serving any byte of file i: blocks until the whole file is in
+ * the cache (fetching what nobody else fetches) and VERIFIED (its chunks'
+ * CRC-64, combined, equals the object's; refetched once on a mismatch).
+ * [off, off+len) is the range the caller needs.  0, or -1 with errno (EIO
+ * for a file whose bytes failed the check twice, ENOENT, EACCES ...). */
 int ossc_cache_wait(int file, uint64_t off, uint64_t len);
+/* Blocks until [off, off+len) of file i has landed, unverified: for
+ * progress in steps (inproc.c); serve nothing before ossc_cache_wait. */
+int ossc_cache_fetch(int file, uint64_t off, uint64_t len);
 void ossc_cache_user_add(int file);
 void ossc_cache_user_drop(int file);
 void ossc_cache_demand(int file);

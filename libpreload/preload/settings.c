@@ -44,6 +44,12 @@ static const char *env(const char *name)
     return v && v[0] ? v : NULL;
 }
 
+/* A malformed variable: remembered in s->bad_env (the caller drops it from
+ * the environment of the processes it starts: reported once per tree). */
+#define BAD(s, err, name, ...)                                                              \
+    (snprintf((s)->bad_env, sizeof((s)->bad_env), "%s", name),                             \
+     ossc_error_set(err, EINVAL, __VA_ARGS__))
+
 int ossc_settings_load(ossc_preload_settings *s, ossc_error *err)
 {
     memset(s, 0, sizeof(*s));
@@ -63,7 +69,7 @@ int ossc_settings_load(ossc_preload_settings *s, ossc_error *err)
     char key[1024];
     ossc_error uri_err;
     if (ossc_parse_uri(path, s->bucket, sizeof(s->bucket), key, sizeof(key), &uri_err) < 0)
-        return ossc_error_set(err, EINVAL, "OSS_PATH: %s", uri_err.message);
+        return BAD(s, err, "OSS_PATH", "OSS_PATH: %s", uri_err.message);
     size_t kl = strlen(key);
     ossc_pathf(s->prefix, sizeof(s->prefix), "%s%s", key, kl && key[kl - 1] != '/' ? "/" : "");
     ossc_pathf(s->oss_path, sizeof(s->oss_path), "oss://%s/%s", s->bucket, s->prefix);
@@ -81,7 +87,7 @@ int ossc_settings_load(ossc_preload_settings *s, ossc_error *err)
     while (ml > 1 && s->model_dir[ml - 1] == '/')
         s->model_dir[--ml] = '\0';
     if (strcmp(s->model_dir, "/") == 0)
-        return ossc_error_set(err, EINVAL, "MODEL_DIR must not be '/'");
+        return BAD(s, err, "MODEL_DIR", "MODEL_DIR must not be '/'");
     return ossc_settings_tunables(s, err);
 }
 
@@ -97,32 +103,32 @@ int ossc_settings_tunables(ossc_preload_settings *s, ossc_error *err)
     s->small_file_size = DEFAULT_SMALL_FILE;
     if (env("OSSC_SMALL_FILE_SIZE") &&
         !(s->small_file_size = parse_size(env("OSSC_SMALL_FILE_SIZE"))))
-        return ossc_error_set(err, EINVAL, "OSSC_SMALL_FILE_SIZE='%s' is not a size (e.g. 4M)",
+        return BAD(s, err, "OSSC_SMALL_FILE_SIZE", "OSSC_SMALL_FILE_SIZE='%s' is not a size (e.g. 4M)",
                               getenv("OSSC_SMALL_FILE_SIZE"));
     struct sysinfo si;
     uint64_t ram = sysinfo(&si) == 0 ? (uint64_t)si.totalram * si.mem_unit : (8ull << 30);
     s->memory_limit = ram / 2;
     if (env("OSSC_MEMORY_LIMIT") && !(s->memory_limit = parse_size(env("OSSC_MEMORY_LIMIT"))))
-        return ossc_error_set(err, EINVAL, "OSSC_MEMORY_LIMIT='%s' is not a size (e.g. 16G)",
+        return BAD(s, err, "OSSC_MEMORY_LIMIT", "OSSC_MEMORY_LIMIT='%s' is not a size (e.g. 16G)",
                               getenv("OSSC_MEMORY_LIMIT"));
     s->prefetch_window = DEFAULT_PREFETCH_WINDOW;
     if (env("OSSC_PREFETCH_WINDOW") &&
         !(s->prefetch_window = parse_size(env("OSSC_PREFETCH_WINDOW"))))
-        return ossc_error_set(err, EINVAL, "OSSC_PREFETCH_WINDOW='%s' is not a size (e.g. 256M)",
+        return BAD(s, err, "OSSC_PREFETCH_WINDOW", "OSSC_PREFETCH_WINDOW='%s' is not a size (e.g. 256M)",
                               getenv("OSSC_PREFETCH_WINDOW"));
     s->release_delay_s = DEFAULT_RELEASE_DELAY;
     if (env("OSSC_RELEASE_DELAY")) {
         char *end;
         long v = strtol(getenv("OSSC_RELEASE_DELAY"), &end, 10);
         if (*end || v < 0 || v > 86400)
-            return ossc_error_set(err, EINVAL, "OSSC_RELEASE_DELAY='%s' must be seconds 0..86400",
+            return BAD(s, err, "OSSC_RELEASE_DELAY", "OSSC_RELEASE_DELAY='%s' must be seconds 0..86400",
                                   getenv("OSSC_RELEASE_DELAY"));
         s->release_delay_s = (int)v;
     }
     if (env("OSSC_LAZY")) {
         const char *v = getenv("OSSC_LAZY");
         if (strcmp(v, "1") != 0 && strcmp(v, "0") != 0)
-            return ossc_error_set(err, EINVAL, "OSSC_LAZY='%s' must be 0 or 1", v);
+            return BAD(s, err, "OSSC_LAZY", "OSSC_LAZY='%s' must be 0 or 1", v);
         s->lazy = v[0] == '1';
     }
     return 0;
