@@ -161,7 +161,9 @@ def read_plan(reader, plan: LoadPlan, planner: LoadPlanner) -> None:
 
     def object_check(uri: str) -> ObjectCheck:
         """The one check of ``uri`` (its size comes with the first reply)."""
-        return checks.setdefault(uri, ObjectCheck(uri))
+        if uri not in checks:
+            checks[uri] = ObjectCheck(uri)
+        return checks[uri]
 
     try:
         for unit in units:
