@@ -20,6 +20,7 @@ import os
 import pytest
 
 from ossconnector.errors import OssIntegrityError
+from tests_helpers import PART_SIZE
 
 MiB = 1 << 20
 SIZE = 5 * MiB + 12345  # several blocks, chunks and slices; not aligned
@@ -151,3 +152,89 @@ def test_dcp_load_of_corrupted_data_file_raises(emu, bucket, cred_file, config_f
         DCP.load(loaded, storage_reader=fs.reader(uri))
     (exc, _), = info.value.failures.values()
     assert isinstance(exc, OssIntegrityError) and data[0] in str(exc) and "CRC-64" in str(exc)
+
+
+# -- model connector: prefetched chunks ------------------------------------------
+
+
+@pytest.fixture
+def connector(emu, cred_file, config_file):
+    from ossmodelconnector import OssModelConnector
+
+    c = OssModelConnector(emu.endpoint, cred_path=cred_file, config_path=config_file)
+    yield c
+    c.close()
+
+
+def model_reads(obj):
+    """Out of order and overlapping: the end, the start, a readinto across
+    chunk boundaries, a readline, then the rest."""
+    out = bytearray(SIZE)
+    obj.seek(SIZE - 100)
+    out[SIZE - 100:] = obj.read()
+    obj.seek(0)
+    out[:10] = obj.read(10)
+    obj.seek(MiB - 5)
+    obj.readinto(memoryview(out)[MiB - 5:2 * MiB + 5])
+    obj.seek(2 * MiB)
+    obj.readline()
+    obj.seek(10)
+    obj.readinto(memoryview(out)[10:SIZE - 100])
+    return bytes(out)
+
+
+def test_model_prefetch_corruption_raises(emu, bucket, blob, connector):
+    corrupt_first_get(emu, bucket, "blob.bin", count=1000)
+    with connector.open(f"oss://{bucket}/blob.bin") as obj:
+        with pytest.raises(OssIntegrityError, match="blob.bin.*CRC-64"):
+            model_reads(obj)
+        obj.seek(0)
+        with pytest.raises(OssIntegrityError, match="blob.bin"):
+            obj.read(1)
+
+
+def test_model_mmap_of_corrupted_object_raises(emu, bucket, blob, connector):
+    corrupt_first_get(emu, bucket, "blob.bin", count=1000)
+    with connector.open(f"oss://{bucket}/blob.bin") as obj:
+        with pytest.raises(OssIntegrityError, match="blob.bin"):
+            obj.mmap()
+
+
+def test_model_prefetch_clean_object_is_checked(emu, bucket, blob, connector):
+    emu.reset_stats()  # the model connector's chunks are http.partSize long
+    with connector.open(f"oss://{bucket}/blob.bin") as obj:
+        assert model_reads(obj) == blob
+        assert obj._buf.check.verified_crc is not None
+        address = obj.mmap()
+        import ctypes
+        assert bytes((ctypes.c_ubyte * SIZE).from_address(address)) == blob
+    assert gets(emu, bucket, "blob.bin") == -(-SIZE // PART_SIZE)  # one GET per chunk
+
+
+# -- datasets: an item of unknown size read in two GETs --------------------------
+
+
+def test_dataset_item_read_in_two_gets_corruption_raises(emu, bucket, blob, ds_kwargs):
+    from ossconnector.datasets import OssMapDataset
+
+    # Unknown size: a 1 MiB guess read (full), a HEAD, then the rest.  The
+    # guess read is the first GET.
+    corrupt_first_get(emu, bucket, "blob.bin", offset=4096)
+    ds = OssMapDataset.from_objects([f"oss://{bucket}/blob.bin"], **ds_kwargs)
+    with pytest.raises(OssIntegrityError, match="blob.bin.*CRC-64"):
+        ds[0]
+
+
+def test_dataset_item_read_in_two_gets_clean(emu, bucket, blob, ds_kwargs):
+    from ossconnector.datasets import OssMapDataset
+
+    ds = OssMapDataset.from_objects([f"oss://{bucket}/blob.bin"], **ds_kwargs)
+    emu.reset_stats()
+    assert ds[0].read() == blob
+    # The guess, then the rest in http.partSize parts: none more.
+    assert gets(emu, bucket, "blob.bin") == 1 + -(-(SIZE - MiB) // PART_SIZE)
+
+
+@pytest.fixture
+def ds_kwargs(emu, cred_file, config_file):
+    return {"endpoint": emu.endpoint, "cred_path": cred_file, "config_path": config_file}
