@@ -172,14 +172,13 @@ class PrefetchPool:
             self._free_if_idle(buf)
             self._cond.notify_all()
         if exc is not None:
-            with self._cond:
-                buf.state[c] = ABSENT
-                buf.errors.pop(c, None)
-                buf.cursor = min(buf.cursor, c)
+            # A failed fetch is tried again on the next read; a CRC mismatch
+            # is the object's verdict and stays (the chunk's bytes are there).
             if not isinstance(exc, OssIntegrityError):
-                buf.state[c] = ABSENT
-                buf.errors.pop(c, None)
-                buf.cursor = min(buf.cursor, c)
+                with self._cond:
+                    buf.state[c] = ABSENT
+                    buf.errors.pop(c, None)
+                    buf.cursor = min(buf.cursor, c)
             raise exc
 
     def close(self) -> None:
