@@ -12,6 +12,12 @@ another.  Here the items of each data object are sorted by offset and:
   (no intermediate buffer), while the following batches keep downloading.
 
 Memory: ``WINDOW_BYTES`` of batches plus the tensor being loaded.
+
+Batches and large items of one object share one
+:class:`~ossconnector._range_check.ObjectCheck`: when the ranges read
+cover the object (a full load of a checkpoint written by torch does), the
+read that completes the coverage raises OssIntegrityError on a CRC-64
+mismatch before its items are loaded.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from torch.distributed._shard._utils import narrow_tensor_by_index
 from torch.distributed.checkpoint.planner import LoadItemType, LoadPlan, LoadPlanner, ReadItem
 
 from .._native import ffi
+from .._range_check import ObjectCheck
 from .._stream import ObjectStream
 from ..client import parse_uri
 from . import _ranges
@@ -52,11 +59,12 @@ class _Batch:
         self.buf = None
         self.fetch = None
 
-    def begin(self, client) -> None:
+    def begin(self, client, object_check: ObjectCheck) -> None:
         bucket, key = parse_uri(self.uri)
         self.buf = bytearray(self.end - self.start)
         self.fetch = _ranges.start(client, bucket.encode(), key.encode("utf-8"), self.uri,
-                                   self.start, len(self.buf), ffi.from_buffer(self.buf))
+                                   self.start, len(self.buf), ffi.from_buffer(self.buf),
+                                   object_check=object_check)
 
     def cancel(self) -> None:
         if self.fetch is not None:
@@ -149,12 +157,20 @@ def read_plan(reader, plan: LoadPlan, planner: LoadPlanner) -> None:
     next_batch = 0
     streams = ExitStack()
     opened: Dict[str, io.RawIOBase] = {}
+    checks: Dict[str, ObjectCheck] = {}
+
+    def object_check(uri: str) -> ObjectCheck:
+        """The one check of ``uri`` (its size comes with the first reply)."""
+        if uri not in checks:
+            checks[uri] = ObjectCheck(uri)
+        return checks[uri]
+
     try:
         for unit in units:
             # Keep the window full of batches, in reading order.
             while next_batch < len(batches) and (not pending or in_flight < WINDOW_BYTES):
                 batch = batches[next_batch]
-                batch.begin(client)
+                batch.begin(client, object_check(batch.uri))
                 pending.append(batch)
                 in_flight += batch.end - batch.start
                 next_batch += 1
@@ -165,7 +181,8 @@ def read_plan(reader, plan: LoadPlan, planner: LoadPlanner) -> None:
                     bucket, key = parse_uri(unit.uri)
                     size = client.stat(unit.uri).size
                     opened[unit.uri] = streams.enter_context(
-                        CheckpointReader(client, bucket, key, size, readahead_after_large=1))
+                        CheckpointReader(client, bucket, key, size, readahead_after_large=1,
+                                         object_check=object_check(unit.uri)))
                 info = reader.storage_data[unit.item.storage_index]
                 _load_item(reader, planner, unit.item,
                            reader._slice_file(opened[unit.uri], info))

@@ -5,14 +5,19 @@ engine at once (the engine runs at most ``Client.concurrency`` of them);
 :meth:`Fetch.wait` blocks, with the GIL released, until all have landed.
 Slices are ``http.partSize`` long, or shorter so that even a range of a
 few MiB is fetched over several connections (see :func:`slice_size`).
+
+With an :class:`~ossconnector._range_check.ObjectCheck`, every slice that
+lands is recorded with its CRC-64 (computed by the engine as the bytes
+arrive), so the object is checked once the slices read cover it.
 """
 
 from __future__ import annotations
 
 import errno
-from typing import List
+from typing import List, Optional
 
 from .._native import check, check_ptr, ffi, lib, new_error
+from .._range_check import ObjectCheck
 from ..errors import OssError
 
 __all__ = ["Fetch", "slice_size", "start"]
@@ -36,30 +41,41 @@ class Fetch:
     """Slices of ``[offset, offset + length)`` in flight into ``ptr``.
 
     ``ptr`` (and whatever keeps it alive) must stay valid until
-    :meth:`wait` or :meth:`cancel` returns.
+    :meth:`wait` or :meth:`cancel` returns.  ``object_check``, when given,
+    records every slice that lands (see the module docstring).
     """
 
-    __slots__ = ("uri", "offset", "length", "_futures", "_lengths")
+    __slots__ = ("uri", "offset", "length", "object_check", "_futures", "_lengths", "_dsts")
 
-    def __init__(self, uri: str, offset: int, length: int):
+    def __init__(self, uri: str, offset: int, length: int,
+                 object_check: Optional[ObjectCheck] = None):
         self.uri = uri
         self.offset = offset
         self.length = length
+        self.object_check = object_check
         self._futures: List = []
         self._lengths: List[int] = []
+        self._dsts: List = []  # (offset in the object, char * where its bytes land)
 
     def wait(self) -> int:
         """Bytes read; raises the first failure (the other slices are
         cancelled) or EIO when the object ended early, i.e. it changed size
-        since it was opened."""
+        since it was opened; OssIntegrityError when a slice completes the
+        coverage of the object and the CRC-64 does not match."""
         total = 0
         try:
             while self._futures:
                 future = self._futures[0]
                 err = new_error()
                 n = lib.ossc_future_wait(future, err)
-                lib.ossc_future_free(future)
-                self._futures.pop(0)
+                try:
+                    if n >= 0 and self.object_check is not None:
+                        at, dst = self._dsts[0]
+                        self.object_check.record_future(future, at, n, dst)
+                finally:
+                    lib.ossc_future_free(future)
+                    self._futures.pop(0)
+                    self._dsts.pop(0)
                 want = self._lengths.pop(0)
                 check(n, err, self.uri)
                 total += n
@@ -80,23 +96,26 @@ class Fetch:
         engine; drop them without touching it."""
         self._futures = []
         self._lengths = []
+        self._dsts = []
 
     def cancel(self) -> None:
         """Stops what is still running and waits until the engine has let
         go of the destination memory."""
         futures, self._futures = self._futures, []
         self._lengths = []
+        self._dsts = []
         for future in futures:
             lib.ossc_future_free(future)
 
 
 def start(client, bucket_b: bytes, key_b: bytes, uri: str, offset: int, length: int, ptr,
-          *, slice_bytes: int = 0) -> Fetch:
+          *, slice_bytes: int = 0, object_check: Optional[ObjectCheck] = None) -> Fetch:
     """Starts reading ``length`` bytes at ``offset`` into ``ptr`` (a cdata
     ``char *``).  ``slice_bytes`` 0 picks :func:`slice_size`; a slice equal
-    to ``length`` makes one engine request group, which is what keeps the
-    CRC-64 check of a whole-object read."""
-    fetch = Fetch(uri, offset, length)
+    to ``length`` makes one engine request group (a whole-object read from
+    offset 0 is then checked by the engine as well).  ``object_check``
+    records the slices as they land."""
+    fetch = Fetch(uri, offset, length, object_check)
     if length <= 0:
         return fetch
     step = slice_bytes or slice_size(client, length)
@@ -111,6 +130,7 @@ def start(client, bucket_b: bytes, key_b: bytes, uri: str, offset: int, length: 
                                                   dst + pos, err), err, uri)
             fetch._futures.append(future)
             fetch._lengths.append(n)
+            fetch._dsts.append((offset + pos, dst + pos))
             pos += n
     except BaseException:
         fetch.cancel()

@@ -16,6 +16,11 @@ file order.  The reader serves that pattern with two paths:
   along that path.
 
 Memory is bounded by ``max_blocks`` blocks plus the caller's buffers.
+
+Every block and slice fetched is recorded with its CRC-64 (an
+:class:`~ossconnector._range_check.ObjectCheck`); once they cover the
+object a mismatch with its ``x-oss-hash-crc64ecma`` raises
+OssIntegrityError from that read and every later one.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from collections import OrderedDict
 from typing import Optional
 
 from .._native import ffi, writable_pointer
+from .._range_check import ObjectCheck
 from .._stream import ObjectStream
 from . import _ranges
 
@@ -62,17 +68,20 @@ class CheckpointReader(ObjectStream):
     ``read``, ``readinto`` (into any writable buffer, including a
     contiguous CPU tensor), ``seek``, ``tell``, ``readline`` and the rest of
     :class:`io.RawIOBase`; attributes ``bucket``, ``key``, ``uri`` and
-    ``size`` (an int, as on the product's stream objects).  Reading the
-    whole object from offset 0 in one call verifies its CRC-64.
+    ``size`` (an int, as on the product's stream objects).  The bytes read
+    are checked against the object's CRC-64 once they cover it (see the
+    module docstring); ``object_check`` shares that check with other
+    readers of the same object (a DCP load's batches).
     """
 
     _kind = "reader"
 
     def __init__(self, client, bucket: str, key: str, size: int, *,
                  block_size: Optional[int] = None, max_blocks: int = 32, readahead: int = 4,
-                 readahead_after_large: int = 8):
+                 readahead_after_large: int = 8, object_check: Optional[ObjectCheck] = None):
         uri = f"oss://{bucket}/{key}"
         super().__init__(size, uri)
+        self._object_check = object_check or ObjectCheck(uri, size)
         self._client = client
         self.bucket = bucket
         self.key = key
@@ -108,6 +117,7 @@ class CheckpointReader(ObjectStream):
             del ptr, keep
 
     def _readinto(self, dst, nbytes: int) -> int:
+        self._object_check.raise_if_corrupt()
         want = min(nbytes, self.size - self._pos)
         if want <= 0:
             return 0
@@ -164,7 +174,8 @@ class CheckpointReader(ObjectStream):
 
     def _start(self, offset: int, length: int, ptr, slice_bytes: int = 0):
         return _ranges.start(self._client, self._bucket_b, self._key_b, self.uri, offset,
-                             length, ptr, slice_bytes=slice_bytes)
+                             length, ptr, slice_bytes=slice_bytes,
+                             object_check=self._object_check)
 
     def _copy_block(self, dst, done: int, end: int, block: _Block) -> int:
         try:

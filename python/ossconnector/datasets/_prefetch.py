@@ -10,6 +10,13 @@ Sizes may be unknown (URI lists, manifests): such an object is read into a
 ``guess``-byte buffer (the power of two above the largest object seen so
 far); a short read gives its size at once, a full one is followed by a HEAD
 and a GET of the rest.
+
+Integrity: a read of a whole object from offset 0 in one GET (known size,
+or a short guess read) is checked by the engine against the object's
+CRC-64.  An object read in two GETs (a full guess buffer, then the rest)
+is checked here: both GETs' CRCs (computed by the engine as the bytes
+arrive) are joined and compared with the object's, and a mismatch raises
+OssIntegrityError naming the object instead of returning its bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from collections import deque
 from typing import Callable, Iterable, Iterator, Optional
 
 from .._native import check, ffi, lib, new_error
+from .._range_check import Fetched, ObjectCheck
 
 __all__ = ["Fetch", "prefetch", "next_guess", "DEFAULT_GUESS", "DEFAULT_BUDGET"]
 
@@ -61,7 +69,7 @@ class Fetch:
     the object) on failure.  :meth:`cancel` abandons it."""
 
     __slots__ = ("client", "bucket", "key", "offset", "length", "known", "nbytes", "_out",
-                 "_ptr", "_future", "_bucket_b", "_key_b", "_data")
+                 "_ptr", "_future", "_bucket_b", "_key_b", "_data", "_head")
 
     def __init__(self, client, bucket: str, key: str, offset: int = 0,
                  length: Optional[int] = None, guess: int = DEFAULT_GUESS):
@@ -76,6 +84,7 @@ class Fetch:
         self._key_b = key.encode("utf-8", "surrogateescape")
         self._data = None
         self._future = None
+        self._head = None  # what the guess read's GET said of its bytes' CRC
         if self.length == 0:
             self._data, self._out, self._ptr = b"", None, None
             return
@@ -99,6 +108,8 @@ class Fetch:
             return self._data
         err = new_error()
         n = lib.ossc_future_wait(self._future, err)
+        if not self.known and n == self.length:
+            self._head = Fetched(self._future, self.offset, n)
         lib.ossc_future_free(self._future)
         self._future = None
         out, self._out, self._ptr = self._out, None, None
@@ -120,10 +131,20 @@ class Fetch:
         out, ptr = _fresh_bytes(size)
         ffi.memmove(ptr, head, self.length)
         err = new_error()
-        n = lib.ossc_get_range(self.client._get_native(), self._bucket_b, self._key_b,
-                               self.offset + self.length, size - self.length, ptr + self.length,
-                               err)
-        check(n, err, self.uri)
+        fut = lib.ossc_get_async(self.client._get_native(), self._bucket_b, self._key_b,
+                                 self.offset + self.length, size - self.length, ptr + self.length,
+                                 err)
+        if fut == ffi.NULL:
+            check(-1, err, self.uri)
+        try:
+            n = lib.ossc_future_wait(fut, err)  # the GIL is released here
+            check(n, err, self.uri)
+            # Head and rest together: checked when they cover the object.
+            crc_check = ObjectCheck(self.uri, self.offset + size)
+            crc_check.record(self._head, ptr)
+            crc_check.record_future(fut, self.offset + self.length, n, ptr + self.length)
+        finally:
+            lib.ossc_future_free(fut)
         return out if self.length + n == size else out[:self.length + n]
 
     def cancel(self) -> None:

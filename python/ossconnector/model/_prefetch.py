@@ -11,6 +11,14 @@ Memory: a buffer's pages are only touched when its chunks arrive; it is
 freed when its object is closed (or garbage-collected).  Prefetching pauses
 while the buffers of open objects hold ``memory_limit`` bytes; reads are
 still served (fetched on demand).
+
+Integrity: every chunk is recorded with the CRC-64 the engine computed as
+its bytes arrived (an :class:`~ossconnector._range_check.ObjectCheck` per
+buffer; no extra request, no pass over the data).  When the chunks cover
+the object their combined CRC is compared with its
+``x-oss-hash-crc64ecma``; on a mismatch every read of the object from then
+on raises OssIntegrityError (``mmap()`` waits for all chunks, so it never
+returns the address of a corrupted object).
 """
 
 from __future__ import annotations
@@ -22,7 +30,8 @@ import weakref
 from collections import OrderedDict
 
 from .._native import check, ffi, lib, new_error
-from ..errors import OssError
+from .._range_check import Fetched, ObjectCheck
+from ..errors import OssError, OssIntegrityError
 
 __all__ = ["ObjectBuffer", "PrefetchPool"]
 
@@ -61,6 +70,7 @@ class ObjectBuffer:
         self.busy = 0     # fetches writing into mem right now
         self.held = 0     # bytes accounted against the pool's limit
         self.closed = False
+        self.check = ObjectCheck(self.uri, size)
 
     def span(self, c: int) -> tuple[int, int]:
         off = c * self.chunk
@@ -147,18 +157,28 @@ class PrefetchPool:
                     break
                 self._cond.wait()
         err = new_error()
-        n = lib.ossc_get_range(self._client._get_native(), buf.bucket_b, buf.key_b, off, ln,
-                               buf.mem + off, err)
+        fut = lib.ossc_get_async(self._client._get_native(), buf.bucket_b, buf.key_b, off, ln,
+                                 buf.mem + off, err)
+        fetched = None
+        if fut == ffi.NULL:
+            n = -1
+        else:
+            n = lib.ossc_future_wait(fut, err)  # the GIL is released here
+            fetched = Fetched(fut, off, n) if n >= 0 else None
+            lib.ossc_future_free(fut)
         with self._cond:
-            exc = self._settle(buf, c, n, err, ln)
+            exc = self._settle(buf, c, n, err, ln, fetched)
             buf.busy -= 1
             self._free_if_idle(buf)
             self._cond.notify_all()
         if exc is not None:
-            with self._cond:
-                buf.state[c] = ABSENT
-                buf.errors.pop(c, None)
-                buf.cursor = min(buf.cursor, c)
+            # A failed fetch is tried again on the next read; a CRC mismatch
+            # is the object's verdict and stays (the chunk's bytes are there).
+            if not isinstance(exc, OssIntegrityError):
+                with self._cond:
+                    buf.state[c] = ABSENT
+                    buf.errors.pop(c, None)
+                    buf.cursor = min(buf.cursor, c)
             raise exc
 
     def close(self) -> None:
@@ -220,15 +240,23 @@ class PrefetchPool:
                 continue
             self._running[(buf, c)] = fut
 
-    def _settle(self, buf: ObjectBuffer, c: int, n: int, err, want: int):
-        """Publishes the result of fetching chunk c; returns the exception
-        when it failed."""
+    def _settle(self, buf: ObjectBuffer, c: int, n: int, err, want: int, fetched=None):
+        """Publishes the result of fetching chunk c (``fetched``: what its
+        GET said of the bytes' CRC); returns the exception when it failed.
+        A chunk that completes the object's coverage with a CRC mismatch is
+        READY (its bytes are there) and the exception is the buffer's
+        OssIntegrityError, which every read raises from then on."""
         exc = None
         try:
             check(n, err, buf.uri)
             if n != want:
                 exc = OssError(errno.EIO, f"{buf.uri}: object is shorter than when it was opened "
                                   f"({n} of {want} bytes at offset {c * buf.chunk})")
+            elif fetched is not None and buf.mem is not None:
+                buf.check.record(fetched, buf.mem + fetched.offset)
+        except OssIntegrityError as e:
+            buf.state[c] = READY
+            return e
         except OssError as e:
             exc = e
         if exc is None:
@@ -252,10 +280,11 @@ class PrefetchPool:
                 (buf, c), fut = next(iter(self._running.items()))
             err = new_error()
             n = lib.ossc_future_wait(fut, err)  # the GIL is released here
+            fetched = Fetched(fut, buf.span(c)[0], n) if n >= 0 else None
             lib.ossc_future_free(fut)
             with self._cond:
                 del self._running[(buf, c)]
-                self._settle(buf, c, n, err, buf.span(c)[1])
+                self._settle(buf, c, n, err, buf.span(c)[1], fetched)
                 buf.busy -= 1
                 self._free_if_idle(buf)
                 self._cond.notify_all()

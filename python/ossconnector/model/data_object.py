@@ -5,6 +5,11 @@ in the background, in the order objects were opened; reads wait only for
 the chunks they cover and are then served from memory.  Without
 prefetching, reads go to OSS (large ``readinto`` calls straight into the
 caller's buffer).
+
+Prefetched objects are checked against their CRC-64 once their chunks
+cover them (see ``_prefetch``): from then on a mismatch makes every read,
+``readline`` and ``mmap()`` raise OssIntegrityError naming the object.
+Without prefetching the ObjectReader checks what it reads.
 """
 
 from __future__ import annotations
@@ -70,14 +75,17 @@ class DataObject(ObjectStream):
             self._pos += n
             return n
         ptr, nbytes, keep = writable_pointer(b)
-        want = min(nbytes, self._size - self._pos)
-        if want <= 0:
-            return 0
-        self._wait(self._pos, want)
-        ffi.memmove(ptr, self._buf.mem + self._pos, want)
-        self._pos += want
-        del keep
-        return want
+        try:
+            want = min(nbytes, self._size - self._pos)
+            if want <= 0:
+                return 0
+            self._wait(self._pos, want)
+            ffi.memmove(ptr, self._buf.mem + self._pos, want)
+            self._pos += want
+            return want
+        finally:
+            # An error's traceback must not keep the caller's buffer exported.
+            del ptr, keep
 
     def read(self, size: int = -1) -> bytes:
         self._check_open()
@@ -143,12 +151,15 @@ class DataObject(ObjectStream):
     # -- helpers ----------------------------------------------------------
 
     def _wait(self, pos: int, n: int) -> None:
+        """Returns once bytes [pos, pos + n) are in memory; raises
+        OssIntegrityError once the object's chunks failed their CRC check."""
         buf = self._buf
         if n <= 0:
             return
         for c in range(pos // buf.chunk, (pos + n - 1) // buf.chunk + 1):
             if buf.state[c] != READY:
                 self._pool.wait_chunk(buf, c)
+        buf.check.raise_if_corrupt()
 
 
 class TextDataObject(io.TextIOWrapper):
