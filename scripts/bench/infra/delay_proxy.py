@@ -113,8 +113,8 @@ async def serve(port: int, upstream: tuple[str, int], delay: float, rate: float)
 
 # ------------------------------------------------------------------ for run.py
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from servers import ServerProcess, free_port  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # scripts/bench, for infra
+from infra.servers import ServerProcess, free_port  # noqa: E402
 
 
 class DelayProxy(ServerProcess):

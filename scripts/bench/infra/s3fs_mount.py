@@ -28,7 +28,7 @@ class S3fsMount:
     ``work``."""
 
     def __init__(self, endpoint: str, bucket: str, work: Path, timeout: float = 30.0):
-        from servers import ensure_tool
+        from infra.servers import ensure_tool
 
         self.s3fs = ensure_tool("s3fs", "s3fs")
         self.fusermount = ensure_tool("fusermount", "fuse")
