@@ -16,6 +16,7 @@ many ways of reading), formatted by :func:`format_table`."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re

@@ -512,6 +512,8 @@ def main(argv=None, command: str | None = None) -> int:
     print()
     print(body)
     if args.markdown:
+        from infra import DOC
+
         replace_section(DOC, MARK_START, MARK_END, "## Datasets\n\n" + body, "Benchmarks")
     return 0
 
@@ -530,8 +532,8 @@ CLIENT = {"ours": "ours", "product": "osstorchconnector", "s3torchconnector": "s
 IN_VENV = ("product-", "s3torchconnector-")
 
 
-def prepare(root: Path, objects: int, size: int, peer_py: str) -> dict:
-    """py's spec for ``objects`` files of ``size`` bytes written
+def prepare_cached(root: Path, objects: int, size: int, peer_py: str) -> dict:
+    """The spec of :func:`prepare` for ``objects`` files of ``size`` bytes written
     into ``root/<bucket>`` with the tar archive, our index and the
     product's index; kept in ``root`` and reused while its size matches."""
     saved = root / f"datasets-{objects}x{size}.json"
@@ -544,8 +546,8 @@ def prepare(root: Path, objects: int, size: int, peer_py: str) -> dict:
     return spec
 
 
-def peers(workload: str, wanted: list[str]) -> list[str]:
-    """py's peers of a workload ("objects" or "tar") whose client
+def peers_of(workload: str, wanted: list[str]) -> list[str]:
+    """The peers of a workload ("objects" or "tar") whose client
     is in ``wanted`` (all when empty)."""
     return [p for p in PEERS[workload]
             if not wanted or CLIENT[p.split("-", 1)[0]] in wanted]
