@@ -160,7 +160,7 @@ def machine_basics() -> dict:
 
 
 def machine_description(nginx_version: str, curl_binary: str) -> dict:
-    """What engine_get.py's numbers were measured on."""
+    """What engine_get's numbers were measured on."""
     import oss2
 
     import ossconnector

@@ -248,7 +248,7 @@ def parse_args(argv=None):
                    help="comma-separated subset of client names (big_read, list, ...)")
     p.add_argument("--server", choices=["localbucket", "seaweedfs"], default="localbucket")
     p.add_argument("--variant", choices=["local", "cloud"], default="local",
-                   help="cloud: through delay_proxy.py (+5 ms first byte, 1 Gbit/s per "
+                   help="cloud: through infra/delay_proxy.py (+5 ms first byte, 1 Gbit/s per "
                         "connection); big_read and small_objects (tar_epoch, list on request)")
     p.add_argument("--no-s3fs", action="store_true",
                    help="leave out the s3fs_fuse client (no FUSE mount)")

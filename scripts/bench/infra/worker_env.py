@@ -102,7 +102,7 @@ def front_of(server, variant: str):
 def variant_notes(variant: str) -> list[str]:
     if variant != "cloud":
         return []
-    return ["Cloud-like variant: every request goes through `scripts/bench/delay_proxy.py`, "
+    return ["Cloud-like variant: every request goes through `scripts/bench/infra/delay_proxy.py`, "
             "which holds the first byte of each response until 5 ms after the request and "
             "paces each connection to 1 Gbit/s each way. A client's rate is then bounded by "
             "how many requests it keeps in flight: one stream gets at most 125 MB/s, small "

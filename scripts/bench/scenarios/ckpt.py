@@ -21,7 +21,7 @@ run and removed afterwards.  The peers' venv (plain, so that our editable
 install cannot shadow the product's ``osstorchconnector``) is created on
 first use.
 
-    python scripts/bench/checkpoint.py --size-gib 2 --runs 3 --markdown docs/benchmarks.md
+    python3 scripts/bench/run.py --scenario ckpt_seaweedfs --size-gib 2 --runs 3 --markdown docs/benchmarks.md
 
 The Markdown section goes between ``<!-- checkpoint:start -->`` and
 ``<!-- checkpoint:end -->`` in the given file.  Not a test: numbers depend

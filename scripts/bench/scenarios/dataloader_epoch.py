@@ -10,7 +10,7 @@ exactly once and every byte accounted for, or the run fails.
 
 Every peer runs in a fresh process of its own (this file, ``--peer NAME``):
 ours, oss2 and boto3 with this interpreter; the product's binary and
-s3torchconnector in the peers' venv (peers.py; ``--product-python``,
+s3torchconnector in the peers' venv (infra/peers.py; ``--product-python``,
 ``--s3-python`` to use others; created on first use with ``--make-venvs``),
 because the product's ``osstorchconnector`` package would shadow our
 drop-in one.  run.py runs the same peers (scenarios ``small_objects`` and
@@ -23,9 +23,9 @@ the product, which only addresses buckets that way; ``<HOST>`` is added to
 answers GET and HEAD only, so datasets are built from object lists (no
 listing) and the tar index is made beforehand.
 
-    python3 scripts/bench/datasets.py --make-venvs            # full run
-    python3 scripts/bench/datasets.py --objects 2000 --quick  # smoke run
-    python3 scripts/bench/datasets.py --markdown              # also update docs/benchmarks.md
+    python3 scripts/bench/run.py --scenario datasets_nginx --make-venvs   # full run
+    python3 scripts/bench/run.py --scenario datasets_nginx --objects 2000 --quick   # smoke
+    python3 scripts/bench/run.py --scenario datasets_nginx --markdown     # update the docs
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ BUCKET = "bench"
 REGION = "cn-hangzhou"
 BATCH = 64
 WORKERS = 2
-PEER_VENV = os.environ.get("OSSC_BENCH_VENV", "/tmp/ossc-bench-peers")   # as peers.py
+PEER_VENV = os.environ.get("OSSC_BENCH_VENV", "/tmp/ossc-bench-peers")   # as infra/peers.py
 
 
 # ---------------------------------------------------------------------------

@@ -13,11 +13,11 @@ Every way of reading is run once untimed (warm-up), then ``--runs`` times;
 the median, minimum and maximum throughput are reported, with the ratio of
 each result to the best curl and the best oss2 result of its workload.  The
 data every run read is compared with the files, so wrong data fails the run
-instead of producing a number.  The cases themselves are in cases.py.
+instead of producing a number.  The cases themselves are in engine_get_cases.py.
 
-    python3 scripts/bench/engine_get.py                 # full size, 5 runs
-    python3 scripts/bench/engine_get.py --quick         # smoke run (< 60 s)
-    python3 scripts/bench/engine_get.py --json out.json --markdown
+    python3 scripts/bench/run.py --scenario engine_get            # full size, 5 runs
+    python3 scripts/bench/run.py --scenario engine_get --quick    # smoke run (< 60 s)
+    python3 scripts/bench/run.py --scenario engine_get --json out.json --markdown
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ways of reading a workload that engine_get.py times.
+"""The ways of reading a workload that scenarios/engine_get.py times.
 
 A :class:`Case` reads one workload one way: ``reset`` and ``check`` run
 before and after every run, untimed, and ``check`` compares what was read

@@ -14,13 +14,13 @@
    local disk (page cache warm) as the floor.  Every load runs in a fresh
    process; the loaded weights are hashed and must match the local load.
 
-The server is ``localbucket`` behind ``localbucket_oss.py`` (buckets are
+The server is ``localbucket`` behind ``infra/localbucket_oss.py`` (buckets are
 folders, so the 100,000 keys and the model are files, no upload), on
 loopback, page cache warm.
 
-    python3 scripts/bench/model.py                     # 100,000 keys, 3 runs each
-    python3 scripts/bench/model.py --quick             # 10,000 keys, small model, 1 run
-    python3 scripts/bench/model.py --markdown          # also update docs/benchmarks.md
+    python3 scripts/bench/run.py --scenario model_connector             # 100,000 keys, 3 runs
+    python3 scripts/bench/run.py --scenario model_connector --quick     # 10,000 keys, 1 run
+    python3 scripts/bench/run.py --scenario model_connector --markdown  # update the docs
 """
 
 from __future__ import annotations
