@@ -51,7 +51,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -271,16 +270,11 @@ def parse_args(argv=None):
     return a
 
 
-def _exit_on_sigterm(signum, frame):
-    raise SystemExit(128 + signum)
-
-
 def main(argv=None) -> int:
     own = standalone_argv(sys.argv[1:] if argv is None else list(argv))
     if own:
         return run_standalone(*own)
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     argv_ = sys.argv[1:] if argv is None else argv
     command = shlex.join(["python3", os.path.relpath(__file__, REPO), *argv_])
     scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
@@ -375,7 +369,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit("interrupted")
+    from infra import run_main
+
+    run_main(main)

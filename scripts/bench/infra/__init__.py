@@ -13,3 +13,21 @@ BENCH = Path(__file__).resolve().parent.parent   # scripts/bench
 REPO = BENCH.parent.parent
 DOC = REPO / "docs" / "benchmarks.md"             # the Markdown sections go here
 RESULTS_DIR = REPO / "docs" / "benchmarks"        # results.json and the plots
+
+
+def run_main(main) -> None:
+    """Runs a command line's ``main()`` and exits with its status.  SIGTERM
+    ends it as SystemExit(143) so that every ``finally`` runs (servers
+    stopped, /etc/hosts lines and mounts removed); Ctrl-C exits with
+    "interrupted"."""
+    import signal
+    import sys
+
+    def _exit_on_sigterm(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit("interrupted")

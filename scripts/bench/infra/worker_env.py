@@ -48,20 +48,26 @@ def upload_tree(server, root: Path) -> None:
             list(pool.map(put, files))
 
 
+def write_client_files(work: Path) -> tuple[Path, Path, Path]:
+    """The files every client reads, written into ``work``: placeholder
+    credentials (the local servers check none), our connector's config
+    (log in ``work``, no audit log) and the product's config; their paths."""
+    cred = work / "credentials.json"
+    cred.write_text(json.dumps({"AccessKeyId": "bench", "AccessKeySecret": "bench"}))
+    config = work / "connector.json"
+    config.write_text(json.dumps({"logPath": str(work / "connector.log"), "auditPath": ""}))
+    product_config = work / "product.json"
+    product_config.write_text(json.dumps({"logLevel": 2, "logPath": str(work / "product.log")}))
+    return cred, config, product_config
+
+
 class Env:
     """What every worker needs: endpoints, credentials, configs, pythons."""
 
     def __init__(self, server, work: Path, peer_py: str, mount: str | None = None):
         self.server, self.work, self.peer_py = server, work, peer_py
         self.mount = mount   # the bucket's s3fs-fuse mount point, if mounted
-        self.cred = work / "credentials.json"
-        self.cred.write_text(json.dumps({"AccessKeyId": "bench", "AccessKeySecret": "bench"}))
-        self.config = work / "connector.json"
-        self.config.write_text(json.dumps({"logPath": str(work / "connector.log"),
-                                           "auditPath": ""}))
-        self.product_config = work / "product.json"
-        self.product_config.write_text(json.dumps({"logLevel": 2,
-                                                   "logPath": str(work / "product.log")}))
+        self.cred, self.config, self.product_config = write_client_files(work)
 
     def base_spec(self) -> dict:
         return {"endpoint": self.server.endpoint, "bucket": BUCKET, "cred": str(self.cred),

@@ -27,7 +27,6 @@ import importlib.util
 import json
 import os
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
@@ -276,7 +275,6 @@ def _exit_on_sigterm(signum, frame) -> None:
 
 def main(argv=None, command: str | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     command = command or shlex.join(["python3", "scripts/bench/run.py", "--scenario", "engine_get",
                          *(sys.argv[1:] if argv is None else argv)])
     os.environ.setdefault("OSS_ACCESS_KEY_ID", "bench")  # nginx ignores authentication
@@ -330,7 +328,6 @@ def main(argv=None, command: str | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit("interrupted")
+    from infra import run_main
+
+    run_main(main)

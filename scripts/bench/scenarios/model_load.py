@@ -50,7 +50,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -172,14 +171,9 @@ class Bench:
         self.args, self.work, self.server, self.mount = args, work, server, mount
         self.model_dir, self.model, self.peer_py = model_dir, model, peer_py
         self.file_bytes = shard_bytes(model_dir, model["shards"])
-        self.cred = work / "credentials.json"
-        self.cred.write_text(json.dumps({"AccessKeyId": "bench", "AccessKeySecret": "bench"}))
-        self.config = work / "connector.json"
-        self.config.write_text(json.dumps({"logPath": str(work / "connector.log"),
-                                           "auditPath": ""}))
-        self.product_config = work / "product.json"
-        self.product_config.write_text(json.dumps({"logLevel": 2,
-                                                   "logPath": str(work / "product.log")}))
+        from infra.worker_env import write_client_files
+
+        self.cred, self.config, self.product_config = write_client_files(work)
         self.preload = subprocess.run([sys.executable, "-m", "ossconnector.preload"],
                                       capture_output=True, text=True, check=True).stdout.strip()
         self.curl = shutil.which("curl") or "/usr/bin/curl"
@@ -612,13 +606,8 @@ def run(args, command: str) -> dict:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _exit_on_sigterm(signum, frame):
-    raise SystemExit(128 + signum)
-
-
 def main(argv=None, command: str | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     command = command or shlex.join(["python3", "scripts/bench/run.py", "--scenario", "model_load",
                          *(sys.argv[1:] if argv is None else argv)])
     doc = run(args, command)
@@ -637,7 +626,6 @@ def main(argv=None, command: str | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit("interrupted")
+    from infra import run_main
+
+    run_main(main)
