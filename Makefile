@@ -42,7 +42,7 @@ test: test-c asan
 	$(MAKE) test-py
 
 bench: build
-	$(PYTHON) scripts/bench/engine_get.py
+	$(PYTHON) scripts/bench/run.py --scenario engine_get
 	$(PYTHON) scripts/bench/run.py --scenario all --markdown
 
 packages: deps

@@ -1,4 +1,4 @@
-"""The ways of reading a workload that engine_get.py times.
+"""The ways of reading a workload that scenarios/engine_get.py times.
 
 A :class:`Case` reads one workload one way: ``reset`` and ``check`` run
 before and after every run, untimed, and ``check`` compares what was read
@@ -21,10 +21,11 @@ from ossconnector import Client
 from ossconnector._native import check as check_native
 from ossconnector._native import ffi, lib, new_error
 
-from dataset import Dataset
+from infra.data import Dataset
 from report import Result
 
-HERE = Path(__file__).resolve().parent
+from infra import BENCH
+
 CURL_WRITE_OUT = "%{http_code} %{size_download}\\n"
 
 
@@ -120,7 +121,7 @@ class WrkCase(Case):
         paths = workdir / "wrk-paths.txt"
         paths.write_text("".join(f"/{ds.bucket}/{k}\n" for k in ds.small_keys))
         self.cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s",
-                    str(HERE / "wrk_paths.lua"), endpoint, "--", str(paths), str(threads)]
+                    str(BENCH / "infra" / "wrk_paths.lua"), endpoint, "--", str(paths), str(threads)]
         self.workload, self.nbytes, self.objects = "small", ds.small_total, len(ds.small_keys)
         self.size = ds.small_size
         self.method = (f"-t{threads} -c{connections}, {seconds} s, all keys in turn "

@@ -22,7 +22,7 @@ Its own ceiling: one Python process (asyncio, 256 KiB reads) copies about
 1-2 GB/s on one core; the curl ceiling that run.py measures through the
 proxy shows it.  Not a network emulator: no loss, no jitter, no slow
 start, no shared bottleneck.  :class:`DelayProxy` runs it in front of one
-of servers.py's servers and stands in for it.
+of infra/servers.py's servers and stands in for it.
 """
 
 from __future__ import annotations
@@ -113,8 +113,8 @@ async def serve(port: int, upstream: tuple[str, int], delay: float, rate: float)
 
 # ------------------------------------------------------------------ for run.py
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from servers import ServerProcess, free_port  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))   # scripts/bench, for infra
+from infra.servers import ServerProcess, free_port  # noqa: E402
 
 
 class DelayProxy(ServerProcess):

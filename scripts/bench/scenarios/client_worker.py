@@ -1,6 +1,6 @@
 """One client of run.py's big_read or list scenario, in a fresh process.
 
-    python run_worker.py '<json spec>'
+    python client_worker.py '<json spec>'
 
 big_read: builds the client, allocates and touches a buffer of the object's
 size, reads the object once untimed (warm-up: connections, threads), then

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Dataset", "PageCachePin", "make_dataset"]
+__all__ = ["Dataset", "PageCachePin", "make_dataset", "write_random", "file_sum",
+           "make_list_keys"]
 
 _CHUNK = 64 << 20
 _CRC64_POLY = 0x142F0E1EBA9EA3693  # CRC-64/ECMA-182, as OSS computes it
@@ -151,3 +152,43 @@ def make_dataset(root: str | Path, *, big_size: int, small_count: int, small_siz
     os.sync()
     return Dataset(root, bucket, big_key, big_size, keys, small_size, data,
                    crcs if with_crc else {})
+
+
+def write_random(path: Path, size: int, seed: int = 3) -> None:
+    """``size`` pseudo-random bytes (reproducible from ``seed``) into ``path``."""
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        for start in range(0, size, 64 << 20):
+            f.write(rng.bytes(min(64 << 20, size - start)))
+
+
+def file_sum(path: Path) -> str:
+    """The 64-bit wrap-around sum of a file's little-endian 64-bit words (the
+    tail zero-padded), as a string: the check value the workers compare
+    what they read with."""
+    a = np.memmap(path, dtype=np.uint8, mode="r")
+    n = a.size - a.size % 8
+    total = int(a[:n].view(np.uint64).sum(dtype=np.uint64))
+    tail = bytes(a[n:])
+    if tail:
+        total = (total + int.from_bytes(tail + b"\0" * (8 - len(tail)), "little")) % (1 << 64)
+    return str(total)
+
+
+def make_list_keys(root: Path, bucket: str, count: int) -> str:
+    """``count`` one-byte files under ``root/<bucket>/list<count>/`` in
+    2-level keys like a dataset's (``list100000/0012/00012345``), written
+    once (a marker beside ``root`` says they are complete); the prefix."""
+    prefix = f"list{count}/"
+    d = root / bucket / prefix
+    marker = root.parent / f"list{count}.complete"
+    if not marker.exists():
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(count):   # 2-level keys like a dataset: list/0012/00123456
+            sub = d / f"{i // 1000:04d}"
+            if i % 1000 == 0:
+                sub.mkdir(exist_ok=True)
+            (sub / f"{i:08d}").write_bytes(b"x")
+        marker.write_text("")
+    return prefix

@@ -1,4 +1,4 @@
-"""Helpers shared by model_load.py and run.py: the peers' virtual
+"""Helpers shared by the scenarios: the peers' virtual
 environment, timed child processes with their own resource usage, and
 summary statistics.
 

@@ -1,4 +1,4 @@
-"""One timed model load, run in a fresh process by model_load.py.
+"""One timed model load, run in a fresh process by scenarios/model_load.py.
 
     python model_load_worker.py '<json spec>'
 

@@ -34,7 +34,7 @@ request handler (nothing of localbucket is copied or patched on disk):
 Nothing of localbucket is copied or changed on disk: the handler is
 subclassed and ``object_etag`` replaced in the running module.
 
-    python3 scripts/bench/localbucket_oss.py --port 9000 --domain localbucket.test DATA_ROOT
+    python3 scripts/bench/infra/localbucket_oss.py --port 9000 --domain localbucket.test DATA_ROOT
 """
 
 from __future__ import annotations

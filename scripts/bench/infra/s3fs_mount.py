@@ -1,5 +1,5 @@
 """s3fs-fuse (Debian's ``s3fs``) mounting one bucket of a local
-S3-compatible server, the ``s3fs_fuse`` client of run.py and model_load.py.
+S3-compatible server, the ``s3fs_fuse`` client of big_read, small_objects and model_load.
 
 :class:`S3fsMount` mounts on entering a ``with`` block and unmounts on
 leaving it, also after an error or Ctrl-C: ``fusermount -u``, then a lazy
@@ -28,7 +28,7 @@ class S3fsMount:
     ``work``."""
 
     def __init__(self, endpoint: str, bucket: str, work: Path, timeout: float = 30.0):
-        from servers import ensure_tool
+        from infra.servers import ensure_tool
 
         self.s3fs = ensure_tool("s3fs", "s3fs")
         self.fusermount = ensure_tool("fusermount", "fuse")
