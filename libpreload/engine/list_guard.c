@@ -57,8 +57,9 @@ int ossc_list_check_page(const ossc_list_result *page, int max_keys, const char 
                                   "after '%.300s'", page->prefixes[i], page->prefixes[i - 1]);
     if (first && after && after[0] && strcmp(first, after) <= 0)
         return ossc_error_set(err, EIO,
-                              "the listing went backwards: '%.300s' comes after '%.300s' "
-                              "(a repeated or out-of-order page)", first, after);
+                              "the listing went backwards: '%.300s' listed after '%.300s' "
+                              "(a repeated page, or the server ignored the token or "
+                              "start-after)", first, after);
     return 0;
 }
 
@@ -122,12 +123,10 @@ int ossc_list_guard_page(ossc_list_guard *g, const ossc_list_result *page, const
     const char *last = last_name(page);
     const char *next = page->next_token ? page->next_token : "";
 
-    if (ossc_list_check_page(page, g->max_keys, g->last, err) < 0)
-        goto err;
     if (page->truncated) {
         if (!next[0]) {
-            ossc_error_set(err, EIO, "the server says the listing goes on (IsTruncated) but "
-                                     "gives no continuation token");
+            ossc_error_set(err, EIO, "list response: truncated, but without a continuation "
+                                     "token");
             goto err;
         }
         int seen = token_add(g, token_hash(next));
@@ -140,6 +139,10 @@ int ossc_list_guard_page(ossc_list_guard *g, const ossc_list_result *page, const
             goto err;
         }
     }
+    /* after the token: a repeated page with a repeated token is named by
+     * its token */
+    if (ossc_list_check_page(page, g->max_keys, g->last, err) < 0)
+        goto err;
     if (last) {
         char *copy = strdup(last);
         if (!copy)

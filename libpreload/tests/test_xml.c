@@ -932,7 +932,7 @@ static void test_list_guard(void)
     p = page_of(ab, NULL, "");
     p->truncated = 1;
     CHECK(ossc_list_guard_page(&g, p, "", &e) == -1);
-    CHECK(strstr(e.message, "no continuation token") != NULL);
+    CHECK(strstr(e.message, "without a continuation token") != NULL);
     ossc_list_result_free(p);
     ossc_list_guard_free(&g);
 
@@ -968,7 +968,7 @@ static void test_list_guard(void)
     ossc_list_result_free(p);
     p = page_of(ab, NULL, "t2");
     CHECK(ossc_list_guard_page(&g, p, "t1", &e) == -1);
-    CHECK(strstr(e.message, "went backwards: 'a' comes after 'b'") != NULL);
+    CHECK(strstr(e.message, "went backwards: 'a' listed after 'b'") != NULL);
     ossc_list_result_free(p);
     /* a common prefix that repeats a name counts too */
     p = page_of(NULL, p_b, NULL);
