@@ -118,8 +118,16 @@ def test_credential_file_is_reread_when_changed(emu, bucket, config_file, tmp_pa
     new.write_text(json.dumps({"AccessKeyId": emu.access_key_id,
                                "AccessKeySecret": emu.access_key_secret}))
     os.replace(new, path)
-    time.sleep(1.1)  # refresh attempts are rate-limited to one per second
-    c.put(f"oss://{bucket}/r", b"2")
+    # Refresh attempts are rate-limited to one per second: the new file is
+    # taken at the first attempt after that.
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            c.put(f"oss://{bucket}/r", b"2")
+            break
+        except PermissionError:
+            assert time.monotonic() < deadline, "the rotated credentials file was never re-read"
+            time.sleep(0.05)
     assert c.get(f"oss://{bucket}/r") == b"2"
 
 
