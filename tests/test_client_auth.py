@@ -83,6 +83,30 @@ def test_sts_token_is_signed(emu, bucket, config_file, tmp_path):
     assert oss2_bucket(emu, bucket, security_token=token).get_object("sts").read() == b"token"
 
 
+def test_expired_credentials_file_is_warned_about_once(emu, bucket, tmp_path):
+    """An Expiration already in the past: one warning naming the file and
+    the time, not one per re-read (the file is re-read each second while
+    it stays expired)."""
+    from tests_helpers import write_config
+
+    config = write_config(tmp_path)
+    log = tmp_path / "connector.log"
+    path = tmp_path / "expired.json"
+    path.write_text(json.dumps({"AccessKeyId": emu.access_key_id,
+                                "AccessKeySecret": emu.access_key_secret,
+                                "Expiration": "2020-01-02T03:04:05Z"}))
+    c = Client(emu.endpoint, cred_path=str(path), config_path=config)
+    c.put(f"oss://{bucket}/expired", b"x")
+    deadline = time.monotonic() + 120
+    while log.read_text().count(f"credentials file {path} re-read") < 2:
+        assert time.monotonic() < deadline, log.read_text()
+        c.stat(f"oss://{bucket}/expired")  # each request may re-read the file
+    text = log.read_text()
+    warning = f"credentials file {path}: 'Expiration' 2020-01-02T03:04:05Z is already in the past"
+    assert text.count(warning) == 1, text
+    assert "403" in text and emu.access_key_secret not in text
+
+
 def test_credential_file_is_reread_when_changed(emu, bucket, config_file, tmp_path):
     path = tmp_path / "rotating.json"
     path.write_text(json.dumps({"AccessKeyId": emu.access_key_id, "AccessKeySecret": "old-wrong"}))
@@ -94,8 +118,16 @@ def test_credential_file_is_reread_when_changed(emu, bucket, config_file, tmp_pa
     new.write_text(json.dumps({"AccessKeyId": emu.access_key_id,
                                "AccessKeySecret": emu.access_key_secret}))
     os.replace(new, path)
-    time.sleep(1.1)  # refresh attempts are rate-limited to one per second
-    c.put(f"oss://{bucket}/r", b"2")
+    # Refresh attempts are rate-limited to one per second: the new file is
+    # taken at the first attempt after that.
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            c.put(f"oss://{bucket}/r", b"2")
+            break
+        except PermissionError:
+            assert time.monotonic() < deadline, "the rotated credentials file was never re-read"
+            time.sleep(0.05)
     assert c.get(f"oss://{bucket}/r") == b"2"
 
 

@@ -57,7 +57,10 @@ def test_threads_run_concurrently(client, bucket, emu):
 
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(0.2)
+    deadline = time.monotonic() + 120
+    while emu.faults.list():  # the slow GET has reached the server and is held there
+        assert time.monotonic() < deadline, "the slow GET never reached the server"
+        time.sleep(0.01)
     fast_reads = 0
     while not slow_done.is_set() and fast_reads < 20:
         assert client.open(f"oss://{bucket}/fast", size=1).read() == b"f"

@@ -249,6 +249,27 @@ static int near_expiry(int64_t expiration, time_t now)
     return expiration != 0 && (int64_t)now >= expiration - REFRESH_WINDOW_S;
 }
 
+/* Warns once per Expiration value when the credentials just read from the
+ * file have already expired: requests signed with them will likely be
+ * refused (403), and the user should know why before that happens. */
+static void warn_if_expired(ossc_cred_source *src, time_t now)
+{
+    int64_t exp = src->cached.expiration;
+    time_t t = (time_t)exp;
+    struct tm tm;
+    char when[32] = "?";
+
+    if (!exp || exp > (int64_t)now || exp == src->warned_expiration)
+        return;
+    src->warned_expiration = exp;
+    if (gmtime_r(&t, &tm))
+        strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    OSSC_WARN("credentials file %s: 'Expiration' %s is already in the past (%lld s ago); "
+              "using these credentials anyway and re-reading the file at most once a "
+              "second until it holds newer ones; requests meanwhile may be refused (403)",
+              src->path, when, (long long)((int64_t)now - exp));
+}
+
 /* Initialises the parts common to every kind. */
 static void init_common(ossc_cred_source *src, ossc_cred_kind kind)
 {
@@ -314,6 +335,7 @@ int ossc_cred_init_file(ossc_cred_source *src, const char *path, ossc_error *err
     record_identity(src, &st);
     src->have_cached = 1;
     src->fetched_at = src->attempted_at = time(NULL);
+    warn_if_expired(src, src->fetched_at);
     return 0;
 err:
     ossc_cred_destroy(src);
@@ -383,6 +405,7 @@ static void refresh_file(ossc_cred_source *src, time_t now)
         src->fetched_at = now;
         explicit_bzero(&fresh, sizeof fresh);
         OSSC_INFO("credentials file %s re-read", src->path);
+        warn_if_expired(src, now);
         return;
     }
     /* Do not re-parse this broken version at every call; a later change or

@@ -27,6 +27,7 @@ typedef struct ossc_cred_source {
     ino_t file_ino;              /* FILE: inode of the version last read */
     time_t fetched_at;           /* when the cached credentials were obtained */
     time_t attempted_at;         /* last refresh attempt (throttles retries to 1/s) */
+    int64_t warned_expiration;   /* FILE: the past Expiration last warned about */
 } ossc_cred_source;
 
 /* Environment: OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET, OSS_SESSION_TOKEN
@@ -36,7 +37,10 @@ int ossc_cred_init_env(ossc_cred_source *src, ossc_error *err);
 /* JSON file {"AccessKeyId","AccessKeySecret","SecurityToken","Expiration"}.
  * Read at init (errors naming the file: ENOENT, EACCES, EINVAL for bad JSON
  * or missing fields); re-read when its mtime changes or the cached
- * credentials are within 5 minutes of Expiration (ISO 8601 UTC). */
+ * credentials are within 5 minutes of Expiration (ISO 8601 UTC).  An
+ * Expiration already in the past is logged once (a warning naming the
+ * file and the time), not refused: the server decides, and the file is
+ * re-read at most once a second until it holds newer credentials. */
 int ossc_cred_init_file(ossc_cred_source *src, const char *path, ossc_error *err);
 /* Callback: called at init and again when the cached credentials are
  * within 5 minutes of expiration (or 60 s old when there is no expiration). */

@@ -561,6 +561,7 @@ static int setup_attempt(ossc_io_thread *t, ossc_req *r)
     r->slist = sl;
 
     curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L); /* keys with ./.. segments go verbatim */
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->slist);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);

@@ -15,6 +15,7 @@
 
 #include "client.h"
 #include "error.h"
+#include "list_guard.h"
 #include "log.h"
 #include "xml.h"
 
@@ -68,7 +69,14 @@ static int list_page(ossc_client *c, const char *bucket, const char *prefix,
         return ossc_error_set(err, ENOMEM, "out of memory");
     int rc = ossc_http_run(c->list_http, r);
     if (rc == 0) {
-        rc = ossc_xml_parse_list(r->resp ? r->resp : "", r->resp_len, out, err);
+        const char *body = r->resp ? r->resp : "";
+        rc = v2 ? ossc_xml_parse_list_v2(body, r->resp_len, out, NULL, NULL, err)
+                : ossc_xml_parse_list(body, r->resp_len, out, err);
+        if (rc == 0 && ossc_list_check_page(*out, max_keys, v2 ? NULL : token, err) < 0) {
+            ossc_list_result_free(*out);
+            *out = NULL;
+            rc = -1;
+        }
         if (rc < 0)
             list_context(err, bucket, prefix);
     } else {
@@ -99,13 +107,17 @@ int ossc_list_page_v1(ossc_client *c, const char *bucket, const char *prefix,
  * the request for page N+1 leaves as soon as page N's continuation token is
  * parsed (before its entries are), so the server builds N+1 while this side
  * parses N and the caller consumes it.  At most one request is in flight;
- * `wg` counts it. */
+ * `wg` counts it.  Every page passes `guard` (list_guard.h) before it is
+ * returned, so a server that repeats itself ends the listing with an error
+ * after at most one extra request. */
 struct ossc_lister {
     ossc_client *client;
     char *bucket, *prefix, *delimiter;
     int max_keys;
     ossc_waitgroup wg;
     ossc_req *inflight;     /* the next page's request, or NULL */
+    char *token;            /* the token inflight was sent with (malloc'd) */
+    ossc_list_guard guard;
     int finished;           /* the last page was returned, or a call failed */
 };
 
@@ -121,6 +133,13 @@ static int lister_submit(ossc_lister *l, const char *token)
     ossc_req *r = list_request(l->bucket, l->prefix, l->delimiter, token, NULL, l->max_keys, 1);
     if (!r)
         return -1;
+    char *t = strdup(token);
+    if (!t) {
+        ossc_req_free(r);
+        return -1;
+    }
+    free(l->token);
+    l->token = t;
     r->done = lister_done;
     r->userdata = l;
     l->inflight = r;
@@ -150,6 +169,7 @@ ossc_lister *ossc_list_open(ossc_client *c, const char *bucket, const char *pref
     if (!l)
         goto nomem;
     ossc_waitgroup_init(&l->wg);
+    ossc_list_guard_init(&l->guard, max_keys);
     l->client = c;
     l->max_keys = max_keys;
     l->bucket = strdup(bucket);
@@ -170,6 +190,7 @@ int ossc_list_next(ossc_lister *l, ossc_list_result **page, ossc_error *err)
 {
     ossc_req *r = l->inflight;
     ossc_list_result *p = NULL;
+    char *token = NULL;
 
     *page = NULL;
     ossc_error_clear(err);
@@ -177,17 +198,26 @@ int ossc_list_next(ossc_lister *l, ossc_list_result **page, ossc_error *err)
         return 0;
     ossc_waitgroup_wait(&l->wg);
     l->inflight = NULL;
+    token = l->token; /* on_next may send the next request, with its own */
+    l->token = NULL;
     if (r->result < 0) {
         ossc_req_fail(r, err);
         goto err;
     }
-    if (ossc_xml_parse_list_early(r->resp ? r->resp : "", r->resp_len, &p, lister_on_next, l,
-                                  err) < 0) {
+    if (ossc_xml_parse_list_v2(r->resp ? r->resp : "", r->resp_len, &p, lister_on_next, l,
+                               err) < 0) {
         list_context(err, l->bucket, l->prefix);
         goto err;
     }
     ossc_req_free(r);
     r = NULL;
+    if (ossc_list_guard_page(&l->guard, p, token, err) < 0) {
+        list_context(err, l->bucket, l->prefix);
+        ossc_list_result_free(p);
+        goto err;
+    }
+    free(token);
+    token = NULL;
     if (!p->truncated || !p->next_token[0]) {
         l->finished = 1;
     } else if (!l->inflight && lister_submit(l, p->next_token) < 0) {
@@ -199,6 +229,7 @@ int ossc_list_next(ossc_lister *l, ossc_list_result **page, ossc_error *err)
     return 1;
 err:
     ossc_req_free(r);
+    free(token);
     l->finished = 1;
     return -1;
 }
@@ -213,6 +244,8 @@ void ossc_list_close(ossc_lister *l)
         ossc_req_free(l->inflight);
     }
     ossc_waitgroup_destroy(&l->wg);
+    ossc_list_guard_free(&l->guard);
+    free(l->token);
     free(l->bucket);
     free(l->prefix);
     free(l->delimiter);
@@ -366,7 +399,10 @@ static int submit_shard(fast_list *fl, shard *s, ossc_error *err)
 
 /* Takes one page of shard s: keeps keys <= hi (moved into all, strings
  * not copied); returns 1 when the shard has more to list (s->lo advanced),
- * 0 when done, -1 on error. */
+ * 0 when done, -1 on error.  The page must list keys after s->lo in order
+ * (ossc_list_check_page) and, when truncated, hold at least one: so s->lo
+ * strictly grows and a server that ignores start-after or repeats a page
+ * fails instead of looping. */
 static int absorb_page(fast_list *fl, ossc_list_result *all, shard *s, ossc_req *r,
                        ossc_error *err)
 {
@@ -377,6 +413,16 @@ static int absorb_page(fast_list *fl, ossc_list_result *all, shard *s, ossc_req 
 
     if (ossc_xml_parse_list(r->resp ? r->resp : "", r->resp_len, &page, err) < 0) {
         list_context(err, fl->bucket, fl->prefix);
+        return -1;
+    }
+    if (ossc_list_check_page(page, LIST_PAGE_KEYS, s->lo, err) < 0 ||
+        (page->truncated && !page->count &&
+         ossc_error_set(err, EIO, "the server says the listing goes on (IsTruncated) but "
+                                  "sent no key") < 0)) {
+        ossc_error_set(err, err->code, "%.400s (page after start-after '%.200s')",
+                       err->message, s->lo);
+        list_context(err, fl->bucket, fl->prefix);
+        ossc_list_result_free(page);
         return -1;
     }
     more = page->truncated;

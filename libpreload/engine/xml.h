@@ -19,8 +19,9 @@ void ossc_xml_init(void);
  * tree; xml_list.c).  Appends objects and common prefixes to *out
  * (allocating it when *out is NULL), sets truncated and next_token.  With
  * <EncodingType>url</EncodingType>, keys, prefixes and next markers are
- * URL-decoded.  EIO with a message when malformed; then *out keeps the
- * entries it had before this page. */
+ * URL-decoded.  EIO with a message when malformed, and when an entry's
+ * <Size> is not a decimal byte count up to INT64_MAX (the message names
+ * the key); then *out keeps the entries it had before this page. */
 int ossc_xml_parse_list(const char *body, size_t len, ossc_list_result **out, ossc_error *err);
 
 /* Called during a parse with the page's next continuation token (already
@@ -36,6 +37,13 @@ typedef void (*ossc_list_next_fn)(const char *token, void *arg);
  * does not call on_next: the caller reads next_token afterwards. */
 int ossc_xml_parse_list_early(const char *body, size_t len, ossc_list_result **out,
                               ossc_list_next_fn on_next, void *arg, ossc_error *err);
+
+/* ossc_xml_parse_list_early for a ListObjectsV2 page: a truncated page
+ * must carry a non-empty <NextContinuationToken> (no fallback to
+ * <NextMarker> or to the page's last name, which V2 servers would not
+ * take as a token), else EIO. */
+int ossc_xml_parse_list_v2(const char *body, size_t len, ossc_list_result **out,
+                           ossc_list_next_fn on_next, void *arg, ossc_error *err);
 
 ossc_list_result *ossc_list_result_new(void);
 /* Appends one entry to a result (used by fast list to merge). Key is copied. */

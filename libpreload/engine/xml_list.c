@@ -253,8 +253,11 @@ typedef struct list_sax {
     const char *key, *etag;
     uint64_t size;
     int64_t mtime;
+    int size_bad;                       /* <Size> was no byte count ... */
+    char bad_size[44];                  /* ... and said this */
     /* page-level fields */
     int url, encoding_seen, truncated, truncated_seen, next_fired;
+    int v2;                             /* continue only with NextContinuationToken */
     char *token, *marker;               /* in the arena; decoded once url is known */
     char last_mtime_text[40];           /* the previous <LastModified> ... */
     int64_t last_mtime;                 /* ... and its value (pages repeat them) */
@@ -336,15 +339,18 @@ static void maybe_fire_next(list_sax *s)
     }
 }
 
-/* Parses a decimal uint64 that is the whole string; -1 otherwise. */
-static int parse_u64(const char *s, uint64_t *out)
+/* Parses a byte count: a decimal number that is the whole string and at
+ * most INT64_MAX (what an off_t holds; no object comes near it), so a
+ * size never wraps into a negative offset anywhere downstream.  -1
+ * otherwise (sign, space, overflow, empty). */
+static int parse_size(const char *s, uint64_t *out)
 {
     uint64_t v = 0;
 
     if (!*s)
         return -1;
     for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+        if (*s < '0' || *s > '9' || v > ((uint64_t)INT64_MAX - (uint64_t)(*s - '0')) / 10)
             return -1;
         v = v * 10 + (uint64_t)(*s - '0');
     }
@@ -362,9 +368,12 @@ static int end_field(list_sax *s)
         s->key = text_to_arena(s, "Key");
         return s->key ? 0 : -1;
     case F_SIZE:
-        if (parse_u64(t, &s->size) != 0) {
-            ossc_error_set(s->err, EIO, "list response: malformed <Size> '%.40s'", t);
-            return sax_fail(s);
+        /* reported at </Contents>, where the key is known (it may come
+         * after <Size>) */
+        if (parse_size(t, &s->size) != 0 && !s->size_bad) {
+            s->size_bad = 1;
+            snprintf(s->bad_size, sizeof s->bad_size, "%.40s%s", t,
+                     s->text_len > 40 ? "..." : "");
         }
         return 0;
     case F_MTIME:
@@ -489,6 +498,7 @@ static void on_start(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         s->etag = "";
         s->size = 0;
         s->mtime = 0;
+        s->size_bad = 0;
         return;
     }
     if (s->depth == 2 && strcmp(name, "CommonPrefixes") == 0) {
@@ -550,6 +560,11 @@ static void on_end(void *ctx, const xmlChar *localname, const xmlChar *prefix,
         if (!s->failed && s->depth == 2 && s->section == S_CONTENTS) {
             if (!s->key) {
                 ossc_error_set(s->err, EIO, "list response: <Contents> without <Key>");
+                sax_fail(s);
+            } else if (s->size_bad) {
+                ossc_error_set(s->err, EIO,
+                               "list response: key '%.300s' has <Size> '%s', not a byte "
+                               "count (0 to 2^63-1)", s->key, s->bad_size);
                 sax_fail(s);
             } else if (push_owned(s->r, s->key, s->size, s->mtime, s->etag) != 0) {
                 sax_nomem(s);
@@ -640,8 +655,8 @@ static int run_sax(list_sax *s, const char *body, size_t len)
 /* Contract in xml.h.  On failure the counts are rolled back (a result
  * created here is freed), so a caller's accumulated pages stay intact;
  * strings of the failed page stay in the arena until the result is freed. */
-int ossc_xml_parse_list_early(const char *body, size_t len, ossc_list_result **out,
-                              ossc_list_next_fn on_next, void *arg, ossc_error *err)
+static int parse_list(const char *body, size_t len, ossc_list_result **out,
+                      ossc_list_next_fn on_next, void *arg, int v2, ossc_error *err)
 {
     list_sax s;
     ossc_list_result *r = *out;
@@ -661,6 +676,7 @@ int ossc_xml_parse_list_early(const char *body, size_t len, ossc_list_result **o
     s.err = err;
     s.on_next = on_next;
     s.on_next_arg = arg;
+    s.v2 = v2;
     s.first_object = r->count;
     s.first_prefix = r->prefix_count;
     s.text_cap = 1024;
@@ -680,11 +696,12 @@ int ossc_xml_parse_list_early(const char *body, size_t len, ossc_list_result **o
     r->truncated = s.truncated;
     r->next_token = "";
     if (s.truncated) {
-        const char *next = s.token ? s.token : s.marker;
-        if (!next || !next[0])
+        const char *next = s.token ? s.token : s.v2 ? NULL : s.marker;
+        if (!s.v2 && (!next || !next[0]))
             next = last_name(&s);
-        if (!next) {
-            ossc_error_set(err, EIO, "list response: truncated, but without a continuation token");
+        if (!next || !next[0]) {
+            ossc_error_set(err, EIO, "list response: truncated, but without a continuation "
+                                     "token (<%s>)", s.v2 ? "NextContinuationToken" : "NextMarker");
             goto err;
         }
         r->next_token = next;
@@ -703,7 +720,19 @@ err:
     return -1;
 }
 
+int ossc_xml_parse_list_early(const char *body, size_t len, ossc_list_result **out,
+                              ossc_list_next_fn on_next, void *arg, ossc_error *err)
+{
+    return parse_list(body, len, out, on_next, arg, 0, err);
+}
+
+int ossc_xml_parse_list_v2(const char *body, size_t len, ossc_list_result **out,
+                           ossc_list_next_fn on_next, void *arg, ossc_error *err)
+{
+    return parse_list(body, len, out, on_next, arg, 1, err);
+}
+
 int ossc_xml_parse_list(const char *body, size_t len, ossc_list_result **out, ossc_error *err)
 {
-    return ossc_xml_parse_list_early(body, len, out, NULL, NULL, err);
+    return parse_list(body, len, out, NULL, NULL, 0, err);
 }

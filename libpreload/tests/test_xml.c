@@ -15,6 +15,7 @@
 #include "arena.h"
 #include "check.h"
 #include "error.h"
+#include "list_guard.h"
 #include "xml.h"
 
 #define S3NS "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\""
@@ -114,7 +115,7 @@ static const char v1_doc[] =
     "  </Contents>\n"
     "  <Contents>\n"
     "    <Key><![CDATA[fun/cdata&key]]></Key>\n"
-    "    <Size>18446744073709551615</Size>\n"
+    "    <Size>9223372036854775807</Size>\n"
     "  </Contents>\n"
     "  <CommonPrefixes><Prefix>fun/test/</Prefix></CommonPrefixes>\n"
     "  <CommonPrefixes><Prefix>fun/zzz/</Prefix></CommonPrefixes>\n"
@@ -140,7 +141,7 @@ static void test_list_v1(void)
     CHECK(r->objects[1].mtime == 1722611045);
     CHECK_STR(r->objects[1].etag, "ABCDEF");
     CHECK_STR(r->objects[2].key, "fun/cdata&key");
-    CHECK(r->objects[2].size == UINT64_MAX);
+    CHECK(r->objects[2].size == (uint64_t)INT64_MAX);
     CHECK(r->objects[2].mtime == 0);
     CHECK_STR(r->objects[2].etag, "");
     CHECK(r->prefix_count == 2);
@@ -819,6 +820,182 @@ static void test_large_listing(void)
     ossc_list_result_free(r);
 }
 
+/* Sizes that are no byte count: an error that names the key (also when
+ * <Size> comes before <Key>), never a wrapped or negative number. */
+static void test_list_bad_sizes(void)
+{
+    static const char *bad[] = {"-5", "99999999999999999999999", "9223372036854775808",
+                                "18446744073709551615", " 5", "5 ", "0x10", ""};
+    char doc[512];
+    ossc_list_result *r;
+    ossc_error e;
+
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        snprintf(doc, sizeof doc, "<ListBucketResult><IsTruncated>false</IsTruncated>"
+                                  "<Contents><Key>ok</Key><Size>1</Size></Contents>"
+                                  "<Contents><Size>%s</Size><Key>weights/big.bin</Key>"
+                                  "</Contents></ListBucketResult>", bad[i]);
+        r = NULL;
+        ossc_error_clear(&e);
+        CHECK(parse_list_str(doc, &r, &e) == -1);
+        CHECK(r == NULL);
+        CHECK(e.code == EIO);
+        CHECK(strstr(e.message, "weights/big.bin") != NULL);
+        CHECK(strstr(e.message, "<Size>") != NULL);
+    }
+    r = NULL;
+    CHECK(parse_list_str("<ListBucketResult><Contents><Key>k</Key>"
+                         "<Size>9223372036854775807</Size></Contents></ListBucketResult>",
+                         &r, &e) == 0);
+    if (r) {
+        CHECK(r->objects[0].size == (uint64_t)INT64_MAX);
+        ossc_list_result_free(r);
+    }
+}
+
+/* A V2 page that says it is truncated must carry its own token: no
+ * fallback to NextMarker or to the last key (which a V2 server would not
+ * take back, or would answer with the same page). */
+static void test_list_v2_needs_token(void)
+{
+    static const char *pages[] = {
+        "<ListBucketResult><IsTruncated>true</IsTruncated>"
+        "<Contents><Key>a</Key><Size>1</Size></Contents></ListBucketResult>",
+        "<ListBucketResult><IsTruncated>true</IsTruncated>"
+        "<NextContinuationToken></NextContinuationToken>"
+        "<Contents><Key>a</Key><Size>1</Size></Contents></ListBucketResult>",
+        "<ListBucketResult><IsTruncated>true</IsTruncated><NextMarker>a</NextMarker>"
+        "<Contents><Key>a</Key><Size>1</Size></Contents></ListBucketResult>",
+    };
+    ossc_list_result *r;
+    ossc_error e;
+
+    for (size_t i = 0; i < sizeof pages / sizeof *pages; i++) {
+        r = NULL;
+        ossc_error_clear(&e);
+        CHECK(ossc_xml_parse_list_v2(pages[i], strlen(pages[i]), &r, NULL, NULL, &e) == -1);
+        CHECK(r == NULL);
+        CHECK(strstr(e.message, "without a continuation token") != NULL);
+        /* the lenient (V1) parse still continues after the last name */
+        r = NULL;
+        CHECK(parse_list_str(pages[i], &r, &e) == 0);
+        if (r) {
+            CHECK_STR(r->next_token, "a");
+            ossc_list_result_free(r);
+        }
+    }
+}
+
+/* A page built by hand: keys, then prefixes, truncated with next. */
+static ossc_list_result *page_of(const char *const *keys, const char *const *prefixes,
+                                 const char *next)
+{
+    ossc_list_result *p = ossc_list_result_new();
+    for (; keys && *keys; keys++)
+        ossc_list_result_push(p, *keys, 1, 0, "");
+    for (; prefixes && *prefixes; prefixes++) {
+        const char **grown = realloc(p->prefixes, (p->prefix_count + 1) * sizeof *grown);
+        grown[p->prefix_count++] = *prefixes; /* static strings */
+        p->prefixes = grown;
+        p->_cap_prefixes = p->prefix_count;
+    }
+    p->truncated = next != NULL;
+    p->next_token = next ? next : "";
+    return p;
+}
+
+/* What ends every paging loop: tokens never sent twice, names only
+ * growing, pages no longer than asked. */
+static void test_list_guard(void)
+{
+    static const char *const ab[] = {"a", "b", NULL}, *const cd[] = {"c", "d", NULL};
+    static const char *const ba[] = {"b", "a", NULL}, *const aa[] = {"a", "a", NULL};
+    static const char *const bc[] = {"b", "c", NULL}, *const p_b[] = {"a/", NULL};
+    static const char *const abc[] = {"a", "b", "c", NULL};
+    ossc_list_guard g;
+    ossc_list_result *p;
+    ossc_error e;
+
+    /* a normal listing: two pages, then the end */
+    ossc_list_guard_init(&g, 0);
+    p = page_of(ab, NULL, "t1");
+    CHECK(ossc_list_guard_page(&g, p, "", &e) == 0);
+    ossc_list_result_free(p);
+    p = page_of(cd, NULL, NULL);
+    CHECK(ossc_list_guard_page(&g, p, "t1", &e) == 0);
+    ossc_list_result_free(p);
+    ossc_list_guard_free(&g);
+
+    /* truncated without a token; the same token again; a token cycle on
+     * empty pages */
+    ossc_list_guard_init(&g, 0);
+    p = page_of(ab, NULL, "");
+    p->truncated = 1;
+    CHECK(ossc_list_guard_page(&g, p, "", &e) == -1);
+    CHECK(strstr(e.message, "without a continuation token") != NULL);
+    ossc_list_result_free(p);
+    ossc_list_guard_free(&g);
+
+    ossc_list_guard_init(&g, 0);
+    p = page_of(ab, NULL, "t1");
+    CHECK(ossc_list_guard_page(&g, p, "", &e) == 0);
+    ossc_list_result_free(p);
+    p = page_of(cd, NULL, "t1");
+    CHECK(ossc_list_guard_page(&g, p, "t1", &e) == -1);
+    CHECK(strstr(e.message, "repeats a continuation token already used: 't1'") != NULL);
+    CHECK(strstr(e.message, "page after token 't1'") != NULL);
+    ossc_list_result_free(p);
+    ossc_list_guard_free(&g);
+
+    ossc_list_guard_init(&g, 0);
+    int failed_at = 0;
+    for (int i = 0; i < 100 && !failed_at; i++) {
+        char used[8], next[8];
+        snprintf(used, sizeof used, i ? "t%d" : "", (i - 1) % 3);
+        snprintf(next, sizeof next, "t%d", i % 3);
+        p = page_of(NULL, NULL, next);
+        if (ossc_list_guard_page(&g, p, used, &e) < 0)
+            failed_at = i;
+        ossc_list_result_free(p);
+    }
+    CHECK(failed_at == 3);
+    ossc_list_guard_free(&g);
+
+    /* the same page again under a fresh token: the names went backwards */
+    ossc_list_guard_init(&g, 0);
+    p = page_of(ab, NULL, "t1");
+    CHECK(ossc_list_guard_page(&g, p, "", &e) == 0);
+    ossc_list_result_free(p);
+    p = page_of(ab, NULL, "t2");
+    CHECK(ossc_list_guard_page(&g, p, "t1", &e) == -1);
+    CHECK(strstr(e.message, "went backwards: 'a' listed after 'b'") != NULL);
+    ossc_list_result_free(p);
+    /* a common prefix that repeats a name counts too */
+    p = page_of(NULL, p_b, NULL);
+    CHECK(ossc_list_guard_page(&g, p, "t1", &e) == -1);
+    ossc_list_result_free(p);
+    p = page_of(bc, NULL, NULL);
+    CHECK(ossc_list_guard_page(&g, p, "t1", &e) == -1);
+    ossc_list_result_free(p);
+    ossc_list_guard_free(&g);
+
+    /* out of order or repeated within a page; longer than max-keys */
+    p = page_of(ba, NULL, NULL);
+    CHECK(ossc_list_check_page(p, 0, NULL, &e) == -1);
+    CHECK(strstr(e.message, "out of order: 'a' after 'b'") != NULL);
+    ossc_list_result_free(p);
+    p = page_of(aa, NULL, NULL);
+    CHECK(ossc_list_check_page(p, 0, NULL, &e) == -1);
+    ossc_list_result_free(p);
+    p = page_of(abc, NULL, NULL);
+    CHECK(ossc_list_check_page(p, 2, NULL, &e) == -1);
+    CHECK(strstr(e.message, "page of 3 entries, more than the 2 asked for") != NULL);
+    CHECK(ossc_list_check_page(p, 3, NULL, &e) == 0);
+    CHECK(ossc_list_check_page(p, 3, "a", &e) == -1); /* start-after ignored */
+    CHECK(ossc_list_check_page(p, 3, "0", &e) == 0);
+    ossc_list_result_free(p);
+}
+
 int main(void)
 {
     test_error_doc();
@@ -835,6 +1012,9 @@ int main(void)
     test_build_complete();
     test_parse_time();
     test_large_listing();
+    test_list_bad_sizes();
+    test_list_v2_needs_token();
+    test_list_guard();
     xmlCleanupParser();
     return check_summary("test_xml");
 }

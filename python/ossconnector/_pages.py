@@ -55,6 +55,9 @@ def iter_pages(native, bucket: str, prefix: str, what: str = "",
     """Every page of the ListObjectsV2 listing of ``prefix`` in ``bucket``,
     in key order.  The engine's lister is closed (a request still in flight
     cancelled) when the iterator ends, fails or is dropped."""
+    for name, value in (("bucket", bucket), ("prefix", prefix)):
+        if "\0" in value:
+            raise ValueError(f"list: {name} {value!r} contains a NUL character")
     err = new_error()
     lister = check_ptr(lib.ossc_list_open(native, bucket.encode(), prefix.encode("utf-8"),
                                           ffi.NULL, 1000, err), err, what)

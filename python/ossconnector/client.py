@@ -45,9 +45,13 @@ if hasattr(os, "register_at_fork"):
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
-    """Splits ``oss://bucket/key`` into ``(bucket, key)``; key may be ''."""
+    """Splits ``oss://bucket/key`` into ``(bucket, key)``; key may be ''.
+    A NUL anywhere is a ValueError: the engine takes C strings, so
+    ``a\\0b`` would silently become ``a``, another object."""
     if not isinstance(uri, str):
         raise TypeError(f"OSS URI must be a str, not {type(uri).__name__}")
+    if "\0" in uri:
+        raise ValueError(f"invalid OSS URI {uri!r}: contains a NUL character")
     err = new_error()
     bucket = ffi.new("char[]", 64)
     key = ffi.new("char[]", 1024)

@@ -157,17 +157,21 @@ def test_ctrl_c_stops_cleanly_with_status_130(conn, bucket, emu, tmp_path):
     import time
 
     emu.put_object(bucket, "slow.bin", os.urandom(8 << 20))
-    emu.faults.delay(1.0, count=50, bucket=bucket, key="slow.bin", method="GET")
+    # Every GET held 3 s by the server: once the temporary file exists the
+    # download is at least 3 s from its end, so Ctrl-C lands mid-transfer
+    # even when this process is descheduled for a while.
+    emu.faults.delay(3.0, count=1000, bucket=bucket, key="slow.bin", method="GET")
     out = tmp_path / "out"
     out.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "ossconnector.cli", *conn, "cp",
                              f"oss://{bucket}/slow.bin", str(out / "slow.bin")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 30
-    while time.time() < deadline and not any("ossc-part" in n for n in os.listdir(out)):
-        time.sleep(0.05)
+    deadline = time.monotonic() + 120
+    while not any("ossc-part" in n for n in os.listdir(out)):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)  # polling interval of the wait, not a stand-in for it
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=120)
     emu.faults.clear()
     assert proc.returncode == 130, err
     assert "interrupted" in err

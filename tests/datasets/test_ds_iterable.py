@@ -136,10 +136,14 @@ def test_prefetch_keeps_prefetch_concurrency_requests_in_flight(ds_kwargs, bucke
     it = iter(ds)
     t0 = time.monotonic()
     next(it)
-    time.sleep(0.1)
     # Requests that reached the server so far took one delay each: the
     # window, no more (the first one has completed; its successor is only
-    # started when the consumer asks for the next item).
+    # started when the consumer asks for the next item).  Wait for the
+    # window to reach the server, then check it stops there.
+    deadline = time.monotonic() + 120
+    while 12 - emu.faults.list()[0]["count"] < 3:
+        assert time.monotonic() < deadline, emu.faults.list()
+        time.sleep(0.02)
     (pending,) = emu.faults.list()
     assert 12 - pending["count"] == 3
     rest = list(it)

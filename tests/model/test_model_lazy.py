@@ -44,7 +44,7 @@ def data_file(cache_root, index):
     return os.path.join(cache_root, d, f"data.{index}")
 
 
-def wait_released(path, timeout=15.0):
+def wait_released(path, timeout=120.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if os.stat(path).st_blocks == 0:
@@ -112,7 +112,7 @@ def test_eager_hooks_prefetch_everything(emu, bucket, connector, tmp_path):
     emu.reset_stats()
     connector.prepare_directory(f"oss://{bucket}/{PREFIX}", str(tmp_path / "m"), True,
                                 small_file_size=64 * 1024, cache_dir=str(tmp_path / "cache"))
-    deadline = time.time() + 10
+    deadline = time.time() + 120
     while time.time() < deadline and any(
             object_bytes(emu, bucket, n) < len(files[n]) for n in NAMES):
         time.sleep(0.1)

@@ -135,7 +135,7 @@ def test_prefetch_follows_open_order(emu, bucket, tmp_path, cred_file):
     emu.reset_stats()
     with OssModelConnector(emu.endpoint, cred_path=cred_file, config_path=cfg) as c:
         objs = [c.open(f"oss://{bucket}/{n}") for n in names]
-        deadline = time.time() + 10
+        deadline = time.time() + 120
         while served(emu, bucket, "c-first") < len(blobs["c-first"]) and time.time() < deadline:
             time.sleep(0.05)
         time.sleep(0.5)
@@ -224,7 +224,7 @@ def test_close_frees_memory_and_connector_close_closes_objects(emu, bucket, conn
     import gc
 
     gc.collect()
-    deadline = time.time() + 10
+    deadline = time.time() + 120
     while pool._bytes and time.time() < deadline:
         time.sleep(0.05)
     assert pool._bytes == 0
@@ -246,7 +246,11 @@ def test_memory_limit_pauses_prefetch(emu, bucket, cred_file, config_file):
                   memory_limit=3 * MiB)
     try:
         objs = [c.open(f"oss://{bucket}/{n}") for n in blobs]
-        time.sleep(1.0)
+        # wait for prefetch to reach the limit, then check it stopped there
+        deadline = time.monotonic() + 120
+        while sum(served(emu, bucket, n) for n in blobs) < 3 * MiB:
+            assert time.monotonic() < deadline, "prefetch never reached the memory limit"
+            time.sleep(0.05)
         fetched = sum(served(emu, bucket, n) for n in blobs)
         assert 3 * MiB <= fetched < 5 * MiB  # paused at the limit (plus parts in flight)
         for obj, n in zip(objs, blobs):  # reads are still served

@@ -7,6 +7,7 @@ import hashlib
 import json
 import mmap
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -434,11 +435,10 @@ def test_second_process_shares_the_cache(emu, bucket, connector, toy_model, cred
 
 
 INTERRUPTED = """
-import os, signal, sys, threading
+import sys
 from ossmodelconnector import OssModelConnector
 endpoint, cred, cfg, uri, model_dir, cache = sys.argv[1:7]
 c = OssModelConnector(endpoint, cred_path=cred, config_path=cfg)
-threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
 try:
     c.prepare_directory(uri, model_dir, small_file_size=65536, cache_dir=cache)
 except KeyboardInterrupt:
@@ -450,11 +450,19 @@ def test_interrupt_ends_what_it_started(emu, bucket, toy_model, cred_file, confi
     m = toy_model
     emu.faults.delay(3.0, count=10_000, bucket=bucket, key_prefix=m["prefix"] + "model-",
                      method="GET")
-    out = subprocess.run([sys.executable, "-c", INTERRUPTED, emu.endpoint, cred_file,
-                          config_file, m["uri"], str(m["dir"]), str(m["cache"])],
-                         capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.split() == ["interrupted", "0"]
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTED, emu.endpoint, cred_file,
+                             config_file, m["uri"], str(m["dir"]), str(m["cache"])],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Ctrl-C once the fetch is under way (a data file in the cache; every
+    # model GET is held 3 s by the server), whatever the load.
+    deadline = time.monotonic() + 120
+    while not glob.glob(os.path.join(str(m["cache"]), "ossc-*", "data.*")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.02)  # polling interval of the wait, not a stand-in for it
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr[-3000:]
+    assert stdout.split() == ["interrupted", "0"]
     assert os.listdir(m["cache"]) == []  # the cache went with the only user
     assert not any(n.endswith(".safetensors") for n in os.listdir(m["dir"]))
 
@@ -504,6 +512,7 @@ def test_refused_under_ld_preload(emu, bucket, toy_model, tmp_path):
     env = preload_env(emu, bucket, m["prefix"], m["dir"], m["cache"])
     code = f"""
 import os
+import signal
 from ossmodelconnector import OssModelConnector
 c = OssModelConnector(os.environ["OSS_ENDPOINT"])
 try:

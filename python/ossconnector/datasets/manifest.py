@@ -96,6 +96,9 @@ def read_manifest(client, manifest_path: str, parser: Callable, oss_base_uri: Op
                 if not isinstance(key, str) or not key:
                     raise ValueError(f"manifest {manifest_path}: entry {n} has key {key!r}, "
                                      f"expected a non-empty str")
+                if "\0" in key:
+                    raise ValueError(f"manifest {manifest_path}: entry {n} key {key!r} "
+                                     f"contains a NUL character")
                 if base_bucket is not None:
                     table.append(base_bucket, base_prefix + key, -1, label)
                 else:

@@ -73,6 +73,8 @@ def _raise(err, what: str):
 def _c_str(value: Optional[str], keep: list):
     if value is None or value == "":
         return ffi.NULL
+    if "\0" in value:  # C would see only the part before it: another object or path
+        raise ValueError(f"{value!r} contains a NUL character")
     s = ffi.new("char[]", os.fsencode(value))
     keep.append(s)
     return s

@@ -118,6 +118,8 @@ class Connector:
         self._check_open()
         if not isinstance(bucket, str) or not bucket:
             raise ValueError(f"list: bucket must be a non-empty str, not {bucket!r}")
+        if "\0" in bucket or "\0" in (prefix or ""):
+            raise ValueError(f"list: bucket {bucket!r} or prefix {prefix!r} contains a NUL")
         native = self._client._get_native()
         bucket_b, prefix_b = bucket.encode(), (prefix or "").encode("utf-8")
         what = f"list oss://{bucket}/{prefix or ''}"
