@@ -1011,11 +1011,12 @@ static void remove_lock_and_dir(void)
  * placeholders (they would read as zeros without the interposer). */
 static void remove_everything(void)
 {
-    for (uint32_t i = 0; i < C.h->nfiles; i++) {
-        char ph[PATH_MAX];
-        if (ossc_pathf(ph, sizeof(ph), "%s/%s", C.s.model_dir, C.files[i].rel) == 0)
-            unlink(ph);
-    }
+    const char **rels = malloc((C.h->nfiles ? C.h->nfiles : 1) * sizeof(*rels));
+    for (uint32_t i = 0; rels && i < C.h->nfiles; i++)
+        rels[i] = C.files[i].rel;
+    if (rels)
+        ossc_modeldir_remove_placeholders(C.s.model_dir, rels, C.h->nfiles);
+    free(rels);
     remove_cache_files(C.h->nfiles);
     remove_lock_and_dir();
 }
@@ -1248,6 +1249,20 @@ static int head_large_files(ossc_client *cl, const ossc_large_file *lf, size_t n
     return 0;
 }
 
+/* After ossc_modeldir_prepare succeeded but the cache could not be built:
+ * its placeholders go (beneath MODEL_DIR, see modeldir.c), so the
+ * application, with the interposer inert, gets ENOENT and never reads a
+ * placeholder's zeros.  The small files stay: they hold the real bytes. */
+static void remove_prepared(const ossc_large_file *lf, size_t n)
+{
+    const char **rels = malloc((n ? n : 1) * sizeof(*rels));
+    for (size_t i = 0; rels && i < n; i++)
+        rels[i] = lf[i].rel;
+    if (rels)
+        ossc_modeldir_remove_placeholders(C.s.model_dir, rels, n);
+    free(rels);
+}
+
 /* Builds MODEL_DIR and a new state file (under the setup lock). */
 static int create_state(void)
 {
@@ -1270,6 +1285,7 @@ static int create_state(void)
             refuse(ENOMEM, "out of memory preparing %s", C.s.model_dir);
         free(objcrc);
         free(has_crc);
+        remove_prepared(lf, n);
         ossc_large_files_free(lf, n);
         return -1;
     }
@@ -1293,6 +1309,7 @@ static int create_state(void)
         unlinkat(C.dirfd, tmp, 0);
         free(objcrc);
         free(has_crc);
+        remove_prepared(lf, n);
         ossc_large_files_free(lf, n);
         return -1;
     }
@@ -1329,9 +1346,11 @@ static int create_state(void)
     }
     free(objcrc);
     free(has_crc);
-    ossc_large_files_free(lf, n);
     if (rc == 0 && renameat(C.dirfd, tmp, C.dirfd, "state") < 0)
         rc = refuse(errno, "cannot install cache state %s/state: %s", C.dir, strerror(errno));
+    if (rc < 0)
+        remove_prepared(lf, n);
+    ossc_large_files_free(lf, n);
     if (rc < 0) {
         remove_cache_files((uint32_t)n);
         unlinkat(C.dirfd, tmp, 0);

@@ -325,6 +325,76 @@ static int make_placeholder(int root, const char *dir, const char *rel, uint64_t
     return 0;
 }
 
+/* ------------------------------------------ placeholders after preparation */
+
+/* MODEL_DIR for removing or replacing entries after its preparation: not
+ * through a symlink, and only while it is still a directory of our
+ * effective uid.  -1 with errno otherwise (then nothing is touched). */
+static int open_prepared_dir(const char *dir)
+{
+    int fd = ossc_real.open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_uid != geteuid())) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
+    return fd;
+}
+
+void ossc_modeldir_remove_placeholders(const char *dir, const char *const *rels, size_t n)
+{
+    int root = open_prepared_dir(dir);
+    if (root < 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        remove_beneath(root, rels[i], false);
+    close(root);
+}
+
+int ossc_modeldir_link_placeholder(const char *dir, const char *rel, const char *target,
+                                   ossc_error *err)
+{
+    int root = open_prepared_dir(dir);
+    if (root < 0)
+        return ossc_error_set(err, errno, "cannot open MODEL_DIR %s: %s", dir, strerror(errno));
+    const char *base;
+    char tmp[NAME_MAX + 1];
+    int pfd = open_parent(root, rel, &base);
+    int e = pfd < 0 ? errno : 0;
+    close(root);
+    if (pfd < 0)
+        return ossc_error_set(err, e, "cannot link %s/%s to its cache file: %s%s", dir, rel,
+                              strerror(e),
+                              e == ELOOP || e == ENOTDIR ? " (a symlink is never followed)" : "");
+    struct stat st;
+    if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0 || !(S_ISREG(st.st_mode) ||
+                                                            S_ISLNK(st.st_mode))) {
+        e = errno;
+        close(pfd);
+        return ossc_error_set(err, e ? e : EEXIST, "cannot link %s/%s to its cache file: it is "
+                              "no longer the placeholder the connector made", dir, rel);
+    }
+    if (S_ISLNK(st.st_mode)) {
+        close(pfd);
+        return 0; /* linked by another process sharing this cache */
+    }
+    if (ossc_pathf(tmp, sizeof(tmp), "%s.ossc-link", base) < 0) {
+        close(pfd);
+        return ossc_error_set(err, ENAMETOOLONG, "%s/%s: name too long", dir, rel);
+    }
+    if (fstatat(pfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+        unlinkat(pfd, tmp, 0); /* left by a killed run */
+    e = symlinkat(target, pfd, tmp) < 0 || renameat(pfd, tmp, pfd, base) < 0 ? errno : 0;
+    if (e)
+        unlinkat(pfd, tmp, 0);
+    close(pfd);
+    return e ? ossc_error_set(err, e, "cannot link %s/%s to its cache file %s: %s", dir, rel,
+                              target, strerror(e))
+             : 0;
+}
+
 /* ------------------------------------------------------ MODEL_DIR itself */
 
 /* Opens MODEL_DIR (creating it when absent: *made tells) and checks that

@@ -213,6 +213,20 @@ int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
                           ossc_large_file **files, size_t *nfiles, ossc_error *err);
 void ossc_large_files_free(ossc_large_file *files, size_t n);
 
+/* After the preparation, for the last process out, the watcher and an
+ * attach that failed: removes the large files' placeholders rels[0..n)
+ * (regular files, or the links symlinks mode put there) beneath MODEL_DIR's
+ * descriptor, following no symlink anywhere: an entry behind a link planted
+ * later is left alone, never the file the link reaches.  Best effort;
+ * nothing when MODEL_DIR is no longer a directory of our euid. */
+void ossc_modeldir_remove_placeholders(const char *model_dir, const char *const *rels, size_t n);
+/* Symlinks mode: replaces the placeholder rel by a symlink to target
+ * (atomically, by rename), beneath MODEL_DIR's descriptor, following no
+ * symlink.  0 (also when another process linked it already), or -1 with
+ * err naming the file (ELOOP/ENOTDIR for a symlink on the way). */
+int ossc_modeldir_link_placeholder(const char *model_dir, const char *rel, const char *target,
+                                   ossc_error *err);
+
 /* Absolute, normalised form of path (relative to dirfd when not absolute);
  * no symlink resolution beyond what realpath of MODEL_DIR already did.
  * Returns 0 or -1 when it does not fit. */
