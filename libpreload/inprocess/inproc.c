@@ -27,7 +27,7 @@
 #include "inproc.h"
 #include "log.h"
 #include "ossc_dir.h"
-#include "preload.h"
+#include "interposer.h"
 
 #define WAIT_STEP (128ull << 20) /* bytes waited for between deadline checks */
 
@@ -290,6 +290,7 @@ static void teardown(void)
     }
     pin_all(false);
     ossc_in_hook++;
+    ossc_fd_release_all(); /* our fds and mappings stop counting as users */
     ossc_cache_detach();
     ossc_cache_reset();
     ossc_in_hook--;

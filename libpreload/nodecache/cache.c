@@ -49,7 +49,7 @@
 #include "crc64.h"
 #include "error.h"
 #include "log.h"
-#include "preload.h"
+#include "nodecache.h"
 
 #define STATE_MAGIC 0x3143534fu /* "OSC1" */
 #define STATE_VERSION 4
@@ -139,11 +139,11 @@ static bool pid_alive(int pid)
         return false;
     char path[64], buf[256];
     snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-    int fd = ossc_real.open(path, O_RDONLY | O_CLOEXEC);
+    int fd = ossc_libc.open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return true; /* no /proc: trust kill() */
-    ssize_t n = ossc_real.read(fd, buf, sizeof(buf) - 1);
-    ossc_real.close(fd);
+    ssize_t n = ossc_libc.read(fd, buf, sizeof(buf) - 1);
+    ossc_libc.close(fd);
     if (n <= 0)
         return true;
     buf[n] = '\0';
@@ -189,13 +189,13 @@ static void file_unlock(struct shm_file *f)
 static int byte_lock(int byte, int wait)
 {
     struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1};
-    return ossc_real.fcntl(C.lockfd, wait ? F_SETLKW : F_SETLK, &fl);
+    return ossc_libc.fcntl(C.lockfd, wait ? F_SETLKW : F_SETLK, &fl);
 }
 
 static void byte_unlock(int byte)
 {
     struct flock fl = {.l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1};
-    ossc_real.fcntl(C.lockfd, F_SETLK, &fl);
+    ossc_libc.fcntl(C.lockfd, F_SETLK, &fl);
 }
 
 /* ------------------------------------------------------------- engine */
@@ -231,7 +231,7 @@ static ossc_client *client(void)
  * resolved relative to the checked directory descriptor only. */
 static int open_in_cache(const char *name, int flags, mode_t mode)
 {
-    return ossc_real.openat(C.dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+    return ossc_libc.openat(C.dirfd, name, flags | O_NOFOLLOW | O_CLOEXEC, mode);
 }
 
 static int open_data(int i, int flags)
@@ -672,7 +672,7 @@ int ossc_cache_open(int file, int flags)
 {
     int fd = open_data(file, O_RDONLY);
     if (fd >= 0 && !(flags & O_CLOEXEC))
-        ossc_real.fcntl(fd, F_SETFD, 0);
+        ossc_libc.fcntl(fd, F_SETFD, 0);
     if (fd < 0)
         return -1;
     ossc_cache_user_add(file);
@@ -781,7 +781,7 @@ static void janitor(void)
                 futex_wake(&C.state[gc]);
             }
             if (fd >= 0)
-                ossc_real.close(fd);
+                ossc_libc.close(fd);
             atomic_fetch_sub(&C.h->cached_bytes, freed);
             atomic_store(&f->released, 1);
             atomic_store(&f->demand, 0);
@@ -1113,9 +1113,9 @@ __attribute__((format(printf, 2, 3))) static int refuse(int code, const char *fm
 static void close_cache_fds(void)
 {
     if (C.lockfd >= 0)
-        ossc_real.close(C.lockfd);
+        ossc_libc.close(C.lockfd);
     if (C.dirfd >= 0)
-        ossc_real.close(C.dirfd);
+        ossc_libc.close(C.dirfd);
     C.lockfd = C.dirfd = -1;
 }
 
@@ -1137,7 +1137,7 @@ static int open_root(void)
     if (C.s.enable && mkdir(root, 0700) < 0 && errno != EEXIST)
         return refuse(errno, "cannot create the cache root %s (OSSC_CACHE_DIR): %s", root,
                       strerror(errno));
-    int fd = ossc_real.open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = ossc_libc.open(root, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && missing(errno) && !C.s.enable)
         return -ATTACH_INERT;
     if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
@@ -1148,7 +1148,7 @@ static int open_root(void)
                       strerror(errno));
     struct stat st;
     if (fstat(fd, &st) < 0 || ((st.st_mode & 0022) && !(st.st_mode & S_ISVTX))) {
-        ossc_real.close(fd);
+        ossc_libc.close(fd);
         return refuse(EPERM, "cache root %s (OSSC_CACHE_DIR) is writable by others and not "
                       "sticky (mode %04o): refusing to use it (make it 0700, or sticky as "
                       "/dev/shm is: chmod +t)", root, (unsigned)(st.st_mode & 07777));
@@ -1163,7 +1163,7 @@ static int open_cache_dir(int rootfd, const char *name)
 {
     if (C.s.enable && mkdirat(rootfd, name, 0700) < 0 && errno != EEXIST)
         return refuse(errno, "cannot create the cache directory %s: %s", C.dir, strerror(errno));
-    int fd = ossc_real.openat(rootfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = ossc_libc.openat(rootfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && missing(errno))
         return C.s.enable ? -ATTACH_AGAIN : -ATTACH_INERT;
     if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
@@ -1174,7 +1174,7 @@ static int open_cache_dir(int rootfd, const char *name)
     struct stat st;
     int e = fstat(fd, &st) < 0 ? errno : 0;
     if (e || st.st_uid != geteuid() || (st.st_mode & 0077)) {
-        ossc_real.close(fd);
+        ossc_libc.close(fd);
         if (e)
             return refuse(e, "cannot inspect the cache directory %s: %s", C.dir, strerror(e));
         if (st.st_uid != geteuid())
@@ -1197,14 +1197,14 @@ static int map_existing(void)
     void *m = MAP_FAILED;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
         (size_t)st.st_size >= sizeof(struct shm_header))
-        m = ossc_real.mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ossc_real.close(fd);
+        m = ossc_libc.mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    ossc_libc.close(fd);
     if (m == MAP_FAILED)
         return -1;
     struct shm_header *h = m;
     if (h->magic != STATE_MAGIC || h->version != STATE_VERSION || !atomic_load(&h->ready) ||
         state_size(h->nfiles, h->total_chunks) != (size_t)st.st_size) {
-        ossc_real.munmap(m, (size_t)st.st_size);
+        ossc_libc.munmap(m, (size_t)st.st_size);
         return -1;
     }
     bind_state(m, (size_t)st.st_size);
@@ -1299,11 +1299,11 @@ static int create_state(void)
     void *m = MAP_FAILED;
     struct stat st;
     if (fd >= 0 && ftruncate(fd, (off_t)len) == 0 && fstat(fd, &st) == 0) {
-        m = ossc_real.mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        m = ossc_libc.mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         C.state_ino = st.st_ino;
     }
     if (fd >= 0)
-        ossc_real.close(fd);
+        ossc_libc.close(fd);
     if (m == MAP_FAILED) {
         refuse(errno, "cannot create cache state %s/%s: %s", C.dir, tmp, strerror(errno));
         unlinkat(C.dirfd, tmp, 0);
@@ -1342,7 +1342,7 @@ static int create_state(void)
                         strerror(errno));
         }
         if (dfd >= 0)
-            ossc_real.close(dfd);
+            ossc_libc.close(dfd);
     }
     free(objcrc);
     free(has_crc);
@@ -1354,7 +1354,7 @@ static int create_state(void)
     if (rc < 0) {
         remove_cache_files((uint32_t)n);
         unlinkat(C.dirfd, tmp, 0);
-        ossc_real.munmap(m, len);
+        ossc_libc.munmap(m, len);
         C.h = NULL;
         return -1;
     }
@@ -1392,7 +1392,7 @@ static int attach_once(const char *name)
     if (rootfd < 0)
         return rootfd == -ATTACH_INERT ? ATTACH_INERT : -1;
     C.dirfd = open_cache_dir(rootfd, name);
-    ossc_real.close(rootfd);
+    ossc_libc.close(rootfd);
     if (C.dirfd < 0) {
         int rc = C.dirfd == -ATTACH_INERT ? ATTACH_INERT : C.dirfd == -ATTACH_AGAIN ? ATTACH_AGAIN : -1;
         C.dirfd = -1;
@@ -1424,7 +1424,7 @@ static int attach_once(const char *name)
         if (pid) {
             char in_use[sizeof(C.h->oss_path)];
             snprintf(in_use, sizeof(in_use), "%s", C.h->oss_path);
-            ossc_real.munmap(C.h, C.state_len);
+            ossc_libc.munmap(C.h, C.state_len);
             C.h = NULL;
             byte_unlock(1);
             close_cache_fds();
@@ -1436,7 +1436,7 @@ static int attach_once(const char *name)
     if (rc == 0 && !users_alive(true)) {
         /* Left by processes that are all gone. */
         uint32_t n = C.h->nfiles;
-        ossc_real.munmap(C.h, C.state_len);
+        ossc_libc.munmap(C.h, C.state_len);
         C.h = NULL;
         if (C.s.enable)
             remove_cache_files(n); /* start over */
@@ -1524,7 +1524,6 @@ void ossc_cache_detach(void)
         atomic_store(&C.h->leader_pid, 0);
         byte_unlock(0);
     }
-    ossc_fd_release_all();
     byte_lock(1, 1);
     int me = getpid();
     for (int i = 0; i < MAX_PIDS; i++) {
@@ -1554,8 +1553,8 @@ void ossc_cache_reset(void)
     if (C.h) {
         for (uint32_t i = 0; C.wfd && i < C.h->nfiles; i++)
             if (C.wfd[i] >= 0)
-                ossc_real.close(C.wfd[i]);
-        ossc_real.munmap(C.h, C.state_len);
+                ossc_libc.close(C.wfd[i]);
+        ossc_libc.munmap(C.h, C.state_len);
     }
     free(C.wfd);
     C.wfd = NULL;

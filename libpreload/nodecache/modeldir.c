@@ -38,7 +38,7 @@
 #include "error.h"
 #include "log.h"
 #include "manifest.h"
-#include "preload.h"
+#include "nodecache.h"
 
 #define MANIFEST ".ossc-manifest"
 #define TMP_SUFFIX ".ossc-tmp"
@@ -123,7 +123,7 @@ static int open_dir_beneath(int root, const char *rel)
         next = strchr(comp, '/');
         if (next)
             *next++ = '\0';
-        int sub = ossc_real.openat(fd, comp, flags);
+        int sub = ossc_libc.openat(fd, comp, flags);
         int e = errno;
         close(fd);
         errno = e;
@@ -234,7 +234,7 @@ static int mkdirs(int root, const char *dir, const char *rel, strlist *created, 
             return ossc_error_set(err, e, "cannot create directory %s/%s: %s", dir, sub,
                                   strerror(e));
         }
-        int next = ossc_real.openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int next = ossc_libc.openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         int e = errno;
         close(fd);
         if (next < 0)
@@ -270,7 +270,7 @@ static int write_file(int root, const char *dir, const char *rel, const void *da
     if (fstatat(pfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
         unlinkat(pfd, tmp, 0); /* left by a killed run */
-    int fd = ossc_real.openat(pfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+    int fd = ossc_libc.openat(pfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                               0644);
     if (fd < 0) {
         int e = errno;
@@ -292,7 +292,7 @@ static int write_file(int root, const char *dir, const char *rel, const void *da
             left -= (size_t)w;
         }
     }
-    if (ossc_real.close(fd) < 0 && !e)
+    if (ossc_libc.close(fd) < 0 && !e)
         e = errno;
     if (!e && renameat(pfd, tmp, pfd, base) < 0)
         e = errno;
@@ -308,7 +308,7 @@ static int make_placeholder(int root, const char *dir, const char *rel, uint64_t
     const char *base;
     int pfd = open_parent(root, rel, &base);
     int fd = pfd < 0 ? -1
-                     : ossc_real.openat(pfd, base,
+                     : ossc_libc.openat(pfd, base,
                                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                                         0644);
     int e = errno;
@@ -318,7 +318,7 @@ static int make_placeholder(int root, const char *dir, const char *rel, uint64_t
         return ossc_error_set(err, e, "cannot create %s/%s: %s", dir, rel, strerror(e));
     int rc = ftruncate(fd, (off_t)size);
     e = errno;
-    ossc_real.close(fd);
+    ossc_libc.close(fd);
     if (rc < 0)
         return ossc_error_set(err, e, "cannot size placeholder %s/%s: %s", dir, rel,
                               strerror(e));
@@ -332,7 +332,7 @@ static int make_placeholder(int root, const char *dir, const char *rel, uint64_t
  * effective uid.  -1 with errno otherwise (then nothing is touched). */
 static int open_prepared_dir(const char *dir)
 {
-    int fd = ossc_real.open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = ossc_libc.open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     struct stat st;
     if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_uid != geteuid())) {
         close(fd);
@@ -407,7 +407,7 @@ static int open_model_dir(const char *dir, bool *made, ossc_error *err)
     if (!*made && errno != EEXIST)
         return ossc_error_set(err, errno, "cannot create MODEL_DIR %s: %s", dir,
                               strerror(errno));
-    int fd = ossc_real.open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = ossc_libc.open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         struct stat st;
@@ -451,7 +451,7 @@ static int read_manifest(int root, const char *dir, strlist *out, ossc_error *er
     char path[PATH_MAX];
     if (ossc_pathf(path, sizeof(path), "%s/%s", dir, MANIFEST) < 0)
         return ossc_error_set(err, ENAMETOOLONG, "%s/%s: path too long", dir, MANIFEST);
-    int fd = ossc_real.openat(root, MANIFEST, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int fd = ossc_libc.openat(root, MANIFEST, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? 0
                                : ossc_error_set(err, errno, "cannot read %s: %s", path,
@@ -460,7 +460,7 @@ static int read_manifest(int root, const char *dir, strlist *out, ossc_error *er
     char *text = NULL;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (64 << 20) ||
         !(text = malloc((size_t)st.st_size + 1))) {
-        ossc_real.close(fd);
+        ossc_libc.close(fd);
         return ossc_error_set(err, EINVAL, "%s is not a manifest the connector wrote", path);
     }
     size_t len = 0;
@@ -469,7 +469,7 @@ static int read_manifest(int root, const char *dir, strlist *out, ossc_error *er
            ((got = read(fd, text + len, (size_t)st.st_size - len)) > 0 ||
             (got < 0 && errno == EINTR)))
         len += got > 0 ? (size_t)got : 0;
-    ossc_real.close(fd);
+    ossc_libc.close(fd);
     ossc_manifest m;
     int rc = ossc_manifest_parse(text, len, path, &m, err);
     free(text);
@@ -529,7 +529,7 @@ static int find_foreign(int dfd, char *rel, const strlist *known)
             rc = 1;
             break;
         }
-        int sub = ossc_real.openat(dirfd(d), e->d_name,
+        int sub = ossc_libc.openat(dirfd(d), e->d_name,
                                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub >= 0) {
             rc = find_foreign(sub, rel, known);
