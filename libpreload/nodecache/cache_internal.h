@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "error.h"
+#include "chunk_source.h"
 #include "nodecache.h"
 
 #define STATE_MAGIC 0x3143534fu /* "OSC1" */
@@ -58,6 +59,7 @@ struct shm_file {
 
 /* This process's view of the cache (one per process). */
 struct cache_process {
+    const ossc_chunk_source *source; /* where chunks come from (the engine by default) */
     ossc_preload_settings s;
     char dir[PATH_MAX];
     char model_dir_real[PATH_MAX];
@@ -92,7 +94,7 @@ extern struct cache_process NC;
 typedef struct fetch {
     int file;
     uint64_t chunk; /* within the file */
-    ossc_future *future;
+    ossc_chunk_fetch *handle; /* of NC.source */
     uint64_t len;
 } fetch;
 

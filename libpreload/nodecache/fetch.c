@@ -145,7 +145,8 @@ void nc_settle(uint64_t gc, int err, uint64_t crc)
     nc_futex_wake(&NC.state[gc]);
 }
 
-/* Starts the GET of a claimed chunk; on immediate failure settles it. */
+/* Starts fetching a claimed chunk from the chunk source; on immediate
+ * failure settles it. */
 int nc_fetch_start(fetch *fx, int file, uint64_t c)
 {
     struct shm_file *f = &NC.files[file];
@@ -153,19 +154,17 @@ int nc_fetch_start(fetch *fx, int file, uint64_t c)
     fx->file = file;
     fx->chunk = c;
     fx->len = nc_chunk_len(f, c);
-    fx->future = NULL;
-    ossc_client *cl = nc_client();
+    fx->handle = NULL;
     int fd = nc_data_fd(file);
-    ossc_error err;
-    if (!cl || fd < 0) {
+    ossc_error err = {0};
+    if (fd < 0) {
         nc_settle(gc, EIO, 0);
         return -1;
     }
-    uint64_t off = c * NC.h->chunk_size;
-    ossc_in_hook++;
-    fx->future = ossc_get_async_fd(cl, NC.s.bucket, f->key, off, fx->len, fd, off, &err);
-    ossc_in_hook--;
-    if (!fx->future) {
+    ossc_chunk_request rq = {.file = file, .bucket = NC.s.bucket, .key = f->key,
+                             .off = c * NC.h->chunk_size, .len = fx->len, .fd = fd};
+    fx->handle = NC.source->start(NC.source->ctx, &rq, &err);
+    if (!fx->handle) {
         OSSC_ERROR("%s: %s", f->rel, err.message);
         nc_settle(gc, err.code ? err.code : EIO, 0);
         return -1;
@@ -174,21 +173,19 @@ int nc_fetch_start(fetch *fx, int file, uint64_t c)
 }
 
 /* Waits for a started chunk and publishes its state and the CRC of the
- * bytes as they came off the wire; the chunk that completes its file has
- * the file verified at once (whoever fetched it). */
+ * bytes as they arrived; the chunk that completes its file has the file
+ * verified at once (whoever fetched it). */
 void nc_fetch_finish(fetch *fx)
 {
     struct shm_file *f = &NC.files[fx->file];
     uint64_t gc = f->first_chunk + fx->chunk;
-    ossc_error err;
+    ossc_error err = {0};
     uint64_t crc = 0;
-    ossc_in_hook++;
-    int64_t n = ossc_future_wait(fx->future, &err);
-    int have_crc = n >= 0 ? ossc_future_crc64(fx->future, &crc, NULL) : -1;
-    ossc_future_free(fx->future);
-    ossc_in_hook--;
-    fx->future = NULL;
-    if (n == (int64_t)fx->len && have_crc >= 0) {
+    bool have_crc = false;
+    int64_t n = NC.source->wait(fx->handle, &crc, &have_crc, &err);
+    NC.source->release(fx->handle);
+    fx->handle = NULL;
+    if (n == (int64_t)fx->len && have_crc) {
         nc_settle(gc, 0, crc);
         nc_verify_file(fx->file);
         return;
@@ -206,17 +203,15 @@ void nc_fetch_finish(fetch *fx)
     nc_settle(gc, n >= 0 ? EIO : (err.code ? err.code : EIO), 0);
 }
 
-/* Gives up a started chunk (the process is leaving): the transfer is
+/* Gives up a started chunk (the process is leaving): the fetch is
  * cancelled and the chunk is free for whoever needs it next, at once,
  * instead of the exit waiting for every prefetch in flight. */
 void nc_fetch_abandon(fetch *fx)
 {
     struct shm_file *f = &NC.files[fx->file];
     uint64_t gc = f->first_chunk + fx->chunk;
-    ossc_in_hook++;
-    ossc_future_free(fx->future);
-    ossc_in_hook--;
-    fx->future = NULL;
+    NC.source->release(fx->handle);
+    fx->handle = NULL;
     unsigned expected = FETCHING;
     if (atomic_compare_exchange_strong(&NC.state[gc], &expected, ABSENT)) {
         atomic_fetch_sub(&NC.h->cached_bytes, fx->len);

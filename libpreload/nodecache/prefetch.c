@@ -180,7 +180,7 @@ void *nc_prefetch_main(void *arg)
             progressed = true;
         }
         for (int i = 0; i < n;) {
-            if (ossc_future_done(inflight[i].future)) {
+            if (NC.source->done(inflight[i].handle)) {
                 nc_fetch_finish(&inflight[i]);
                 inflight[i] = inflight[--n];
                 progressed = true;
@@ -204,7 +204,7 @@ void *nc_prefetch_main(void *arg)
         }
     }
     for (int i = 0; i < n; i++) {
-        if (ossc_future_done(inflight[i].future))
+        if (NC.source->done(inflight[i].handle))
             nc_fetch_finish(&inflight[i]);
         else
             nc_fetch_abandon(&inflight[i]);
