@@ -174,7 +174,8 @@ void nc_real_model_dir(const char *dir, char *out, size_t cap)
 }
 
 /* One try at attaching (see ossc_cache_attach): 0, -1 refused, or
- * ATTACH_INERT / ATTACH_AGAIN. */
+ * ATTACH_INERT / ATTACH_AGAIN.  One function (about 80 lines) because every
+ * step runs under the setup lock, which each exit path must release. */
 int nc_attach_once(const char *name)
 {
     int rootfd = nc_open_root();

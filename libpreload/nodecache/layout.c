@@ -199,7 +199,9 @@ void nc_remove_prepared(const ossc_large_file *lf, size_t n)
     free(rels);
 }
 
-/* Builds MODEL_DIR and a new state file (under the setup lock). */
+/* Builds MODEL_DIR and a new state file (under the setup lock).  Long (about
+ * 100 lines) because every failure after the preparation must undo it in one
+ * place: one cleanup path. */
 int nc_create_state(void)
 {
     ossc_client *cl = nc_client();

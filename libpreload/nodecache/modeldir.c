@@ -418,6 +418,8 @@ static void undo(int root, const ossc_preload_settings *s, bool made_dir,
     strlist_free(&left);
 }
 
+/* About 150 lines: the journal, the small files in flight and the created
+ * list share one cleanup path (undo), which must see every step. */
 int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
                           ossc_large_file **files_out, size_t *nfiles_out, ossc_error *err)
 {
