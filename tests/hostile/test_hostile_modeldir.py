@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -297,3 +298,138 @@ def test_sigkilled_preparation_is_cleaned_by_the_next_run(emu, bucket, model, tm
     proc = run([sys.executable, "-c", READ_MODEL, *MODEL], env)
     assert "did not create" not in proc.stderr, proc.stderr
     assert_model_served(json.loads(proc.stdout))
+
+
+# ------------------------- placeholders removed or replaced after preparation
+
+# A large file in a subdirectory: the subdirectory is what a neighbour
+# replaces by a link while the model is loaded.
+NESTED = {"config.json": b'{"model_type": "toy"}',
+          "sub/big.bin": bytes(range(256)) * (4 * SMALL // 256)}
+
+HOLD_NESTED = """
+import os, sys
+f = open(os.path.join(os.environ['MODEL_DIR'], 'sub/big.bin'), 'rb')
+assert len(f.read()) == {size}
+print('ready', flush=True)
+sys.stdin.readline()
+f.close()
+{end}
+"""
+
+
+@pytest.fixture
+def nested(emu, bucket):
+    upload(emu, bucket, "nested/", NESTED)
+    return "nested/"
+
+
+@pytest.fixture
+def victim_dir(tmp_path):
+    """root's private directory holding a file by the placeholder's name."""
+    victim = tmp_path / "victim-nested"
+    victim.mkdir(mode=0o700)
+    (victim / "big.bin").write_bytes(b"root's big file")
+    return victim
+
+
+def swap_sub_for_link(model_dir, victim, aside):
+    """Moves MODEL_DIR/sub (with its placeholder) aside and puts a link to
+    the victim's directory in its place."""
+    os.rename(model_dir / "sub", aside)
+    os.symlink(victim, model_dir / "sub")
+
+
+def wait_until(check, timeout=60.0):
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def cache_gone(cache):
+    return not cache.exists() or all(not os.listdir(cache / d) for d in os.listdir(cache))
+
+
+@pytest.mark.parametrize("end", ["sys.exit(0)", "os._exit(0)"])
+def test_last_process_out_never_removes_through_a_planted_link(emu, bucket, nested, victim_dir,
+                                                               tmp_path, end):
+    """While the model is loaded, MODEL_DIR/sub is replaced by a link to a
+    victim directory holding a file named like the placeholder.  The last
+    process out (exit handlers) or the watcher (os._exit) removes the
+    placeholders beneath MODEL_DIR's descriptor: never the victim's file."""
+    model_dir, cache = tmp_path / "model", tmp_path / "cache"
+    env = preload_env(emu, bucket, nested, model_dir, cache)
+    code = HOLD_NESTED.format(size=len(NESTED["sub/big.bin"]), end=end)
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        swap_sub_for_link(model_dir, victim_dir, tmp_path / "sub-aside")
+        proc.communicate("\n", timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    wait_until(lambda: cache_gone(cache))
+    assert (victim_dir / "big.bin").read_bytes() == b"root's big file"
+    assert os.readlink(model_dir / "sub") == str(victim_dir)
+
+
+def test_symlinks_mode_never_links_through_a_planted_link(emu, bucket, nested, victim_dir,
+                                                          cred_file, config_file, tmp_path):
+    """prepare_directory's default mode replaces each placeholder by a link
+    to its cache file once it is fetched.  A link planted in MODEL_DIR
+    meanwhile (the large file's GET is held back, so it lands first) makes
+    prepare_directory fail with an error naming the file: the victim's file
+    is neither replaced by a link nor removed."""
+    from ossmodelconnector import OssModelConnector
+
+    model_dir = tmp_path / "model"
+    emu.faults.delay(10.0, count=100, bucket=bucket, key=nested + "sub/big.bin", method="GET")
+    result = {}
+
+    def prepare():
+        with OssModelConnector(emu.endpoint, cred_path=cred_file, config_path=config_file) as c:
+            try:
+                c.prepare_directory(f"oss://{bucket}/{nested}", str(model_dir),
+                                    small_file_size=SMALL, cache_dir=str(tmp_path / "cache"))
+                result["ok"] = True
+            except OSError as e:
+                result["error"] = e
+
+    thread = threading.Thread(target=prepare)
+    thread.start()
+    try:
+        wait_until(lambda: (model_dir / "sub" / "big.bin").is_file() or not thread.is_alive())
+        assert thread.is_alive(), result
+        swap_sub_for_link(model_dir, victim_dir, tmp_path / "sub-aside")
+    finally:
+        thread.join(timeout=300)
+    assert "error" in result, result
+    assert "sub/big.bin" in str(result["error"]), result
+    assert os.path.isfile(victim_dir / "big.bin") and not os.path.islink(victim_dir / "big.bin")
+    assert (victim_dir / "big.bin").read_bytes() == b"root's big file"
+    assert os.listdir(victim_dir) == ["big.bin"]
+
+
+def test_failed_head_after_preparation_leaves_no_placeholder(emu, bucket, nested, tmp_path):
+    """The mirror is made, then the cache cannot be built (the large file's
+    HEAD fails): its placeholder goes too, so the application gets ENOENT,
+    never zeros; the next run, with the server well, serves the model."""
+    model_dir = tmp_path / "model"
+    emu.faults.error(status=500, count=1000, bucket=bucket, key=nested + "sub/big.bin",
+                     op="HeadObject")
+    env = preload_env(emu, bucket, nested, model_dir, tmp_path / "cache",
+                      OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path))
+    proc = run([sys.executable, "-c", READ_MODEL, *NESTED], env)
+    assert "HEAD oss://" in proc.stderr, proc.stderr
+    res = json.loads(proc.stdout)
+    assert res["sub/big.bin"] == "ENOENT", res
+    assert res["config.json"] == {"len": len(NESTED["config.json"]), "zeros": False}, res
+    assert not (model_dir / "sub" / "big.bin").exists()
+
+    emu.faults.clear()
+    res = json.loads(run([sys.executable, "-c", READ_MODEL, *NESTED], env).stdout)
+    assert res["sub/big.bin"] == {"len": len(NESTED["sub/big.bin"]), "zeros": False}, res

@@ -38,10 +38,10 @@
 #include "error.h"
 #include "log.h"
 #include "manifest.h"
-#include "preload.h"
+#include "modeldir_beneath.h"
+#include "nodecache.h"
 
 #define MANIFEST ".ossc-manifest"
-#define TMP_SUFFIX ".ossc-tmp"
 #define SMALL_IN_FLIGHT 32
 
 typedef struct strlist {
@@ -91,98 +91,6 @@ void ossc_large_files_free(ossc_large_file *files, size_t n)
     free(files);
 }
 
-/* ------------------------------------------------ beneath MODEL_DIR's fd */
-
-/* Opens directory `rel` ("" for root itself) below the directory fd root,
- * following no symlink in any component: -1 with errno (ELOOP or ENOTDIR
- * for a symlink on the way, ENOENT when absent).  openat2 resolves it in
- * one call; kernels (or seccomp filters) without it get a walk. */
-static int open_dir_beneath(int root, const char *rel)
-{
-    const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    if (!rel[0])
-        return fcntl(root, F_DUPFD_CLOEXEC, 0);
-#ifdef SYS_openat2
-    static atomic_bool no_openat2;
-    if (!atomic_load(&no_openat2)) {
-        struct open_how how = {
-            .flags = (uint64_t)flags,
-            .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-        };
-        long fd = syscall(SYS_openat2, root, rel, &how, sizeof(how));
-        if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
-            return (int)fd;
-        atomic_store(&no_openat2, true);
-    }
-#endif
-    char buf[PATH_MAX];
-    if (ossc_pathf(buf, sizeof(buf), "%s", rel) < 0)
-        return -1;
-    int fd = fcntl(root, F_DUPFD_CLOEXEC, 0);
-    for (char *comp = buf, *next; fd >= 0 && comp; comp = next) {
-        next = strchr(comp, '/');
-        if (next)
-            *next++ = '\0';
-        int sub = ossc_real.openat(fd, comp, flags);
-        int e = errno;
-        close(fd);
-        errno = e;
-        fd = sub;
-    }
-    return fd;
-}
-
-/* The directory holding rel (below root, no symlink followed) and, in
- * *base, rel's last component. */
-static int open_parent(int root, const char *rel, const char **base)
-{
-    const char *slash = strrchr(rel, '/');
-    *base = slash ? slash + 1 : rel;
-    if (!slash)
-        return fcntl(root, F_DUPFD_CLOEXEC, 0);
-    char dir[PATH_MAX];
-    if ((size_t)(slash - rel) >= sizeof(dir)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    memcpy(dir, rel, (size_t)(slash - rel));
-    dir[slash - rel] = '\0';
-    return open_dir_beneath(root, dir);
-}
-
-/* What rel is, without following a symlink anywhere: the S_IFMT bits, 0
- * when absent (or behind a symlink: then it is not ours to touch). */
-static mode_t kind_beneath(int root, const char *rel)
-{
-    const char *base;
-    int pfd = open_parent(root, rel, &base);
-    if (pfd < 0)
-        return 0;
-    struct stat st;
-    mode_t kind = fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 ? st.st_mode & S_IFMT : 0;
-    close(pfd);
-    return kind;
-}
-
-/* Unlinks rel when it is a regular file or a symlink (the link itself);
- * with dirs, rmdirs it when it is an empty directory.  Anything else, or
- * anything behind a symlink, is left alone. */
-static void remove_beneath(int root, const char *rel, bool dirs)
-{
-    const char *base;
-    int pfd = open_parent(root, rel, &base);
-    if (pfd < 0)
-        return;
-    struct stat st;
-    if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        if (!dirs && (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
-            unlinkat(pfd, base, 0);
-        else if (dirs && S_ISDIR(st.st_mode))
-            unlinkat(pfd, base, AT_REMOVEDIR); /* only succeeds when empty */
-    }
-    close(pfd);
-}
-
 static int by_length_desc(const void *a, const void *b)
 {
     size_t la = strlen(*(char *const *)a), lb = strlen(*(char *const *)b);
@@ -197,9 +105,9 @@ static void remove_entries(int root, const strlist *entries)
 {
     char tmp[PATH_MAX + sizeof(TMP_SUFFIX)];
     for (size_t i = 0; i < entries->n; i++) {
-        remove_beneath(root, entries->v[i], false);
+        md_remove_beneath(root, entries->v[i], false);
         snprintf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, entries->v[i]);
-        remove_beneath(root, tmp, false);
+        md_remove_beneath(root, tmp, false);
     }
     char **order = malloc((entries->n ? entries->n : 1) * sizeof(*order));
     if (!order)
@@ -207,7 +115,7 @@ static void remove_entries(int root, const strlist *entries)
     memcpy(order, entries->v, entries->n * sizeof(*order));
     qsort(order, entries->n, sizeof(*order), by_length_desc);
     for (size_t i = 0; i < entries->n; i++)
-        remove_beneath(root, order[i], true);
+        md_remove_beneath(root, order[i], true);
     free(order);
 }
 
@@ -234,7 +142,7 @@ static int mkdirs(int root, const char *dir, const char *rel, strlist *created, 
             return ossc_error_set(err, e, "cannot create directory %s/%s: %s", dir, sub,
                                   strerror(e));
         }
-        int next = ossc_real.openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        int next = ossc_libc.openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         int e = errno;
         close(fd);
         if (next < 0)
@@ -253,78 +161,6 @@ static int mkdirs(int root, const char *dir, const char *rel, strlist *created, 
 
 /* Writes a whole buffer to rel through a temporary name, atomically
  * (renameat replaces a link, never writes through it). */
-static int write_file(int root, const char *dir, const char *rel, const void *data, size_t len,
-                      ossc_error *err)
-{
-    const char *base;
-    char tmp[NAME_MAX + 1];
-    int pfd = open_parent(root, rel, &base);
-    if (pfd < 0)
-        return ossc_error_set(err, errno, "cannot open the directory of %s/%s: %s", dir, rel,
-                              strerror(errno));
-    if (ossc_pathf(tmp, sizeof(tmp), "%s" TMP_SUFFIX, base) < 0) {
-        close(pfd);
-        return ossc_error_set(err, ENAMETOOLONG, "%s/%s: name too long", dir, rel);
-    }
-    struct stat st;
-    if (fstatat(pfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-        (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
-        unlinkat(pfd, tmp, 0); /* left by a killed run */
-    int fd = ossc_real.openat(pfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                              0644);
-    if (fd < 0) {
-        int e = errno;
-        close(pfd);
-        return ossc_error_set(err, e, "cannot create %s/%s%s: %s", dir, rel, TMP_SUFFIX,
-                              strerror(e));
-    }
-    const char *p = data;
-    size_t left = len;
-    int e = 0;
-    while (left && !e) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            e = w < 0 ? errno : EIO;
-        else {
-            p += w;
-            left -= (size_t)w;
-        }
-    }
-    if (ossc_real.close(fd) < 0 && !e)
-        e = errno;
-    if (!e && renameat(pfd, tmp, pfd, base) < 0)
-        e = errno;
-    if (e)
-        unlinkat(pfd, tmp, 0);
-    close(pfd);
-    return e ? ossc_error_set(err, e, "cannot write %s/%s: %s", dir, rel, strerror(e)) : 0;
-}
-
-static int make_placeholder(int root, const char *dir, const char *rel, uint64_t size,
-                            ossc_error *err)
-{
-    const char *base;
-    int pfd = open_parent(root, rel, &base);
-    int fd = pfd < 0 ? -1
-                     : ossc_real.openat(pfd, base,
-                                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                                        0644);
-    int e = errno;
-    if (pfd >= 0)
-        close(pfd);
-    if (fd < 0)
-        return ossc_error_set(err, e, "cannot create %s/%s: %s", dir, rel, strerror(e));
-    int rc = ftruncate(fd, (off_t)size);
-    e = errno;
-    ossc_real.close(fd);
-    if (rc < 0)
-        return ossc_error_set(err, e, "cannot size placeholder %s/%s: %s", dir, rel,
-                              strerror(e));
-    return 0;
-}
-
 /* ------------------------------------------------------ MODEL_DIR itself */
 
 /* Opens MODEL_DIR (creating it when absent: *made tells) and checks that
@@ -337,7 +173,7 @@ static int open_model_dir(const char *dir, bool *made, ossc_error *err)
     if (!*made && errno != EEXIST)
         return ossc_error_set(err, errno, "cannot create MODEL_DIR %s: %s", dir,
                               strerror(errno));
-    int fd = ossc_real.open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = ossc_libc.open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         struct stat st;
@@ -381,7 +217,7 @@ static int read_manifest(int root, const char *dir, strlist *out, ossc_error *er
     char path[PATH_MAX];
     if (ossc_pathf(path, sizeof(path), "%s/%s", dir, MANIFEST) < 0)
         return ossc_error_set(err, ENAMETOOLONG, "%s/%s: path too long", dir, MANIFEST);
-    int fd = ossc_real.openat(root, MANIFEST, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int fd = ossc_libc.openat(root, MANIFEST, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? 0
                                : ossc_error_set(err, errno, "cannot read %s: %s", path,
@@ -390,7 +226,7 @@ static int read_manifest(int root, const char *dir, strlist *out, ossc_error *er
     char *text = NULL;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > (64 << 20) ||
         !(text = malloc((size_t)st.st_size + 1))) {
-        ossc_real.close(fd);
+        ossc_libc.close(fd);
         return ossc_error_set(err, EINVAL, "%s is not a manifest the connector wrote", path);
     }
     size_t len = 0;
@@ -399,7 +235,7 @@ static int read_manifest(int root, const char *dir, strlist *out, ossc_error *er
            ((got = read(fd, text + len, (size_t)st.st_size - len)) > 0 ||
             (got < 0 && errno == EINTR)))
         len += got > 0 ? (size_t)got : 0;
-    ossc_real.close(fd);
+    ossc_libc.close(fd);
     ossc_manifest m;
     int rc = ossc_manifest_parse(text, len, path, &m, err);
     free(text);
@@ -459,7 +295,7 @@ static int find_foreign(int dfd, char *rel, const strlist *known)
             rc = 1;
             break;
         }
-        int sub = ossc_real.openat(dirfd(d), e->d_name,
+        int sub = ossc_libc.openat(dirfd(d), e->d_name,
                                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub >= 0) {
             rc = find_foreign(sub, rel, known);
@@ -493,7 +329,7 @@ static int finish_small(int root, const char *dir, small_fetch *sf, strlist *cre
     else if ((uint64_t)n != sf->obj->size)
         rc = ossc_error_set(err, EIO, "oss object %s changed while being downloaded",
                             sf->obj->key);
-    else if ((rc = write_file(root, dir, sf->rel, sf->buf, (size_t)n, err)) == 0 &&
+    else if ((rc = md_write_file(root, dir, sf->rel, sf->buf, (size_t)n, err)) == 0 &&
              strlist_add(created, sf->rel) < 0)
         rc = ossc_error_set(err, ENOMEM, "out of memory");
     free(sf->buf);
@@ -513,7 +349,7 @@ static int write_manifest(int root, const char *dir, const char *oss_path,
     len += (size_t)snprintf(buf, cap, "%s%s\n", OSSC_MANIFEST_HEADER, oss_path);
     for (size_t i = 0; i < entries->n; i++)
         len += (size_t)snprintf(buf + len, cap - len, "%s\n", entries->v[i]);
-    int rc = write_file(root, dir, MANIFEST, buf, len, err);
+    int rc = md_write_file(root, dir, MANIFEST, buf, len, err);
     free(buf);
     return rc;
 }
@@ -543,7 +379,7 @@ static int plan_journal(int root, const ossc_preload_settings *s, const ossc_lis
 {
     char sub[PATH_MAX];
     for (size_t i = 0; i < previous->n; i++)
-        if (kind_beneath(root, previous->v[i]) && strlist_add(journal, previous->v[i]) < 0)
+        if (md_kind_beneath(root, previous->v[i]) && strlist_add(journal, previous->v[i]) < 0)
             return -1;
     for (size_t i = 0; i < list->count; i++) {
         const char *rel = object_rel(s, &list->objects[i], true);
@@ -569,7 +405,7 @@ static void undo(int root, const ossc_preload_settings *s, bool made_dir,
     remove_entries(root, created);
     strlist left = {0};
     for (size_t i = 0; i < journal->n; i++)
-        if (kind_beneath(root, journal->v[i]))
+        if (md_kind_beneath(root, journal->v[i]))
             strlist_add(&left, journal->v[i]);
     ossc_error ignored;
     if (left.n)
@@ -582,6 +418,8 @@ static void undo(int root, const ossc_preload_settings *s, bool made_dir,
     strlist_free(&left);
 }
 
+/* About 150 lines: the journal, the small files in flight and the created
+ * list share one cleanup path (undo), which must see every step. */
 int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
                           ossc_large_file **files_out, size_t *nfiles_out, ossc_error *err)
 {
@@ -693,7 +531,7 @@ int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
     }
     for (size_t i = 0; i < nlarge; i++) {
         if (mkdirs(root, dir, large[i].rel, &created, err) < 0 ||
-            make_placeholder(root, dir, large[i].rel, large[i].size, err) < 0)
+            md_make_placeholder(root, dir, large[i].rel, large[i].size, err) < 0)
             goto out;
         if (strlist_add(&created, large[i].rel) < 0) {
             ossc_error_set(err, ENOMEM, "out of memory");

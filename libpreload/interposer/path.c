@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "preload.h"
+#include "interposer.h"
 
 /* Collapses "//", "/./" and "/x/../" in place (lexically; MODEL_DIR's own
  * symlinks are handled by also matching its realpath). */
@@ -61,19 +61,5 @@ int ossc_abs_path(int dirfd, const char *path, char *out, size_t cap)
     if (snprintf(out, cap, "%s/%s", base, path) >= (int)cap)
         return -1;
     normalise(out);
-    return 0;
-}
-
-int ossc_pathf(char *out, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(out, cap, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= cap) {
-        out[0] = '\0';
-        errno = ENAMETOOLONG;
-        return -1;
-    }
     return 0;
 }

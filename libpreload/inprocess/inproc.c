@@ -27,7 +27,7 @@
 #include "inproc.h"
 #include "log.h"
 #include "ossc_dir.h"
-#include "preload.h"
+#include "interposer.h"
 
 #define WAIT_STEP (128ull << 20) /* bytes waited for between deadline checks */
 
@@ -237,26 +237,18 @@ static void pin_all(bool pin)
     S.pinned = pin;
 }
 
-/* Replaces each placeholder by a symlink to its (complete) cache file. */
+/* Replaces each placeholder by a symlink to its (complete) cache file,
+ * beneath MODEL_DIR's descriptor (modeldir.c): never through a link. */
 static int link_all(ossc_error *err)
 {
     for (uint32_t i = 0; i < S.nfiles; i++) {
-        char data[PATH_MAX + 32], ph[PATH_MAX], tmp[PATH_MAX + 16];
-        if (ossc_cache_data_path((int)i, data, sizeof(data)) < 0 ||
-            ossc_cache_placeholder((int)i, ph, sizeof(ph)) < 0 ||
-            ossc_pathf(tmp, sizeof(tmp), "%s.ossc-link", ph) < 0)
+        char data[PATH_MAX + 32];
+        if (ossc_cache_data_path((int)i, data, sizeof(data)) < 0)
             return ossc_error_set(err, ENAMETOOLONG, "%s/%s: path too long", S.s.model_dir,
                                   ossc_cache_file_rel((int)i));
-        struct stat st;
-        if (lstat(ph, &st) == 0 && S_ISLNK(st.st_mode))
-            continue; /* linked by another process sharing this cache */
-        unlink(tmp);
-        if (symlink(data, tmp) < 0 || rename(tmp, ph) < 0) {
-            int e = errno;
-            unlink(tmp);
-            return ossc_error_set(err, e, "cannot link %s to its cache file %s: %s", ph, data,
-                                  strerror(e));
-        }
+        if (ossc_modeldir_link_placeholder(S.s.model_dir, ossc_cache_file_rel((int)i), data,
+                                           err) < 0)
+            return -1;
     }
     S.linked = true;
     OSSC_INFO("%s: %u large files in the cache, linked from %s", S.s.oss_path, S.nfiles,
@@ -298,6 +290,7 @@ static void teardown(void)
     }
     pin_all(false);
     ossc_in_hook++;
+    ossc_fd_release_all(); /* our fds and mappings stop counting as users */
     ossc_cache_detach();
     ossc_cache_reset();
     ossc_in_hook--;

@@ -43,7 +43,7 @@
 #include "error.h"
 #include "inproc.h"
 #include "log.h"
-#include "preload.h"
+#include "interposer.h"
 
 #if defined(__x86_64__)
 #define R_JUMP_SLOT R_X86_64_JUMP_SLOT

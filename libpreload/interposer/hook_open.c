@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "preload.h"
+#include "interposer.h"
 
 /* The file index when (dirfd, path, flags) is a read-only open of ours. */
 static int ours(int dirfd, const char *path, int flags)

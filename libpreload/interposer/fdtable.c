@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "preload.h"
+#include "interposer.h"
 
 #define FD_SLOTS 65536 /* fds above this are never ours: we refuse them */
 #define MAX_MAPS 4096

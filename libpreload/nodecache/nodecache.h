@@ -1,96 +1,40 @@
-/* preload.h - the LD_PRELOAD interposer: shared declarations.
+/* nodecache.h - the node cache: one shared-memory cache of a model's large
+ * files per MODEL_DIR and node, the MODEL_DIR mirror and the settings.
  *
- * Layers (torsocks-style): hook_*.c are thin forwarders for each family of
- * libc calls; they ask "is this ours?" and either call the real libc
- * function or the logic in cache.c (shared node-wide cache of the model's
- * large files), modeldir.c (mirroring OSS_PATH into MODEL_DIR) and
- * fdtable.c (which of this process's fds and mappings are ours). */
-#ifndef OSSC_PRELOAD_H
-#define OSSC_PRELOAD_H
+ * Callable without the interposer: the libc functions it needs are given
+ * to it (ossc_nodecache_use_libc; the interposer passes its real symbols,
+ * a test passes libc's), and it calls the engine, never a hook. */
+#ifndef OSSC_NODECACHE_H
+#define OSSC_NODECACHE_H
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/types.h>
-#include <sys/uio.h>
 
 #include "ossc.h"
 
-#define OSSC_EXPORT __attribute__((visibility("default")))
+/* ------------------------------------------------------------ libc */
 
-/* Declares mode_t `mode`: the open family's optional third argument, read
- * from the variadic list only when flags say it was passed (O_CREAT,
- * O_TMPFILE), else 0.  For functions whose last named parameter is `flags`. */
-#define OSSC_MODE_ARG(flags, mode)                                                         \
-    mode_t mode = 0;                                                                       \
-    if ((flags) & (O_CREAT | O_TMPFILE)) {                                                 \
-        va_list ap;                                                                        \
-        va_start(ap, flags);                                                               \
-        mode = (mode_t)va_arg(ap, int);                                                    \
-        va_end(ap);                                                                        \
-    }
-
-/* ------------------------------------------------------------ real libc */
-
-/* Pointers to the next definition of every hooked symbol, resolved once
- * with dlsym(RTLD_NEXT) before any hook can run.  A missing required
- * symbol aborts with a clear message; one resolving to ourselves too. */
-struct ossc_real {
+/* The libc functions the node cache calls that the interposer hooks: under
+ * LD_PRELOAD a plain call would come back into the hooks.  Every member is
+ * required; set once, before the first attach. */
+struct ossc_libc {
     int (*open)(const char *, int, ...);
-    int (*open64)(const char *, int, ...);
     int (*openat)(int, const char *, int, ...);
-    int (*openat64)(int, const char *, int, ...);
-    int (*open_2)(const char *, int);
-    int (*open64_2)(const char *, int);
-    int (*openat_2)(int, const char *, int);
-    int (*openat64_2)(int, const char *, int);
-    FILE *(*fopen)(const char *, const char *);
-    FILE *(*fopen64)(const char *, const char *);
     ssize_t (*read)(int, void *, size_t);
-    ssize_t (*pread)(int, void *, size_t, off_t);
-    ssize_t (*pread64)(int, void *, size_t, off_t);
-    ssize_t (*readv)(int, const struct iovec *, int);
-    ssize_t (*preadv)(int, const struct iovec *, int, off_t);
-    ssize_t (*preadv64)(int, const struct iovec *, int, off_t);
-    ssize_t (*read_chk)(int, void *, size_t, size_t);
-    ssize_t (*pread64_chk)(int, void *, size_t, off_t, size_t);
-    ssize_t (*pread_chk)(int, void *, size_t, off_t, size_t);
-    void *(*mmap)(void *, size_t, int, int, int, off_t);
-    void *(*mmap64)(void *, size_t, int, int, int, off_t);
-    int (*munmap)(void *, size_t);
     int (*close)(int);
-    int (*dup)(int);
     int (*dup2)(int, int);
-    int (*dup3)(int, int, int);
     int (*fcntl)(int, int, ...);
-    int (*fcntl64)(int, int, ...);
-    int (*posix_fadvise)(int, off_t, off_t, int);
-    int (*posix_fadvise64)(int, off_t, off_t, int);
-    ssize_t (*sendfile)(int, int, off_t *, size_t);
-    ssize_t (*sendfile64)(int, int, off_t *, size_t);
-    ssize_t (*copy_file_range)(int, off_t *, int, off_t *, size_t, unsigned int);
-    int (*fstat)(int, struct stat *);
-    int (*fstat64)(int, struct stat64 *);
-    int (*fxstat)(int, int, struct stat *);
-    int (*fxstat64)(int, int, struct stat64 *);
-    int (*fstatat)(int, const char *, struct stat *, int);
-    int (*fstatat64)(int, const char *, struct stat64 *, int);
-    int (*statx)(int, const char *, int, unsigned int, struct statx *);
-    off_t (*lseek)(int, off_t, int);
-    off_t (*lseek64)(int, off_t, int);
+    void *(*mmap)(void *, size_t, int, int, int, off_t);
+    int (*munmap)(void *, size_t);
 };
-extern struct ossc_real ossc_real;
-void ossc_real_resolve(void);
-
-/* True once the library is active in this process: loaded by LD_PRELOAD,
- * configured, and the cache attached.  Hooks are pure pass-through
- * otherwise (including when the library is merely dlopen'ed by Python). */
-extern atomic_bool ossc_preload_active;
+extern struct ossc_libc ossc_libc;
+void ossc_nodecache_use_libc(const struct ossc_libc *libc);
 
 /* Thread-local re-entry guard: set while our own code runs libc calls that
  * might come back into the hooks (e.g. libcurl opening its CA bundle). */
@@ -134,6 +78,9 @@ int ossc_settings_tunables(ossc_preload_settings *s, ossc_error *err);
 
 /* The shared, node-wide cache of MODEL_DIR's large files (cache.c). */
 int ossc_cache_attach(const ossc_preload_settings *s);
+/* Leaves the cache: stops the prefetcher if we lead, unregisters this
+ * process, and the last one out removes the cache and the placeholders.
+ * The caller first drops the users its fds and mappings count. */
 void ossc_cache_detach(void);
 
 /* Index of the large file at this absolute path (inside MODEL_DIR), or -1. */
@@ -180,20 +127,6 @@ int ossc_spawn_detached(void (*body)(void *), void *arg, const int *keep, int nk
  * return at once in those children (they are not application processes). */
 extern _Thread_local int ossc_forking_detached;
 
-/* ------------------------------------------------------------ fd table */
-
-/* Which fds of this process are ours (fd -> file index). */
-void ossc_fd_set(int fd, int file);
-int ossc_fd_get(int fd); /* file index or -1 */
-int ossc_fd_take(int fd); /* removes, returns file index or -1 */
-/* Mappings of our files (for munmap). */
-void ossc_map_add(void *addr, size_t len, int file);
-int ossc_map_take(void *addr, size_t len); /* file index or -1 */
-/* Counts every fd and mapping of ours once more (after fork). */
-void ossc_fd_recount_after_fork(void);
-/* Drops every fd and mapping (at exit). */
-void ossc_fd_release_all(void);
-
 /* ------------------------------------------------------------ model dir */
 
 /* Lists OSS_PATH, mirrors it into MODEL_DIR (small files downloaded,
@@ -213,10 +146,19 @@ int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
                           ossc_large_file **files, size_t *nfiles, ossc_error *err);
 void ossc_large_files_free(ossc_large_file *files, size_t n);
 
-/* Absolute, normalised form of path (relative to dirfd when not absolute);
- * no symlink resolution beyond what realpath of MODEL_DIR already did.
- * Returns 0 or -1 when it does not fit. */
-int ossc_abs_path(int dirfd, const char *path, char *out, size_t cap);
+/* After the preparation, for the last process out, the watcher and an
+ * attach that failed: removes the large files' placeholders rels[0..n)
+ * (regular files, or the links symlinks mode put there) beneath MODEL_DIR's
+ * descriptor, following no symlink anywhere: an entry behind a link planted
+ * later is left alone, never the file the link reaches.  Best effort;
+ * nothing when MODEL_DIR is no longer a directory of our euid. */
+void ossc_modeldir_remove_placeholders(const char *model_dir, const char *const *rels, size_t n);
+/* Symlinks mode: replaces the placeholder rel by a symlink to target
+ * (atomically, by rename), beneath MODEL_DIR's descriptor, following no
+ * symlink.  0 (also when another process linked it already), or -1 with
+ * err naming the file (ELOOP/ENOTDIR for a symlink on the way). */
+int ossc_modeldir_link_placeholder(const char *model_dir, const char *rel, const char *target,
+                                   ossc_error *err);
 
 /* snprintf for paths: 0, or -1 with errno ENAMETOOLONG when it does not
  * fit (callers never act on a truncated path). */

@@ -4,7 +4,7 @@
 #include <stdarg.h>
 #include <unistd.h>
 
-#include "preload.h"
+#include "interposer.h"
 
 static bool active(void)
 {

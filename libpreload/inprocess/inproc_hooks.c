@@ -23,7 +23,7 @@
 
 #include "error.h"
 #include "inproc.h"
-#include "preload.h"
+#include "interposer.h"
 
 static atomic_long inflight;
 static char dir_abs[PATH_MAX], dir_real[PATH_MAX];

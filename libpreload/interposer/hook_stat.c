@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "preload.h"
+#include "interposer.h"
 
 static int ours(int fd)
 {

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <sys/mman.h>
 
-#include "preload.h"
+#include "interposer.h"
 
 static void *map_ours(void *addr, size_t len, int prot, int flags, int fd, off_t off,
                       void *(*real)(void *, size_t, int, int, int, off_t))

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "preload.h"
+#include "interposer.h"
 
 struct ossc_real ossc_real;
 static pthread_once_t resolve_once = PTHREAD_ONCE_INIT;
@@ -79,6 +79,17 @@ static void resolve_all(void)
     RESOLVE(statx, "statx", 0);
     RESOLVE(lseek, "lseek", 1);
     RESOLVE(lseek64, "lseek64", 1);
+    /* The node cache calls libc through these, never through our hooks. */
+    ossc_nodecache_use_libc(&(struct ossc_libc){
+        .open = ossc_real.open,
+        .openat = ossc_real.openat,
+        .read = ossc_real.read,
+        .close = ossc_real.close,
+        .dup2 = ossc_real.dup2,
+        .fcntl = ossc_real.fcntl,
+        .mmap = ossc_real.mmap,
+        .munmap = ossc_real.munmap,
+    });
 }
 
 void ossc_real_resolve(void)

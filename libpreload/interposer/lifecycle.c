@@ -10,10 +10,9 @@
 
 #include "config.h"
 #include "log.h"
-#include "preload.h"
+#include "interposer.h"
 
 atomic_bool ossc_preload_active;
-_Thread_local int ossc_in_hook;
 
 static bool interposing(void)
 {
@@ -39,6 +38,7 @@ static void at_exit(void)
     if (!atomic_exchange(&ossc_preload_active, false))
         return;
     ossc_in_hook++;
+    ossc_fd_release_all(); /* our fds and mappings stop counting as users */
     ossc_cache_detach();
     ossc_in_hook--;
 }

@@ -10,7 +10,7 @@
 
 #include "error.h"
 #include "log.h"
-#include "preload.h"
+#include "nodecache.h"
 
 #define DEFAULT_SMALL_FILE (4ull << 20)
 #define DEFAULT_RELEASE_DELAY 120

@@ -16,7 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "preload.h"
+#include "nodecache.h"
 
 _Thread_local int ossc_forking_detached;
 
@@ -27,7 +27,7 @@ static void close_between(unsigned first, unsigned last)
     if (close_range(first, last, 0) == 0)
         return;
     for (unsigned fd = first; fd <= last && fd < 65536; fd++) /* kernels before 5.9 */
-        ossc_real.close((int)fd);
+        ossc_libc.close((int)fd);
 }
 
 static void drop_descriptors(const int *keep, int nkeep)
@@ -39,13 +39,13 @@ static void drop_descriptors(const int *keep, int nkeep)
         from = (unsigned)keep[k] + 1;
     }
     close_between(from, ~0u);
-    int null = ossc_real.open("/dev/null", O_RDWR);
+    int null = ossc_libc.open("/dev/null", O_RDWR);
     if (null >= 0) {
         for (int fd = 0; fd < 3; fd++)
             if (fd != null)
-                ossc_real.dup2(null, fd);
+                ossc_libc.dup2(null, fd);
         if (null > 2)
-            ossc_real.close(null);
+            ossc_libc.close(null);
     }
 }
 

@@ -6,7 +6,7 @@
 #include <sys/sendfile.h>
 #include <unistd.h>
 
-#include "preload.h"
+#include "interposer.h"
 
 /* Waits, when fd is ours and the read covers [off, off+len), until its
  * file is verified.  -1 (errno set) when the bytes cannot be had or are

@@ -1,0 +1,30 @@
+/* modeldir_beneath.h - entries beneath MODEL_DIR's descriptor, never
+ * through a symlink (modeldir_beneath.c); for modeldir.c. */
+#ifndef OSSC_MODELDIR_BENEATH_H
+#define OSSC_MODELDIR_BENEATH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ossc.h"
+
+#define TMP_SUFFIX ".ossc-tmp"
+
+/* Directory rel ("" for root) below root: -1 with errno (ELOOP/ENOTDIR
+ * for a symlink on the way, ENOENT when absent). */
+int md_open_dir_beneath(int root, const char *rel);
+/* The directory holding rel and, in *base, rel's last component. */
+int md_open_parent(int root, const char *rel, const char **base);
+/* S_IFMT bits of rel, 0 when absent or behind a symlink. */
+mode_t md_kind_beneath(int root, const char *rel);
+/* Unlinks a regular file or symlink (dirs: rmdirs an empty directory). */
+void md_remove_beneath(int root, const char *rel, bool dirs);
+/* Writes rel atomically through a temporary name; err names the file. */
+int md_write_file(int root, const char *dir, const char *rel, const void *data, size_t len,
+                  ossc_error *err);
+/* Creates rel as a sparse placeholder of size bytes (O_EXCL). */
+int md_make_placeholder(int root, const char *dir, const char *rel, uint64_t size,
+                        ossc_error *err);
+
+#endif

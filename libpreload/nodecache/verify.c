@@ -1,0 +1,180 @@
+/* verify.c - the serving rule: no byte of a large file before the whole
+ * file is VERIFIED (its chunks' CRC-64, combined, equals the object's); a
+ * mismatch refetches once, a second makes the file CORRUPT (EIO). */
+/* cache.c - one cache of a model's large files per node, shared by every
+ * process that loads it.
+ *
+ * Layout in <cache_root>/ossc-<uid>-<hash of the real MODEL_DIR>/
+ * (directory 0700, files 0600):
+ *   state     shared state: header, one record per large file, and per
+ *             chunk a 32-bit state word (ABSENT, FETCHING, READY, FAILED,
+ *             RELEASING) and the CRC-64 of its bytes as they came off the
+ *             wire, mapped MAP_SHARED by every process;
+ *   data.<i>  the bytes of large file i at their offsets (tmpfs when the
+ *             root is /dev/shm).  Applications get real fds of these files,
+ *             so mmap shares pages with no copy;
+ *   lock      fcntl locks: byte 0 = prefetch leader, byte 1 = setup.
+ *
+ * Trust: the cache directory is opened once (O_DIRECTORY|O_NOFOLLOW) and
+ * must be a directory of our own that nobody else can enter; every file in
+ * it is reached relative to that descriptor with O_NOFOLLOW, so a symlink
+ * planted by another user never makes us write, read or delete elsewhere.
+ * One cache per MODEL_DIR: the state records the OSS_PATH it mirrors, and
+ * a run for another OSS_PATH is refused while processes use it.
+ *
+ * A chunk is fetched by whoever claims it first (compare-and-swap ABSENT
+ * -> FETCHING with its pid): the leader's prefetcher in file order, or a
+ * process that needs it now.  Waiters sleep on the state word (futex).  A
+ * claim by a process that died is taken back, and the leader lock passes
+ * to another process, so loading continues when the fetching process dies.
+ * When a file's last chunk lands, the chunk CRCs are combined and compared
+ * with the object's CRC (HEAD's x-oss-hash-crc64ecma): no byte of a file is
+ * served before it is VERIFIED; a mismatch refetches the file once, a
+ * second one makes it CORRUPT (EIO on every read, never data).
+ * Chunks are released (hole punched) only under the file's lock, when no
+ * process has the file open or mapped, after the release delay. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crc64.h"
+#include "error.h"
+#include "log.h"
+#include "cache_internal.h"
+
+/* ------------------------------------------------------------- trust */
+
+/* The file's CRC from its chunks' CRCs, in order (no data read). */
+uint64_t nc_file_crc(const struct shm_file *f)
+{
+    uint64_t crc = atomic_load(&NC.crc[f->first_chunk]);
+    for (uint64_t c = 1; c < f->nchunks; c++)
+        crc = ossc_crc64_combine(crc, atomic_load(&NC.crc[f->first_chunk + c]), nc_chunk_len(f, c));
+    return crc;
+}
+
+bool nc_all_ready(const struct shm_file *f)
+{
+    for (uint64_t c = 0; c < f->nchunks; c++)
+        if (atomic_load_explicit(&NC.state[f->first_chunk + c], memory_order_acquire) != READY)
+            return false;
+    return true;
+}
+
+void nc_set_verify(struct shm_file *f, unsigned v)
+{
+    atomic_store(&f->verify, v);
+    nc_futex_wake(&f->verify);
+}
+
+/* When every chunk of the file is READY and nobody checked it yet: one
+ * process (compare-and-swap) combines the chunk CRCs and compares them with
+ * the object's.  Match: VERIFIED.  First mismatch: the chunks go back to
+ * ABSENT and are fetched again (by the prefetcher or whoever waits).
+ * Second: CORRUPT.  Without a CRC from the server, the sizes (checked at
+ * HEAD and per chunk) are all there is: VERIFIED, and the log says so.
+ * Cost: one CRC combine per chunk, no data read. */
+void nc_verify_file(int file)
+{
+    struct shm_file *f = &NC.files[file];
+    unsigned expected = UNVERIFIED;
+    if (atomic_load(&f->verify) != UNVERIFIED || !nc_all_ready(f) ||
+        !atomic_compare_exchange_strong(&f->verify, &expected, VERIFYING))
+        return;
+    atomic_store(&f->verifier, getpid());
+    if (!nc_all_ready(f)) { /* released or refetched meanwhile */
+        nc_set_verify(f, UNVERIFIED);
+        return;
+    }
+    if (!f->has_crc) {
+        OSSC_INFO("%s (oss://%s/%s): the server sent no CRC-64: served after the size check "
+                  "only, not CRC-verified", f->rel, NC.s.bucket, f->key);
+        nc_set_verify(f, VERIFIED);
+        return;
+    }
+    uint64_t crc = nc_file_crc(f);
+    if (crc == f->object_crc) {
+        OSSC_DEBUG("%s (oss://%s/%s): CRC-64 verified", f->rel, NC.s.bucket, f->key);
+        nc_set_verify(f, VERIFIED);
+        return;
+    }
+    unsigned seen = atomic_fetch_add(&f->mismatches, 1) + 1;
+    OSSC_ERROR("oss://%s/%s (%s/%s): the bytes received have CRC-64 %016llx, the object's is "
+               "%016llx: %s", NC.s.bucket, f->key, NC.s.model_dir, f->rel,
+               (unsigned long long)crc, (unsigned long long)f->object_crc,
+               seen < 2 ? "fetching the file again" : "second mismatch, the file is CORRUPT: "
+               "every read of it fails with EIO");
+    if (seen >= 2) {
+        nc_set_verify(f, CORRUPT);
+        return;
+    }
+    uint64_t freed = 0;
+    for (uint64_t c = 0; c < f->nchunks; c++) {
+        unsigned ready = READY;
+        if (atomic_compare_exchange_strong(&NC.state[f->first_chunk + c], &ready, ABSENT)) {
+            freed += nc_chunk_len(f, c);
+            nc_futex_wake(&NC.state[f->first_chunk + c]);
+        }
+    }
+    atomic_fetch_sub(&NC.h->cached_bytes, freed);
+    nc_set_verify(f, UNVERIFIED);
+}
+
+/* A CORRUPT file: EIO, with the key on stderr once per process. */
+int nc_refuse_corrupt(int file)
+{
+    struct shm_file *f = &NC.files[file];
+    if (NC.told && !NC.told[file] && !NC.s.in_process) {
+        NC.told[file] = true;
+        fprintf(stderr, "oss-connector: oss://%s/%s (%s/%s): the bytes received twice do not "
+                "match the object's CRC-64: refusing to serve them (EIO)\n", NC.s.bucket, f->key,
+                NC.s.model_dir, f->rel);
+    }
+    OSSC_ERROR("read of %s/%s refused: oss://%s/%s is CORRUPT (CRC-64 mismatch)", NC.s.model_dir,
+               f->rel, NC.s.bucket, f->key);
+    errno = EIO;
+    return -1;
+}
+
+/* The serving rule: no byte of a large file before the whole file is
+ * VERIFIED.  So [off, off+len) only says the caller needs some bytes: the
+ * whole file is fetched (concurrently, by us for what nobody else fetches,
+ * past the memory limit: a demanded file is always completed) and checked.
+ * Returns 0, or -1 with errno (EIO for a CORRUPT file). */
+int ossc_cache_wait(int file, uint64_t off, uint64_t len)
+{
+    (void)off;
+    (void)len;
+    struct shm_file *f = &NC.files[file];
+    for (;;) {
+        unsigned v = atomic_load_explicit(&f->verify, memory_order_acquire);
+        if (v == VERIFIED)
+            return 0;
+        if (v == CORRUPT)
+            return nc_refuse_corrupt(file);
+        if (v == VERIFYING) {
+            int pid = atomic_load(&f->verifier);
+            unsigned verifying = VERIFYING;
+            if (pid && !nc_pid_alive(pid) &&
+                atomic_compare_exchange_strong(&f->verify, &verifying, UNVERIFIED))
+                continue; /* the verifier died mid-way: check again */
+            nc_futex_wait(&f->verify, VERIFYING, 50);
+            continue;
+        }
+        if (ossc_cache_fetch(file, 0, f->size) < 0)
+            return -1;
+        nc_verify_file(file);
+    }
+}
