@@ -572,7 +572,7 @@ static int setup_attempt(ossc_io_thread *t, ossc_req *r)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->http.connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, (long)cfg->http.low_speed_limit_bytes);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)cfg->http.low_speed_timeout_s);
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, cfg->http.verify_tls ? 1L : 0L);
@@ -765,6 +765,23 @@ static int judge_attempt(ossc_io_thread *t, ossc_req *r, CURLcode cc)
             code = ECONNREFUSED;
         else if (cc == CURLE_OPERATION_TIMEDOUT)
             code = ETIMEDOUT;
+        char timeout_hint[160];
+        if (cc == CURLE_OPERATION_TIMEDOUT) {
+            /* Connected (a reply or a connect time): the floor on speed cut it. */
+            curl_off_t connect_us = 0;
+            if (curl_easy_getinfo(r->easy, CURLINFO_CONNECT_TIME_T, &connect_us) != CURLE_OK)
+                connect_us = 0;
+            if (r->http_status > 0 || connect_us > 0)
+                snprintf(timeout_hint, sizeof(timeout_hint),
+                         " (less than http.lowSpeedLimitBytes=%d bytes/s for "
+                         "http.lowSpeedTimeoutSec=%d s)",
+                         h->cfg.http.low_speed_limit_bytes, h->cfg.http.low_speed_timeout_s);
+            else
+                snprintf(timeout_hint, sizeof(timeout_hint),
+                         " (no connection within http.connectTimeoutMs=%d ms)",
+                         h->cfg.http.connect_timeout_ms);
+            hint = timeout_hint;
+        }
         if (cc == CURLE_PEER_FAILED_VERIFICATION) {
             code = EACCES;
             hint = h->cfg.http.ca_file[0]
