@@ -48,6 +48,7 @@ void ossc_config_defaults(ossc_config *cfg)
     cfg->http.max_retries = 5;
     cfg->http.connect_timeout_ms = 5000;
     cfg->http.low_speed_timeout_s = 30;
+    cfg->http.low_speed_limit_bytes = 1024;
     cfg->http.retry_base_ms = 100;
     cfg->http.retry_max_ms = 5000;
     cfg->http.path_style = false;
@@ -95,6 +96,7 @@ static const struct key_def key_table[] = {
     {"http.maxRetries", KEY_INT, OFF(http.max_retries), 0, 100},
     {"http.connectTimeoutMs", KEY_INT, OFF(http.connect_timeout_ms), 1, 600000},
     {"http.lowSpeedTimeoutSec", KEY_INT, OFF(http.low_speed_timeout_s), 1, 3600},
+    {"http.lowSpeedLimitBytes", KEY_INT, OFF(http.low_speed_limit_bytes), 1, 1073741824},
     {"http.retryBaseMs", KEY_INT, OFF(http.retry_base_ms), 1, 60000},
     {"http.retryMaxMs", KEY_INT, OFF(http.retry_max_ms), 1, 600000},
     {"http.pathStyle", KEY_BOOL, OFF(http.path_style), 0, 0},

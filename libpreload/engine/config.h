@@ -48,6 +48,8 @@ typedef struct ossc_config {
         int max_retries;          /* http.maxRetries, 5 */
         int connect_timeout_ms;   /* http.connectTimeoutMs, 5000 */
         int low_speed_timeout_s;  /* http.lowSpeedTimeoutSec: abort a transfer stalled this long, 30 */
+        int low_speed_limit_bytes; /* http.lowSpeedLimitBytes: "stalled" is below this many
+                                      bytes/s over low_speed_timeout_s, 1024 */
         int retry_base_ms;        /* http.retryBaseMs, 100 */
         int retry_max_ms;         /* http.retryMaxMs, 5000 */
         bool path_style;          /* http.pathStyle: force path-style addressing, false */

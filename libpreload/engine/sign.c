@@ -26,212 +26,21 @@
 #include <openssl/hmac.h>
 
 #include "error.h"
+#include "sign_canon.h"
 
 #define V4_ALGORITHM "OSS4-HMAC-SHA256"
 #define V4_PRODUCT "oss"
 #define V4_TERMINATOR "aliyun_v4_request"
 #define V4_SECRET_PREFIX "aliyun_v4"
 #define UNSIGNED_PAYLOAD "UNSIGNED-PAYLOAD"
-#define NO_INDEX SIZE_MAX
 /* Bounds the V4 string to sign, which then fits a small stack buffer. */
 #define V4_REGION_MAX 128
-
-/* ---- output buffer that measures what it could not hold ---------------- */
-
-/* Append-only string builder over a caller buffer.  len keeps counting past
- * cap so a first pass with cap 0 yields the size to allocate. */
-typedef struct sbuf {
-    char *buf;
-    size_t cap;
-    size_t len;
-} sbuf;
-
-/* Appends n bytes, or only counts them when they do not fit (keeping one
- * byte for the final NUL). */
-static void sb_put(sbuf *s, const char *p, size_t n)
-{
-    if (n < s->cap && s->len < s->cap - n)
-        memcpy(s->buf + s->len, p, n);
-    s->len += n;
-}
-
-static void sb_puts(sbuf *s, const char *p)
-{
-    sb_put(s, p, strlen(p));
-}
-
-static void sb_putc(sbuf *s, char c)
-{
-    sb_put(s, &c, 1);
-}
-
-/* NUL-terminates; returns the length, or -1 when the buffer was too small
- * (the buffer then holds an empty string). */
-static long sb_finish(sbuf *s)
-{
-    if (s->len < s->cap) {
-        s->buf[s->len] = '\0';
-        return (long)s->len;
-    }
-    if (s->cap > 0)
-        s->buf[0] = '\0';
-    return -1;
-}
-
-/* ---- character helpers -------------------------------------------------- */
-
-static char ascii_lower(char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-/* Characters oss2's __v4_uri_encode leaves alone. */
-static bool is_unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
-}
-
-/* Appends s lowercased (ASCII only: header names). */
-static void sb_put_lower(sbuf *s, const char *p)
-{
-    for (; *p; p++)
-        sb_putc(s, ascii_lower(*p));
-}
-
-/* Appends the V4 URI encoding of p (upper-case hex, '/' kept on request). */
-static void sb_put_encoded(sbuf *s, const char *p, bool keep_slash)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (const unsigned char *u = (const unsigned char *)p; *u; u++) {
-        if (is_unreserved(*u) || (keep_slash && *u == '/')) {
-            sb_putc(s, (char)*u);
-        } else {
-            char esc[3] = {'%', hex[*u >> 4], hex[*u & 0xf]};
-            sb_put(s, esc, 3);
-        }
-    }
-}
-
-/* Compares header names the way a case-insensitive dict sorted on the
- * lowercased name does. */
-static int cmp_lower(const char *a, const char *b)
-{
-    for (;; a++, b++) {
-        unsigned char ca = (unsigned char)ascii_lower(*a), cb = (unsigned char)ascii_lower(*b);
-        if (ca != cb || ca == 0)
-            return ca - cb;
-    }
-}
-
-/* Plain byte order, which is also code-point order for UTF-8. */
-static int cmp_raw(const char *a, const char *b)
-{
-    return strcmp(a, b);
-}
-
-/* Walks the V4-encoded form of a string one byte at a time, so encoded
- * names can be compared without materialising them. */
-typedef struct enc_cursor {
-    const unsigned char *p;
-    char pending[2];
-    int n_pending;
-} enc_cursor;
-
-/* Next byte of the encoded stream, or -1 at its end. */
-static int enc_next(enc_cursor *c)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    if (c->n_pending > 0) {
-        char out = c->pending[2 - c->n_pending];
-        c->n_pending--;
-        return (unsigned char)out;
-    }
-    if (*c->p == 0)
-        return -1;
-    unsigned char u = *c->p++;
-    if (is_unreserved(u))
-        return u;
-    c->pending[0] = hex[u >> 4];
-    c->pending[1] = hex[u & 0xf];
-    c->n_pending = 2;
-    return '%';
-}
-
-/* Orders query names by their encoded form, as oss2's V4 canonical query
- * sorts the already-encoded names. */
-static int cmp_encoded(const char *a, const char *b)
-{
-    enc_cursor ca = {(const unsigned char *)a, {0, 0}, 0};
-    enc_cursor cb = {(const unsigned char *)b, {0, 0}, 0};
-    for (;;) {
-        int x = enc_next(&ca), y = enc_next(&cb);
-        if (x != y || x < 0)
-            return x - y;
-    }
-}
-
-/* ---- ordered views over name/value lists -------------------------------- */
-
-/* The caller's list followed by the signer's own entries; later entries win
- * over earlier ones with the same name, like successive dict stores. */
-typedef struct kv_view {
-    const ossc_kv *a;
-    size_t na;
-    const ossc_kv *b;
-    size_t nb;
-} kv_view;
-
-typedef int (*name_cmp)(const char *, const char *);
-typedef bool (*name_keep)(const char *);
-
-static const ossc_kv *kv_at(const kv_view *v, size_t i)
-{
-    return i < v->na ? &v->a[i] : &v->b[i - v->na];
-}
-
-static const char *kv_value(const ossc_kv *kv)
-{
-    return kv->value ? kv->value : "";
-}
-
-/* Index of the smallest kept name sorting strictly after the name at
- * `after` (NO_INDEX: no lower bound); among equal names the last entry wins.
- * NO_INDEX when nothing is left.  Quadratic, which is fine for the handful
- * of headers/parameters a request has, and needs no allocation. */
-static size_t next_sorted(const kv_view *v, size_t after, name_cmp cmp, name_keep keep)
-{
-    size_t best = NO_INDEX;
-    const char *floor = after == NO_INDEX ? NULL : kv_at(v, after)->name;
-    for (size_t i = 0; i < v->na + v->nb; i++) {
-        const char *name = kv_at(v, i)->name;
-        if (!name || !keep(name))
-            continue;
-        if (floor && cmp(name, floor) <= 0)
-            continue;
-        if (best == NO_INDEX || cmp(name, kv_at(v, best)->name) <= 0)
-            best = i;
-    }
-    return best;
-}
-
-/* Value of the last header named `name` (case-insensitive), or "". */
-static const char *find_header(const kv_view *v, const char *name)
-{
-    const char *found = "";
-    for (size_t i = 0; i < v->na + v->nb; i++) {
-        const ossc_kv *kv = kv_at(v, i);
-        if (kv->name && cmp_lower(kv->name, name) == 0)
-            found = kv_value(kv);
-    }
-    return found;
-}
 
 static bool is_oss_header(const char *name)
 {
     static const char prefix[] = "x-oss-";
     for (size_t i = 0; i < sizeof prefix - 1; i++) {
-        if (ascii_lower(name[i]) != prefix[i])
+        if (ossc_ascii_lower(name[i]) != prefix[i])
             return false;
     }
     return true;
@@ -240,8 +49,8 @@ static bool is_oss_header(const char *name)
 /* V4 signs x-oss-* plus the two default headers (no additional headers). */
 static bool is_v4_signed_header(const char *name)
 {
-    return is_oss_header(name) || cmp_lower(name, "content-type") == 0 ||
-           cmp_lower(name, "content-md5") == 0;
+    return is_oss_header(name) || ossc_cmp_lower(name, "content-type") == 0 ||
+           ossc_cmp_lower(name, "content-md5") == 0;
 }
 
 /* oss2 ProviderAuth._subresource_key_set (oss2 2.19.1). */
@@ -282,14 +91,14 @@ static bool keep_all(const char *name)
 }
 
 /* Appends "name:value\n" for every kept header in sorted order. */
-static void put_canonical_headers(sbuf *s, const kv_view *v, name_keep keep)
+static void put_canonical_headers(ossc_sbuf *s, const ossc_kv_view *v, ossc_name_keep keep)
 {
-    for (size_t i = next_sorted(v, NO_INDEX, cmp_lower, keep); i != NO_INDEX;
-         i = next_sorted(v, i, cmp_lower, keep)) {
-        sb_put_lower(s, kv_at(v, i)->name);
-        sb_putc(s, ':');
-        sb_puts(s, kv_value(kv_at(v, i)));
-        sb_putc(s, '\n');
+    for (size_t i = ossc_next_sorted(v, OSSC_NO_INDEX, ossc_cmp_lower, keep); i != OSSC_NO_INDEX;
+         i = ossc_next_sorted(v, i, ossc_cmp_lower, keep)) {
+        ossc_sb_put_lower(s, ossc_kv_at(v, i)->name);
+        ossc_sb_putc(s, ':');
+        ossc_sb_puts(s, ossc_kv_value(ossc_kv_at(v, i)));
+        ossc_sb_putc(s, '\n');
     }
 }
 
@@ -297,49 +106,50 @@ static void put_canonical_headers(sbuf *s, const kv_view *v, name_keep keep)
 
 /* "?a&b=c" over the whitelisted sub-resources, raw values, empty value =
  * name only (oss2 __get_subresource_string). */
-static void put_v1_subresources(sbuf *s, const ossc_sign_input *in)
+static void put_v1_subresources(ossc_sbuf *s, const ossc_sign_input *in)
 {
-    kv_view q = {in->query, in->n_query, NULL, 0};
+    ossc_kv_view q = {in->query, in->n_query, NULL, 0};
     char sep = '?';
-    for (size_t i = next_sorted(&q, NO_INDEX, cmp_raw, is_v1_subresource); i != NO_INDEX;
-         i = next_sorted(&q, i, cmp_raw, is_v1_subresource)) {
-        const ossc_kv *kv = kv_at(&q, i);
-        sb_putc(s, sep);
-        sb_puts(s, kv->name);
+    for (size_t i = ossc_next_sorted(&q, OSSC_NO_INDEX, ossc_cmp_raw, is_v1_subresource);
+         i != OSSC_NO_INDEX;
+         i = ossc_next_sorted(&q, i, ossc_cmp_raw, is_v1_subresource)) {
+        const ossc_kv *kv = ossc_kv_at(&q, i);
+        ossc_sb_putc(s, sep);
+        ossc_sb_puts(s, kv->name);
         if (kv->value && kv->value[0]) {
-            sb_putc(s, '=');
-            sb_puts(s, kv->value);
+            ossc_sb_putc(s, '=');
+            ossc_sb_puts(s, kv->value);
         }
         sep = '&';
     }
 }
 
 /* Builds the V1 string to sign into s (see ossc_sign_v1_string). */
-static void build_v1_string(sbuf *s, const ossc_sign_input *in, const char *date,
+static void build_v1_string(ossc_sbuf *s, const ossc_sign_input *in, const char *date,
                             const char *token)
 {
     ossc_kv added[1];
     size_t n_added = 0;
     if (token && token[0])
         added[n_added++] = (ossc_kv){"x-oss-security-token", token};
-    kv_view h = {in->headers, in->n_headers, added, n_added};
+    ossc_kv_view h = {in->headers, in->n_headers, added, n_added};
     const char *bucket = in->bucket ? in->bucket : "";
-    const char *oss_date = find_header(&h, "x-oss-date");
+    const char *oss_date = ossc_find_header(&h, "x-oss-date");
 
-    sb_puts(s, in->method);
-    sb_putc(s, '\n');
-    sb_puts(s, find_header(&h, "content-md5"));
-    sb_putc(s, '\n');
-    sb_puts(s, find_header(&h, "content-type"));
-    sb_putc(s, '\n');
-    sb_puts(s, oss_date[0] ? oss_date : date);
-    sb_putc(s, '\n');
+    ossc_sb_puts(s, in->method);
+    ossc_sb_putc(s, '\n');
+    ossc_sb_puts(s, ossc_find_header(&h, "content-md5"));
+    ossc_sb_putc(s, '\n');
+    ossc_sb_puts(s, ossc_find_header(&h, "content-type"));
+    ossc_sb_putc(s, '\n');
+    ossc_sb_puts(s, oss_date[0] ? oss_date : date);
+    ossc_sb_putc(s, '\n');
     put_canonical_headers(s, &h, is_oss_header);
-    sb_putc(s, '/');
+    ossc_sb_putc(s, '/');
     if (bucket[0]) {
-        sb_puts(s, bucket);
-        sb_putc(s, '/');
-        sb_puts(s, in->key ? in->key : "");
+        ossc_sb_puts(s, bucket);
+        ossc_sb_putc(s, '/');
+        ossc_sb_puts(s, in->key ? in->key : "");
     }
     put_v1_subresources(s, in);
 }
@@ -349,28 +159,29 @@ static void build_v1_string(sbuf *s, const ossc_sign_input *in, const char *date
 long ossc_sign_v1_string(const ossc_sign_input *in, const char *date, const char *token,
                          char *out, size_t cap)
 {
-    sbuf s = {out, cap, 0};
+    ossc_sbuf s = {out, cap, 0};
     build_v1_string(&s, in, date, token);
-    return sb_finish(&s);
+    return ossc_sb_finish(&s);
 }
 
 /* ---- V4 ----------------------------------------------------------------- */
 
 /* "a=b&c" over every query parameter, names and values encoded (slash
  * too), sorted by encoded name; empty value = name only. */
-static void put_v4_query(sbuf *s, const ossc_sign_input *in)
+static void put_v4_query(ossc_sbuf *s, const ossc_sign_input *in)
 {
-    kv_view q = {in->query, in->n_query, NULL, 0};
+    ossc_kv_view q = {in->query, in->n_query, NULL, 0};
     bool first = true;
-    for (size_t i = next_sorted(&q, NO_INDEX, cmp_encoded, keep_all); i != NO_INDEX;
-         i = next_sorted(&q, i, cmp_encoded, keep_all)) {
-        const ossc_kv *kv = kv_at(&q, i);
+    for (size_t i = ossc_next_sorted(&q, OSSC_NO_INDEX, ossc_cmp_encoded, keep_all);
+         i != OSSC_NO_INDEX;
+         i = ossc_next_sorted(&q, i, ossc_cmp_encoded, keep_all)) {
+        const ossc_kv *kv = ossc_kv_at(&q, i);
         if (!first)
-            sb_putc(s, '&');
-        sb_put_encoded(s, kv->name, false);
+            ossc_sb_putc(s, '&');
+        ossc_sb_put_encoded(s, kv->name, false);
         if (kv->value && kv->value[0]) {
-            sb_putc(s, '=');
-            sb_put_encoded(s, kv->value, false);
+            ossc_sb_putc(s, '=');
+            ossc_sb_put_encoded(s, kv->value, false);
         }
         first = false;
     }
@@ -378,7 +189,7 @@ static void put_v4_query(sbuf *s, const ossc_sign_input *in)
 
 /* Builds the V4 canonical request into s (see sign.h).  The headers the
  * signer adds (x-oss-date, x-oss-content-sha256, token) are part of it. */
-static void build_v4_canonical(sbuf *s, const ossc_sign_input *in, const char *oss_date,
+static void build_v4_canonical(ossc_sbuf *s, const ossc_sign_input *in, const char *oss_date,
                                const char *token)
 {
     ossc_kv added[3];
@@ -387,33 +198,33 @@ static void build_v4_canonical(sbuf *s, const ossc_sign_input *in, const char *o
     added[n_added++] = (ossc_kv){"x-oss-content-sha256", UNSIGNED_PAYLOAD};
     if (token && token[0])
         added[n_added++] = (ossc_kv){"x-oss-security-token", token};
-    kv_view h = {in->headers, in->n_headers, added, n_added};
+    ossc_kv_view h = {in->headers, in->n_headers, added, n_added};
     const char *bucket = in->bucket ? in->bucket : "";
 
-    sb_puts(s, in->method);
-    sb_putc(s, '\n');
-    sb_putc(s, '/');
+    ossc_sb_puts(s, in->method);
+    ossc_sb_putc(s, '\n');
+    ossc_sb_putc(s, '/');
     if (bucket[0]) {
-        sb_put_encoded(s, bucket, true);
-        sb_putc(s, '/');
-        sb_put_encoded(s, in->key ? in->key : "", true);
+        ossc_sb_put_encoded(s, bucket, true);
+        ossc_sb_putc(s, '/');
+        ossc_sb_put_encoded(s, in->key ? in->key : "", true);
     }
-    sb_putc(s, '\n');
+    ossc_sb_putc(s, '\n');
     put_v4_query(s, in);
-    sb_putc(s, '\n');
+    ossc_sb_putc(s, '\n');
     put_canonical_headers(s, &h, is_v4_signed_header);
-    sb_putc(s, '\n');
+    ossc_sb_putc(s, '\n');
     /* additional signed headers: none */
-    sb_putc(s, '\n');
-    sb_puts(s, UNSIGNED_PAYLOAD);
+    ossc_sb_putc(s, '\n');
+    ossc_sb_puts(s, UNSIGNED_PAYLOAD);
 }
 
 long ossc_sign_v4_canonical_request(const ossc_sign_input *in, const char *oss_date,
                                     const char *token, char *out, size_t cap)
 {
-    sbuf s = {out, cap, 0};
+    ossc_sbuf s = {out, cap, 0};
     build_v4_canonical(&s, in, oss_date, token);
-    return sb_finish(&s);
+    return ossc_sb_finish(&s);
 }
 
 /* Lower-case hex of n bytes into out (2n+1 bytes). */
@@ -432,15 +243,15 @@ static void to_hex(const unsigned char *p, size_t n, char *out)
 static int v4_canonical_hash(const ossc_sign_input *in, const char *oss_date, const char *token,
                              char hex_out[65])
 {
-    sbuf m = {NULL, 0, 0};
+    ossc_sbuf m = {NULL, 0, 0};
     build_v4_canonical(&m, in, oss_date, token);
     size_t cap = m.len + 1;
     char *buf = malloc(cap);
     if (!buf)
         return -1;
-    sbuf s = {buf, cap, 0};
+    ossc_sbuf s = {buf, cap, 0};
     build_v4_canonical(&s, in, oss_date, token);
-    long len = sb_finish(&s);
+    long len = ossc_sb_finish(&s);
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int md_len = 0;
     int ok = len >= 0 && EVP_Digest(buf, (size_t)len, md, &md_len, EVP_sha256(), NULL) == 1;
@@ -452,12 +263,12 @@ static int v4_canonical_hash(const ossc_sign_input *in, const char *oss_date, co
 }
 
 /* Appends "yyyymmdd/region/oss/aliyun_v4_request". */
-static void put_v4_scope(sbuf *s, const ossc_sign_input *in, const char *oss_date)
+static void put_v4_scope(ossc_sbuf *s, const ossc_sign_input *in, const char *oss_date)
 {
-    sb_put(s, oss_date, 8);
-    sb_putc(s, '/');
-    sb_puts(s, in->region);
-    sb_puts(s, "/" V4_PRODUCT "/" V4_TERMINATOR);
+    ossc_sb_put(s, oss_date, 8);
+    ossc_sb_putc(s, '/');
+    ossc_sb_puts(s, in->region);
+    ossc_sb_puts(s, "/" V4_PRODUCT "/" V4_TERMINATOR);
 }
 
 /* True when oss_date looks like "YYYYMMDDTHHMMSSZ" enough to take its first
@@ -473,14 +284,14 @@ long ossc_sign_v4_string_to_sign(const ossc_sign_input *in, const char *oss_date
     char hash[65];
     if (!v4_date_ok(oss_date) || !in->region || v4_canonical_hash(in, oss_date, token, hash) != 0)
         return -1;
-    sbuf s = {out, cap, 0};
-    sb_puts(&s, V4_ALGORITHM "\n");
-    sb_puts(&s, oss_date);
-    sb_putc(&s, '\n');
+    ossc_sbuf s = {out, cap, 0};
+    ossc_sb_puts(&s, V4_ALGORITHM "\n");
+    ossc_sb_puts(&s, oss_date);
+    ossc_sb_putc(&s, '\n');
     put_v4_scope(&s, in, oss_date);
-    sb_putc(&s, '\n');
-    sb_puts(&s, hash);
-    return sb_finish(&s);
+    ossc_sb_putc(&s, '\n');
+    ossc_sb_puts(&s, hash);
+    return ossc_sb_finish(&s);
 }
 
 /* One HMAC-SHA256 step of the key derivation; out gets 32 bytes. */
@@ -640,15 +451,15 @@ static int sign_v1(const ossc_sign_input *in, const ossc_credentials *cred,
     if (!date[0])
         return ossc_error_set(err, EINVAL, "signing: request time out of range");
 
-    sbuf m = {NULL, 0, 0};
+    ossc_sbuf m = {NULL, 0, 0};
     build_v1_string(&m, in, date, token);
     size_t cap = m.len + 1;
     char *sts = malloc(cap);
     if (!sts)
         return ossc_error_set(err, ENOMEM, "signing: out of memory");
-    sbuf s = {sts, cap, 0};
+    ossc_sbuf s = {sts, cap, 0};
     build_v1_string(&s, in, date, token);
-    long len = sb_finish(&s);
+    long len = ossc_sb_finish(&s);
 
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
@@ -692,14 +503,14 @@ static int sign_v4(const ossc_sign_input *in, const ossc_credentials *cred,
         return ossc_error_set(err, EIO, "signing: HMAC-SHA256 failed");
 
     char auth[sizeof out->add[0].value];
-    sbuf a = {auth, sizeof auth, 0};
-    sb_puts(&a, V4_ALGORITHM " Credential=");
-    sb_puts(&a, cred->access_key_id);
-    sb_putc(&a, '/');
+    ossc_sbuf a = {auth, sizeof auth, 0};
+    ossc_sb_puts(&a, V4_ALGORITHM " Credential=");
+    ossc_sb_puts(&a, cred->access_key_id);
+    ossc_sb_putc(&a, '/');
     put_v4_scope(&a, in, oss_date);
-    sb_puts(&a, ", Signature=");
-    sb_puts(&a, sig);
-    if (sb_finish(&a) < 0)
+    ossc_sb_puts(&a, ", Signature=");
+    ossc_sb_puts(&a, sig);
+    if (ossc_sb_finish(&a) < 0)
         return ossc_error_set(err, ENAMETOOLONG, "signing: Authorization does not fit");
     if (add_header(out, "x-oss-date", oss_date, err) != 0 ||
         add_header(out, "x-oss-content-sha256", UNSIGNED_PAYLOAD, err) != 0 ||

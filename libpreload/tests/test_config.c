@@ -256,6 +256,7 @@ static void check_defaults(const ossc_config *c)
     CHECK(c->http.max_retries == 5);
     CHECK(c->http.connect_timeout_ms == 5000);
     CHECK(c->http.low_speed_timeout_s == 30);
+    CHECK(c->http.low_speed_limit_bytes == 1024);
     CHECK(c->http.retry_base_ms == 100);
     CHECK(c->http.retry_max_ms == 5000);
     CHECK(c->http.path_style == false);
@@ -319,6 +320,7 @@ static void test_documented_examples(void)
     CHECK(c.http.max_retries == 3);
     CHECK(c.http.connect_timeout_ms == 2000);
     CHECK(c.http.low_speed_timeout_s == 10);
+    CHECK(c.http.low_speed_limit_bytes == 4096);
     CHECK(c.http.retry_base_ms == 50);
     CHECK(c.http.retry_max_ms == 2000);
     CHECK(c.http.path_style == true);
@@ -396,6 +398,8 @@ static void test_invalid(void)
                    "'checkpointConfig.uploadConcurrency' must be an integer between 1 and 1024");
     expect_invalid("{\"http\": {\"partSize\": 1024}}",
                    "'http.partSize' must be an integer between 102400 and 5368709120");
+    expect_invalid("{\"http\": {\"lowSpeedLimitBytes\": 0}}",
+                   "'http.lowSpeedLimitBytes' must be an integer between 1 and 1073741824");
     expect_invalid("{\"http\": {\"signVersion\": 2}}", "'http.signVersion' must be 0, 1 or 4");
     expect_invalid("{\"http\": {\"retryBaseMs\": 500, \"retryMaxMs\": 100}}",
                    "'http.retryMaxMs' (100) must not be smaller than 'http.retryBaseMs' (500)");

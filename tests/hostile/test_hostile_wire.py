@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 
 import pytest
@@ -119,6 +120,36 @@ def test_stalling_server_times_out_naming_key_and_endpoint(wire, behaviour):
     assert "oss://wire/dir/obj.bin" in msg and server.endpoint in msg, msg
     # Two attempts of ~2 s each; generous for a loaded machine, far from a hang.
     assert took < 30, took
+
+
+def test_trickling_server_above_one_byte_per_second_is_cut_off(wire):
+    # Ten bytes a second: above the old fixed floor of 1 byte/s, so the
+    # transfer of a 100 KiB part went on for hours.  Below
+    # http.lowSpeedLimitBytes (default 1024) for http.lowSpeedTimeoutSec it
+    # now ends.
+    server, c = wire("slow_loris", trickle_s=0.1,
+                     http={"lowSpeedTimeoutSec": 2, "maxRetries": 0})
+    outcome = []
+
+    def read():
+        try:
+            outcome.append(c.open(URI, size=SIZE).read(200))
+        except OssError as exc:
+            outcome.append(exc)
+
+    t0 = time.monotonic()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(60)  # ~2 s expected; generous for a loaded machine
+    took = time.monotonic() - t0
+    if reader.is_alive():
+        server.close()  # ends the trickle so the reader thread can finish
+        reader.join(60)
+        pytest.fail(f"a server trickling 10 bytes/s was not cut off after {took:.0f} s")
+    assert len(outcome) == 1 and isinstance(outcome[0], OssTimeoutError), outcome
+    msg = str(outcome[0])
+    assert "oss://wire/dir/obj.bin" in msg and server.endpoint in msg, msg
+    assert "http.lowSpeedLimitBytes" in msg and "http.lowSpeedTimeoutSec" in msg, msg
 
 
 # ------------------------------------------------------------ retries
