@@ -8,7 +8,8 @@ strategy (and the DCP batches, the model connector's prefetch pool and the
 datasets' fetches) starts, waits for and cancels.
 
 Module map: ``_crc`` (coverage and verdict), ``_get`` (GETs),
-``_reader`` (the stream and the strategy interface), ``_sequential``,
+``_reader`` (the stream and the strategy interface), ``_region`` (a
+buffered range, what strategies cache), ``_sequential``,
 ``_whole``, ``_blocks``, ``_ordered`` (the strategies; ``_ordered`` also
 holds the model connector's ordered background prefetch pool).
 """

@@ -26,31 +26,9 @@ from collections import OrderedDict
 
 from .._native import ffi
 from ._reader import RangeReader, Strategy
+from ._region import Region
 
 __all__ = ["BlockCache"]
-
-
-class _Block:
-    """Bytes ``[start, start + length)`` of the object, fetched or in flight."""
-
-    __slots__ = ("start", "length", "buf", "fetch", "filled")
-
-    def __init__(self, reader: RangeReader, start: int, length: int):
-        self.start = start
-        self.length = length
-        self.buf = bytearray(length)
-        self.filled = -1
-        self.fetch = reader.sliced(start, length, ffi.from_buffer(self.buf), length)
-
-    def wait(self) -> None:
-        if self.filled < 0:
-            fetch, self.fetch = self.fetch, None
-            self.filled = fetch.wait()
-
-    def release(self) -> None:
-        if self.fetch is not None:
-            self.fetch.cancel()
-            self.fetch = None
 
 
 class BlockCache(Strategy):
@@ -64,7 +42,7 @@ class BlockCache(Strategy):
         self._max_blocks = max(2, max_blocks)
         self._readahead = max(0, readahead)
         self._after_large = max(1, min(readahead_after_large, self._max_blocks // 2))
-        self._blocks: "OrderedDict[int, _Block]" = OrderedDict()
+        self._blocks: "OrderedDict[int, Region]" = OrderedDict()
         self._last_block = -2
 
     def readinto(self, reader: RangeReader, dst, want: int) -> int:
@@ -104,11 +82,10 @@ class BlockCache(Strategy):
 
     def forget(self) -> None:
         for block in self._blocks.values():
-            if block.fetch is not None:
-                block.fetch.forget()
+            block.forget()
         self._blocks.clear()
 
-    def _copy_block(self, reader: RangeReader, dst, done: int, end: int, block: _Block) -> int:
+    def _copy_block(self, reader: RangeReader, dst, done: int, end: int, block: Region) -> int:
         try:
             block.wait()
         except BaseException:
@@ -136,13 +113,13 @@ class BlockCache(Strategy):
             done += self._copy_block(reader, dst, done, end, block)
         return done - start
 
-    def _get_block(self, reader: RangeReader, index: int) -> _Block:
+    def _get_block(self, reader: RangeReader, index: int) -> Region:
         """The block ``index``, started if not cached (least recently used
         blocks beyond ``max_blocks`` are dropped)."""
         block = self._blocks.get(index)
         if block is None:
             start = index * self._block
-            block = _Block(reader, start, min(self._block, reader._size - start))
+            block = Region(reader, start, min(self._block, reader._size - start), exact=True)
             self._blocks[index] = block
         self._blocks.move_to_end(index)
         while len(self._blocks) > self._max_blocks:

@@ -14,38 +14,12 @@ from typing import Optional
 
 from .._native import ffi
 from ._reader import RangeReader, Strategy
+from ._region import Region
 
 __all__ = ["Sequential", "DEFAULT_CHUNK"]
 
 DEFAULT_CHUNK = 4 << 20
 MIN_CHUNK = 64 << 10
-
-
-class _Chunk:
-    """A region [offset, offset + length) fetched asynchronously."""
-
-    __slots__ = ("offset", "length", "buf", "get", "filled")
-
-    def __init__(self, reader: RangeReader, offset: int, length: int):
-        self.offset = offset
-        self.length = length
-        self.buf = bytearray(length)
-        self.filled = -1
-        self.get = reader.get(offset, length, ffi.from_buffer(self.buf))
-
-    def wait(self) -> int:
-        if self.filled < 0:
-            get, self.get = self.get, None
-            self.filled = get.wait()
-        return self.filled
-
-    def release(self) -> None:
-        if self.get is not None:
-            self.get.cancel()
-            self.get = None
-
-    def covers(self, pos: int) -> bool:
-        return self.offset <= pos < self.offset + self.length
 
 
 class Sequential(Strategy):
@@ -55,8 +29,8 @@ class Sequential(Strategy):
     def __init__(self, chunk_size: int = DEFAULT_CHUNK, direct_threshold: Optional[int] = None):
         self.chunk_size = max(MIN_CHUNK, chunk_size)
         self.direct = direct_threshold if direct_threshold is not None else self.chunk_size // 4
-        self._current: Optional[_Chunk] = None
-        self._ahead: Optional[_Chunk] = None
+        self._current: Optional[Region] = None
+        self._ahead: Optional[Region] = None
 
     def readinto(self, reader: RangeReader, dst, want: int) -> int:
         if want >= self.direct and not self._buffered(reader._pos):
@@ -67,7 +41,7 @@ class Sequential(Strategy):
         while done < want:
             chunk = self._chunk_for(reader, reader._pos)
             filled = chunk.wait()
-            start = reader._pos - chunk.offset
+            start = reader._pos - chunk.start
             n = min(want - done, filled - start)
             if n <= 0:
                 break
@@ -96,14 +70,14 @@ class Sequential(Strategy):
 
     def forget(self) -> None:
         for chunk in (self._current, self._ahead):
-            if chunk is not None and chunk.get is not None:
-                chunk.get.forget()
+            if chunk is not None:
+                chunk.forget()
         self._current = self._ahead = None
 
     def _buffered(self, pos: int) -> bool:
         return any(c is not None and c.covers(pos) for c in (self._current, self._ahead))
 
-    def _chunk_for(self, reader: RangeReader, pos: int) -> _Chunk:
+    def _chunk_for(self, reader: RangeReader, pos: int) -> Region:
         size = reader._size
         if self._current is not None and self._current.covers(pos):
             chunk = self._current
@@ -114,8 +88,8 @@ class Sequential(Strategy):
             self._ahead = None
         else:
             self.close()
-            chunk = self._current = _Chunk(reader, pos, min(self.chunk_size, size - pos))
-        nxt = chunk.offset + chunk.length
+            chunk = self._current = Region(reader, pos, min(self.chunk_size, size - pos), exact=False)
+        nxt = chunk.start + chunk.length
         if self._ahead is None and nxt < size:
-            self._ahead = _Chunk(reader, nxt, min(self.chunk_size, size - nxt))
+            self._ahead = Region(reader, nxt, min(self.chunk_size, size - nxt), exact=False)
         return chunk
