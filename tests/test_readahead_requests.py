@@ -28,17 +28,17 @@ def audited(tmp_path):
     that the sizes the Python read paths ask for show."""
     config = write_config(tmp_path, auditThresholdMs=0, http={"partSize": PART})
     log = tmp_path / "audit.log"
-    seen = [0]
+    seen, sizes = [0], {}
 
     def gets(key):
         text = log.read_text() if log.exists() else ""
         lines, seen[0] = text[seen[0]:].splitlines(), len(text)
-        sizes = []
         for line in lines:
             fields = line.split()
-            if len(fields) > 2 and fields[1] == "GET" and f'key="{key}"' in fields:
-                sizes.append(int(next(f for f in fields if f.startswith("bytes="))[6:]))
-        return sorted(sizes)
+            if len(fields) > 3 and fields[1] == "GET" and fields[3].startswith("key="):
+                size = int(next(f for f in fields if f.startswith("bytes="))[6:])
+                sizes.setdefault(fields[3][5:-1], []).append(size)
+        return sorted(sizes.pop(key, []))
 
     return config, gets
 
@@ -142,3 +142,31 @@ def test_model_prefetch_requests(emu, bucket, cred_file, audited):
     assert prefetched == sorted([size - 2 * PART, PART, PART])  # http.partSize chunks
     assert direct == [1000]
     assert _get_count(emu, bucket, "model.bin") == 3
+
+
+def test_dataset_requests(emu, bucket, cred_file, audited):
+    from ossconnector.datasets import OssIterableDataset
+
+    config, gets = audited
+    small = _put(emu, bucket, "ds/a.bin", 300 * KiB, seed=4)
+    large = _put(emu, bucket, "ds/b.bin", 1536 * KiB, seed=5)
+    emu.reset_stats()
+    # Sizes unknown (a URI list): a 1 MiB guess buffer; a short read is the
+    # whole object, a full one is followed by a HEAD and a GET of the rest.
+    ds = OssIterableDataset.from_objects([f"oss://{bucket}/ds/a.bin", f"oss://{bucket}/ds/b.bin"],
+                                         endpoint=emu.endpoint, cred_path=cred_file,
+                                         config_path=config, transform=lambda item: item.read())
+    assert list(ds) == [small, large]
+    assert gets("ds/a.bin") == [300 * KiB]
+    assert gets("ds/b.bin") == [512 * KiB, MiB]
+    assert _get_count(emu, bucket, "ds/a.bin") == 1
+    assert _get_count(emu, bucket, "ds/b.bin") == 2
+
+
+def test_the_two_data_object_classes_have_distinct_names():
+    from ossconnector import datasets, model
+    from ossconnector.datasets._item import DatasetItem
+
+    assert datasets.DataObject is DatasetItem  # the datasets' documented name
+    assert model.DataObject.__name__ == "DataObject"
+    assert datasets.DataObject.__name__ != model.DataObject.__name__
