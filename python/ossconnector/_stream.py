@@ -1,6 +1,7 @@
 """ObjectStream: what every read-only stream over an object of known size
-shares (ObjectReader, CheckpointReader, the model connector's DataObject
-and the datasets' items), so that position, seek, close checks and
+shares (every :class:`~ossconnector.readahead.RangeReader` — ObjectReader,
+CheckpointReader, the model connector's DataObject — and the datasets'
+items), so that position, seek, close checks and
 ``read`` behave the same on all of them."""
 
 from __future__ import annotations

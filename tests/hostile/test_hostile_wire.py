@@ -240,7 +240,7 @@ def test_clean_object_read_in_any_order_passes(client, emu, bucket, corruptible)
         for off, n in pieces:             # overlapping, backwards, small and large
             r.seek(off)
             assert r.read(n) == data[off:off + n]
-        assert r._coverage.complete() and r._verified_crc is not None
+        assert r._object_check.verified_crc is not None
 
 
 def test_verify_full_checks_before_returning_any_byte(client, emu, bucket, corruptible):

@@ -14,7 +14,7 @@ another.  Here the items of each data object are sorted by offset and:
 Memory: ``WINDOW_BYTES`` of batches plus the tensor being loaded.
 
 Batches and large items of one object share one
-:class:`~ossconnector._range_check.ObjectCheck`: when the ranges read
+:class:`~ossconnector.readahead.ObjectCheck`: when the ranges read
 cover the object (a full load of a checkpoint written by torch does), the
 read that completes the coverage raises OssIntegrityError on a CRC-64
 mismatch before its items are loaded.
@@ -32,10 +32,9 @@ from torch.distributed._shard._utils import narrow_tensor_by_index
 from torch.distributed.checkpoint.planner import LoadItemType, LoadPlan, LoadPlanner, ReadItem
 
 from .._native import ffi
-from .._range_check import ObjectCheck
 from .._stream import ObjectStream
 from ..client import parse_uri
-from . import _ranges
+from ..readahead import ObjectCheck, ObjectName, SlicedGet
 from .reader import CheckpointReader
 
 __all__ = ["read_plan"]
@@ -62,9 +61,8 @@ class _Batch:
     def begin(self, client, object_check: ObjectCheck) -> None:
         bucket, key = parse_uri(self.uri)
         self.buf = bytearray(self.end - self.start)
-        self.fetch = _ranges.start(client, bucket.encode(), key.encode("utf-8"), self.uri,
-                                   self.start, len(self.buf), ffi.from_buffer(self.buf),
-                                   object_check=object_check)
+        self.fetch = SlicedGet(ObjectName(client, bucket, key), self.start, len(self.buf),
+                               ffi.from_buffer(self.buf), check=object_check)
 
     def cancel(self) -> None:
         if self.fetch is not None:

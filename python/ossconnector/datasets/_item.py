@@ -1,4 +1,7 @@
-"""DataObject: what a dataset yields (and what ``transform`` receives).
+"""DatasetItem: what a dataset yields (and what ``transform`` receives),
+documented (and exported by ``ossconnector.datasets`` and
+``osstorchconnector``) under the product's name ``DataObject``; the class
+is named apart from the model connector's :class:`DataObject`.
 
 Every item has ``key``, ``size`` and ``label`` and is a seekable binary
 stream (``read``, ``readinto``, ``seek``, ``tell``, ``readline``, ``close``,
@@ -19,10 +22,10 @@ from typing import Optional
 
 from .._stream import ObjectStream
 
-__all__ = ["DataObject", "MemoryObject", "StreamObject"]
+__all__ = ["DataObject", "DatasetItem", "MemoryObject", "StreamObject"]
 
 
-class DataObject(ObjectStream):
+class DatasetItem(ObjectStream):
     """One item of a dataset.
 
     Attributes:
@@ -45,7 +48,7 @@ class DataObject(ObjectStream):
     def size(self) -> int:
         return self._size
 
-    def copy(self) -> "DataObject":
+    def copy(self) -> "DatasetItem":
         """An independent item over the same bytes, positioned at 0."""
         raise NotImplementedError
 
@@ -54,7 +57,11 @@ class DataObject(ObjectStream):
         return f"{type(self).__name__}({self.key!r}, size={self.size}{label})"
 
 
-class MemoryObject(DataObject):
+#: The product's documented name for a dataset item.
+DataObject = DatasetItem
+
+
+class MemoryObject(DatasetItem):
     """An item whose bytes are in memory (any buffer: bytes, bytearray, a
     cffi buffer, a slice of a larger coalesced read)."""
 
@@ -111,7 +118,7 @@ def _rebuild_memory(key, data, label, archive, closed):
     return item
 
 
-class StreamObject(DataObject):
+class StreamObject(DatasetItem):
     """An item read lazily from OSS through ``client`` (``size`` known)."""
 
     def __init__(self, client, bucket: str, key_in_bucket: str, size: int, label: str = "",

@@ -26,8 +26,8 @@ import logging
 from collections import deque
 from typing import Callable, Iterable, Iterator, Optional
 
-from .._native import check, ffi, lib, new_error
-from .._range_check import Fetched, ObjectCheck
+from .._native import ffi
+from ..readahead import ObjectCheck, ObjectName, RangeGet
 
 __all__ = ["Fetch", "prefetch", "next_guess", "DEFAULT_GUESS", "DEFAULT_BUDGET"]
 
@@ -69,7 +69,7 @@ class Fetch:
     the object) on failure.  :meth:`cancel` abandons it."""
 
     __slots__ = ("client", "bucket", "key", "offset", "length", "known", "nbytes", "_out",
-                 "_ptr", "_future", "_bucket_b", "_key_b", "_data", "_head")
+                 "_name", "_get", "_data", "_check")
 
     def __init__(self, client, bucket: str, key: str, offset: int = 0,
                  length: Optional[int] = None, guess: int = DEFAULT_GUESS):
@@ -80,41 +80,32 @@ class Fetch:
         self.known = length is not None and length >= 0
         self.length = length if self.known else guess
         self.nbytes = self.length
-        self._bucket_b = bucket.encode()
-        self._key_b = key.encode("utf-8", "surrogateescape")
+        self._name = ObjectName(client, bucket, key, "surrogateescape")
         self._data = None
-        self._future = None
-        self._head = None  # what the guess read's GET said of its bytes' CRC
+        self._get = None
+        # Unknown size: a full guess buffer is followed by a GET of the rest,
+        # and the two are checked together (the object's size comes with
+        # the first reply).  A short one is a whole read, checked by the engine.
+        self._check = None if self.known else ObjectCheck(self.uri)
         if self.length == 0:
-            self._data, self._out, self._ptr = b"", None, None
+            self._data, self._out = b"", None
             return
-        self._out, self._ptr = _fresh_bytes(self.length)
-        err = new_error()
-        fut = lib.ossc_get_async(client._get_native(), self._bucket_b, self._key_b, offset,
-                                 self.length, self._ptr, err)
-        if fut == ffi.NULL:
-            check(-1, err, self.uri)
-        self._future = fut
+        self._out, ptr = _fresh_bytes(self.length)
+        self._get = RangeGet(self._name, offset, self.length, ptr, self._check)
 
     @property
     def uri(self) -> str:
         return f"oss://{self.bucket}/{self.key}"
 
     def done(self) -> bool:
-        return self._future is None or bool(lib.ossc_future_done(self._future))
+        return self._get is None or self._get.done()
 
     def result(self) -> bytes:
         if self._data is not None:
             return self._data
-        err = new_error()
-        n = lib.ossc_future_wait(self._future, err)
-        if not self.known and n == self.length:
-            self._head = Fetched(self._future, self.offset, n)
-        lib.ossc_future_free(self._future)
-        self._future = None
-        out, self._out, self._ptr = self._out, None, None
-        if n < 0:
-            check(n, err, self.uri)
+        get, self._get = self._get, None
+        out, self._out = self._out, None
+        n = get.wait()
         if not self.known and n == self.length:
             data = self._read_rest(out)
         else:
@@ -130,29 +121,17 @@ class Fetch:
             return head[:size]
         out, ptr = _fresh_bytes(size)
         ffi.memmove(ptr, head, self.length)
-        err = new_error()
-        fut = lib.ossc_get_async(self.client._get_native(), self._bucket_b, self._key_b,
-                                 self.offset + self.length, size - self.length, ptr + self.length,
-                                 err)
-        if fut == ffi.NULL:
-            check(-1, err, self.uri)
-        try:
-            n = lib.ossc_future_wait(fut, err)  # the GIL is released here
-            check(n, err, self.uri)
-            # Head and rest together: checked when they cover the object.
-            crc_check = ObjectCheck(self.uri, self.offset + size)
-            crc_check.record(self._head, ptr)
-            crc_check.record_future(fut, self.offset + self.length, n, ptr + self.length)
-        finally:
-            lib.ossc_future_free(fut)
+        # Head and rest together: checked when they cover the object.
+        n = RangeGet(self._name, self.offset + self.length, size - self.length,
+                     ptr + self.length, self._check).wait()
         return out if self.length + n == size else out[:self.length + n]
 
     def cancel(self) -> None:
         """Abandons a fetch whose result was not taken (no-op after result)."""
-        if self._future is not None:
-            lib.ossc_future_free(self._future)  # cancels and waits for the parts
-            self._future = None
-        self._out = self._ptr = None
+        get, self._get = self._get, None
+        if get is not None:
+            get.cancel()  # cancels and waits for the parts
+        self._out = None
 
     def __del__(self):
         try:

@@ -20,7 +20,7 @@ from .._pages import PageColumns, iter_pages, page_columns
 from ..client import Client, parse_uri
 from ..reader import ObjectReader
 from ._directory import PreparedDirectory
-from ._prefetch import PrefetchPool
+from ..readahead import PrefetchPool
 from .data_object import DataObject, DataObjectInfo, TextDataObject
 
 __all__ = ["Connector", "OssModelConnector", "new_oss_connector"]

@@ -1,4 +1,6 @@
-"""Whole-object prefetching for :meth:`Connector.open`.
+"""Ordered background prefetch of whole objects (the model connector's
+:meth:`Connector.open`), and :class:`Prefetched`, the strategy that serves a
+:class:`~ossconnector.readahead.RangeReader` from such a buffer.
 
 Every object opened with ``prefetch=True`` gets an :class:`ObjectBuffer`
 (memory for the whole object) and joins the pool's queue.  One scheduler
@@ -13,8 +15,8 @@ while the buffers of open objects hold ``memory_limit`` bytes; reads are
 still served (fetched on demand).
 
 Integrity: every chunk is recorded with the CRC-64 the engine computed as
-its bytes arrived (an :class:`~ossconnector._range_check.ObjectCheck` per
-buffer; no extra request, no pass over the data).  When the chunks cover
+its bytes arrived (the :class:`~ossconnector.readahead.ObjectCheck` of the
+reader the buffer serves; no extra request, no pass over the data).  When the chunks cover
 the object their combined CRC is compared with its
 ``x-oss-hash-crc64ecma``; on a mismatch every read of the object from then
 on raises OssIntegrityError (``mmap()`` waits for all chunks, so it never
@@ -28,12 +30,15 @@ import os
 import threading
 import weakref
 from collections import OrderedDict
+from typing import Optional
 
-from .._native import check, ffi, lib, new_error
-from .._range_check import Fetched, ObjectCheck
+from .._native import ffi
 from ..errors import OssError, OssIntegrityError
+from ._crc import ObjectCheck
+from ._get import ObjectName, RangeGet
+from ._reader import RangeReader, Strategy
 
-__all__ = ["ObjectBuffer", "PrefetchPool"]
+__all__ = ["ObjectBuffer", "Prefetched", "PrefetchPool"]
 
 ABSENT, FETCHING, READY, FAILED = 0, 1, 2, 3
 
@@ -52,14 +57,28 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _finish(get: RangeGet) -> Optional[OssError]:
+    """Waits for a chunk's GET (the GIL is released); None when all its
+    bytes landed, else the error (the engine's, EIO for an object shorter
+    than when it was opened, or the object's CRC-64 verdict)."""
+    try:
+        n = get.wait()
+    except OssError as e:
+        return e
+    if n != get.length:
+        return OssError(errno.EIO, f"{get.name.uri}: object is shorter than when it was opened "
+                                   f"({n} of {get.length} bytes at offset {get.offset})")
+    return None
+
+
 class ObjectBuffer:
     """The bytes of one object, fetched chunk by chunk into memory."""
 
-    def __init__(self, pool: "PrefetchPool", bucket: str, key: str, size: int):
+    def __init__(self, pool: "PrefetchPool", bucket: str, key: str, size: int,
+                 check: Optional[ObjectCheck] = None):
         self.pool = pool
-        self.uri = f"oss://{bucket}/{key}"
-        self.bucket_b = bucket.encode()
-        self.key_b = key.encode("utf-8")
+        self.name = ObjectName(pool.client, bucket, key)
+        self.uri = self.name.uri
         self.size = size
         self.chunk = pool.chunk_size
         self.nchunks = (size + self.chunk - 1) // self.chunk
@@ -70,7 +89,7 @@ class ObjectBuffer:
         self.busy = 0     # fetches writing into mem right now
         self.held = 0     # bytes accounted against the pool's limit
         self.closed = False
-        self.check = ObjectCheck(self.uri, size)
+        self.check = check or ObjectCheck(self.uri, size)
 
     def span(self, c: int) -> tuple[int, int]:
         off = c * self.chunk
@@ -89,7 +108,7 @@ class PrefetchPool:
     """Schedules the chunks of open objects on one client's engine."""
 
     def __init__(self, client, memory_limit: int):
-        self._client = client
+        self.client = client
         self.chunk_size = client.part_size
         self._slots = max(1, client.concurrency)
         self._limit = memory_limit
@@ -104,10 +123,12 @@ class PrefetchPool:
 
     # -- buffers ----------------------------------------------------------
 
-    def open(self, bucket: str, key: str, size: int, *, queue: bool = True) -> ObjectBuffer:
+    def open(self, bucket: str, key: str, size: int, *, queue: bool = True,
+             check: Optional[ObjectCheck] = None) -> ObjectBuffer:
         """A buffer for the object; queued for prefetching (after every
-        object opened before it) unless queue is False."""
-        buf = ObjectBuffer(self, bucket, key, size)
+        object opened before it) unless queue is False.  Its chunks are
+        recorded in ``check`` (by default its own)."""
+        buf = ObjectBuffer(self, bucket, key, size, check)
         with self._cond:
             if self._closed:
                 raise ValueError("the connector is closed")
@@ -156,18 +177,12 @@ class PrefetchPool:
                     self._promote(buf)
                     break
                 self._cond.wait()
-        err = new_error()
-        fut = lib.ossc_get_async(self._client._get_native(), buf.bucket_b, buf.key_b, off, ln,
-                                 buf.mem + off, err)
-        fetched = None
-        if fut == ffi.NULL:
-            n = -1
-        else:
-            n = lib.ossc_future_wait(fut, err)  # the GIL is released here
-            fetched = Fetched(fut, off, n) if n >= 0 else None
-            lib.ossc_future_free(fut)
+        try:
+            exc = _finish(RangeGet(buf.name, off, ln, buf.mem + off, buf.check))
+        except OssError as e:  # could not start
+            exc = e
         with self._cond:
-            exc = self._settle(buf, c, n, err, ln, fetched)
+            exc = self._settle(buf, c, exc)
             buf.busy -= 1
             self._free_if_idle(buf)
             self._cond.notify_all()
@@ -231,35 +246,19 @@ class PrefetchPool:
             buf.state[c] = FETCHING
             buf.busy += 1
             self._account(buf, ln)
-            err = new_error()
-            fut = lib.ossc_get_async(self._client._get_native(), buf.bucket_b, buf.key_b, off, ln,
-                                     buf.mem + off, err)
-            if fut == ffi.NULL:
-                self._settle(buf, c, -1, err, ln)
+            try:
+                self._running[(buf, c)] = RangeGet(buf.name, off, ln, buf.mem + off, buf.check)
+            except OssError as e:  # could not start
+                self._settle(buf, c, e)
                 buf.busy -= 1
-                continue
-            self._running[(buf, c)] = fut
 
-    def _settle(self, buf: ObjectBuffer, c: int, n: int, err, want: int, fetched=None):
-        """Publishes the result of fetching chunk c (``fetched``: what its
-        GET said of the bytes' CRC); returns the exception when it failed.
-        A chunk that completes the object's coverage with a CRC mismatch is
-        READY (its bytes are there) and the exception is the buffer's
-        OssIntegrityError, which every read raises from then on."""
-        exc = None
-        try:
-            check(n, err, buf.uri)
-            if n != want:
-                exc = OssError(errno.EIO, f"{buf.uri}: object is shorter than when it was opened "
-                                  f"({n} of {want} bytes at offset {c * buf.chunk})")
-            elif fetched is not None and buf.mem is not None:
-                buf.check.record(fetched, buf.mem + fetched.offset)
-        except OssIntegrityError as e:
-            buf.state[c] = READY
-            return e
-        except OssError as e:
-            exc = e
-        if exc is None:
+    def _settle(self, buf: ObjectBuffer, c: int, exc: Optional[BaseException]):
+        """Publishes the result of fetching chunk c (``exc``: None, or why it
+        failed); returns ``exc``.  A chunk that completes the object's
+        coverage with a CRC mismatch is READY (its bytes are there) and the
+        exception is the object's OssIntegrityError, which every read raises
+        from then on."""
+        if exc is None or isinstance(exc, OssIntegrityError):
             buf.state[c] = READY
         else:
             buf.state[c] = FAILED
@@ -277,14 +276,11 @@ class PrefetchPool:
                     if self._closed:
                         return
                     self._cond.wait()
-                (buf, c), fut = next(iter(self._running.items()))
-            err = new_error()
-            n = lib.ossc_future_wait(fut, err)  # the GIL is released here
-            fetched = Fetched(fut, buf.span(c)[0], n) if n >= 0 else None
-            lib.ossc_future_free(fut)
+                (buf, c), get = next(iter(self._running.items()))
+            exc = _finish(get)
             with self._cond:
                 del self._running[(buf, c)]
-                self._settle(buf, c, n, err, buf.span(c)[1], fetched)
+                self._settle(buf, c, exc)
                 buf.busy -= 1
                 self._free_if_idle(buf)
                 self._cond.notify_all()
@@ -301,3 +297,40 @@ class PrefetchPool:
                     buf.state[c] = ABSENT
             buf.busy = 0
             buf.cursor = 0
+
+
+class Prefetched(Strategy):
+    """Serves reads from ``buf`` of ``pool``: a read waits only for the
+    chunks it covers (fetching one nobody fetches yet itself, and moving
+    its object to the front of the queue), then copies from memory;
+    ``close`` releases the buffer."""
+
+    def __init__(self, pool: PrefetchPool, buf: ObjectBuffer):
+        self.pool = pool
+        self.buf = buf
+
+    def readinto(self, reader: RangeReader, dst, want: int) -> int:
+        self.wait(reader._pos, want)
+        ffi.memmove(dst, self.buf.mem + reader._pos, want)
+        reader._pos += want
+        return want
+
+    def read(self, reader: RangeReader, n: int) -> Optional[bytes]:
+        self.wait(reader._pos, n)
+        data = ffi.buffer(self.buf.mem + reader._pos, n)[:]
+        reader._pos += n
+        return data
+
+    def wait(self, pos: int, n: int) -> None:
+        """Returns once bytes [pos, pos + n) are in memory; raises
+        OssIntegrityError once the object's chunks failed their CRC check."""
+        buf = self.buf
+        if n <= 0:
+            return
+        for c in range(pos // buf.chunk, (pos + n - 1) // buf.chunk + 1):
+            if buf.state[c] != READY:
+                self.pool.wait_chunk(buf, c)
+        buf.check.raise_if_corrupt()
+
+    def close(self) -> None:
+        self.pool.release(self.buf)
