@@ -3,6 +3,7 @@ one audit line per slow request, and never a secret or token in them."""
 
 import json
 import os
+import re
 import stat
 
 from ossconnector import Client
@@ -29,6 +30,8 @@ def test_logs_are_private_and_free_of_secrets(emu, bucket, tmp_path):
     audit = (logdir / "audit.log").read_text()
     assert "retrying" in log
     assert "key=\"logged\"" in audit and "status=503" in audit and "status=200" in audit
+    # A ranged GET names the bytes it asked for (HEAD and PUT name none).
+    assert re.search(r"GET bucket=\S+ key=\"logged\" range=0-\d+ ", audit), audit
     for text in (log, audit):
         assert emu.access_key_secret not in text
         assert token not in text

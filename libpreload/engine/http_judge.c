@@ -162,7 +162,11 @@ int ossc_attempt_judge(ossc_http *h, ossc_req *r, CURLcode cc, unsigned *rng)
 {
     attempt_names n;
     name_attempt(h, r, &n);
-    ossc_audit_request(r->method, r->bucket, r->key, "", r->http_status,
+    char range[48] = "";
+    if (r->has_range) /* the bytes this attempt asked for (after a resume) */
+        snprintf(range, sizeof range, "%" PRIu64 "-%" PRIu64, r->attempt_off,
+                 r->range_off + r->range_len - 1);
+    ossc_audit_request(r->method, r->bucket, r->key, range, r->http_status,
                        ossc_now_ms_precise() - r->started_ms, r->attempt_received + r->resp_len,
                        r->request_id);
 
