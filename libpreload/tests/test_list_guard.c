@@ -27,14 +27,11 @@ static ossc_list_result *page_of(const char *const *keys, const char *const *pre
     return p;
 }
 
-/* What ends every paging loop: tokens never sent twice, names only
- * growing, pages no longer than asked. */
-static void test_list_guard(void)
+/* Tokens: a normal listing ends; a truncated page without a token, a
+ * token used twice and a token cycle on empty pages are refused. */
+static void test_list_guard_tokens(void)
 {
     static const char *const ab[] = {"a", "b", NULL}, *const cd[] = {"c", "d", NULL};
-    static const char *const ba[] = {"b", "a", NULL}, *const aa[] = {"a", "a", NULL};
-    static const char *const bc[] = {"b", "c", NULL}, *const p_b[] = {"a/", NULL};
-    static const char *const abc[] = {"a", "b", "c", NULL};
     ossc_list_guard g;
     ossc_list_result *p;
     ossc_error e;
@@ -83,8 +80,18 @@ static void test_list_guard(void)
     }
     CHECK(failed_at == 3);
     ossc_list_guard_free(&g);
+}
 
-    /* the same page again under a fresh token: the names went backwards */
+/* Names only grow from page to page: a page repeated under a fresh token,
+ * or a common prefix that repeats a name, went backwards. */
+static void test_list_guard_backwards(void)
+{
+    static const char *const ab[] = {"a", "b", NULL}, *const bc[] = {"b", "c", NULL};
+    static const char *const p_b[] = {"a/", NULL};
+    ossc_list_guard g;
+    ossc_list_result *p;
+    ossc_error e;
+
     ossc_list_guard_init(&g, 0);
     p = page_of(ab, NULL, "t1");
     CHECK(ossc_list_guard_page(&g, p, "", &e) == 0);
@@ -101,8 +108,16 @@ static void test_list_guard(void)
     CHECK(ossc_list_guard_page(&g, p, "t1", &e) == -1);
     ossc_list_result_free(p);
     ossc_list_guard_free(&g);
+}
 
-    /* out of order or repeated within a page; longer than max-keys */
+/* Within one page: names in order, none repeated, no more than asked. */
+static void test_list_check_page(void)
+{
+    static const char *const ba[] = {"b", "a", NULL}, *const aa[] = {"a", "a", NULL};
+    static const char *const abc[] = {"a", "b", "c", NULL};
+    ossc_list_result *p;
+    ossc_error e;
+
     p = page_of(ba, NULL, NULL);
     CHECK(ossc_list_check_page(p, 0, NULL, &e) == -1);
     CHECK(strstr(e.message, "out of order: 'a' after 'b'") != NULL);
@@ -121,6 +136,8 @@ static void test_list_guard(void)
 
 int main(void)
 {
-    test_list_guard();
+    test_list_guard_tokens();
+    test_list_guard_backwards();
+    test_list_check_page();
     return check_summary("test_list_guard");
 }
