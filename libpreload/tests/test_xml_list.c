@@ -292,7 +292,7 @@ static void test_list_malformed(void)
 static void test_list_bad_sizes(void)
 {
     static const char *bad[] = {"-5", "99999999999999999999999", "9223372036854775808",
-                                "18446744073709551615", " 5", "5 ", "0x10", ""};
+                                "18446744073709551615", " 5", "5 ", "0x10", "+5", ""};
     char doc[512];
     ossc_list_result *r;
     ossc_error e;
