@@ -19,10 +19,11 @@
 
 #include "error.h"
 #include "log.h"
+#include "manifest.h"
 #include "preload.h"
 
 #define MANIFEST ".ossc-manifest"
-#define MANIFEST_HEADER "# oss-connector manifest v1: files created from "
+#define MANIFEST_HEADER OSSC_MANIFEST_HEADER
 #define SMALL_IN_FLIGHT 32
 
 typedef struct strlist {
@@ -71,28 +72,8 @@ void ossc_large_files_free(ossc_large_file *files, size_t n)
     free(files);
 }
 
-/* A relative path we are willing to create: no empty, "." or ".."
- * components, no leading '/'. */
-static bool rel_path_safe(const char *rel)
-{
-    if (!rel[0] || rel[0] == '/')
-        return false;
-    const char *p = rel;
-    while (*p) {
-        const char *slash = strchr(p, '/');
-        size_t n = slash ? (size_t)(slash - p) : strlen(p);
-        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-            return false;
-        if (!slash)
-            break;
-        p = slash + 1;
-        if (!*p)
-            return false;
-    }
-    return true;
-}
-
-/* Reads the manifest's entries (relative paths); none when absent. */
+/* Reads the manifest's entries (relative paths, checked by
+ * ossc_manifest_parse); none when absent. */
 static int read_manifest(const char *dir, strlist *out, ossc_error *err)
 {
     char path[PATH_MAX];
@@ -100,18 +81,34 @@ static int read_manifest(const char *dir, strlist *out, ossc_error *err)
     FILE *f = fopen(path, "re");
     if (!f)
         return errno == ENOENT ? 0 : ossc_error_set(err, errno, "cannot read %s", path);
-    char line[4096];
-    while (fgets(line, sizeof(line), f)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (line[0] == '#' || !line[0])
-            continue;
-        if (strlist_add(out, line) < 0) {
-            fclose(f);
-            return ossc_error_set(err, ENOMEM, "out of memory");
+    char *text = NULL;
+    size_t len = 0, cap = 0, got;
+    char chunk[4096];
+    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        if (len + got > cap) {
+            cap = (len + got) * 2;
+            char *t = realloc(text, cap);
+            if (!t) {
+                free(text);
+                fclose(f);
+                return ossc_error_set(err, ENOMEM, "out of memory");
+            }
+            text = t;
         }
+        memcpy(text + len, chunk, got);
+        len += got;
     }
     fclose(f);
-    return 0;
+    ossc_manifest m;
+    int rc = ossc_manifest_parse(text ? text : "", len, path, &m, err);
+    free(text);
+    if (rc < 0)
+        return -1;
+    for (size_t i = 0; rc == 0 && i < m.n; i++)
+        if (strlist_add(out, m.entries[i]) < 0)
+            rc = ossc_error_set(err, ENOMEM, "out of memory");
+    ossc_manifest_free(&m);
+    return rc;
 }
 
 /* Finds the first entry below dir (relative path in `rel`) that the
@@ -335,7 +332,7 @@ int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
         size_t rl = strlen(rel);
         if (rl == 0 || rel[rl - 1] == '/')
             continue; /* directory marker */
-        if (!rel_path_safe(rel)) {
+        if (!ossc_rel_path_safe(rel)) {
             OSSC_WARN("skipping oss://%s/%s: not a safe relative path under MODEL_DIR",
                       s->bucket, o->key);
             continue;
