@@ -29,8 +29,9 @@ for t in "${targets[@]}"; do
     work=$build/fuzz-corpus/$t
     crashes=$build/fuzz-crashes
     mkdir -p "$work" "$crashes"
+    case $t in config|cred) d=json ;; *) d=$t ;; esac
     dict=()
-    [ -f "$here/dict/$t.dict" ] && dict=(-dict="$here/dict/$t.dict")
+    [ -f "$here/dict/$d.dict" ] && dict=(-dict="$here/dict/$d.dict")
     echo "== fuzz_$t: ${seconds}s"
     # -timeout: an input that runs 10 s counts as a hang (a failure);
     # -rss_limit_mb: so does one that needs 2 GiB.
