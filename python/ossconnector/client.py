@@ -48,6 +48,8 @@ def parse_uri(uri: str) -> tuple[str, str]:
     """Splits ``oss://bucket/key`` into ``(bucket, key)``; key may be ''."""
     if not isinstance(uri, str):
         raise TypeError(f"OSS URI must be a str, not {type(uri).__name__}")
+    if "\0" in uri:  # C would see only the part before it: another object's URI
+        raise ValueError(f"invalid OSS URI {uri!r}: contains a NUL character")
     err = new_error()
     bucket = ffi.new("char[]", 64)
     key = ffi.new("char[]", 1024)

@@ -58,6 +58,7 @@ def read_manifest(client, manifest_path: str, parser: Callable, oss_base_uri: Op
     it and returns the dataset's table (sizes unknown).  Errors name the
     manifest; an entry that is not a (key, label) pair names its position."""
     from ..client import parse_uri
+    from ._listing import check_oss_uri
 
     if not manifest_path:
         raise ValueError("from_manifest_file: manifest_file_path must be a non-empty path "
@@ -96,13 +97,16 @@ def read_manifest(client, manifest_path: str, parser: Callable, oss_base_uri: Op
                 if not isinstance(key, str) or not key:
                     raise ValueError(f"manifest {manifest_path}: entry {n} has key {key!r}, "
                                      f"expected a non-empty str")
+                if "\0" in key:  # the engine would read the object named by the part before it
+                    raise ValueError(f"manifest {manifest_path}: entry {n} key {key!r} "
+                                     f"contains a NUL character")
                 if base_bucket is not None:
                     table.append(base_bucket, base_prefix + key, -1, label)
                 else:
                     if not key.startswith("oss://"):
                         raise ValueError(f"manifest {manifest_path}: entry {n} key {key!r} is "
                                          f"not an oss:// URI and no oss_base_uri was given")
-                    bucket, obj = parse_uri(key)
+                    bucket, obj = check_oss_uri(key, f"manifest {manifest_path}: entry {n}")
                     table.append(bucket, obj, -1, label)
         except TypeError as exc:
             if "unhashable" in str(exc):
