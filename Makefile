@@ -5,8 +5,13 @@
 PYTHON ?= python3
 BUILD ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+TSAN_BUILD ?= build-tsan
+# Seconds each libFuzzer harness mutates in `make fuzz` (and `make test`).
+FUZZ_SECONDS ?= 30
+FUZZ_TARGETS = xml_list xml_error config cred uri manifest
 
-.PHONY: demo test deps build test-c test-py asan bench clean packages docs
+.PHONY: demo test deps build test-c test-py asan fuzz tsan bench clean packages docs
 
 deps:
 	bash scripts/install-deps.sh
@@ -38,7 +43,24 @@ asan: deps
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 	    meson test -C $(ASAN_BUILD) --print-errorlogs
 
-test: test-c asan
+# libFuzzer harnesses (libpreload/fuzz/) under ASan+UBSan, FUZZ_SECONDS each
+# after replaying the seed corpus; fails on any crash, leak or hang.  Needs
+# clang.  Longer runs: make fuzz FUZZ_SECONDS=600
+fuzz: deps
+	[ -f $(FUZZ_BUILD)/build.ninja ] || CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true \
+	    -Dpython=false -Dtests=false -Dbuildtype=debugoptimized
+	ninja -C $(FUZZ_BUILD) $(addprefix libpreload/fuzz/fuzz_,$(FUZZ_TARGETS))
+	libpreload/fuzz/run-fuzzers.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# The engine and the preload library with ThreadSanitizer, then the live
+# engine test and the node cache under threads and processes (scripts/tsan.sh).
+tsan: build
+	[ -f $(TSAN_BUILD)/build.ninja ] || meson setup $(TSAN_BUILD) -Dpython=false \
+	    -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debugoptimized
+	ninja -C $(TSAN_BUILD)
+	PYTHON=$(PYTHON) bash scripts/tsan.sh $(TSAN_BUILD)
+
+test: test-c asan fuzz
 	$(MAKE) test-py
 
 bench: build
@@ -52,4 +74,4 @@ docs: deps
 	$(PYTHON) -m mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-pkg dist site
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) build-pkg dist site

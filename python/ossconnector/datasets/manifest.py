@@ -58,6 +58,7 @@ def read_manifest(client, manifest_path: str, parser: Callable, oss_base_uri: Op
     it and returns the dataset's table (sizes unknown).  Errors name the
     manifest; an entry that is not a (key, label) pair names its position."""
     from ..client import parse_uri
+    from ._listing import check_oss_uri
 
     if not manifest_path:
         raise ValueError("from_manifest_file: manifest_file_path must be a non-empty path "
@@ -105,7 +106,7 @@ def read_manifest(client, manifest_path: str, parser: Callable, oss_base_uri: Op
                     if not key.startswith("oss://"):
                         raise ValueError(f"manifest {manifest_path}: entry {n} key {key!r} is "
                                          f"not an oss:// URI and no oss_base_uri was given")
-                    bucket, obj = parse_uri(key)
+                    bucket, obj = check_oss_uri(key, f"manifest {manifest_path}: entry {n}")
                     table.append(bucket, obj, -1, label)
         except TypeError as exc:
             if "unhashable" in str(exc):
