@@ -175,4 +175,80 @@ def test_ctrl_c_stops_cleanly_with_status_130(conn, bucket, emu, tmp_path):
     emu.faults.clear()
     assert proc.returncode == 130, err
     assert "interrupted" in err
-    assert os.listdir(out) == []
+    assert os.listdir(out) == [], err
+
+
+def _wait_for_part_file(directory, proc=None):
+    """Returns once a download's temporary file exists in ``directory``."""
+    import time
+
+    deadline = time.monotonic() + 120
+    while not any("ossc-part" in n for n in os.listdir(directory)):
+        if proc is not None:
+            assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, os.listdir(directory)
+        time.sleep(0.02)  # polling interval of the wait, not a stand-in for it
+
+
+def test_ctrl_c_during_the_last_step_renames_nothing(conn, bucket, emu, tmp_path):
+    """An object fetched in one step: Ctrl-C arrives while that step (the
+    last) is in flight.  The step completes, but the download was
+    cancelled: the finished file must not be renamed into place."""
+    import signal
+
+    emu.put_object(bucket, "one-step.bin", os.urandom(1 << 20))
+    emu.faults.delay(3.0, count=1000, bucket=bucket, key="one-step.bin", method="GET")
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "ossconnector.cli", *conn, "cp",
+                             f"oss://{bucket}/one-step.bin", str(out / "one-step.bin")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_part_file(out, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    emu.faults.clear()
+    assert proc.returncode == 130, err
+    assert os.listdir(out) == [], err
+
+
+SIGINT_WHILE_SUBMITTING = """
+import os
+import signal
+import sys
+import time
+from ossconnector.cli import cp, main
+
+out = sys.argv[-1]
+real_run_tasks = cp.run_tasks
+
+
+def signalling(tasks):
+    # Ctrl-C arriving while run_tasks is still handing out transfers, one
+    # of which is already writing its temporary file.
+    yield tasks[0]
+    deadline = time.monotonic() + 120
+    while not any("ossc-part" in n for n in os.listdir(out)):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    signal.raise_signal(signal.SIGINT)
+    yield from tasks[1:]
+
+
+cp.run_tasks = lambda tasks, *a, **k: real_run_tasks(signalling(tasks), *a, **k)
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_while_transfers_are_handed_out(conn, bucket, emu, tmp_path):
+    for name in ("a.bin", "b.bin", "c.bin"):
+        emu.put_object(bucket, f"many/{name}", os.urandom(1 << 20))
+    emu.faults.delay(3.0, count=1000, bucket=bucket, key_prefix="many/", method="GET")
+    out = tmp_path / "out"
+    out.mkdir()
+    r = subprocess.run([sys.executable, "-c", SIGINT_WHILE_SUBMITTING, *conn, "cp", "-r",
+                        f"oss://{bucket}/many/", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    emu.faults.clear()
+    assert r.returncode == 130, r.stderr[-3000:]
+    assert "interrupted" in r.stderr
+    assert os.listdir(out) == [], r.stderr[-3000:]

@@ -436,12 +436,14 @@ def test_second_process_shares_the_cache(emu, bucket, connector, toy_model, cred
 
 INTERRUPTED = """
 import sys
+import traceback
 from ossmodelconnector import OssModelConnector
 endpoint, cred, cfg, uri, model_dir, cache = sys.argv[1:7]
 c = OssModelConnector(endpoint, cred_path=cred, config_path=cfg)
 try:
     c.prepare_directory(uri, model_dir, small_file_size=65536, cache_dir=cache)
 except KeyboardInterrupt:
+    traceback.print_exc()  # where it landed: the test's diagnostics
     print("interrupted", len(c._connector.directories))
 """
 
@@ -463,8 +465,64 @@ def test_interrupt_ends_what_it_started(emu, bucket, toy_model, cred_file, confi
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0, stderr[-3000:]
     assert stdout.split() == ["interrupted", "0"]
-    assert os.listdir(m["cache"]) == []  # the cache went with the only user
-    assert not any(n.endswith(".safetensors") for n in os.listdir(m["dir"]))
+    assert os.listdir(m["cache"]) == [], stderr[-3000:]  # the cache went with the only user
+    assert not any(n.endswith(".safetensors") for n in os.listdir(m["dir"])), stderr[-3000:]
+
+
+SIGNAL_DURING_NATIVE_CALL = """
+import signal
+import sys
+import traceback
+from ossconnector.model import _directory
+from ossmodelconnector import OssModelConnector
+endpoint, cred, cfg, uri, model_dir, cache, hooks, call = sys.argv[1:9]
+real = _directory.lib
+
+
+class SignalDuringCall:
+    # Ctrl-C arriving while the C function runs: CPython raises
+    # KeyboardInterrupt right where the call returns, as here.
+    def __getattribute__(self, name):
+        if name != call:
+            return getattr(real, name)
+
+        def signalled(*args):
+            rc = getattr(real, name)(*args)
+            signal.raise_signal(signal.SIGINT)
+            return rc
+        return signalled
+
+
+_directory.lib = SignalDuringCall()
+c = OssModelConnector(endpoint, cred_path=cred, config_path=cfg)
+try:
+    c.prepare_directory(uri, model_dir, hooks == "hooks", small_file_size=65536, cache_dir=cache)
+    print("not interrupted")
+except KeyboardInterrupt:
+    traceback.print_exc()
+    import os
+    print("interrupted", len(c._connector.directories), len(os.listdir(cache)))
+_directory.lib = real
+c.close()
+"""
+
+
+@pytest.mark.parametrize("mode", ["links", "hooks"])
+def test_interrupt_as_the_session_opens_ends_it(emu, bucket, toy_model, cred_file, config_file,
+                                                mode):
+    """SIGINT arriving while ossc_dir_prepare runs (what a loaded machine
+    does to Ctrl-C): the KeyboardInterrupt must not lose the session the
+    call just opened."""
+    m = toy_model
+    out = subprocess.run([sys.executable, "-c", SIGNAL_DURING_NATIVE_CALL, emu.endpoint,
+                          cred_file, config_file, m["uri"], str(m["dir"]), str(m["cache"]),
+                          mode, "ossc_dir_prepare"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    # Ended at once (no directory, no cache entry), not at some later exit.
+    assert out.stdout.split() == ["interrupted", "0", "0"], out.stderr[-3000:]
+    assert os.listdir(m["cache"]) == [], out.stderr[-3000:]
+    assert not any(n.endswith(".safetensors") for n in os.listdir(m["dir"])), out.stderr[-3000:]
 
 
 def test_garbage_collection_removes_hooks(emu, bucket, toy_model, cred_file, config_file):

@@ -7,6 +7,14 @@ GETs), and ``jobs`` transfers run side by side so that directories of
 small files are not fetched one round trip at a time.  Downloads land in a
 hidden temporary file next to the destination, renamed into place only
 when complete; a failed or interrupted upload leaves no object.
+
+Ctrl-C is one decision taken at one moment: ``run_tasks`` holds SIGINT
+back while it drives the transfers (a KeyboardInterrupt landing inside the
+thread pool's own bookkeeping could skip the cancellation or leave its
+locks held) and sets the :class:`CancelFlag` when it arrives.  Every step
+that publishes a result (the rename of a finished download, the commit of
+an upload or copy) runs under that flag's lock after checking it, so each
+transfer either finished before Ctrl-C took effect or left nothing.
 """
 
 from __future__ import annotations
@@ -19,12 +27,14 @@ import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, List, Optional
+from typing import Callable, Iterator, List, Optional
 
+from .._interrupts import deferred_interrupts
 from ._common import explain, warn
 
-__all__ = ["Cancelled", "Task", "run_tasks", "download", "upload", "copy_object",
+__all__ = ["Cancelled", "CancelFlag", "Task", "run_tasks", "download", "upload", "copy_object",
            "download_to_stream", "upload_from_stream"]
 
 # OSS CopyObject takes objects up to 1 GiB; larger ones are streamed through.
@@ -36,6 +46,37 @@ _MAX_BUFFERED_STEP = 64 << 20  # through a buffer of our own (stdout, streamed c
 
 class Cancelled(Exception):
     """The user interrupted the command."""
+
+
+class CancelFlag:
+    """Set once when the user interrupts; transfers check it at every step.
+
+    ``unless_cancelled()`` is the last check before a transfer publishes
+    its result (renames a download into place, commits an upload): it
+    holds the lock that ``set()`` takes, so a result is published either
+    before the cancellation or not at all.  Cost: ``set()`` waits for a
+    publication under way (a rename, or the one request that commits an
+    upload or a server-side copy)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+
+    def set(self) -> None:
+        with self._lock:
+            self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    @contextmanager
+    def unless_cancelled(self) -> Iterator[None]:
+        """Runs the block only when not cancelled (raises Cancelled
+        otherwise); set() waits for the block."""
+        with self._lock:
+            if self._event.is_set():
+                raise Cancelled()
+            yield
 
 
 @dataclass
@@ -70,12 +111,13 @@ def _temp_path(dest: str) -> str:
     return os.path.join(head, f".{tail}.ossc-part-{os.getpid()}-{threading.get_ident()}")
 
 
-def download(client, uri: str, size: int, dest: str, progress, cancel: threading.Event,
+def download(client, uri: str, size: int, dest: str, progress, cancel: CancelFlag,
              mtime: int = 0) -> None:
     """``uri`` (``size`` bytes) into the local file ``dest`` (parent
     directories created).  Space is reserved up front (ENOSPC is reported
     before any byte is fetched), the bytes are read straight into a shared
-    mapping of the file, and the file is renamed into place when complete.
+    mapping of the file, and the file is renamed into place when complete
+    and not cancelled (Cancelled otherwise, the temporary file removed).
     ``mtime`` (Unix seconds), when given, becomes the file's mtime."""
     parent = os.path.dirname(dest) or "."
     os.makedirs(parent, exist_ok=True)
@@ -95,8 +137,9 @@ def download(client, uri: str, size: int, dest: str, progress, cancel: threading
         fd = -1
         if mtime:
             os.utime(tmp, (mtime, mtime))
-        os.replace(tmp, dest)
-        tmp = None
+        with cancel.unless_cancelled():
+            os.replace(tmp, dest)
+            tmp = None
     finally:
         if fd >= 0:
             os.close(fd)
@@ -126,7 +169,7 @@ def _fill_mapped(reader, fd, size, stepper, progress, cancel, uri) -> None:
             pass
 
 
-def _timed_readinto(reader, dst, stepper, cancel: threading.Event) -> int:
+def _timed_readinto(reader, dst, stepper, cancel) -> int:
     """One step of a download: ``reader.readinto(dst)``, timed for the
     stepper (which sizes the next step); raises Cancelled first when the
     transfer was asked to stop."""
@@ -149,8 +192,7 @@ def _fill(reader, view, size, stepper, progress, cancel, uri) -> None:
         progress.advance(got)
 
 
-def download_to_stream(client, uri: str, size: int, out, progress,
-                       cancel: threading.Event) -> None:
+def download_to_stream(client, uri: str, size: int, out, progress, cancel) -> None:
     """``uri`` written to a binary stream (``cp oss://... -``)."""
     stepper = _Stepper(client, _MAX_BUFFERED_STEP)
     buf = bytearray(min(stepper.max_step, max(size, 1)))
@@ -165,14 +207,14 @@ def download_to_stream(client, uri: str, size: int, out, progress,
     out.flush()
 
 
-def upload(client, path: str, uri: str, progress, cancel: threading.Event) -> None:
+def upload(client, path: str, uri: str, progress, cancel: CancelFlag) -> None:
     """The local file ``path`` to ``uri`` (multipart when larger than one
     part; the object appears only when all of it arrived)."""
     with open(path, "rb", buffering=0) as src:
         upload_from_stream(client, src, uri, progress, cancel)
 
 
-def upload_from_stream(client, src, uri: str, progress, cancel: threading.Event) -> None:
+def upload_from_stream(client, src, uri: str, progress, cancel: CancelFlag) -> None:
     stepper = _Stepper(client)
     buf = bytearray(stepper.part * 4)
     view = memoryview(buf)
@@ -185,16 +227,17 @@ def upload_from_stream(client, src, uri: str, progress, cancel: threading.Event)
                 break
             writer.write(view[:n])
             progress.advance(n)
+        with cancel.unless_cancelled():
+            writer.close()  # the commit: the object appears
 
 
 def copy_object(client, src_uri: str, dst_uri: str, size: int, progress,
-                cancel: threading.Event) -> None:
+                cancel: CancelFlag) -> None:
     """Server-side copy up to 1 GiB; larger objects are streamed through this
     machine (read with ranged GETs, written as a multipart upload)."""
-    if cancel.is_set():
-        raise Cancelled()
     if size <= SERVER_COPY_LIMIT:
-        client.copy(src_uri, dst_uri)
+        with cancel.unless_cancelled():
+            client.copy(src_uri, dst_uri)
         progress.advance(size)
         return
     stepper = _Stepper(client, _MAX_BUFFERED_STEP)
@@ -210,25 +253,34 @@ def copy_object(client, src_uri: str, dst_uri: str, size: int, progress,
             writer.write(view[:got])
             pos += got
             progress.advance(got)
+        with cancel.unless_cancelled():
+            writer.close()
 
 
 def run_tasks(tasks: List[Task], jobs: int, progress, command: str,
-              cancel: Optional[threading.Event] = None) -> int:
+              cancel: Optional[CancelFlag] = None) -> int:
     """Runs the tasks, ``jobs`` at a time; reports each failure on stderr as
-    it happens and returns how many failed.  Ctrl-C stops every transfer
-    at its next step (temporary files removed, uploads aborted) and raises
-    KeyboardInterrupt once they have stopped."""
-    cancel = cancel or threading.Event()
+    it happens and returns how many failed.  Ctrl-C (noticed within 0.2 s)
+    stops every transfer at its next step (temporary files removed, uploads
+    aborted, nothing renamed or committed after it) and raises
+    KeyboardInterrupt once they have all stopped; so does any other error
+    leaving this function."""
+    cancel = cancel or CancelFlag()
     failures = 0
 
     def one(task: Task):
         task.run(progress, cancel)
         progress.file_done()
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="ossc-cp") as pool:
-        pending = {pool.submit(one, t): t for t in tasks}
+    with deferred_interrupts() as held:  # KeyboardInterrupt raised on leaving, if any
+        pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="ossc-cp")
+        pending = {}
         try:
-            while pending:
+            for task in tasks:
+                if held.interrupted:
+                    break
+                pending[pool.submit(one, task)] = task
+            while pending and not held.interrupted:
                 done, _ = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
                 for fut in done:
                     task = pending.pop(fut)
@@ -237,12 +289,15 @@ def run_tasks(tasks: List[Task], jobs: int, progress, command: str,
                         continue
                     failures += 1
                     _report(command, task.what, exc)
-        except KeyboardInterrupt:
+        except BaseException:
             cancel.set()
+            raise
+        finally:
+            if held.interrupted:
+                cancel.set()
             for fut in pending:
                 fut.cancel()
             pool.shutdown(wait=True)
-            raise
     return failures
 
 

@@ -19,7 +19,6 @@ import argparse
 import os
 import posixpath
 import sys
-import threading
 from typing import List
 
 from ._common import (
@@ -36,6 +35,7 @@ from ._common import (
 )
 from ._progress import Progress
 from ._transfer import (
+    CancelFlag,
     Task,
     copy_object,
     download,
@@ -155,7 +155,7 @@ def _to_stdout(client, src: str, args) -> int:
     entry = _stat_or_explain(client, src, False)
     with Progress(entry.size, "cp", enabled=args.progress) as progress:
         download_to_stream(client, entry.uri, entry.size, sys.stdout.buffer, progress,
-                           threading.Event())
+                           CancelFlag())
     return 0
 
 
@@ -202,7 +202,7 @@ def _from_stdin(client, dst: str, args) -> int:
     if not key or key.endswith("/"):
         raise UsageError(f"{dst}: give the object's full key when reading stdin")
     with Progress(0, "cp", enabled=args.progress) as progress:
-        upload_from_stream(client, sys.stdin.buffer, dst, progress, threading.Event())
+        upload_from_stream(client, sys.stdin.buffer, dst, progress, CancelFlag())
     return 0
 
 

@@ -6,6 +6,11 @@ waits for the download in symlinks mode (in short slices, so Ctrl-C
 works), hands credentials from a Python provider to the engine, and ends
 the session exactly once (``close()``, garbage collection, or interpreter
 exit).
+
+Ctrl-C cannot part a session from its owner: opening it and recording that
+it is open (and closing it and recording that) happen with SIGINT held back
+(``_interrupts``), so a KeyboardInterrupt lands either before the session
+exists or where ``close()`` is already due to end it.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import threading
 import weakref
 from typing import Optional
 
+from .._interrupts import deferred_interrupts
 from .._native import check, ffi, lib, new_error
 from ..errors import OssError, error_from_native
 
@@ -90,10 +96,12 @@ class _Session:
 
     def close(self) -> None:
         self.stop.set()
-        if self.open:
-            self.open = False
-            err = new_error()
-            check(lib.ossc_dir_close(err), err, "prepare_directory: close")
+        with deferred_interrupts():  # closed and recorded as closed, or neither
+            if self.open:
+                err = new_error()
+                rc = lib.ossc_dir_close(err)
+                self.open = False
+                check(rc, err, "prepare_directory: close")
         t = self.refresher
         if t is not None and t is not threading.current_thread():
             t.join()
@@ -143,17 +151,20 @@ class PreparedDirectory:
             opts.pushed_credentials = 1
             _push_credentials(provider)
         what = f"prepare_directory({uri!r}, {self.path!r})"
-        err = new_error()
-        if lib.ossc_dir_prepare(copts, opts, err) < 0:
-            _raise(err, what)
-        self._session.open = True
+        # Registered first: close() ends the session whenever it is open,
+        # and is a no-op before.
         self._finalizer = weakref.finalize(self, self._session.close)
-        if provider is not None:
-            self._session.refresher = threading.Thread(
-                target=_refresh, args=(provider, self._session.stop), daemon=True,
-                name="ossc-dir-credentials")
-            self._session.refresher.start()
         try:
+            with deferred_interrupts():  # a session is open exactly when it is recorded
+                err = new_error()
+                if lib.ossc_dir_prepare(copts, opts, err) < 0:
+                    _raise(err, what)
+                self._session.open = True
+                if provider is not None:
+                    self._session.refresher = threading.Thread(
+                        target=_refresh, args=(provider, self._session.stop), daemon=True,
+                        name="ossc-dir-credentials")
+                    self._session.refresher.start()
             self._wait(what)
         except BaseException:
             self.close()
