@@ -39,6 +39,25 @@ void ossc_xml_init(void)
     pthread_once(&xml_once, xml_global_init);
 }
 
+static void xml_say_nothing(void *ctx, const char *fmt, ...)
+{
+    (void)ctx;
+    (void)fmt;
+}
+
+void ossc_xml_quiet_begin(ossc_xml_quiet *q)
+{
+    ossc_xml_init();
+    q->ctx = xmlGenericErrorContext;
+    q->handler = (void *)xmlGenericError;
+    xmlSetGenericErrorFunc(NULL, xml_say_nothing);
+}
+
+void ossc_xml_quiet_end(const ossc_xml_quiet *q)
+{
+    xmlSetGenericErrorFunc(q->ctx, (xmlGenericErrorFunc)q->handler);
+}
+
 /* Parses body into a DOM, or NULL when it is empty, not well-formed, or
  * declares a DTD.  libxml2 is told to stay silent (no stderr output) and
  * never to touch the network. */
@@ -50,10 +69,12 @@ static xmlDocPtr parse_doc(const char *body, size_t len)
         return NULL;
     if (memmem(body, len, "<!DOCTYPE", 9))
         return NULL;
-    ossc_xml_init();
+    ossc_xml_quiet quiet;
+    ossc_xml_quiet_begin(&quiet);
     doc = xmlReadMemory(body, (int)len, NULL, NULL,
                         XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_NOERROR |
                             XML_PARSE_NOWARNING);
+    ossc_xml_quiet_end(&quiet);
     if (doc && (doc->intSubset || doc->extSubset)) {
         xmlFreeDoc(doc);
         return NULL;

@@ -14,6 +14,20 @@ int ossc_xml_parse_error(const char *body, size_t len, ossc_error *err);
 /* Sets up libxml2 once per process (safe from any thread). */
 void ossc_xml_init(void);
 
+/* libxml2 reports some errors (e.g. "encoding error: input conversion
+ * failed" for a reply that declares an encoding its bytes break) through
+ * its generic error channel, which prints to stderr -- the application's
+ * -- whatever the parse options say.  Every parse runs between these two:
+ * the calling thread's channel (libxml2 keeps it per thread) is muted and
+ * then given back, so an application that uses libxml2 itself keeps its
+ * own handler.  Cost: two thread-local stores per parse. */
+typedef struct ossc_xml_quiet {
+    void *ctx;
+    void *handler;
+} ossc_xml_quiet;
+void ossc_xml_quiet_begin(ossc_xml_quiet *q);
+void ossc_xml_quiet_end(const ossc_xml_quiet *q);
+
 /* ListBucketResult of ListObjects (V1: Marker/NextMarker) or ListObjectsV2
  * (ContinuationToken/NextContinuationToken), parsed as a stream (SAX2, no
  * tree; xml_list.c).  Appends objects and common prefixes to *out

@@ -239,12 +239,16 @@ static int run_sax(list_sax *s, const char *body, size_t len)
     sax.externalSubset = on_doctype;
     sax.serror = on_xml_error;
 
-    ossc_xml_init();
+    ossc_xml_quiet quiet;
+    ossc_xml_quiet_begin(&quiet);
     s->ctxt = xmlCreatePushParserCtxt(&sax, s, NULL, 0, NULL);
-    if (!s->ctxt)
+    if (!s->ctxt) {
+        ossc_xml_quiet_end(&quiet);
         return ossc_error_set(s->err, ENOMEM, "out of memory reading a list response");
+    }
     xmlCtxtUseOptions(s->ctxt, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     rc = xmlParseChunk(s->ctxt, body, (int)len, 1);
+    ossc_xml_quiet_end(&quiet);
     if (!s->failed && (rc != 0 || !s->ctxt->wellFormed)) {
         ossc_error_set(s->err, EIO, "list response is not well-formed XML (%zu bytes): %s", len,
                        s->xml_error[0] ? s->xml_error : "parse error");

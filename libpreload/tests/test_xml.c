@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <libxml/parser.h>
+#include <libxml/xmlerror.h>
 
 #include "check.h"
 #include "error.h"
@@ -199,12 +201,60 @@ static void test_parse_time(void)
     CHECK(ossc_xml_parse_time("") == 0);
 }
 
+
+static int app_handler_calls;
+static void app_handler(void *ctx, const char *fmt, ...)
+{
+    (void)ctx;
+    (void)fmt;
+    app_handler_calls++;
+}
+
+/* A reply that declares an encoding its bytes break makes libxml2 report
+ * through its generic channel, which prints to stderr: the application's,
+ * under LD_PRELOAD.  Both parsers keep it silent, and give back a handler
+ * the application set. */
+static void test_parsers_never_write_to_stderr(void)
+{
+    static const char bad[] = "<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>"
+                              "<ListBucketResult><Contents><Key>\x81 \xff\xfe</Key>"
+                              "<Size>1</Size></Contents></ListBucketResult>";
+    static const char bad_err[] = "<?xml version=\"1.0\" encoding=\"Shift_JIS\"?>"
+                                  "<Error><Code>\x81 \xff\xfe</Code></Error>";
+    FILE *capture = tmpfile();
+    CHECK(capture != NULL);
+    fflush(stderr);
+    int saved = dup(2);
+    CHECK(saved >= 0 && dup2(fileno(capture), 2) == 2);
+
+    xmlSetGenericErrorFunc(NULL, app_handler);
+    ossc_error err;
+    ossc_list_result *r = NULL;
+    (void)ossc_xml_parse_list(bad, sizeof bad - 1, &r, &err);
+    ossc_list_result_free(r);
+    (void)ossc_xml_parse_error(bad_err, sizeof bad_err - 1, &err);
+    CHECK(xmlGenericError == app_handler); /* given back */
+    CHECK(app_handler_calls == 0);          /* and not called for our parses */
+    xmlSetGenericErrorFunc(NULL, NULL);
+
+    fflush(stderr);
+    CHECK(dup2(saved, 2) == 2);
+    close(saved);
+    CHECK(ftell(capture) == 0 || fseek(capture, 0, SEEK_END) == 0);
+    long written = ftell(capture);
+    if (written != 0)
+        fprintf(stderr, "libxml2 wrote %ld bytes to stderr\n", written);
+    CHECK(written == 0);
+    fclose(capture);
+}
+
 int main(void)
 {
     test_error_doc();
     test_upload_id();
     test_build_complete();
     test_parse_time();
+    test_parsers_never_write_to_stderr();
     xmlCleanupParser();
     return check_summary("test_xml");
 }
