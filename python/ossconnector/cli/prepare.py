@@ -23,7 +23,6 @@ import argparse
 import os
 import signal
 import sys
-import threading
 
 from ._common import (
     CommandError,
@@ -131,8 +130,11 @@ def _serve(args) -> int:
         raise CommandError(f"--serve needs the model connector: {exc}") from None
     connector = OssModelConnector(args.endpoint, cred_path=client.cred_path or "",
                                   config_path=args.config or "", region=args.region or None)
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # SIGTERM is Ctrl-C here: one path for both, the KeyboardInterrupt that
+    # prepare_directory and the wait below already handle.  (A handler that
+    # set an Event could deadlock: it runs in the main thread, which may hold
+    # that Event's lock inside wait().)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         print(f"prepare: loading {args.uri} into the shared cache ...", file=sys.stderr,
               flush=True)
@@ -140,8 +142,8 @@ def _serve(args) -> int:
         print(f"serving {args.dir} (from {args.uri}); Ctrl-C or SIGTERM to release it",
               flush=True)
         try:
-            while not stop.wait(0.5):
-                pass
+            while True:
+                signal.pause()
         except KeyboardInterrupt:
             pass
     finally:
