@@ -52,10 +52,14 @@ def parse_uri(uri: str) -> tuple[str, str]:
         raise TypeError(f"OSS URI must be a str, not {type(uri).__name__}")
     if "\0" in uri:
         raise ValueError(f"invalid OSS URI {uri!r}: contains a NUL character")
+    try:
+        raw = uri.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: no object has that name
+        raise ValueError(f"invalid OSS URI {uri!r}: not valid Unicode ({exc.reason})") from None
     err = new_error()
     bucket = ffi.new("char[]", 64)
     key = ffi.new("char[]", 1024)
-    check(lib.ossc_parse_uri(uri.encode("utf-8"), bucket, 64, key, 1024, err), err)
+    check(lib.ossc_parse_uri(raw, bucket, 64, key, 1024, err), err)
     return ffi.string(bucket).decode(), ffi.string(key).decode("utf-8")
 
 

@@ -85,3 +85,8 @@ def test_safe_join_stays_below_root(rel):
         return
     assert os.path.commonpath([root, os.path.normpath(path)]) == root
     assert os.path.normpath(path) != root
+
+
+def test_lone_surrogate_is_refused_naming_the_uri():
+    with pytest.raises(ValueError, match="invalid OSS URI 'oss://bucket/a\\\\ud800b'"):
+        parse_uri("oss://bucket/a\ud800b")
