@@ -358,6 +358,7 @@ int wait_bounded(int file, int ms, int *err, const char *what)
     pthread_mutex_unlock(&b->m);
     if (!done) {
         fprintf(stderr, "FAIL: %s: ossc_cache_wait(%d) still blocked after %d ms\n", what, file, ms);
+        scratch_remove(); /* the cache of a failed run goes too */
         _exit(1);
     }
     pthread_join(t, NULL);

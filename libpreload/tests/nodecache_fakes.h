@@ -76,7 +76,8 @@ void test_detach(void);
 
 /* ossc_cache_wait on a thread, given at most ms: its return value, with
  * errno in *err; a wait still blocked after ms fails the run at once
- * (exit 1, naming the call): a hang is a failure, never a stuck test. */
+ * (exit 1, naming the call, scratch removed): a hang is a failure, never a
+ * stuck test. */
 int wait_bounded(int file, int ms, int *err, const char *what);
 
 /* Polls cond(arg) every millisecond until true or ms passed. */
