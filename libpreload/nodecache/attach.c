@@ -56,7 +56,7 @@
 
 /* ------------------------------------------------------------ attach */
 
-struct cache_process NC = {.source = &ossc_engine_chunk_source, .dirfd = -1, .lockfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
+struct cache_process NC = {.source = &ossc_engine_chunk_source, .catalog = &ossc_engine_catalog, .dirfd = -1, .lockfd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* An attach that cannot go on: logged, kept for in-process callers, and
  * told on stderr by a process with ENABLE_CONNECTOR (which then drops it

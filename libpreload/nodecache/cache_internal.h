@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "error.h"
+#include "catalog.h"
 #include "chunk_source.h"
 #include "nodecache.h"
 
@@ -60,6 +61,7 @@ struct shm_file {
 /* This process's view of the cache (one per process). */
 struct cache_process {
     const ossc_chunk_source *source; /* where chunks come from (the engine by default) */
+    const ossc_catalog *catalog;     /* what the large files are (the engine by default) */
     ossc_preload_settings s;
     char dir[PATH_MAX];
     char model_dir_real[PATH_MAX];
@@ -135,7 +137,7 @@ void nc_retry_failed(int file);
 /* prefetch.c */
 bool nc_next_chunk(int *file, uint64_t *chunk);
 void nc_janitor(void);
-int nc_prefetch_slots(ossc_client *cl);
+int nc_prefetch_slots(int concurrency);
 void *nc_prefetch_main(void *arg);
 void nc_try_lead(void);
 
@@ -159,7 +161,7 @@ void nc_remove_lock_and_dir(void);
 void nc_remove_everything(void);
 int nc_map_existing(void);
 int nc_create_in_cache(const char *name);
-int nc_head_large_files(ossc_client *cl, const ossc_large_file *lf, size_t n, uint64_t *crc, uint32_t *has_crc);
+int nc_describe_large_files(const ossc_large_file *lf, size_t n, uint64_t *crc, uint32_t *has_crc);
 void nc_remove_prepared(const ossc_large_file *lf, size_t n);
 int nc_create_state(void);
 

@@ -44,12 +44,23 @@ static void engine_release(ossc_chunk_fetch *h)
     ossc_in_hook--;
 }
 
+static int engine_prefetcher(void *ctx)
+{
+    (void)ctx;
+    ossc_client *cl = nc_client();
+    if (!cl)
+        return 1;
+    ossc_client_lower_thread(cl); /* below the application, like the I/O threads */
+    return ossc_client_concurrency(cl);
+}
+
 const ossc_chunk_source ossc_engine_chunk_source = {
     .ctx = NULL,
     .start = engine_start,
     .done = engine_done,
     .wait = engine_wait,
     .release = engine_release,
+    .prefetcher = engine_prefetcher,
 };
 
 void ossc_nodecache_use_source(const ossc_chunk_source *src)

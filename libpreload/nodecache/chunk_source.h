@@ -42,6 +42,10 @@ typedef struct ossc_chunk_source {
     /* Frees the handle; a fetch still running is cancelled first (what it
      * wrote is garbage the cache never serves: the chunk stays unclaimed). */
     void (*release)(ossc_chunk_fetch *h);
+    /* Called once on the prefetch thread before its first fetch: prepares
+     * that thread (the engine lowers it below the application) and returns
+     * how many fetches the source runs at once (>= 1).  NULL: one. */
+    int (*prefetcher)(void *ctx);
 } ossc_chunk_source;
 
 /* The engine: ranged GETs through this process's client. */

@@ -155,27 +155,19 @@ int nc_create_in_cache(const char *name)
     return nc_open_in_cache(name, O_RDWR | O_CREAT | O_EXCL, 0600);
 }
 
-/* HEAD of every large file: its size must be the listing's, and its CRC
- * (when the server has one) is what the file's bytes are checked against.
- * Sequential: a model has few large files. */
-int nc_head_large_files(ossc_client *cl, const ossc_large_file *lf, size_t n,
-                            uint64_t *crc, uint32_t *has_crc)
+/* Every large file as the catalog describes it now: its size must be the
+ * listing's, and its CRC (when known) is what the file's bytes are checked
+ * against.  Sequential: a model has few large files. */
+int nc_describe_large_files(const ossc_large_file *lf, size_t n, uint64_t *crc, uint32_t *has_crc)
 {
     for (size_t i = 0; i < n; i++) {
-        ossc_object_info info;
-        ossc_error err;
-        memset(&info, 0, sizeof(info));
-        ossc_in_hook++;
-        int rc = ossc_head(cl, NC.s.bucket, lf[i].key, &info, &err);
-        ossc_in_hook--;
-        if (rc < 0)
-            return nc_refuse(err.code ? err.code : EIO, "cannot prepare MODEL_DIR %s from %s: HEAD "
-                          "oss://%s/%s: %s", NC.s.model_dir, NC.s.oss_path, NC.s.bucket, lf[i].key,
-                          err.message);
-        uint64_t size = info.size;
-        crc[i] = info.crc64;
-        has_crc[i] = info.has_crc64 ? 1 : 0;
-        ossc_object_info_clear(&info);
+        ossc_error err = {0};
+        uint64_t size = 0;
+        bool known = false;
+        if (NC.catalog->describe(NC.catalog->ctx, &NC.s, &lf[i], &size, &crc[i], &known, &err) < 0)
+            return nc_refuse(err.code ? err.code : EIO, "cannot prepare MODEL_DIR %s from %s: %s",
+                             NC.s.model_dir, NC.s.oss_path, err.message);
+        has_crc[i] = known ? 1 : 0;
         if (size != lf[i].size)
             return nc_refuse(EIO, "cannot prepare MODEL_DIR %s from %s: oss://%s/%s is %llu bytes "
                           "by HEAD but %llu by the listing: it changed while MODEL_DIR was "
@@ -199,18 +191,23 @@ void nc_remove_prepared(const ossc_large_file *lf, size_t n)
     free(rels);
 }
 
-/* Builds MODEL_DIR and a new state file (under the setup lock).  Long (about
+/* Builds MODEL_DIR (through the catalog) and a new state file (under the
+ * setup lock).  Long (about
  * 100 lines) because every failure after the preparation must undo it in one
  * place: one cleanup path. */
 int nc_create_state(void)
 {
-    ossc_client *cl = nc_client();
-    if (!cl)
-        return nc_refuse(EIO, "cannot create the OSS client for %s", NC.s.oss_path);
     ossc_large_file *lf = NULL;
     size_t n = 0;
-    ossc_error err;
-    if (ossc_modeldir_prepare(cl, &NC.s, &lf, &n, &err) < 0) {
+    uint64_t chunk = 0, total = 0;
+    ossc_error err = {0};
+    int prepared = NC.catalog->prepare(NC.catalog->ctx, &NC.s, &lf, &n, &chunk, &err);
+    if (prepared == 0 && chunk == 0) { /* a catalog's bug: never divide by it */
+        nc_remove_prepared(lf, n);
+        ossc_large_files_free(lf, n);
+        prepared = ossc_error_set(&err, EINVAL, "the catalog gave a chunk size of 0");
+    }
+    if (prepared < 0) {
         nc_refuse(err.code ? err.code : EIO, "cannot prepare MODEL_DIR %s from %s: %s",
                NC.s.model_dir, NC.s.oss_path, err.message);
         NC.attach_err = err;
@@ -218,7 +215,7 @@ int nc_create_state(void)
     }
     uint64_t *objcrc = calloc(n ? n : 1, sizeof(*objcrc));
     uint32_t *has_crc = calloc(n ? n : 1, sizeof(*has_crc));
-    if (!objcrc || !has_crc || nc_head_large_files(cl, lf, n, objcrc, has_crc) < 0) {
+    if (!objcrc || !has_crc || nc_describe_large_files(lf, n, objcrc, has_crc) < 0) {
         if (!objcrc || !has_crc)
             nc_refuse(ENOMEM, "out of memory preparing %s", NC.s.model_dir);
         free(objcrc);
@@ -227,7 +224,6 @@ int nc_create_state(void)
         ossc_large_files_free(lf, n);
         return -1;
     }
-    uint64_t chunk = ossc_client_part_size(cl), total = 0;
     for (size_t i = 0; i < n; i++)
         total += (lf[i].size + chunk - 1) / chunk;
     size_t len = nc_state_size((uint32_t)n, total);

@@ -134,15 +134,15 @@ void nc_janitor(void)
     }
 }
 
-/* Prefetch requests in flight: the engine's concurrency, but no more
+/* Prefetch requests in flight: the source's concurrency, but no more
  * bytes than the window.  Every transfer shares the link, so each takes
  * about window / bandwidth: a small window lets chunks land in order and
  * soon (a file opened ahead of its turn gets its bytes quickly) while
  * enough requests stay in flight to fill the link. */
-int nc_prefetch_slots(ossc_client *cl)
+int nc_prefetch_slots(int concurrency)
 {
     uint64_t by_window = NC.s.prefetch_window / NC.h->chunk_size;
-    int slots = cl ? ossc_client_concurrency(cl) : 1;
+    int slots = concurrency > 0 ? concurrency : 1;
     if (by_window < (uint64_t)slots)
         slots = (int)by_window;
     return slots > 0 ? slots : 1;
@@ -156,10 +156,7 @@ void *nc_prefetch_main(void *arg)
 {
     (void)arg;
     ossc_in_hook = 1; /* this thread's libc calls are never the application's */
-    ossc_client *cl = nc_client();
-    if (cl)
-        ossc_client_lower_thread(cl); /* below the application, like the I/O threads */
-    int slots = nc_prefetch_slots(cl);
+    int slots = nc_prefetch_slots(NC.source->prefetcher ? NC.source->prefetcher(NC.source->ctx) : 1);
     fetch *inflight = calloc((size_t)slots, sizeof(*inflight));
     int n = 0;
     uint64_t last_janitor = 0, last_reclaim = 0;

@@ -1,0 +1,160 @@
+/* test_modeldir.c - the MODEL_DIR mirror's refusals and removals that need
+ * no server: foreign files and planted symlinks refused before any
+ * request, a manifest naming a path outside MODEL_DIR refused, and
+ * placeholder removal / linking that never follows a symlink (a user's
+ * file is never deleted or replaced).  The preparation with a listing is
+ * covered against the emulator (tests/hostile/test_hostile_modeldir.py). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "manifest.h"
+#include "nodecache_fakes.h"
+
+static char path_buf[4][PATH_MAX];
+static int path_next;
+
+/* scratch/<fmt...>, in one of four rotating buffers. */
+static const char *at(const char *rel)
+{
+    char *p = path_buf[path_next++ % 4];
+    snprintf(p, PATH_MAX, "%s/%s", scratch, rel);
+    return p;
+}
+
+static void put(const char *rel, const char *content)
+{
+    FILE *f = fopen(at(rel), "w");
+    if (f) {
+        fputs(content, f);
+        fclose(f);
+    }
+}
+
+static bool holds(const char *rel, const char *content)
+{
+    char buf[256] = "";
+    FILE *f = fopen(at(rel), "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strcmp(buf, content) == 0;
+}
+
+static bool exists_nofollow(const char *rel)
+{
+    struct stat st;
+    return lstat(at(rel), &st) == 0;
+}
+
+/* Refused before any request: the client is never used (NULL here). */
+static int prepare(const char *name, ossc_error *err)
+{
+    ossc_preload_settings s;
+    test_settings(&s, name);
+    ossc_large_file *lf = NULL;
+    size_t n = 0;
+    memset(err, 0, sizeof(*err));
+    int rc = ossc_modeldir_prepare(NULL, &s, &lf, &n, err);
+    ossc_large_files_free(lf, n);
+    return rc;
+}
+
+static void test_foreign_file_refused(void)
+{
+    CHECK(mkdir(at("m1"), 0700) == 0);
+    put("m1/user.txt", "mine");
+    ossc_error err;
+    CHECK(prepare("m1", &err) == -1);
+    CHECK(err.code == EEXIST);
+    CHECK(strstr(err.message, "user.txt") != NULL);
+    CHECK(holds("m1/user.txt", "mine"));
+}
+
+static void test_planted_symlink_refused(void)
+{
+    CHECK(mkdir(at("m2"), 0700) == 0);
+    put("victim.txt", "precious");
+    CHECK(symlink(at("victim.txt"), at("m2/model.bin")) == 0);
+    ossc_error err;
+    CHECK(prepare("m2", &err) == -1);
+    CHECK(err.code == EEXIST);
+    CHECK(strstr(err.message, "model.bin") != NULL);
+    CHECK(holds("victim.txt", "precious"));
+    CHECK(exists_nofollow("m2/model.bin"));
+}
+
+static void test_manifest_outside_refused(void)
+{
+    CHECK(mkdir(at("m3"), 0700) == 0);
+    put("outside.txt", "keep");
+    put("m3/.ossc-manifest", OSSC_MANIFEST_HEADER "oss://bkt/pfx/\n../outside.txt\n");
+    ossc_error err;
+    CHECK(prepare("m3", &err) == -1);
+    CHECK(strstr(err.message, ".ossc-manifest") != NULL);
+    CHECK(strstr(err.message, "nothing in MODEL_DIR was deleted") != NULL);
+    CHECK(holds("outside.txt", "keep"));
+    CHECK(exists_nofollow("m3/.ossc-manifest"));
+}
+
+static void test_open_model_dir_refused(void)
+{
+    CHECK(mkdir(at("m4"), 0700) == 0);
+    CHECK(chmod(at("m4"), 0770) == 0);
+    ossc_error err;
+    CHECK(prepare("m4", &err) == -1);
+    CHECK(strstr(err.message, "m4") != NULL);
+}
+
+/* Placeholders go; what a planted link reaches stays. */
+static void test_remove_follows_no_symlink(void)
+{
+    CHECK(mkdir(at("m5"), 0700) == 0);
+    CHECK(mkdir(at("userdir"), 0700) == 0);
+    put("userdir/x.bin", "user x");
+    put("user_q.txt", "user q");
+    put("m5/p.bin", "placeholder");
+    CHECK(symlink(at("userdir"), at("m5/sub")) == 0);   /* sub/x.bin lies behind a link */
+    CHECK(symlink(at("user_q.txt"), at("m5/q.bin")) == 0);
+    const char *rels[] = {"p.bin", "sub/x.bin", "q.bin"};
+    ossc_modeldir_remove_placeholders(at("m5"), rels, 3);
+    CHECK(!exists_nofollow("m5/p.bin"));
+    CHECK(holds("userdir/x.bin", "user x"));
+    CHECK(holds("user_q.txt", "user q"));
+}
+
+/* Linking a placeholder through a symlinked directory is refused. */
+static void test_link_follows_no_symlink(void)
+{
+    CHECK(mkdir(at("m6"), 0700) == 0);
+    CHECK(mkdir(at("userdir6"), 0700) == 0);
+    put("userdir6/w.bin", "user w");
+    CHECK(symlink(at("userdir6"), at("m6/sub")) == 0);
+    ossc_error err = {0};
+    CHECK(ossc_modeldir_link_placeholder(at("m6"), "sub/w.bin", "/dev/null", &err) == -1);
+    CHECK(err.code == ELOOP || err.code == ENOTDIR);
+    CHECK(strstr(err.message, "w.bin") != NULL);
+    CHECK(holds("userdir6/w.bin", "user w"));
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IONBF, 0);
+    if (scratch_make() < 0)
+        return 1;
+    test_foreign_file_refused();
+    test_planted_symlink_refused();
+    test_manifest_outside_refused();
+    test_open_model_dir_refused();
+    test_remove_follows_no_symlink();
+    test_link_follows_no_symlink();
+    scratch_remove();
+    return check_summary("test_modeldir");
+}
