@@ -5,12 +5,22 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 
 import pytest
 
 from ossconnector.emulator.testing import oss2_bucket, running_emulator, unique_bucket_name
 
 from tests_helpers import EMULATOR_DOMAIN, write_config
+
+
+# A shell runs a background job ("make test &", CI launched with "&") with
+# SIGINT ignored, and an ignored signal stays ignored across exec: every
+# child would then ignore Ctrl-C, and the tests that send it (cp's exit
+# status 130, an interrupted prepare_directory) would see their programs run
+# on.  The suite's processes get the disposition a terminal gives them.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
