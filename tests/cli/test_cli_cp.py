@@ -166,17 +166,24 @@ def _start_slow_download(conn, bucket, emu, out, key, size):
     return proc
 
 
-def test_ctrl_c_stops_cleanly_with_status_130(conn, bucket, emu, tmp_path):
-    """SIGINT during a download: exit status 130, no partial or temporary
-    file left behind."""
+def _ctrl_c(proc, emu):
+    """Sends SIGINT to proc and waits for it (the server's delays are
+    cleared after); returns its exit status and stderr."""
     import signal
 
-    out = tmp_path / "out"
-    proc = _start_slow_download(conn, bucket, emu, out, "slow.bin", 8 << 20)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     emu.faults.clear()
-    assert proc.returncode == 130, err
+    return proc.returncode, err
+
+
+def test_ctrl_c_stops_cleanly_with_status_130(conn, bucket, emu, tmp_path):
+    """SIGINT during a download: exit status 130, no partial or temporary
+    file left behind."""
+    out = tmp_path / "out"
+    proc = _start_slow_download(conn, bucket, emu, out, "slow.bin", 8 << 20)
+    status, err = _ctrl_c(proc, emu)
+    assert status == 130, err
     assert "interrupted" in err
     assert os.listdir(out) == [], err
 
@@ -197,14 +204,10 @@ def test_ctrl_c_during_the_last_step_renames_nothing(conn, bucket, emu, tmp_path
     """An object fetched in one step: Ctrl-C arrives while that step (the
     last) is in flight.  The step completes, but the download was
     cancelled: the finished file must not be renamed into place."""
-    import signal
-
     out = tmp_path / "out"
     proc = _start_slow_download(conn, bucket, emu, out, "one-step.bin", 1 << 20)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    emu.faults.clear()
-    assert proc.returncode == 130, err
+    status, err = _ctrl_c(proc, emu)
+    assert status == 130, err
     assert os.listdir(out) == [], err
 
 
