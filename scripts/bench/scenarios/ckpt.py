@@ -112,10 +112,9 @@ def same_state(a: dict, b: dict) -> bool:
 
 # ----------------------------------------------------------------- workers
 
-def _ours(a):
-    from ossconnector.checkpoint import OssCheckpoint
-
-    ck = OssCheckpoint(a.endpoint, cred_path=a.cred, config_path=a.config)
+def _checkpoint_save_load(ck, a):
+    """save and load of a.key through ck's writer and reader streams (the
+    OssCheckpoint API ours and the product share)."""
     uri = f"oss://{a.bucket}/{a.key}"
 
     def save(state):
@@ -131,28 +130,21 @@ def _ours(a):
             return torch.load(r, weights_only=True)
 
     return save, load
+
+
+def _ours(a):
+    from ossconnector.checkpoint import OssCheckpoint
+
+    return _checkpoint_save_load(
+        OssCheckpoint(a.endpoint, cred_path=a.cred, config_path=a.config), a)
 
 
 def _product(a):
     from osstorchconnector import OssCheckpoint
 
-    ck = OssCheckpoint(endpoint=a.vhost_endpoint, cred_path=a.cred, config_path=a.config,
-                       region="cn-hangzhou")
-    uri = f"oss://{a.bucket}/{a.key}"
-
-    def save(state):
-        import torch
-
-        with ck.writer(uri) as w:
-            torch.save(state, w)
-
-    def load():
-        import torch
-
-        with ck.reader(uri) as r:
-            return torch.load(r, weights_only=True)
-
-    return save, load
+    return _checkpoint_save_load(
+        OssCheckpoint(endpoint=a.vhost_endpoint, cred_path=a.cred, config_path=a.config,
+                      region="cn-hangzhou"), a)
 
 
 def _oss2_bucket(a):
