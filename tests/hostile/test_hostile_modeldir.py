@@ -22,6 +22,7 @@ import pytest
 
 from ossconnector.emulator.testing import running_emulator
 from preload_helpers import fast_fail_config, preload_env, run, upload
+from tests_helpers import reaped
 
 SMALL = 64 * 1024  # preload_env's OSSC_SMALL_FILE_SIZE
 # Listed in this order: the large file comes before the small files, so a
@@ -353,16 +354,12 @@ def test_last_process_out_never_removes_through_a_planted_link(emu, bucket, nest
     model_dir, cache = tmp_path / "model", tmp_path / "cache"
     env = preload_env(emu, bucket, nested, model_dir, cache)
     code = HOLD_NESTED.format(size=len(NESTED["sub/big.bin"]), end=end)
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with reaped(subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)) as proc:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
         swap_sub_for_link(model_dir, victim_dir, tmp_path / "sub-aside")
         proc.communicate("\n", timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0
     wait_until(lambda: cache_gone(cache))
     assert (victim_dir / "big.bin").read_bytes() == b"root's big file"
