@@ -1,6 +1,7 @@
 """Plain helpers the test modules import (fixtures live in conftest.py, except
 tmp_path_on_tmpfs, which the conftests that want it import)."""
 
+import contextlib
 import json
 import os
 
@@ -31,6 +32,19 @@ def write_config(tmp_path, **overrides):
 
 
 write_config_file = write_config
+
+
+@contextlib.contextmanager
+def reaped(proc):
+    """proc (a subprocess.Popen) for a with block, killed and waited for
+    when the block leaves it running (a failed assertion), so that no
+    server or child outlives its test."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 def read_tree(root):

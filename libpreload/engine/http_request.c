@@ -79,52 +79,53 @@ ossc_req *ossc_req_new(const char *method, const char *bucket, const char *key)
     return r;
 }
 
+/* Appends copies of name and value (NULL: a bare name) to list, which
+ * holds *n of its cap entries.  -1 when it is full or out of memory, with
+ * nothing added. */
+static int kv_add(ossc_kv *list, size_t *n, size_t cap, const char *name, const char *value)
+{
+    if (*n >= cap)
+        return -1;
+    char *nm = strdup(name);
+    char *v = value ? strdup(value) : NULL;
+    if (!nm || (value && !v)) {
+        free(nm);
+        free(v);
+        return -1;
+    }
+    list[*n].name = nm;
+    list[*n].value = v;
+    (*n)++;
+    return 0;
+}
+
+static void kv_free(ossc_kv *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free((char *)list[i].name);
+        free((char *)list[i].value);
+    }
+}
+
 void ossc_req_free(ossc_req *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->n_query; i++) {
-        free((char *)r->query[i].name);
-        free((char *)r->query[i].value);
-    }
-    for (size_t i = 0; i < r->n_headers; i++) {
-        free((char *)r->headers[i].name);
-        free((char *)r->headers[i].value);
-    }
+    kv_free(r->query, r->n_query);
+    kv_free(r->headers, r->n_headers);
     free(r->resp);
     free(r);
 }
 
 int ossc_req_query(ossc_req *r, const char *name, const char *value)
 {
-    if (r->n_query >= OSSC_REQ_MAX_QUERY)
-        return -1;
-    char *n = strdup(name);
-    char *v = value ? strdup(value) : NULL;
-    if (!n || (value && !v)) {
-        free(n);
-        free(v);
-        return -1;
-    }
-    r->query[r->n_query].name = n;
-    r->query[r->n_query].value = v;
-    r->n_query++;
-    return 0;
+    return kv_add(r->query, &r->n_query, OSSC_REQ_MAX_QUERY, name, value);
 }
 
+/* A header always has a value (an empty one is ""). */
 int ossc_req_header(ossc_req *r, const char *name, const char *value)
 {
-    if (r->n_headers >= OSSC_REQ_MAX_HEADERS)
+    if (!value)
         return -1;
-    char *n = strdup(name);
-    char *v = strdup(value);
-    if (!n || !v) {
-        free(n);
-        free(v);
-        return -1;
-    }
-    r->headers[r->n_headers].name = n;
-    r->headers[r->n_headers].value = v;
-    r->n_headers++;
-    return 0;
+    return kv_add(r->headers, &r->n_headers, OSSC_REQ_MAX_HEADERS, name, value);
 }

@@ -8,26 +8,28 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "xml.h"
 
-void fuzz_quiet_log(void)
+int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+    (void)argc;
+    (void)argv;
     ossc_log_init(OSSC_LOG_ERROR, NULL);
+    ossc_xml_init();
+    return 0;
 }
 
-int fuzz_memfd_open(const char *name)
+void fuzz_memfd_fill(const uint8_t *data, size_t size, char *path, size_t cap)
 {
-    int fd = memfd_create(name, MFD_CLOEXEC);
+    static int fd = -1;
+    size_t done = 0;
+
+    if (fd < 0)
+        fd = memfd_create("fuzz-input", MFD_CLOEXEC);
     if (fd < 0) {
         perror("memfd_create");
         abort();
     }
-    return fd;
-}
-
-void fuzz_memfd_fill(int fd, const uint8_t *data, size_t size, char *path, size_t cap)
-{
-    size_t done = 0;
-
     if (ftruncate(fd, 0) != 0) {
         perror("ftruncate(memfd)");
         abort();

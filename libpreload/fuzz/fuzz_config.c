@@ -11,24 +11,13 @@
 #include "error.h"
 #include "fuzz_common.h"
 
-static int memfd = -1;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_quiet_log();
-    memfd = fuzz_memfd_open("fuzz-config.json");
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static ossc_config cfg, defaults;
     char path[64];
     ossc_error err;
 
-    fuzz_memfd_fill(memfd, data, size, path, sizeof path);
+    fuzz_memfd_fill(data, size, path, sizeof path);
     ossc_error_clear(&err);
     if (ossc_config_load(path, &cfg, &err) != 0) {
         ossc_config_defaults(&defaults);

@@ -11,17 +11,6 @@
 #include "error.h"
 #include "fuzz_common.h"
 
-static int memfd = -1;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_quiet_log();
-    memfd = fuzz_memfd_open("fuzz-credentials.json");
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ossc_cred_source src;
@@ -30,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ossc_error err;
     char *s;
 
-    fuzz_memfd_fill(memfd, data, size, path, sizeof path);
+    fuzz_memfd_fill(data, size, path, sizeof path);
     ossc_error_clear(&err);
     if (ossc_cred_init_file(&src, path, &err) == 0) {
         if (ossc_cred_get(&src, &creds, &err) != 0)

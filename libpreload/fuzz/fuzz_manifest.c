@@ -57,14 +57,6 @@ static char *serialize(const ossc_manifest *m, size_t *len)
     return text;
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_quiet_log();
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const char name[] = "/models/m/.ossc-manifest";

@@ -73,15 +73,6 @@ static void check_columns(const ossc_list_result *r, size_t keys_bytes)
     ossc_list_columns_free(&cols);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    fuzz_quiet_log();
-    ossc_xml_init();
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     ossc_list_result *r = NULL;

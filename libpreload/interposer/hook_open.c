@@ -68,43 +68,53 @@ OSSC_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
     return f >= 0 ? open_ours(f, flags) : ossc_real.openat64(dirfd, path, flags, mode);
 }
 
-/* _FORTIFY_SOURCE variants (no mode argument). */
-OSSC_EXPORT int __open_2(const char *path, int flags)
+/* _FORTIFY_SOURCE variants (no mode argument).  __open_2 and __open64_2:
+ * ours, else libc's checking entry point chk, or the plain one where this
+ * libc has no chk.  The caller has resolved the real symbols. */
+static int open_fortified(const char *path, int flags, int (*chk)(const char *, int),
+                          int (*plain)(const char *, int, ...))
 {
-    ossc_real_resolve();
     int f = ours(AT_FDCWD, path, flags);
     if (f >= 0)
         return open_ours(f, flags);
-    return ossc_real.open_2 ? ossc_real.open_2(path, flags) : ossc_real.open(path, flags);
+    return chk ? chk(path, flags) : plain(path, flags);
+}
+
+OSSC_EXPORT int __open_2(const char *path, int flags)
+{
+    ossc_real_resolve();
+    return open_fortified(path, flags, ossc_real.open_2, ossc_real.open);
 }
 
 OSSC_EXPORT int __open64_2(const char *path, int flags)
 {
     ossc_real_resolve();
-    int f = ours(AT_FDCWD, path, flags);
+    return open_fortified(path, flags, ossc_real.open64_2, ossc_real.open64);
+}
+
+/* __openat_2 and __openat64_2, likewise: ours, else libc's checking entry point
+ * chk, or the plain one where this libc has no chk.  The caller has
+ * resolved the real symbols. */
+static int openat_fortified(int dirfd, const char *path, int flags,
+                            int (*chk)(int, const char *, int),
+                            int (*plain)(int, const char *, int, ...))
+{
+    int f = ours(dirfd, path, flags);
     if (f >= 0)
         return open_ours(f, flags);
-    return ossc_real.open64_2 ? ossc_real.open64_2(path, flags) : ossc_real.open64(path, flags);
+    return chk ? chk(dirfd, path, flags) : plain(dirfd, path, flags);
 }
 
 OSSC_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
     ossc_real_resolve();
-    int f = ours(dirfd, path, flags);
-    if (f >= 0)
-        return open_ours(f, flags);
-    return ossc_real.openat_2 ? ossc_real.openat_2(dirfd, path, flags)
-                              : ossc_real.openat(dirfd, path, flags);
+    return openat_fortified(dirfd, path, flags, ossc_real.openat_2, ossc_real.openat);
 }
 
 OSSC_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
 {
     ossc_real_resolve();
-    int f = ours(dirfd, path, flags);
-    if (f >= 0)
-        return open_ours(f, flags);
-    return ossc_real.openat64_2 ? ossc_real.openat64_2(dirfd, path, flags)
-                                : ossc_real.openat64(dirfd, path, flags);
+    return openat_fortified(dirfd, path, flags, ossc_real.openat64_2, ossc_real.openat64);
 }
 
 /* fopen reads through libc's internal read, which no hook sees: the whole

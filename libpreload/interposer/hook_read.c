@@ -82,22 +82,28 @@ OSSC_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
                               : ossc_real.read(fd, buf, n);
 }
 
+/* __pread_chk and __pread64_chk: the range made ready, then libc's
+ * checking entry point chk, or the plain one where this libc has no chk.
+ * The caller has resolved the real symbols. */
+static ssize_t pread_fortified(int fd, void *buf, size_t n, off_t off, size_t buflen,
+                               ssize_t (*chk)(int, void *, size_t, off_t, size_t),
+                               ssize_t (*plain)(int, void *, size_t, off_t))
+{
+    if (ready(fd, off, n) < 0)
+        return -1;
+    return chk ? chk(fd, buf, n, off, buflen) : plain(fd, buf, n, off);
+}
+
 OSSC_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 {
     ossc_real_resolve();
-    if (ready(fd, off, n) < 0)
-        return -1;
-    return ossc_real.pread64_chk ? ossc_real.pread64_chk(fd, buf, n, off, buflen)
-                                 : ossc_real.pread64(fd, buf, n, off);
+    return pread_fortified(fd, buf, n, off, buflen, ossc_real.pread64_chk, ossc_real.pread64);
 }
 
 OSSC_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 {
     ossc_real_resolve();
-    if (ready(fd, off, n) < 0)
-        return -1;
-    return ossc_real.pread_chk ? ossc_real.pread_chk(fd, buf, n, off, buflen)
-                               : ossc_real.pread(fd, buf, n, off);
+    return pread_fortified(fd, buf, n, off, buflen, ossc_real.pread_chk, ossc_real.pread);
 }
 
 OSSC_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)

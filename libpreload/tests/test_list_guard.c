@@ -27,44 +27,44 @@ static ossc_list_result *page_of(const char *const *keys, const char *const *pre
     return p;
 }
 
+/* Hands the guard the page page_of(keys, prefixes, next) as the reply to
+ * the request that sent token used; returns what ossc_list_guard_page
+ * returns (the page is freed, as a paging loop frees it). */
+static int guard_page(ossc_list_guard *g, const char *const *keys, const char *const *prefixes,
+                      const char *next, const char *used, ossc_error *e)
+{
+    ossc_list_result *p = page_of(keys, prefixes, next);
+    int rc = ossc_list_guard_page(g, p, used, e);
+    ossc_list_result_free(p);
+    return rc;
+}
+
 /* Tokens: a normal listing ends; a truncated page without a token, a
  * token used twice and a token cycle on empty pages are refused. */
 static void test_list_guard_tokens(void)
 {
     static const char *const ab[] = {"a", "b", NULL}, *const cd[] = {"c", "d", NULL};
     ossc_list_guard g;
-    ossc_list_result *p;
     ossc_error e;
 
     /* a normal listing: two pages, then the end */
     ossc_list_guard_init(&g, 0);
-    p = page_of(ab, NULL, "t1");
-    CHECK(ossc_list_guard_page(&g, p, "", &e) == 0);
-    ossc_list_result_free(p);
-    p = page_of(cd, NULL, NULL);
-    CHECK(ossc_list_guard_page(&g, p, "t1", &e) == 0);
-    ossc_list_result_free(p);
+    CHECK(guard_page(&g, ab, NULL, "t1", "", &e) == 0);
+    CHECK(guard_page(&g, cd, NULL, NULL, "t1", &e) == 0);
     ossc_list_guard_free(&g);
 
     /* truncated without a token; the same token again; a token cycle on
      * empty pages */
     ossc_list_guard_init(&g, 0);
-    p = page_of(ab, NULL, "");
-    p->truncated = 1;
-    CHECK(ossc_list_guard_page(&g, p, "", &e) == -1);
+    CHECK(guard_page(&g, ab, NULL, "", "", &e) == -1);
     CHECK(strstr(e.message, "without a continuation token") != NULL);
-    ossc_list_result_free(p);
     ossc_list_guard_free(&g);
 
     ossc_list_guard_init(&g, 0);
-    p = page_of(ab, NULL, "t1");
-    CHECK(ossc_list_guard_page(&g, p, "", &e) == 0);
-    ossc_list_result_free(p);
-    p = page_of(cd, NULL, "t1");
-    CHECK(ossc_list_guard_page(&g, p, "t1", &e) == -1);
+    CHECK(guard_page(&g, ab, NULL, "t1", "", &e) == 0);
+    CHECK(guard_page(&g, cd, NULL, "t1", "t1", &e) == -1);
     CHECK(strstr(e.message, "repeats a continuation token already used: 't1'") != NULL);
     CHECK(strstr(e.message, "page after token 't1'") != NULL);
-    ossc_list_result_free(p);
     ossc_list_guard_free(&g);
 
     ossc_list_guard_init(&g, 0);
@@ -73,10 +73,8 @@ static void test_list_guard_tokens(void)
         char used[8], next[8];
         snprintf(used, sizeof used, i ? "t%d" : "", (i - 1) % 3);
         snprintf(next, sizeof next, "t%d", i % 3);
-        p = page_of(NULL, NULL, next);
-        if (ossc_list_guard_page(&g, p, used, &e) < 0)
+        if (guard_page(&g, NULL, NULL, next, used, &e) < 0)
             failed_at = i;
-        ossc_list_result_free(p);
     }
     CHECK(failed_at == 3);
     ossc_list_guard_free(&g);
@@ -89,24 +87,15 @@ static void test_list_guard_backwards(void)
     static const char *const ab[] = {"a", "b", NULL}, *const bc[] = {"b", "c", NULL};
     static const char *const p_b[] = {"a/", NULL};
     ossc_list_guard g;
-    ossc_list_result *p;
     ossc_error e;
 
     ossc_list_guard_init(&g, 0);
-    p = page_of(ab, NULL, "t1");
-    CHECK(ossc_list_guard_page(&g, p, "", &e) == 0);
-    ossc_list_result_free(p);
-    p = page_of(ab, NULL, "t2");
-    CHECK(ossc_list_guard_page(&g, p, "t1", &e) == -1);
+    CHECK(guard_page(&g, ab, NULL, "t1", "", &e) == 0);
+    CHECK(guard_page(&g, ab, NULL, "t2", "t1", &e) == -1);
     CHECK(strstr(e.message, "went backwards: 'a' listed after 'b'") != NULL);
-    ossc_list_result_free(p);
     /* a common prefix that repeats a name counts too */
-    p = page_of(NULL, p_b, NULL);
-    CHECK(ossc_list_guard_page(&g, p, "t1", &e) == -1);
-    ossc_list_result_free(p);
-    p = page_of(bc, NULL, NULL);
-    CHECK(ossc_list_guard_page(&g, p, "t1", &e) == -1);
-    ossc_list_result_free(p);
+    CHECK(guard_page(&g, NULL, p_b, NULL, "t1", &e) == -1);
+    CHECK(guard_page(&g, bc, NULL, NULL, "t1", &e) == -1);
     ossc_list_guard_free(&g);
 }
 

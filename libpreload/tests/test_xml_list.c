@@ -49,12 +49,8 @@ static const char v1_doc[] =
 
 static void test_list_v1(void)
 {
-    ossc_list_result *r = NULL;
-    ossc_error e;
+    ossc_list_result *r = PARSE_LIST_OK(v1_doc);
 
-    ossc_error_clear(&e);
-    CHECK(parse_list_str(v1_doc, &r, &e) == 0);
-    CHECK(r != NULL);
     if (!r)
         return;
     CHECK(r->count == 3);
@@ -99,11 +95,9 @@ static void test_list_v2_namespaced(void)
                         "<s3:IsTruncated>false</s3:IsTruncated>"
                         "<s3:Contents><s3:Key>data/4.bin</s3:Key><s3:Size>40</s3:Size></s3:Contents>"
                         "</s3:ListBucketResult>";
-    ossc_list_result *r = NULL;
+    ossc_list_result *r = PARSE_LIST_OK(page1);
     ossc_error e;
 
-    ossc_error_clear(&e);
-    CHECK(parse_list_str(page1, &r, &e) == 0);
     if (!r)
         return;
     CHECK(r->count == 2);
@@ -114,6 +108,7 @@ static void test_list_v2_namespaced(void)
     CHECK(r->objects[1].size == 20);
 
     /* pages append */
+    ossc_error_clear(&e);
     CHECK(parse_list_str(page2, &r, &e) == 0);
     CHECK(r->count == 3);
     CHECK(r->truncated == 0);
@@ -153,11 +148,9 @@ static void test_list_url_encoded(void)
     const char *not_encoded = "<ListBucketResult><IsTruncated>false</IsTruncated>"
                               "<Contents><Key>100%25 literal</Key><Size>3</Size></Contents>"
                               "</ListBucketResult>";
-    ossc_list_result *r = NULL;
+    ossc_list_result *r = PARSE_LIST_OK(v2);
     ossc_error e;
 
-    ossc_error_clear(&e);
-    CHECK(parse_list_str(v2, &r, &e) == 0);
     if (!r)
         return;
     CHECK(r->count == 2);
@@ -170,6 +163,7 @@ static void test_list_url_encoded(void)
     ossc_list_result_free(r);
 
     r = NULL;
+    ossc_error_clear(&e);
     CHECK(parse_list_str(v1, &r, &e) == 0);
     if (r) {
         CHECK_STR(r->objects[0].key, "a dir/z&z");

@@ -3,6 +3,8 @@ import OssMapDataset, OssIterableDataset, OssCheckpoint, OssFileSystem, ...``
 runs existing scripts unchanged on our engine.  Names are imported on first
 use so that importing the package does not import torch."""
 
+from ossconnector._lazy import lazy_exports
+
 __all__ = [
     "OssIterableDataset",
     "OssMapDataset",
@@ -16,7 +18,7 @@ __all__ = [
     "generate_tar_archive",
 ]
 
-_LAZY = {
+__getattr__, __dir__ = lazy_exports(__name__, __all__, {
     "OssIterableDataset": "ossconnector.datasets.iterable_dataset",
     "OssMapDataset": "ossconnector.datasets.map_dataset",
     "imagenet_manifest_parser": "ossconnector.datasets.manifest",
@@ -28,17 +30,4 @@ _LAZY = {
     "OssDCPFileSystem": "ossconnector.checkpoint.dcp",
     "OssStorageWriter": "ossconnector.checkpoint.dcp",
     "OssStorageReader": "ossconnector.checkpoint.dcp",
-}
-
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'osstorchconnector' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__():
-    return sorted(__all__)
+})

@@ -196,6 +196,25 @@ def replace_section(path: Path, start: str, end: str, body: str, title: str) -> 
     path.write_text(text)
 
 
+def add_output_args(parser, doc: Path, start: str, end: str) -> None:
+    """A standalone scenario's --json PATH and --markdown options (for
+    ``write_outputs``): the raw results as JSON, and the scenario's section
+    of ``doc`` between the ``start`` and ``end`` marker lines."""
+    parser.add_argument("--json", metavar="PATH", help="write the raw results as JSON")
+    parser.add_argument("--markdown", action="store_true",
+                        help=f"write the results into {doc} between {start} and {end}")
+
+
+def write_outputs(args, results: dict, doc: Path, start: str, end: str, section) -> None:
+    """What ``add_output_args``' options ask for: results as JSON to
+    args.json, and section() (called only then) into doc."""
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    if args.markdown:
+        replace_section(doc, start, end, section(), "Benchmarks")
+        print(f"wrote {doc}")
+
+
 # ------------------------------------------------------------------ the full-API server scenarios
 
 TITLES = {"servers": "server GET ceilings: 16 parallel ranged curl, one object",

@@ -150,30 +150,40 @@ def test_unsafe_keys_are_not_written_outside_the_directory(ossc, bucket, emu, tm
     assert not (tmp_path / "deep" / "escape.txt").exists()
 
 
-def test_ctrl_c_stops_cleanly_with_status_130(conn, bucket, emu, tmp_path):
-    """SIGINT during a download: exit status 130, no partial or temporary
-    file left behind."""
-    import signal
-    import time
-
-    emu.put_object(bucket, "slow.bin", os.urandom(8 << 20))
-    # Every GET held 3 s by the server: once the temporary file exists the
-    # download is at least 3 s from its end, so Ctrl-C lands mid-transfer
-    # even when this process is descheduled for a while.
-    emu.faults.delay(3.0, count=1000, bucket=bucket, key="slow.bin", method="GET")
-    out = tmp_path / "out"
+def _start_slow_download(conn, bucket, emu, out, key, size):
+    """Puts a random object of size bytes under key, has the server hold
+    every GET of it 3 s, and starts ``cp`` of it into the directory out;
+    returns the process once its temporary file exists.  From then on the
+    download is at least 3 s from its end, so a signal sent now lands
+    mid-transfer even when this process is descheduled for a while."""
+    emu.put_object(bucket, key, os.urandom(size))
+    emu.faults.delay(3.0, count=1000, bucket=bucket, key=key, method="GET")
     out.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "ossconnector.cli", *conn, "cp",
-                             f"oss://{bucket}/slow.bin", str(out / "slow.bin")],
+                             f"oss://{bucket}/{key}", str(out / key)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not any("ossc-part" in n for n in os.listdir(out)):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-        time.sleep(0.02)  # polling interval of the wait, not a stand-in for it
+    _wait_for_part_file(out, proc)
+    return proc
+
+
+def _ctrl_c(proc, emu):
+    """Sends SIGINT to proc and waits for it (the server's delays are
+    cleared after); returns its exit status and stderr."""
+    import signal
+
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     emu.faults.clear()
-    assert proc.returncode == 130, err
+    return proc.returncode, err
+
+
+def test_ctrl_c_stops_cleanly_with_status_130(conn, bucket, emu, tmp_path):
+    """SIGINT during a download: exit status 130, no partial or temporary
+    file left behind."""
+    out = tmp_path / "out"
+    proc = _start_slow_download(conn, bucket, emu, out, "slow.bin", 8 << 20)
+    status, err = _ctrl_c(proc, emu)
+    assert status == 130, err
     assert "interrupted" in err
     assert os.listdir(out) == [], err
 
@@ -194,20 +204,10 @@ def test_ctrl_c_during_the_last_step_renames_nothing(conn, bucket, emu, tmp_path
     """An object fetched in one step: Ctrl-C arrives while that step (the
     last) is in flight.  The step completes, but the download was
     cancelled: the finished file must not be renamed into place."""
-    import signal
-
-    emu.put_object(bucket, "one-step.bin", os.urandom(1 << 20))
-    emu.faults.delay(3.0, count=1000, bucket=bucket, key="one-step.bin", method="GET")
     out = tmp_path / "out"
-    out.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "ossconnector.cli", *conn, "cp",
-                             f"oss://{bucket}/one-step.bin", str(out / "one-step.bin")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for_part_file(out, proc)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    emu.faults.clear()
-    assert proc.returncode == 130, err
+    proc = _start_slow_download(conn, bucket, emu, out, "one-step.bin", 1 << 20)
+    status, err = _ctrl_c(proc, emu)
+    assert status == 130, err
     assert os.listdir(out) == [], err
 
 

@@ -6,13 +6,14 @@ import subprocess
 import sys
 
 from ossconnector.cli import main
+from tests_helpers import reaped
 
 
 def test_emulator_serves_and_stops_on_sigterm(tmp_path):
     cmd = [sys.executable, "-m", "ossconnector.cli", "emulator", "--port", "0",
            "--access-key-id", "AK", "--access-key-secret", "SK", "--bucket", "demo", "--quiet"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with reaped(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)) as proc:
         line = proc.stdout.readline()
         assert line.startswith("ossemu listening on http://127.0.0.1:"), proc.stderr.read()
         endpoint = line.split()[-1]
@@ -28,10 +29,6 @@ def test_emulator_serves_and_stops_on_sigterm(tmp_path):
         assert ls.stdout == "oss://demo/f.txt\n"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def _config(tmp_path):

@@ -8,7 +8,7 @@ import sys
 import time
 
 import pytest
-from tests_helpers import read_tree
+from tests_helpers import read_tree, reaped
 
 
 @pytest.fixture
@@ -65,10 +65,10 @@ def test_prepare_errors(ossc, bucket, model, tmp_path):
 def test_prepare_serve_holds_a_shared_memory_directory(conn, bucket, model, tmp_path):
     d = tmp_path / "served"
     env = dict(os.environ, OSSC_CACHE_DIR=str(tmp_path / "cache"), OSSC_SMALL_FILE_SIZE="1M")
-    proc = subprocess.Popen([sys.executable, "-m", "ossconnector.cli", *conn, "prepare",
-                             "--serve", f"oss://{bucket}/models/toy/", str(d)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
+    with reaped(subprocess.Popen([sys.executable, "-m", "ossconnector.cli", *conn, "prepare",
+                                  "--serve", f"oss://{bucket}/models/toy/", str(d)],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                 env=env)) as proc:
         line = proc.stdout.readline()
         assert line.startswith(f"serving {d}"), (line, proc.stderr.read() if proc.poll() else "")
         # Another process reads the directory while ossc holds it.
@@ -78,10 +78,6 @@ def test_prepare_serve_holds_a_shared_memory_directory(conn, bucket, model, tmp_
         assert os.path.islink(d / "model-00001-of-00002.safetensors")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     # Released: the weights' links are gone, small files stay.
     assert not os.path.lexists(d / "model-00001-of-00002.safetensors")
     assert (d / "config.json").read_bytes() == model["config.json"]

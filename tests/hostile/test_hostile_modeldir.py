@@ -21,7 +21,8 @@ import time
 import pytest
 
 from ossconnector.emulator.testing import running_emulator
-from preload_helpers import preload_env, run, upload
+from preload_helpers import fast_fail_config, preload_env, run, upload
+from tests_helpers import reaped
 
 SMALL = 64 * 1024  # preload_env's OSSC_SMALL_FILE_SIZE
 # Listed in this order: the large file comes before the small files, so a
@@ -48,14 +49,6 @@ for rel in sys.argv[1:]:
         res[rel] = errno.errorcode.get(e.errno, str(e.errno))
 print(json.dumps(res))
 """
-
-
-def fast_fail_config(tmp_path):
-    cfg = tmp_path / "connector-config.json"
-    cfg.write_text(json.dumps({"logPath": str(tmp_path / "connector.log"), "auditPath": "",
-                               "http": {"maxRetries": 1, "retryBaseMs": 50, "retryMaxMs": 100,
-                                        "connectTimeoutMs": 1000, "lowSpeedTimeoutSec": 3}}))
-    return str(cfg)
 
 
 def read_model(env):
@@ -214,7 +207,7 @@ def test_failed_preparation_leaves_no_placeholder(emu, bucket, model, tmp_path):
     emu.faults.error(status=500, count=1000, bucket=bucket, key=model + "sub/tokenizer.json",
                      method="GET")
     env = preload_env(emu, bucket, model, model_dir, tmp_path / "cache",
-                      OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path))
+                      OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path, max_retries=1))
     proc = run([sys.executable, "-c", READ_MODEL, *MODEL], env)
     assert "cannot prepare MODEL_DIR" in proc.stderr, proc.stderr
     res = json.loads(proc.stdout)
@@ -237,7 +230,7 @@ def test_server_killed_during_preparation_serves_no_zeros(tmp_path):
         emu.faults.delay(30.0, count=10, bucket="dying", key="m/sub/tokenizer.json",
                          method="GET")
         env = preload_env(emu, "dying", "m/", model_dir, tmp_path / "cache",
-                          OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path))
+                          OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path, max_retries=1))
         proc = subprocess.Popen([sys.executable, "-c", READ_MODEL, *MODEL], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 120
@@ -257,7 +250,7 @@ def test_failed_preparation_keeps_what_a_previous_run_left(emu, bucket, model, t
     directory stays, and the manifest no longer names removed files."""
     model_dir = tmp_path / "model"
     env = preload_env(emu, bucket, model, model_dir, tmp_path / "cache",
-                      OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path))
+                      OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path, max_retries=1))
     assert_model_served(read_model(env))
     emu.faults.error(status=500, count=1000, bucket=bucket, key=model + "sub/tokenizer.json",
                      method="GET")
@@ -294,7 +287,7 @@ def test_sigkilled_preparation_is_cleaned_by_the_next_run(emu, bucket, model, tm
     assert not (model_dir / "sub" / "tokenizer.json").exists()  # killed half-way
     emu.faults.clear()
 
-    env["OSS_CONNECTOR_CONFIG"] = fast_fail_config(tmp_path)
+    env["OSS_CONNECTOR_CONFIG"] = fast_fail_config(tmp_path, max_retries=1)
     proc = run([sys.executable, "-c", READ_MODEL, *MODEL], env)
     assert "did not create" not in proc.stderr, proc.stderr
     assert_model_served(json.loads(proc.stdout))
@@ -361,16 +354,12 @@ def test_last_process_out_never_removes_through_a_planted_link(emu, bucket, nest
     model_dir, cache = tmp_path / "model", tmp_path / "cache"
     env = preload_env(emu, bucket, nested, model_dir, cache)
     code = HOLD_NESTED.format(size=len(NESTED["sub/big.bin"]), end=end)
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+    with reaped(subprocess.Popen([sys.executable, "-c", code], env=env, text=True,
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)) as proc:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
         swap_sub_for_link(model_dir, victim_dir, tmp_path / "sub-aside")
         proc.communicate("\n", timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0
     wait_until(lambda: cache_gone(cache))
     assert (victim_dir / "big.bin").read_bytes() == b"root's big file"
@@ -422,7 +411,7 @@ def test_failed_head_after_preparation_leaves_no_placeholder(emu, bucket, nested
     emu.faults.error(status=500, count=1000, bucket=bucket, key=nested + "sub/big.bin",
                      op="HeadObject")
     env = preload_env(emu, bucket, nested, model_dir, tmp_path / "cache",
-                      OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path))
+                      OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path, max_retries=1))
     proc = run([sys.executable, "-c", READ_MODEL, *NESTED], env)
     assert "HEAD oss://" in proc.stderr, proc.stderr
     res = json.loads(proc.stdout)

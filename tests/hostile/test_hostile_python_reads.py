@@ -56,6 +56,16 @@ def gets(emu, bucket, key):
 # -- checkpoint reader ---------------------------------------------------------
 
 
+def assert_corruption_sticks(f, reads):
+    """reads(f) raises OssIntegrityError naming blob.bin and its CRC-64,
+    and every later read raises as well, even from the start."""
+    with pytest.raises(OssIntegrityError, match="blob.bin.*CRC-64"):
+        reads(f)
+    f.seek(0)
+    with pytest.raises(OssIntegrityError, match="blob.bin"):
+        f.read(10)
+
+
 def torch_like_reads(f):
     """What torch.load does, plus a jump back over bytes read before: a few
     bytes at the start, the end, small headers and large readintos in
@@ -80,12 +90,7 @@ def torch_like_reads(f):
 def test_checkpoint_reader_corruption_raises(emu, bucket, blob, ckpt):
     corrupt_first_get(emu, bucket, "blob.bin")
     with ckpt.reader(f"oss://{bucket}/blob.bin") as f:
-        with pytest.raises(OssIntegrityError, match="blob.bin.*CRC-64"):
-            torch_like_reads(f)
-        # Every later read raises as well.
-        f.seek(0)
-        with pytest.raises(OssIntegrityError, match="blob.bin"):
-            f.read(10)
+        assert_corruption_sticks(f, torch_like_reads)
 
 
 def test_checkpoint_reader_clean_object_is_checked(emu, bucket, blob, ckpt):
@@ -186,11 +191,7 @@ def model_reads(obj):
 def test_model_prefetch_corruption_raises(emu, bucket, blob, connector):
     corrupt_first_get(emu, bucket, "blob.bin", count=1000)
     with connector.open(f"oss://{bucket}/blob.bin") as obj:
-        with pytest.raises(OssIntegrityError, match="blob.bin.*CRC-64"):
-            model_reads(obj)
-        obj.seek(0)
-        with pytest.raises(OssIntegrityError, match="blob.bin"):
-            obj.read(1)
+        assert_corruption_sticks(obj, model_reads)
 
 
 def test_model_mmap_of_corrupted_object_raises(emu, bucket, blob, connector):

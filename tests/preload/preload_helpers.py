@@ -33,6 +33,19 @@ def preload_env(emu, bucket, prefix, model_dir, cache_dir, **extra):
     return env
 
 
+def fast_fail_config(tmp_path, max_retries=2):
+    """A connector config, written to tmp_path, that gives up on a failing
+    server within seconds: max_retries retries 50-200 ms apart, 1 s to
+    connect, 3 s without a byte.  Logs to tmp_path/connector.log, no audit
+    log.  Returns its path, for OSS_CONNECTOR_CONFIG."""
+    cfg = tmp_path / "connector-config.json"
+    cfg.write_text(json.dumps({"logPath": str(tmp_path / "connector.log"), "auditPath": "",
+                               "http": {"maxRetries": max_retries, "retryBaseMs": 50,
+                                        "retryMaxMs": 200, "connectTimeoutMs": 1000,
+                                        "lowSpeedTimeoutSec": 3}}))
+    return str(cfg)
+
+
 def run(args, env, timeout=300, check=True):
     """Runs a command (list) or Python code (str) under the given env."""
     cmd = [sys.executable, "-c", args] if isinstance(args, str) else args

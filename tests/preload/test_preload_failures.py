@@ -11,7 +11,7 @@ import time
 import pytest
 
 from ossconnector.emulator.testing import running_emulator
-from preload_helpers import make_sharded_model, preload_env, run, upload
+from preload_helpers import fast_fail_config, make_sharded_model, preload_env, run, upload
 
 READ_ALL = """
 import errno, json, os, sys
@@ -30,14 +30,6 @@ except OSError as e:
     res['direct'] = errno.errorcode.get(e.errno, str(e.errno))
 print(json.dumps(res))
 """
-
-
-def fast_fail_config(tmp_path):
-    cfg = tmp_path / "config.json"
-    cfg.write_text(json.dumps({"logPath": str(tmp_path / "connector.log"), "auditPath": "",
-                               "http": {"maxRetries": 2, "retryBaseMs": 50, "retryMaxMs": 200,
-                                        "connectTimeoutMs": 1000, "lowSpeedTimeoutSec": 3}}))
-    return str(cfg)
 
 
 def test_missing_bucket(emu, tmp_path):

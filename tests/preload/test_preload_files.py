@@ -1,6 +1,7 @@
 """Under LD_PRELOAD, every way of reading MODEL_DIR sees the objects'
-exact bytes: coreutils, a C program (fopen/fread, read, pread, mmap), the
-directory looks normal, and the model is fetched once."""
+exact bytes: coreutils, a C program (fopen/fread, read, pread, mmap, and
+_FORTIFY_SOURCE's checking openat/pread entry points), the directory looks
+normal, and the model is fetched once."""
 
 import hashlib
 import os
@@ -19,7 +20,8 @@ C_READER = r"""
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-/* usage: reader MODE IN OUT [direct]; MODE = fread | read | pread | mmap */
+/* usage: reader MODE IN OUT [direct];
+ * MODE = fread | read | pread | mmap | chk | chk64 */
 int main(int argc, char **argv) {
     const char *mode = argv[1];
     struct stat st;
@@ -35,9 +37,25 @@ int main(int argc, char **argv) {
     } else {
         /* O_DIRECT (ignored on cached files) only where the file is ours. */
         int direct = argc > 4 && !strcmp(argv[4], "direct") ? O_DIRECT : 0;
-        int fd = open(argv[2], O_RDONLY | direct);
+        int chk = !strncmp(mode, "chk", 3), chk64 = !strcmp(mode, "chk64");
+        /* Flags and lengths unknown at compile time, a buffer of known
+         * size: the fortified headers call __openat_2 / __pread_chk (64: the
+         * __openat64_2 / __pread64_chk entry points). */
+        int fd = !chk ? open(argv[2], O_RDONLY | direct)
+                 : chk64 ? openat64(AT_FDCWD, argv[2], O_RDONLY | direct)
+                         : openat(AT_FDCWD, argv[2], O_RDONLY | direct);
         if (fd < 0) { perror("open"); return 2; }
-        if (!strcmp(mode, "read")) {
+        if (chk) {
+            char chunk[65536];
+            volatile size_t cap = sizeof chunk;  /* not provably in bounds */
+            while ((off_t)got < st.st_size) {
+                size_t want = st.st_size - got < cap ? st.st_size - got : cap;
+                ssize_t n = chk64 ? pread64(fd, chunk, want, got) : pread(fd, chunk, want, got);
+                if (n <= 0) { perror("pread"); return 3; }
+                memcpy(buf + got, chunk, n);
+                got += n;
+            }
+        } else if (!strcmp(mode, "read")) {
             ssize_t n;
             while ((n = read(fd, buf + got, 100000)) > 0) got += n;
             if (n < 0) { perror("read"); return 3; }
@@ -84,7 +102,7 @@ def test_coreutils_and_c_program_read_exact_bytes(emu, bucket, toy_model, c_read
     for rel in m["files"]:
         safe = rel.replace("/", "_")
         script.append(f"cp '{rel}' '{out}/cp_{safe}'")
-        for mode in ("fread", "read", "pread", "mmap"):
+        for mode in ("fread", "read", "pread", "mmap", "chk", "chk64"):
             direct = "direct" if rel.endswith(".safetensors") else ""
             script.append(f"{c_reader} {mode} '{rel}' '{out}/{mode}_{safe}' {direct}")
     proc = run(["bash", "-c", "\n".join(script)], env)
@@ -92,7 +110,7 @@ def test_coreutils_and_c_program_read_exact_bytes(emu, bucket, toy_model, c_read
     for rel, data in m["files"].items():
         assert sums[rel] == hashlib.sha256(data).hexdigest(), rel
         safe = rel.replace("/", "_")
-        for kind in ("cp", "fread", "read", "pread", "mmap"):
+        for kind in ("cp", "fread", "read", "pread", "mmap", "chk", "chk64"):
             assert (out / f"{kind}_{safe}").read_bytes() == data, (kind, rel)
     total = sum(len(d) for d in m["files"].values())
     assert served_bytes(emu, bucket, m["prefix"]) <= 1.05 * total

@@ -9,28 +9,17 @@
 Names are imported on first use.
 """
 
+from .._lazy import lazy_exports
+
 __all__ = ["OssCheckpoint", "CheckpointReader", "CheckpointWriter", "OssFileSystem", "OssDCPFileSystem",
            "OssStorageWriter", "OssStorageReader"]
 
-_LAZY = {
-    "OssCheckpoint": "checkpoint",
-    "CheckpointReader": "reader",
-    "CheckpointWriter": "writer",
-    "OssFileSystem": "dcp",
-    "OssDCPFileSystem": "dcp",
-    "OssStorageWriter": "dcp",
-    "OssStorageReader": "dcp",
-}
-
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
-
-
-def __dir__():
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, __all__, {
+    "OssCheckpoint": ".checkpoint",
+    "CheckpointReader": ".reader",
+    "CheckpointWriter": ".writer",
+    "OssFileSystem": ".dcp",
+    "OssDCPFileSystem": ".dcp",
+    "OssStorageWriter": ".dcp",
+    "OssStorageReader": ".dcp",
+})

@@ -13,6 +13,8 @@
 See docs/datasets.md.
 """
 
+from .._lazy import lazy_exports
+
 __all__ = [
     "DataObject",
     "OssClient",
@@ -24,7 +26,9 @@ __all__ = [
     "imagenet_manifest_parser",
 ]
 
-_HOME = {
+# Imported on first use, so ``python -m ossconnector.datasets.tar`` does not
+# import its own module twice.
+__getattr__, __dir__ = lazy_exports(__name__, __all__, {
     "DataObject": "._item",
     "OssClient": ".oss_client",
     "OssIterableDataset": ".iterable_dataset",
@@ -33,19 +37,4 @@ _HOME = {
     "TarIndex": ".tar",
     "generate_tar_archive": ".tar",
     "imagenet_manifest_parser": ".manifest",
-}
-
-
-def __getattr__(name):
-    # Imported on first use, so ``python -m ossconnector.datasets.tar`` does
-    # not import its own module twice.
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'ossconnector.datasets' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(home, __name__), name)
-
-
-def __dir__():
-    return sorted(__all__)
+})

@@ -14,19 +14,12 @@ CLI: ``python -m ossconnector.emulator --help``.
 
 __all__ = ["Emulator", "EmulatorProcess", "AdminClient", "EmulatorConfig", "FaultSpec"]
 
-_LAZY = {
-    "Emulator": ("emulator", "Emulator"),
-    "EmulatorProcess": ("process", "EmulatorProcess"),
-    "AdminClient": ("client", "AdminClient"),
-    "EmulatorConfig": ("config", "EmulatorConfig"),
-    "FaultSpec": ("faults", "FaultSpec"),
-}
+from .._lazy import lazy_exports
 
-
-def __getattr__(name):
-    if name in _LAZY:
-        import importlib
-
-        module, attr = _LAZY[name]
-        return getattr(importlib.import_module("." + module, __name__), attr)
-    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+__getattr__, __dir__ = lazy_exports(__name__, __all__, {
+    "Emulator": ".emulator",
+    "EmulatorProcess": ".process",
+    "AdminClient": ".client",
+    "EmulatorConfig": ".config",
+    "FaultSpec": ".faults",
+})

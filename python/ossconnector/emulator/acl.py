@@ -38,13 +38,19 @@ def _policy(grant):
                                                 ("AccessControlList", [("Grant", grant)])])
 
 
+def _put_acl(target, headers, name, allowed):
+    """``PUT ?acl``: records the ACL of header ``name`` on target (an object
+    or a bucket); 400 if the header is absent or the ACL not allowed."""
+    acl = acl_from_header(headers, name, allowed)
+    if acl is None:
+        raise errors.invalid_argument(f"{name} is required.", name, "")
+    setattr(target, ATTR_ACL, acl)
+    return Response(200)
+
+
 def put_object_acl(app, req):
     key = app.store.get_object(req.bucket, req.key)
-    acl = acl_from_header(req.headers, "x-oss-object-acl", OBJECT_ACLS)
-    if acl is None:
-        raise errors.invalid_argument("x-oss-object-acl is required.", "x-oss-object-acl", "")
-    setattr(key, ATTR_ACL, acl)
-    return Response(200)
+    return _put_acl(key, req.headers, "x-oss-object-acl", OBJECT_ACLS)
 
 
 def get_object_acl(app, req):
@@ -54,11 +60,7 @@ def get_object_acl(app, req):
 
 def put_bucket_acl(app, req):
     bucket = app.store.get_bucket(req.bucket)
-    acl = acl_from_header(req.headers, "x-oss-acl", BUCKET_ACLS)
-    if acl is None:
-        raise errors.invalid_argument("x-oss-acl is required.", "x-oss-acl", "")
-    setattr(bucket, ATTR_ACL, acl)
-    return Response(200)
+    return _put_acl(bucket, req.headers, "x-oss-acl", BUCKET_ACLS)
 
 
 def get_bucket_acl(app, req):

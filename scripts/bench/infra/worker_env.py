@@ -87,6 +87,18 @@ class Env:
         return run_worker([py, str(CLIENT_WORKER), json.dumps(spec)], env=self.env(),
                           timeout=timeout)
 
+    def run_worker_for(self, series, label: str, spec: dict, in_venv: bool,
+                       timeout: float) -> dict | None:
+        """run_worker for one round of spec["client"]: a failure is added to
+        series' errors and printed after label; returns the worker's
+        result, or None when it failed."""
+        res = self.run_worker(spec, in_venv, timeout)
+        if "error" in res:
+            series.errors.append(res["error"])
+            print(f"{label} {spec['client']:20s} FAILED {res['error'][:300]}", flush=True)
+            return None
+        return res
+
 
 def rounds(label: str, names: list[str], runs: int, one) -> None:
     for rnd in range(1, runs + 1):

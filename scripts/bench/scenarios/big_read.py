@@ -77,10 +77,8 @@ def run(env: Env, args, root: Path) -> dict:
             return
         spec = {**env.base_spec(), "scenario": "big_read", "client": name, "key": key,
                 "size": size, "sum": want, "reads": 1, "mount": env.mount}
-        res = env.run_worker(spec, BIG_READ_CLIENTS[name][0], args.timeout)
-        if "error" in res:
-            s.errors.append(res["error"])
-            print(f"{label} {name:20s} FAILED {res['error'][:300]}", flush=True)
+        res = env.run_worker_for(s, label, spec, BIG_READ_CLIENTS[name][0], args.timeout)
+        if res is None:
             return
         t = res["seconds"][0]
         per_gib = res["cpu_s"][0] / (size / GiB)

@@ -112,11 +112,9 @@ def same_state(a: dict, b: dict) -> bool:
 
 # ----------------------------------------------------------------- workers
 
-def _ours(a):
-    from ossconnector.checkpoint import OssCheckpoint
-
-    ck = OssCheckpoint(a.endpoint, cred_path=a.cred, config_path=a.config)
-    uri = f"oss://{a.bucket}/{a.key}"
+def _checkpoint_save_load(ck, uri):
+    """save and load of uri through ck's writer and reader streams (the
+    checkpoint API that ours, the product and s3torchconnector share)."""
 
     def save(state):
         import torch
@@ -131,28 +129,22 @@ def _ours(a):
             return torch.load(r, weights_only=True)
 
     return save, load
+
+
+def _ours(a):
+    from ossconnector.checkpoint import OssCheckpoint
+
+    return _checkpoint_save_load(
+        OssCheckpoint(a.endpoint, cred_path=a.cred, config_path=a.config),
+        f"oss://{a.bucket}/{a.key}")
 
 
 def _product(a):
     from osstorchconnector import OssCheckpoint
 
-    ck = OssCheckpoint(endpoint=a.vhost_endpoint, cred_path=a.cred, config_path=a.config,
-                       region="cn-hangzhou")
-    uri = f"oss://{a.bucket}/{a.key}"
-
-    def save(state):
-        import torch
-
-        with ck.writer(uri) as w:
-            torch.save(state, w)
-
-    def load():
-        import torch
-
-        with ck.reader(uri) as r:
-            return torch.load(r, weights_only=True)
-
-    return save, load
+    return _checkpoint_save_load(
+        OssCheckpoint(endpoint=a.vhost_endpoint, cred_path=a.cred, config_path=a.config,
+                      region="cn-hangzhou"), f"oss://{a.bucket}/{a.key}")
 
 
 def _oss2_bucket(a):
@@ -211,21 +203,7 @@ def _s3torch(a):
 
     ck = S3Checkpoint(region="us-east-1", endpoint=a.endpoint,
                       s3client_config=S3ClientConfig(force_path_style=True))
-    uri = f"s3://{a.bucket}/{a.key}"
-
-    def save(state):
-        import torch
-
-        with ck.writer(uri) as w:
-            torch.save(state, w)
-
-    def load():
-        import torch
-
-        with ck.reader(uri) as r:
-            return torch.load(r, weights_only=True)
-
-    return save, load
+    return _checkpoint_save_load(ck, f"s3://{a.bucket}/{a.key}")
 
 
 WORKERS = {"ours": _ours, "product": _product, "oss2-put": _oss2_put,

@@ -56,16 +56,22 @@ def oss2_auth():
 
 # ------------------------------------------------------------- big_read
 
+def readinto_of(open_stream, spec):
+    """read(buf): the object spec["key"] read into buf through one stream
+    from open_stream(uri), a context manager with readinto."""
+    uri = f"oss://{spec['bucket']}/{spec['key']}"
+
+    def read(buf):
+        with open_stream(uri) as r:
+            return r.readinto(buf)
+    return read
+
+
 def reader_ours(spec):
     from ossconnector import Client
 
     c = Client(spec["endpoint"], config_path=spec.get("config"), profile="model")
-    uri = f"oss://{spec['bucket']}/{spec['key']}"
-
-    def read(buf):
-        with c.open(uri) as r:
-            return r.readinto(buf)
-    return read
+    return readinto_of(c.open, spec)
 
 
 def reader_product(spec):
@@ -73,12 +79,7 @@ def reader_product(spec):
 
     ck = OssCheckpoint(spec["vhost_endpoint"], cred_path=spec["cred"],
                        config_path=spec["product_config"], region=spec["region"])
-    uri = f"oss://{spec['bucket']}/{spec['key']}"
-
-    def read(buf):
-        with ck.reader(uri) as r:
-            return r.readinto(buf)
-    return read
+    return readinto_of(ck.reader, spec)
 
 
 def reader_s3torch(spec):

@@ -61,8 +61,8 @@ from scenarios.engine_get_cases import (Case, OursLarge, OursSmallAsync, Oss2Ran
                    curl_small_parallel, curl_small_processes, require)
 from infra.data import Dataset, make_dataset  # noqa: E402
 from ossconnector import Client  # noqa: E402
-from report import (Result, format_table, machine_description, ratios,  # noqa: E402
-                    replace_section, to_json)
+from report import (Result, add_output_args, format_table, machine_description,  # noqa: E402
+                    ratios, to_json, write_outputs)
 from infra.servers import Nginx, ensure_tool  # noqa: E402
 
 # Engine configurations tried for each workload: label -> (profile, config.json).
@@ -259,10 +259,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="serve x-oss-hash-crc64ecma like OSS (clients then verify it)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 64 MiB, 200 objects, 1 run")
-    p.add_argument("--json", metavar="PATH", help="write the results as JSON")
-    p.add_argument("--markdown", action="store_true",
-                   help=f"write the results into {DOC.relative_to(REPO)} between "
-                        f"{MARK_START} and {MARK_END}")
+    add_output_args(p, DOC.relative_to(REPO), MARK_START, MARK_END)
     args = p.parse_args(argv)
     if args.quick:
         args.size_mib, args.small_count, args.runs = 64, 200, 1
@@ -318,12 +315,8 @@ def main(argv=None, command: str | None = None) -> int:
         print("engine:", line)
     doc = to_json(machine, command, params, results)
     print(json.dumps(doc["ratios"], indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
-    if args.markdown:
-        replace_section(DOC, MARK_START, MARK_END, markdown_section(doc, results, params),
-                        "Benchmarks")
-        print(f"wrote {DOC}")
+    write_outputs(args, doc, DOC, MARK_START, MARK_END,
+                  lambda: markdown_section(doc, results, params))
     return 0
 
 

@@ -89,10 +89,8 @@ def run(env: Env, args, prefix: str, count: int) -> dict:
             return
         spec = {**env.base_spec(), "scenario": "list", "client": name, "prefix": prefix,
                 "count": count, "reads": 1}
-        res = env.run_worker(spec, LIST_CLIENTS[name][1], args.timeout)
-        if "error" in res:
-            s.errors.append(res["error"])
-            print(f"{label} {name:20s} FAILED {res['error'][:300]}", flush=True)
+        res = env.run_worker_for(s, label, spec, LIST_CLIENTS[name][1], args.timeout)
+        if res is None:
             return
         t = res["seconds"][0]
         s.add(t, rss=res["rss"], cpu=res["cpu"])

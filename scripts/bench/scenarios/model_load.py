@@ -64,6 +64,7 @@ sys.path.insert(0, str(HERE.parent))   # scripts/bench
 from infra import DOC, REPO  # noqa: E402
 
 from infra.peers import DEFAULT_VENV, Series, ensure_peer_venv, package_version, run_worker  # noqa
+from report import add_output_args, write_outputs  # noqa: E402
 
 BUCKET, PREFIX = "models", "bench-model/"
 DOMAIN = "modelbench.test"     # product's virtual-hosted endpoint: models.modelbench.test
@@ -507,10 +508,7 @@ def parse_args(argv=None):
     p.add_argument("--settle", type=float, default=6.0,
                    help="seconds to wait before each run that lands the model in memory, so "
                         "memory freed by the run before is fresh again (default 6)")
-    p.add_argument("--json", metavar="PATH", help="write the raw results as JSON")
-    p.add_argument("--markdown", action="store_true",
-                   help=f"write the results into {DOC.relative_to(REPO)} between {MARK_START} "
-                        f"and {MARK_END}")
+    add_output_args(p, DOC.relative_to(REPO), MARK_START, MARK_END)
     a = p.parse_args(argv)
     if a.quick:
         a.size_gib, a.runs = 0.5, 1
@@ -614,14 +612,8 @@ def main(argv=None, command: str | None = None) -> int:
     print()
     print(format_table(doc["rows"], markdown=False))
     print(json.dumps(doc["summary"], indent=1))
-    if args.json:
-        Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
-    if args.markdown:
-        from report import replace_section
-
-        replace_section(DOC, MARK_START, MARK_END,
-                        markdown_section(doc, doc["rows"], doc["summary"]), "Benchmarks")
-        print(f"wrote {DOC}")
+    write_outputs(args, doc, DOC, MARK_START, MARK_END,
+                  lambda: markdown_section(doc, doc["rows"], doc["summary"]))
     return 0
 
 
