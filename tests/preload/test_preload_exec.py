@@ -5,6 +5,7 @@ does not fetch them again; a failed exec leaves it leading; children made
 by vfork, posix_spawn, fork+exec and bash pass through untouched."""
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -31,6 +32,13 @@ def big_model(emu, bucket, prefix):
     upload(emu, bucket, prefix, {"big.bin": data, "config.json": b'{"model_type": "toy"}'})
     emu.reset_stats()
     return hashlib.sha256(data).hexdigest()
+
+
+def log_config(tmp_path):
+    """A config that logs at INFO to tmp_path/connector.log (default part size)."""
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"logLevel": 1, "logPath": str(tmp_path / "connector.log")}))
+    return str(cfg)
 
 
 def count_gets(emu, bucket, key):
@@ -70,7 +78,8 @@ def test_leader_exec_keeps_transfers_in_flight(emu, bucket, tmp_path):
     go = tmp_path / "go"
     os.mkfifo(go)
     env = preload_env(emu, bucket, prefix, tmp_path / "model", tmp_path / "cache",
-                      OSSC_PREFETCH_WINDOW=WINDOW, GO=str(go), PY=sys.executable, CODE=READ_BIG)
+                      OSSC_PREFETCH_WINDOW=WINDOW, GO=str(go), PY=sys.executable, CODE=READ_BIG,
+                      OSS_CONNECTOR_CONFIG=log_config(tmp_path))
     proc = subprocess.Popen(["bash", "-c", 'read -r _ < "$GO"; exec "$PY" -c "$CODE"'], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -86,6 +95,9 @@ def test_leader_exec_keeps_transfers_in_flight(emu, bucket, tmp_path):
     assert out.strip() == expected
     assert received() == NCHUNKS, f"{received()} GETs for {NCHUNKS} chunks\n{err[-2000:]}"
     assert served_bytes(emu, bucket, prefix + "big.bin") <= 1.05 * NCHUNKS * CHUNK
+    log = (tmp_path / "connector.log").read_text()
+    assert "before exec: 2 of 2 prefetches in flight finished" in log, log[-3000:]
+    assert "fetched again" not in log, log[-3000:]
 
 
 FAILED_EXEC = """
@@ -109,7 +121,7 @@ def test_failed_exec_keeps_leading(emu, bucket, tmp_path):
     expected = big_model(emu, bucket, prefix)
     received = count_gets(emu, bucket, prefix + "big.bin")
     env = preload_env(emu, bucket, prefix, tmp_path / "model", tmp_path / "cache",
-                      OSSC_PREFETCH_WINDOW=WINDOW)
+                      OSSC_PREFETCH_WINDOW=WINDOW, OSS_CONNECTOR_CONFIG=log_config(tmp_path))
     proc = subprocess.Popen([sys.executable, "-c", FAILED_EXEC], env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -126,8 +138,9 @@ def test_failed_exec_keeps_leading(emu, bucket, tmp_path):
         proc.kill()
         proc.wait()
     assert proc.returncode == 0, err[-4000:]
-    assert out.strip() == expected
+    assert out.strip().splitlines()[-1] == expected
     assert received() == NCHUNKS
+    assert "exec failed: prefetching resumes" in (tmp_path / "connector.log").read_text()
 
 
 CHILDREN = """
