@@ -165,7 +165,7 @@ static atomic_bool drain_on_stop;
  * bytes at a floor rate of DRAIN_FLOOR_BYTES_PER_S, at most DRAIN_CAP_MS.
  * The new image needs these bytes anyway, so waiting costs nothing when
  * they flow; the cap bounds what a stalled link can add to an exec (what is
- * not done by then is abandoned, as before, and fetched again). */
+ * not done by then is left to die with the image and fetched again). */
 #define DRAIN_BASE_MS 3000u
 #define DRAIN_FLOOR_BYTES_PER_S (32ull << 20)
 #define DRAIN_CAP_MS 10000u
@@ -176,10 +176,21 @@ static uint64_t drain_budget_ms(uint64_t bytes)
     return ms < DRAIN_CAP_MS ? ms : DRAIN_CAP_MS;
 }
 
-/* Finishes every transfer of inflight[0..n) that completes by the drain
- * deadline (when draining; none otherwise) and abandons the rest, which
- * come free at once for whoever needs them next. */
-static void settle_inflight(fetch *inflight, int n, bool drain)
+/* Transfers still in flight when a drain for exec ran out of time, kept
+ * claimed (FETCHING, by this image) rather than cancelled: cancelling one
+ * that waits for a server's first byte blocks until the server answers,
+ * which is the very wait the deadline bounds.  When the exec succeeds they
+ * die with the image and the next one takes the claims back as it
+ * attaches; when it fails, the restarted prefetcher adopts them again. */
+static fetch *parked;
+static int nparked;
+
+/* Finishes every transfer of inflight[0..n) that is done -- when draining,
+ * every one that completes by the drain deadline -- and returns how many
+ * are left, moved to the front of inflight.  Not draining, the rest are
+ * abandoned (they come free at once for whoever needs them next) and 0 is
+ * returned. */
+static int settle_inflight(fetch *inflight, int n, bool drain)
 {
     uint64_t bytes = 0, started = nc_now_ms();
     for (int i = 0; i < n; i++)
@@ -201,12 +212,16 @@ static void settle_inflight(fetch *inflight, int n, bool drain)
         struct timespec ts = {0, 1000000L};
         nanosleep(&ts, NULL);
     }
+    if (drain) {
+        if (total)
+            OSSC_INFO("before exec: %d of %d prefetches in flight finished in %llu ms%s",
+                      finished, total, (unsigned long long)(nc_now_ms() - started),
+                      n ? "; the rest are fetched again by the new image" : "");
+        return n;
+    }
     for (int i = 0; i < n; i++)
         nc_fetch_abandon(&inflight[i]);
-    if (drain && total)
-        OSSC_INFO("before exec: %d of %d prefetches in flight finished in %llu ms%s", finished,
-                  total, (unsigned long long)(nc_now_ms() - started),
-                  n ? "; the rest are fetched again" : "");
+    return 0;
 }
 
 void *nc_prefetch_main(void *arg)
@@ -219,6 +234,15 @@ void *nc_prefetch_main(void *arg)
     uint64_t last_janitor = 0, last_reclaim = 0;
     if (!inflight)
         return NULL;
+    if (parked) { /* after a failed exec: the transfers its drain left running */
+        for (; n < nparked && n < slots; n++)
+            inflight[n] = parked[n];
+        for (int i = n; i < nparked; i++)
+            nc_fetch_abandon(&parked[i]);
+        free(parked);
+        parked = NULL;
+        nparked = 0;
+    }
     while (!atomic_load(&NC.stop)) {
         bool progressed = false;
         while (n < slots && atomic_load(&NC.h->cached_bytes) < NC.s.memory_limit) {
@@ -257,8 +281,13 @@ void *nc_prefetch_main(void *arg)
             nanosleep(&ts, NULL);
         }
     }
-    settle_inflight(inflight, n, atomic_load(&drain_on_stop));
-    free(inflight);
+    int left = settle_inflight(inflight, n, atomic_load(&drain_on_stop));
+    if (left) {
+        parked = inflight;
+        nparked = left;
+    } else {
+        free(inflight);
+    }
     return NULL;
 }
 

@@ -41,13 +41,13 @@ def log_config(tmp_path):
     return str(cfg)
 
 
-def count_gets(emu, bucket, key):
+def count_gets(emu, bucket, key, hold_s=HOLD_S):
     """Counters of the GETs the emulator *receives* for key (counted when a
     request arrives, unlike its stats, which count a request held by a
-    delay only once it is answered): the first two GETs are held HOLD_S,
+    delay only once it is answered): the first two GETs are held hold_s,
     every later one passes at once.  Returns a function giving the number
     received so far."""
-    held = emu.faults.delay(HOLD_S, count=2, op="GetObject", bucket=bucket, key=key)
+    held = emu.faults.delay(hold_s, count=2, op="GetObject", bucket=bucket, key=key)
     later = emu.faults.delay(0.0, count=10_000, op="GetObject", bucket=bucket, key=key)
 
     def received():
@@ -98,6 +98,39 @@ def test_leader_exec_keeps_transfers_in_flight(emu, bucket, tmp_path):
     log = (tmp_path / "connector.log").read_text()
     assert "before exec: 2 of 2 prefetches in flight finished" in log, log[-3000:]
     assert "fetched again" not in log, log[-3000:]
+
+
+def test_exec_does_not_wait_past_the_drain_deadline(emu, bucket, tmp_path):
+    """A server that holds the transfers longer than the drain allows (3 s
+    plus their bytes at 32 MiB/s: 3.5 s for two chunks): the exec goes on at
+    the deadline (not when the server lets go: cancelling a transfer that
+    waits for its first byte would wait that long), the transfers die with
+    the old image, and the new image takes them back and reads the
+    object's bytes."""
+    prefix = "t/"
+    expected = big_model(emu, bucket, prefix)
+    received = count_gets(emu, bucket, prefix + "big.bin", hold_s=30)
+    go = tmp_path / "go"
+    os.mkfifo(go)
+    env = preload_env(emu, bucket, prefix, tmp_path / "model", tmp_path / "cache",
+                      OSSC_PREFETCH_WINDOW=WINDOW, GO=str(go), PY=sys.executable, CODE=READ_BIG,
+                      OSS_CONNECTOR_CONFIG=log_config(tmp_path))
+    proc = subprocess.Popen(["bash", "-c", 'read -r _ < "$GO"; exec "$PY" -c "$CODE"'], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: received() >= 2, "the leader's first two GETs", proc)
+        with open(go, "w") as f:
+            f.write("go\n")
+        out, err = proc.communicate(timeout=25)  # well before the server lets go
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err[-4000:]
+    assert out.strip() == expected
+    log = (tmp_path / "connector.log").read_text()
+    assert "before exec: 0 of 2 prefetches in flight finished" in log, log[-3000:]
+    assert "the rest are fetched again by the new image" in log
+    assert "2 chunks this process claimed before it exec'd are fetched again" in log
 
 
 FAILED_EXEC = """
