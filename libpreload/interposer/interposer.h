@@ -84,6 +84,12 @@ struct ossc_real {
     int (*statx)(int, const char *, int, unsigned int, struct statx *);
     off_t (*lseek)(int, off_t, int);
     off_t (*lseek64)(int, off_t, int);
+    int (*execve)(const char *, char *const[], char *const[]);
+    int (*execv)(const char *, char *const[]);
+    int (*execvp)(const char *, char *const[]);
+    int (*execvpe)(const char *, char *const[], char *const[]);
+    int (*fexecve)(int, char *const[], char *const[]);
+    int (*execveat)(int, const char *, char *const[], char *const[], int);
 };
 extern struct ossc_real ossc_real;
 void ossc_real_resolve(void);

@@ -4,6 +4,7 @@
  * `open` resolves to ours) and OSS_PATH/MODEL_DIR are set.  When the same
  * library is dlopen'ed as the Python package's engine, nothing happens. */
 #include <dlfcn.h>
+#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,12 @@ __attribute__((constructor)) static void ossc_preload_init(void)
     if (!getenv("OSS_PATH") || !getenv("MODEL_DIR") || !interposing())
         return;
     ossc_in_hook++;
+    /* libcrypto frees its state in an exit handler of its own, which runs
+     * before ours (at_exit, from our destructor): an I/O thread still
+     * signing a prefetch then crashes the exiting program (SIGSEGV in
+     * CRYPTO_THREAD_read_lock).  Before our first use of it, tell libcrypto
+     * to leave its state to the kernel at exit. */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     ossc_config cfg;
     ossc_error err;
     const char *cfg_path = getenv(OSSC_CONFIG_ENV);

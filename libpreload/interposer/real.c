@@ -79,6 +79,12 @@ static void resolve_all(void)
     RESOLVE(statx, "statx", 0);
     RESOLVE(lseek, "lseek", 1);
     RESOLVE(lseek64, "lseek64", 1);
+    RESOLVE(execve, "execve", 1);
+    RESOLVE(execv, "execv", 1);
+    RESOLVE(execvp, "execvp", 1);
+    RESOLVE(execvpe, "execvpe", 1);
+    RESOLVE(fexecve, "fexecve", 1);
+    RESOLVE(execveat, "execveat", 0); /* glibc >= 2.34 */
     /* The node cache calls libc through these, never through our hooks. */
     ossc_nodecache_use_libc(&(struct ossc_libc){
         .open = ossc_real.open,

@@ -106,6 +106,11 @@ void ossc_cache_user_drop(int file);
 void ossc_cache_demand(int file);
 /* After fork, in the child: forget engine threads and locks. */
 void ossc_cache_after_fork_child(void);
+/* Around an exec (prefetch.c): the leader lets its transfers in flight
+ * land before its image goes (true: it stopped its prefetcher), and starts
+ * it again when the exec failed.  Anyone else passes through at once. */
+bool ossc_cache_before_exec(void);
+void ossc_cache_after_failed_exec(void);
 
 /* For in-process directories (inproc.c), which attach, detach and attach
  * again within one process. */

@@ -152,6 +152,78 @@ int nc_prefetch_slots(int concurrency)
  * finishing them (a process that exec'd or was killed mid-transfer). */
 #define RECLAIM_PERIOD_MS 200
 
+/* The process that started the prefetch thread (0: none).  A vfork child
+ * shares NC (NC.leader reads 1 there) but has its own pid: it must never
+ * touch the parent's thread. */
+static pid_t prefetcher_pid;
+/* Set before NC.stop when the leader exec's: the thread finishes the
+ * transfers in flight (within drain_budget_ms) instead of abandoning them. */
+static atomic_bool drain_on_stop;
+
+/* How long an exec may wait for the leader's transfers in flight: a base
+ * of DRAIN_BASE_MS (connection set-up and a server's first byte) plus their
+ * bytes at a floor rate of DRAIN_FLOOR_BYTES_PER_S, at most DRAIN_CAP_MS.
+ * The new image needs these bytes anyway, so waiting costs nothing when
+ * they flow; the cap bounds what a stalled link can add to an exec (what is
+ * not done by then is left to die with the image and fetched again). */
+#define DRAIN_BASE_MS 3000u
+#define DRAIN_FLOOR_BYTES_PER_S (32ull << 20)
+#define DRAIN_CAP_MS 10000u
+
+static uint64_t drain_budget_ms(uint64_t bytes)
+{
+    uint64_t ms = DRAIN_BASE_MS + bytes * 1000u / DRAIN_FLOOR_BYTES_PER_S;
+    return ms < DRAIN_CAP_MS ? ms : DRAIN_CAP_MS;
+}
+
+/* Transfers still in flight when a drain for exec ran out of time, kept
+ * claimed (FETCHING, by this image) rather than cancelled: cancelling one
+ * that waits for a server's first byte blocks until the server answers,
+ * which is the very wait the deadline bounds.  When the exec succeeds they
+ * die with the image and the next one takes the claims back as it
+ * attaches; when it fails, the restarted prefetcher adopts them again. */
+static fetch *parked;
+static int nparked;
+
+/* Finishes every transfer of inflight[0..n) that is done -- when draining,
+ * every one that completes by the drain deadline -- and returns how many
+ * are left, moved to the front of inflight.  Not draining, the rest are
+ * abandoned (they come free at once for whoever needs them next) and 0 is
+ * returned. */
+static int settle_inflight(fetch *inflight, int n, bool drain)
+{
+    uint64_t bytes = 0, started = nc_now_ms();
+    for (int i = 0; i < n; i++)
+        bytes += inflight[i].len;
+    uint64_t until = drain ? started + drain_budget_ms(bytes) : 0;
+    int finished = 0, total = n;
+    for (;;) {
+        for (int i = 0; i < n;) {
+            if (NC.source->done(inflight[i].handle)) {
+                nc_fetch_finish(&inflight[i]);
+                inflight[i] = inflight[--n];
+                finished++;
+            } else {
+                i++;
+            }
+        }
+        if (n == 0 || nc_now_ms() >= until)
+            break;
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (drain) {
+        if (total)
+            OSSC_INFO("before exec: %d of %d prefetches in flight finished in %llu ms%s",
+                      finished, total, (unsigned long long)(nc_now_ms() - started),
+                      n ? "; the rest are fetched again by the new image" : "");
+        return n;
+    }
+    for (int i = 0; i < n; i++)
+        nc_fetch_abandon(&inflight[i]);
+    return 0;
+}
+
 void *nc_prefetch_main(void *arg)
 {
     (void)arg;
@@ -162,6 +234,15 @@ void *nc_prefetch_main(void *arg)
     uint64_t last_janitor = 0, last_reclaim = 0;
     if (!inflight)
         return NULL;
+    if (parked) { /* after a failed exec: the transfers its drain left running */
+        for (; n < nparked && n < slots; n++)
+            inflight[n] = parked[n];
+        for (int i = n; i < nparked; i++)
+            nc_fetch_abandon(&parked[i]);
+        free(parked);
+        parked = NULL;
+        nparked = 0;
+    }
     while (!atomic_load(&NC.stop)) {
         bool progressed = false;
         while (n < slots && atomic_load(&NC.h->cached_bytes) < NC.s.memory_limit) {
@@ -200,14 +281,32 @@ void *nc_prefetch_main(void *arg)
             nanosleep(&ts, NULL);
         }
     }
-    for (int i = 0; i < n; i++) {
-        if (NC.source->done(inflight[i].handle))
-            nc_fetch_finish(&inflight[i]);
-        else
-            nc_fetch_abandon(&inflight[i]);
+    int left = settle_inflight(inflight, n, atomic_load(&drain_on_stop));
+    if (left) {
+        parked = inflight;
+        nparked = left;
+    } else {
+        free(inflight);
     }
-    free(inflight);
     return NULL;
+}
+
+/* Starts the prefetch thread of the leader (which holds the leader lock);
+ * when it cannot, gives the role up: loading goes on on demand. */
+static void start_prefetcher(void)
+{
+    atomic_store(&NC.h->leader_pid, getpid());
+    atomic_store(&drain_on_stop, false);
+    atomic_store(&NC.stop, false);
+    if (pthread_create(&NC.prefetcher, NULL, nc_prefetch_main, NULL) != 0) {
+        OSSC_ERROR("cannot start the prefetch thread: loading on demand only");
+        NC.leader = 0;
+        prefetcher_pid = 0;
+        atomic_store(&NC.h->leader_pid, 0);
+        nc_byte_unlock(0);
+        return;
+    }
+    prefetcher_pid = getpid();
 }
 
 /* Becomes the prefetch leader when no live process is. */
@@ -216,11 +315,35 @@ void nc_try_lead(void)
     if (NC.leader || nc_byte_lock(0, 0) < 0)
         return;
     NC.leader = 1;
-    atomic_store(&NC.h->leader_pid, getpid());
-    atomic_store(&NC.stop, false);
-    if (pthread_create(&NC.prefetcher, NULL, nc_prefetch_main, NULL) != 0) {
-        OSSC_ERROR("cannot start the prefetch thread: loading on demand only");
-        NC.leader = 0;
-        nc_byte_unlock(0);
-    }
+    start_prefetcher();
+}
+
+/* Before this process image is replaced: when it leads (and is the very
+ * process that started the prefetcher -- not a vfork child sharing its
+ * memory, which must pass through without blocking or writing), stop
+ * claiming chunks and let the transfers in flight land READY with their
+ * CRC, within drain_budget_ms, instead of losing them with the image and
+ * having the next one fetch them again from byte 0.  Keeps the leader lock
+ * (its descriptor is close-on-exec: a successful exec releases it, and the
+ * new image leads).  Returns true when it stopped the prefetcher: the
+ * caller then calls ossc_cache_after_failed_exec if the exec fails.  Costs
+ * at most DRAIN_CAP_MS; nothing for a process that does not lead. */
+bool ossc_cache_before_exec(void)
+{
+    if (!NC.h || !NC.leader || prefetcher_pid != getpid())
+        return false;
+    atomic_store(&drain_on_stop, true);
+    atomic_store(&NC.stop, true);
+    pthread_join(NC.prefetcher, NULL);
+    return true;
+}
+
+/* The exec failed: this process goes on, still the leader (it kept the
+ * lock), so its prefetcher starts again. */
+void ossc_cache_after_failed_exec(void)
+{
+    if (!NC.h || !NC.leader || prefetcher_pid != getpid())
+        return;
+    OSSC_INFO("exec failed: prefetching resumes");
+    start_prefetcher();
 }
