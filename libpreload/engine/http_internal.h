@@ -45,6 +45,8 @@ double ossc_now_ms_precise(void);
 /* libcurl callbacks (http_reply.c); userp is the ossc_req. */
 size_t ossc_reply_on_body(char *data, size_t size, size_t nmemb, void *userp);
 size_t ossc_reply_on_header(char *line, size_t size, size_t nmemb, void *userp);
+int ossc_reply_on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow,
+                           curl_off_t ultotal, curl_off_t ulnow);
 size_t ossc_reply_on_read(char *buf, size_t size, size_t nmemb, void *userp);
 int ossc_reply_on_seek(void *userp, curl_off_t offset, int origin);
 /* Resets what one attempt's reply sets; keeps `received` so GETs resume. */

@@ -71,6 +71,21 @@ static int take_bytes(ossc_req *r, const char *data, size_t len)
     return 0;
 }
 
+/* libcurl's progress callback (at least once a second, and whenever bytes
+ * move): a cancelled request is aborted here too, so one still waiting for
+ * its first byte (a stalled server) ends within about a second instead of
+ * at the low-speed timeout; on_body only runs once bytes arrive. */
+int ossc_reply_on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow,
+                           curl_off_t ultotal, curl_off_t ulnow)
+{
+    ossc_req *r = userp;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return atomic_load(&r->cancelled) ? 1 : 0;
+}
+
 /* Body bytes: successful ranged GETs go straight into the caller's buffer
  * or file (bounded by dst_cap), everything else (XML results, error
  * documents) into r->resp.  Returning less than len aborts the transfer.

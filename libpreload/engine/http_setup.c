@@ -143,6 +143,9 @@ static int set_common_options(const ossc_config *cfg, ossc_req *r, const char *u
     SETOPT(r, CURLOPT_WRITEDATA, r);
     SETOPT(r, CURLOPT_HEADERFUNCTION, ossc_reply_on_header);
     SETOPT(r, CURLOPT_HEADERDATA, r);
+    SETOPT(r, CURLOPT_XFERINFOFUNCTION, ossc_reply_on_progress);
+    SETOPT(r, CURLOPT_XFERINFODATA, r);
+    SETOPT(r, CURLOPT_NOPROGRESS, 0L); /* for the callback above: cancel while idle */
     SETOPT(r, CURLOPT_NOSIGNAL, 1L);
     SETOPT(r, CURLOPT_TCP_NODELAY, 1L);
     SETOPT(r, CURLOPT_CONNECTTIMEOUT_MS, (long)cfg->http.connect_timeout_ms);

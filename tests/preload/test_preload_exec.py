@@ -216,3 +216,34 @@ def test_children_and_exec_from_python_read_the_bytes(emu, bucket, tmp_path):
     assert lines[0] == repr([expected, expected, [expected, expected]])
     assert lines[1] == expected
     assert served_bytes(emu, bucket, prefix + "big.bin") <= 1.05 * NCHUNKS * CHUNK
+
+
+def test_exit_does_not_wait_for_a_stalled_server(emu, bucket, tmp_path):
+    """The leader leaves while its prefetches wait for a server that holds
+    them 30 s (no first byte yet): they are cancelled at once, so the
+    process exits long before the server answers or the 30 s low-speed
+    timeout (libcurl only calls the body callback, where a cancelled
+    transfer used to be noticed, once bytes arrive)."""
+    prefix = "s/"
+    big_model(emu, bucket, prefix)
+    received = count_gets(emu, bucket, prefix + "big.bin", hold_s=30)
+    go = tmp_path / "go"
+    os.mkfifo(go)
+    env = preload_env(emu, bucket, prefix, tmp_path / "model", tmp_path / "cache",
+                      OSSC_PREFETCH_WINDOW=WINDOW, GO=str(go),
+                      OSS_CONNECTOR_CONFIG=log_config(tmp_path))
+    proc = subprocess.Popen(["bash", "-c", 'read -r _ < "$GO"; exit 0'], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: received() >= 2, "the leader's first two GETs", proc)
+        with open(go, "w") as f:
+            f.write("go\n")
+        start = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        took = time.monotonic() - start
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err[-4000:]
+    # Well under the 30 s hold; generous for a loaded machine (~1 s when quiet).
+    assert took < 15, took
