@@ -130,11 +130,13 @@ def _serve(args) -> int:
         raise CommandError(f"--serve needs the model connector: {exc}") from None
     connector = OssModelConnector(args.endpoint, cred_path=client.cred_path or "",
                                   config_path=args.config or "", region=args.region or None)
-    # SIGTERM is Ctrl-C here: one path for both, the KeyboardInterrupt that
-    # prepare_directory and the wait below already handle.  (A handler that
-    # set an Event could deadlock: it runs in the main thread, which may hold
-    # that Event's lock inside wait().)
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # SIGTERM's handler writes a byte to a pipe the serving loop reads: no
+    # lock is taken (a handler that set an Event could deadlock on the
+    # Event's lock, held by the interrupted wait()), no wake-up is lost (a
+    # SIGTERM during the preparation leaves its byte there), and no
+    # exception can land outside the loop's try.
+    wake_r, wake_w = os.pipe()
+    previous = signal.signal(signal.SIGTERM, lambda *_: os.write(wake_w, b"T"))
     try:
         print(f"prepare: loading {args.uri} into the shared cache ...", file=sys.stderr,
               flush=True)
@@ -142,11 +144,12 @@ def _serve(args) -> int:
         print(f"serving {args.dir} (from {args.uri}); Ctrl-C or SIGTERM to release it",
               flush=True)
         try:
-            while True:
-                signal.pause()
+            os.read(wake_r, 1)  # until SIGTERM; Ctrl-C raises KeyboardInterrupt
         except KeyboardInterrupt:
             pass
     finally:
         connector.close()
         signal.signal(signal.SIGTERM, previous)
+        os.close(wake_r)
+        os.close(wake_w)
     return 0
