@@ -54,7 +54,7 @@ struct shm_file {
     uint64_t object_crc;    /* x-oss-hash-crc64ecma from HEAD, when has_crc */
     uint32_t has_crc;
     atomic_uint verify;     /* enum verify_state (futex word) */
-    atomic_int verifier;    /* pid comparing, while VERIFYING */
+    atomic_int verifier;    /* pid comparing (or releasing), while VERIFYING; 0 = alive */
     atomic_uint mismatches;
 };
 
@@ -122,12 +122,14 @@ int nc_fetch_start(fetch *fx, int file, uint64_t c);
 void nc_fetch_finish(fetch *fx);
 void nc_fetch_abandon(fetch *fx);
 uint64_t nc_reclaim_abandoned(uint64_t from, uint64_t to);
+void nc_take_back_release(struct shm_file *f, uint64_t gc);
 void nc_check_leader(void);
 
 /* verify.c */
 uint64_t nc_file_crc(const struct shm_file *f);
 bool nc_all_ready(const struct shm_file *f);
-void nc_set_verify(struct shm_file *f, unsigned v);
+bool nc_set_verify(struct shm_file *f, unsigned v);
+bool nc_begin_verify(struct shm_file *f, unsigned from);
 void nc_verify_file(int file);
 int nc_refuse_corrupt(int file);
 

@@ -126,22 +126,44 @@ uint64_t nc_chunk_len(const struct shm_file *f, uint64_t c)
     return f->size - off < NC.h->chunk_size ? f->size - off : NC.h->chunk_size;
 }
 
+/* Claims a chunk (ABSENT -> FETCHING).  The owner word reads 0 from the
+ * moment the claim is won until the claimant stores its pid (token first):
+ * every transition out of FETCHING stores 0 before it, and 0 counts as a
+ * live owner, so nc_reclaim_abandoned never mistakes the previous, dead
+ * owner of the chunk for ours and frees a live claim. */
 bool nc_claim(uint64_t gc)
 {
     unsigned expected = ABSENT;
     if (!atomic_compare_exchange_strong(&NC.state[gc], &expected, FETCHING))
         return false;
-    atomic_store(&NC.owner[gc], getpid());
     atomic_store(&NC.owner_tok[gc], NC.tok);
+    atomic_store(&NC.owner[gc], getpid());
     return true;
 }
 
+/* Gives up ownership of a chunk this image claimed, before it leaves
+ * FETCHING: true when the claim was still ours (owner and token), owner
+ * now 0; false when it was taken back meanwhile (then the chunk is not
+ * ours to settle). */
+static bool drop_claim(uint64_t gc)
+{
+    int me = getpid();
+    return atomic_load(&NC.owner_tok[gc]) == NC.tok &&
+           atomic_compare_exchange_strong(&NC.owner[gc], &me, 0);
+}
+
+/* Publishes a claimed chunk READY (with its CRC) or FAILED, only while the
+ * claim is still ours: a claim taken back and fetched by another process
+ * is never overwritten (a loser's FAILED over a READY). */
 void nc_settle(uint64_t gc, int err, uint64_t crc)
 {
-    atomic_store(&NC.crc[gc], crc); /* published by the state store below */
+    if (!drop_claim(gc))
+        return;
+    atomic_store(&NC.crc[gc], crc); /* published by the state CAS below */
     if (err)
         atomic_store(&NC.errs[gc], err);
-    atomic_store(&NC.state[gc], err ? FAILED : READY);
+    unsigned expected = FETCHING;
+    atomic_compare_exchange_strong(&NC.state[gc], &expected, err ? FAILED : READY);
     nc_futex_wake(&NC.state[gc]);
 }
 
@@ -213,7 +235,7 @@ void nc_fetch_abandon(fetch *fx)
     NC.source->release(fx->handle);
     fx->handle = NULL;
     unsigned expected = FETCHING;
-    if (atomic_compare_exchange_strong(&NC.state[gc], &expected, ABSENT)) {
+    if (drop_claim(gc) && atomic_compare_exchange_strong(&NC.state[gc], &expected, ABSENT)) {
         atomic_fetch_sub(&NC.h->cached_bytes, fx->len);
         nc_futex_wake(&NC.state[gc]);
     }
@@ -239,6 +261,8 @@ uint64_t nc_reclaim_abandoned(uint64_t from, uint64_t to)
                 continue;
             int pid = atomic_load(&NC.owner[gc]);
             unsigned tok = atomic_load(&NC.owner_tok[gc]);
+            if (pid == 0)
+                continue; /* claimed just now, or leaving FETCHING: alive */
             if (pid != memo_pid || tok != memo_tok) {
                 memo_pid = pid;
                 memo_tok = tok;
@@ -247,7 +271,9 @@ uint64_t nc_reclaim_abandoned(uint64_t from, uint64_t to)
             if (memo_alive)
                 continue;
             unsigned expected = FETCHING;
-            if (atomic_load(&NC.owner[gc]) != pid || atomic_load(&NC.owner_tok[gc]) != tok ||
+            int owner = pid;
+            if (atomic_load(&NC.owner_tok[gc]) != tok ||
+                !atomic_compare_exchange_strong(&NC.owner[gc], &owner, 0) ||
                 !atomic_compare_exchange_strong(&NC.state[gc], &expected, ABSENT))
                 continue;
             freed_bytes += nc_chunk_len(f, gc - f->first_chunk);
@@ -266,6 +292,24 @@ uint64_t nc_reclaim_abandoned(uint64_t from, uint64_t to)
                       "them again", dead_pid, (unsigned long long)freed);
     }
     return freed;
+}
+
+/* A chunk read RELEASING: releases happen only under the file's lock, and
+ * nc_file_lock takes the lock back from a dead holder, so once we hold it
+ * a chunk still RELEASING was left by a releaser that died between its
+ * RELEASING and ABSENT stores: it goes to ABSENT (its bytes are not
+ * trusted, some may be punched) and waiters are woken.  A live releaser
+ * holds the lock until its chunks are ABSENT, so either way the chunk has
+ * left RELEASING on return.  Cost: one lock round trip. */
+void nc_take_back_release(struct shm_file *f, uint64_t gc)
+{
+    nc_file_lock(f);
+    unsigned expected = RELEASING;
+    if (atomic_compare_exchange_strong(&NC.state[gc], &expected, ABSENT)) {
+        atomic_fetch_sub(&NC.h->cached_bytes, nc_chunk_len(f, gc - f->first_chunk));
+        nc_futex_wake(&NC.state[gc]);
+    }
+    nc_file_unlock(f);
 }
 
 /* Waiters keep prefetching alive: when the leader died, one takes over. */
@@ -328,6 +372,11 @@ int ossc_cache_fetch(int file, uint64_t off, uint64_t len)
                     break;
                 }
                 uint64_t first = f->first_chunk;
+                if (st == RELEASING) {
+                    nc_take_back_release(f, gc);
+                    again = true;
+                    break;
+                }
                 if (st == ABSENT ||
                     (st == FETCHING && nc_reclaim_abandoned(first + c0, first + c1 + 1))) {
                     again = true;

@@ -99,12 +99,14 @@ void nc_janitor(void)
             now - last < (uint64_t)NC.s.release_delay_s * 1000u || atomic_load(&f->released))
             continue;
         nc_file_lock(f);
-        if (atomic_load(&f->users) == 0) {
-            /* Bytes fetched again are verified again (a CORRUPT file stays so). */
-            if (atomic_load(&f->verify) != CORRUPT) {
-                atomic_store(&f->verify, UNVERIFIED);
-                atomic_store(&f->mismatches, 0);
-            }
+        /* The release holds the file VERIFYING (as its verifier): no
+         * verification runs while chunks go, and none that runs now is
+         * overwritten (the file is skipped until the next round).  Bytes
+         * fetched again are verified again; a CORRUPT file stays so. */
+        unsigned v = atomic_load(&f->verify);
+        bool corrupt = v == CORRUPT;
+        if (atomic_load(&f->users) == 0 &&
+            (corrupt || ((v == UNVERIFIED || v == VERIFIED) && nc_begin_verify(f, v)))) {
             int fd = nc_open_data((int)i, O_RDWR);
             uint64_t freed = 0;
             for (uint64_t c = 0; c < f->nchunks; c++) {
@@ -123,6 +125,10 @@ void nc_janitor(void)
             }
             if (fd >= 0)
                 ossc_libc.close(fd);
+            if (!corrupt) {
+                atomic_store(&f->mismatches, 0);
+                nc_set_verify(f, UNVERIFIED);
+            }
             atomic_fetch_sub(&NC.h->cached_bytes, freed);
             atomic_store(&f->released, 1);
             atomic_store(&f->demand, 0);

@@ -73,10 +73,31 @@ bool nc_all_ready(const struct shm_file *f)
     return true;
 }
 
-void nc_set_verify(struct shm_file *f, unsigned v)
+/* Publishes the result of the verification (or release) this process
+ * runs: only out of VERIFYING, and only while it is still this process's
+ * (the verifier word is ours, then 0 -- a live, unnamed verifier -- before
+ * the state leaves VERIFYING, so the next verifier never inherits a stale
+ * pid).  Publishes nothing when the CAS fails.  True when published. */
+bool nc_set_verify(struct shm_file *f, unsigned v)
 {
-    atomic_store(&f->verify, v);
+    int me = getpid();
+    unsigned verifying = VERIFYING;
+    if (!atomic_compare_exchange_strong(&f->verifier, &me, 0) ||
+        !atomic_compare_exchange_strong(&f->verify, &verifying, v))
+        return false;
     nc_futex_wake(&f->verify);
+    return true;
+}
+
+/* Enters VERIFYING from `from` (UNVERIFIED to verify; the janitor also from
+ * VERIFIED to release): the verifier word reads 0 (alive) until our pid is
+ * stored right after the CAS.  True when we won. */
+bool nc_begin_verify(struct shm_file *f, unsigned from)
+{
+    if (!atomic_compare_exchange_strong(&f->verify, &from, VERIFYING))
+        return false;
+    atomic_store(&f->verifier, getpid());
+    return true;
 }
 
 /* When every chunk of the file is READY and nobody checked it yet: one
@@ -89,11 +110,9 @@ void nc_set_verify(struct shm_file *f, unsigned v)
 void nc_verify_file(int file)
 {
     struct shm_file *f = &NC.files[file];
-    unsigned expected = UNVERIFIED;
     if (atomic_load(&f->verify) != UNVERIFIED || !nc_all_ready(f) ||
-        !atomic_compare_exchange_strong(&f->verify, &expected, VERIFYING))
+        !nc_begin_verify(f, UNVERIFIED))
         return;
-    atomic_store(&f->verifier, getpid());
     if (!nc_all_ready(f)) { /* released or refetched meanwhile */
         nc_set_verify(f, UNVERIFIED);
         return;
@@ -165,11 +184,17 @@ int ossc_cache_wait(int file, uint64_t off, uint64_t len)
         if (v == CORRUPT)
             return nc_refuse_corrupt(file);
         if (v == VERIFYING) {
-            int pid = atomic_load(&f->verifier);
+            /* 0: a verifier that won just now and has not named itself
+             * yet (alive).  A dead one's pid is cleared before the state
+             * goes back, so no later verifier is judged by it. */
+            int pid = atomic_load(&f->verifier), dead = pid;
             unsigned verifying = VERIFYING;
             if (pid && !nc_pid_alive(pid) &&
-                atomic_compare_exchange_strong(&f->verify, &verifying, UNVERIFIED))
+                atomic_compare_exchange_strong(&f->verifier, &dead, 0) &&
+                atomic_compare_exchange_strong(&f->verify, &verifying, UNVERIFIED)) {
+                nc_futex_wake(&f->verify);
                 continue; /* the verifier died mid-way: check again */
+            }
             nc_futex_wait(&f->verify, VERIFYING, 50);
             continue;
         }
