@@ -368,6 +368,102 @@ static void test_crc(void)
     test_detach();
 }
 
+
+/* ------------------------------------------------------------ races */
+
+/* A releaser that died between RELEASING and ABSENT (holding the file's
+ * lock): a wait takes the chunk back under the lock and loads the file,
+ * never hangs. */
+static void test_dead_releaser(void)
+{
+    CHECK(attach_fresh("deadrelease", true, NULL) == 0);
+    uint64_t gc = gc_of(0, 1);
+    pid_t child = fork();
+    if (child == 0) {
+        nc_file_lock(&NC.files[0]);
+        atomic_store(&NC.state[gc], RELEASING);
+        _exit(0); /* dies holding the lock, the chunk RELEASING */
+    }
+    int st = -1;
+    CHECK(waitpid(child, &st, 0) == child && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(atomic_load(&NC.state[gc]) == RELEASING);
+    CHECK(atomic_load(&NC.files[0].lock) == child);
+    int err = 0;
+    CHECK(wait_bounded(0, LONG_MS, &err, "chunk left RELEASING by a dead releaser") == 0);
+    CHECK(atomic_load(&NC.state[gc]) == READY);
+    CHECK(atomic_load(&NC.files[0].lock) == 0);
+    CHECK(file_bytes_ok(0));
+    test_detach();
+}
+
+/* Claims: an owner word of 0 (a claim won, pid not stored yet) is a live
+ * owner; a settle after the claim was taken back publishes nothing. */
+static void test_claim_owner_races(void)
+{
+    CHECK(attach_fresh("claimraces", true, NULL) == 0);
+    uint64_t gc = gc_of(1, 0);
+    atomic_store(&NC.state[gc], FETCHING); /* won by someone, owner not named yet */
+    atomic_store(&NC.owner[gc], 0);
+    CHECK(nc_reclaim_abandoned(gc, gc + 1) == 0);
+    CHECK(atomic_load(&NC.state[gc]) == FETCHING);
+    atomic_store(&NC.state[gc], ABSENT);
+
+    CHECK(nc_claim(gc));
+    CHECK(atomic_load(&NC.owner[gc]) == getpid());
+    /* Taken back and fetched by another process meanwhile. */
+    atomic_store(&NC.owner[gc], 0);
+    atomic_store(&NC.state[gc], READY);
+    nc_settle(gc, EIO, 0);
+    CHECK(atomic_load(&NC.state[gc]) == READY);
+    CHECK(atomic_load(&NC.errs[gc]) == 0);
+    /* Our own claim settles, and the owner word is 0 again. */
+    uint64_t gc2 = gc_of(1, 1);
+    CHECK(nc_claim(gc2));
+    nc_settle(gc2, EIO, 0);
+    CHECK(atomic_load(&NC.state[gc2]) == FAILED);
+    CHECK(atomic_load(&NC.owner[gc2]) == 0);
+    test_detach();
+}
+
+/* Verification: the verifier word is 0 after a verification; a result is
+ * published only out of VERIFYING; the janitor never releases a file
+ * another process verifies. */
+static void test_verify_races(void)
+{
+    CHECK(attach_fresh("verifyraces", true, no_delay) == 0);
+    struct shm_file *f = &NC.files[2];
+    int fd = ossc_cache_open(2, O_CLOEXEC);
+    CHECK(fd >= 0);
+    int err = 0;
+    CHECK(wait_bounded(2, LONG_MS, &err, "load c.bin") == 0);
+    CHECK(atomic_load(&f->verify) == VERIFIED);
+    CHECK(atomic_load(&f->verifier) == 0);
+
+    /* Released under a verifier's feet: its VERIFIED is not published. */
+    atomic_store(&f->verify, UNVERIFIED);
+    atomic_store(&f->verifier, getpid());
+    nc_set_verify(f, VERIFIED);
+    CHECK(atomic_load(&f->verify) == UNVERIFIED);
+
+    /* Another (live) process verifies: the janitor leaves the file alone. */
+    atomic_store(&f->verify, VERIFYING);
+    atomic_store(&f->verifier, getppid());
+    close(fd);
+    ossc_cache_user_drop(2);
+    CHECK(atomic_load(&f->last_release_ms) != 0);
+    nc_janitor();
+    CHECK(atomic_load(&NC.state[gc_of(2, 0)]) == READY);
+    CHECK(atomic_load(&f->verify) == VERIFYING);
+    CHECK(!atomic_load(&f->released));
+    /* It finishes; the janitor then releases, and leaves it UNVERIFIED. */
+    atomic_store(&f->verifier, 0);
+    atomic_store(&f->verify, VERIFIED);
+    CHECK(until(released, (void *)(intptr_t)2, LONG_MS));
+    CHECK(atomic_load(&f->verify) == UNVERIFIED);
+    CHECK(atomic_load(&f->verifier) == 0);
+    test_detach();
+}
+
 int main(void)
 {
     alarm(600); /* a backstop only: every wait has its own deadline */
@@ -383,6 +479,9 @@ int main(void)
         {"memory_limit", test_memory_limit},
         {"enospc", test_enospc},
         {"crc", test_crc},
+        {"dead_releaser", test_dead_releaser},
+        {"claim_owner_races", test_claim_owner_races},
+        {"verify_races", test_verify_races},
     };
     const char *only = getenv("NODECACHE_TEST");
     for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
