@@ -27,6 +27,12 @@ bool ossc_rel_path_safe(const char *rel)
     }
 }
 
+bool ossc_manifest_entry_ok(const char *rel)
+{
+    return rel[0] != '#' && !strchr(rel, '\n') && strlen(rel) <= OSSC_MANIFEST_ENTRY_MAX &&
+           ossc_rel_path_safe(rel);
+}
+
 void ossc_manifest_free(ossc_manifest *m)
 {
     if (!m)

@@ -36,4 +36,10 @@ void ossc_manifest_free(ossc_manifest *m);
  * component, no trailing '/'. */
 bool ossc_rel_path_safe(const char *rel);
 
+/* True when rel can be written as one manifest entry and read back as the
+ * same entry: ossc_rel_path_safe, at most OSSC_MANIFEST_ENTRY_MAX bytes,
+ * no newline (it would split the line) and no leading '#' (it would read
+ * as a comment: the file would never be removed). */
+bool ossc_manifest_entry_ok(const char *rel);
+
 #endif

@@ -363,9 +363,10 @@ static const char *object_rel(const ossc_preload_settings *s, const ossc_object_
     size_t rl = strlen(rel);
     if (rl == 0 || rel[rl - 1] == '/')
         return NULL; /* directory marker */
-    if (!ossc_rel_path_safe(rel) || rl > OSSC_MANIFEST_ENTRY_MAX) {
+    if (!ossc_manifest_entry_ok(rel)) {
         if (warn)
-            OSSC_WARN("skipping oss://%s/%s: not a safe relative path under MODEL_DIR",
+            OSSC_WARN("skipping oss://%s/%s: not a safe relative path under MODEL_DIR "
+                      "(or one the manifest cannot list: a newline, a leading '#')",
                       s->bucket, o->key);
         return NULL;
     }

@@ -128,11 +128,35 @@ static void test_rel_path_safe(void)
     CHECK(!ossc_rel_path_safe(".."));
 }
 
+/* An entry the writer accepts reads back as itself, alone; the keys that
+ * would not (a newline splits the line, a leading '#' reads as a comment)
+ * are refused before they are written. */
+static void test_entry_round_trip(void)
+{
+    const char *keys[] = {"ok", "a/#b", "a b/c", "a\nb", "#x", "#", "d/x\n#y", "x\n../../etc"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        char line[64];
+        snprintf(line, sizeof(line), "%s\n", keys[i]);
+        ossc_manifest m;
+        ossc_error err;
+        bool same = ossc_manifest_parse(line, strlen(line), NAME, &m, &err) == 0 && m.n == 1 &&
+                    strcmp(m.entries[0], keys[i]) == 0;
+        if (same != ossc_manifest_entry_ok(keys[i]))
+            fprintf(stderr, "  key '%s': reads back %s, entry_ok says %d\n", keys[i],
+                    same ? "as itself" : "otherwise", ossc_manifest_entry_ok(keys[i]));
+        CHECK(same == ossc_manifest_entry_ok(keys[i]));
+        ossc_manifest_free(&m); /* left empty when the parse failed */
+    }
+    CHECK(ossc_manifest_entry_ok("ok") && ossc_manifest_entry_ok("a/#b"));
+    CHECK(!ossc_manifest_entry_ok("a\nb") && !ossc_manifest_entry_ok("#x"));
+}
+
 int main(void)
 {
     test_accepts();
     test_refuses_escapes();
     test_refuses_nul_and_length();
     test_rel_path_safe();
+    test_entry_round_trip();
     return check_summary("test_manifest");
 }
