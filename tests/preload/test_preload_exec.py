@@ -67,31 +67,44 @@ def wait_for(cond, what, proc=None, timeout=120):
         time.sleep(0.02)
 
 
-def test_leader_exec_keeps_transfers_in_flight(emu, bucket, tmp_path):
-    """The measured case: a shell leads the prefetcher and exec's Python
-    while two chunks are in flight.  Before, those transfers died with the
-    shell's image and the new one fetched them again (6 GETs for 4 chunks,
-    1.25x served); now they land first: each chunk is fetched once."""
-    prefix = "m/"
+def run_leader(emu, bucket, tmp_path, prefix, script, hold_s=HOLD_S, timeout=300):
+    """Runs `bash -c script` under LD_PRELOAD as the prefetch leader of a
+    big_model under prefix, lets it go (script reads "$GO", a fifo) once its
+    first two GETs reached the server (held hold_s), and waits for it.
+    Returns (returncode, stdout, stderr, received, seconds from go to exit,
+    the big file's sha256); received() counts the GETs the server got."""
     expected = big_model(emu, bucket, prefix)
-    received = count_gets(emu, bucket, prefix + "big.bin")
+    received = count_gets(emu, bucket, prefix + "big.bin", hold_s=hold_s)
     go = tmp_path / "go"
     os.mkfifo(go)
     env = preload_env(emu, bucket, prefix, tmp_path / "model", tmp_path / "cache",
                       OSSC_PREFETCH_WINDOW=WINDOW, GO=str(go), PY=sys.executable, CODE=READ_BIG,
                       OSS_CONNECTOR_CONFIG=log_config(tmp_path))
-    proc = subprocess.Popen(["bash", "-c", 'read -r _ < "$GO"; exec "$PY" -c "$CODE"'], env=env,
+    proc = subprocess.Popen(["bash", "-c", script], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # Both held GETs arrived: the shell has two transfers in flight.
         wait_for(lambda: received() >= 2, "the leader's first two GETs", proc)
         with open(go, "w") as f:
             f.write("go\n")
-        out, err = proc.communicate(timeout=300)
+        start = time.monotonic()
+        out, err = proc.communicate(timeout=timeout)
+        took = time.monotonic() - start
     finally:
         proc.kill()
         proc.wait()
-    assert proc.returncode == 0, err[-4000:]
+    return proc.returncode, out, err, received, took, expected
+
+
+def test_leader_exec_keeps_transfers_in_flight(emu, bucket, tmp_path):
+    """The measured case: a shell leads the prefetcher and exec's Python
+    while two chunks are in flight.  Before, those transfers died with the
+    shell's image and the new one fetched them again (6 GETs for 4 chunks,
+    1.25x served); now they land first: each chunk is fetched once."""
+    rc, out, err, received, _, expected = run_leader(
+        emu, bucket, tmp_path, "m/", 'read -r _ < "$GO"; exec "$PY" -c "$CODE"')
+    prefix = "m/"
+    assert rc == 0, err[-4000:]
     assert out.strip() == expected
     assert received() == NCHUNKS, f"{received()} GETs for {NCHUNKS} chunks\n{err[-2000:]}"
     assert served_bytes(emu, bucket, prefix + "big.bin") <= 1.05 * NCHUNKS * CHUNK
@@ -107,25 +120,10 @@ def test_exec_does_not_wait_past_the_drain_deadline(emu, bucket, tmp_path):
     waits for its first byte would wait that long), the transfers die with
     the old image, and the new image takes them back and reads the
     object's bytes."""
-    prefix = "t/"
-    expected = big_model(emu, bucket, prefix)
-    received = count_gets(emu, bucket, prefix + "big.bin", hold_s=30)
-    go = tmp_path / "go"
-    os.mkfifo(go)
-    env = preload_env(emu, bucket, prefix, tmp_path / "model", tmp_path / "cache",
-                      OSSC_PREFETCH_WINDOW=WINDOW, GO=str(go), PY=sys.executable, CODE=READ_BIG,
-                      OSS_CONNECTOR_CONFIG=log_config(tmp_path))
-    proc = subprocess.Popen(["bash", "-c", 'read -r _ < "$GO"; exec "$PY" -c "$CODE"'], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(lambda: received() >= 2, "the leader's first two GETs", proc)
-        with open(go, "w") as f:
-            f.write("go\n")
-        out, err = proc.communicate(timeout=25)  # well before the server lets go
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == 0, err[-4000:]
+    rc, out, err, received, _, expected = run_leader(
+        emu, bucket, tmp_path, "t/", 'read -r _ < "$GO"; exec "$PY" -c "$CODE"', hold_s=30,
+        timeout=25)  # well before the server lets go
+    assert rc == 0, err[-4000:]
     assert out.strip() == expected
     log = (tmp_path / "connector.log").read_text()
     assert "before exec: 0 of 2 prefetches in flight finished" in log, log[-3000:]
@@ -224,26 +222,8 @@ def test_exit_does_not_wait_for_a_stalled_server(emu, bucket, tmp_path):
     process exits long before the server answers or the 30 s low-speed
     timeout (libcurl only calls the body callback, where a cancelled
     transfer used to be noticed, once bytes arrive)."""
-    prefix = "s/"
-    big_model(emu, bucket, prefix)
-    received = count_gets(emu, bucket, prefix + "big.bin", hold_s=30)
-    go = tmp_path / "go"
-    os.mkfifo(go)
-    env = preload_env(emu, bucket, prefix, tmp_path / "model", tmp_path / "cache",
-                      OSSC_PREFETCH_WINDOW=WINDOW, GO=str(go),
-                      OSS_CONNECTOR_CONFIG=log_config(tmp_path))
-    proc = subprocess.Popen(["bash", "-c", 'read -r _ < "$GO"; exit 0'], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(lambda: received() >= 2, "the leader's first two GETs", proc)
-        with open(go, "w") as f:
-            f.write("go\n")
-        start = time.monotonic()
-        out, err = proc.communicate(timeout=60)
-        took = time.monotonic() - start
-    finally:
-        proc.kill()
-        proc.wait()
-    assert proc.returncode == 0, err[-4000:]
+    rc, out, err, _, took, _ = run_leader(emu, bucket, tmp_path, "s/",
+                                          'read -r _ < "$GO"; exit 0', hold_s=30, timeout=60)
+    assert rc == 0, err[-4000:]
     # Well under the 30 s hold; generous for a loaded machine (~1 s when quiet).
     assert took < 15, took
