@@ -76,7 +76,7 @@ deb_depends() {
             return
         fi
     fi
-    echo "libc6, libcurl4 (>= 7.68), libssl3, libxml2, libjansson4"
+    echo "libc6, libcurl4 (>= 7.68), libssl3, libxml2, libjansson4, libhiredis0.14, libmicrohttpd12"
 }
 
 build_deb() {

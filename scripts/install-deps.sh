@@ -5,7 +5,8 @@
 set -euo pipefail
 
 APT_PACKAGES=(build-essential pkg-config libcurl4-openssl-dev libssl-dev libxml2-dev
-              libjansson-dev ninja-build patchelf rpm
+              libjansson-dev libhiredis-dev libmicrohttpd-dev redis-server
+              ninja-build patchelf rpm
               clang libclang-rt-dev)  # clang + libFuzzer/sanitizer runtimes: make fuzz
 PY_PACKAGES=("meson>=1.1" "meson-python>=0.15" ninja "cffi>=1.15" "pytest>=7" "oss2>=2.18"
              "moto[server]>=5.0" "crcmod>=1.7" "hypothesis>=6" werkzeug boto3 pillow numpy safetensors transformers sentence-transformers

@@ -1,0 +1,71 @@
+/* server.h - a node's chunk server: serves the chunks of the model its node
+ * cache holds to the other nodes of the deployment (libmicrohttpd).
+ *
+ * Protocol: GET /<vid>/<file index> with "Range: bytes=<a>-<b>" and the
+ * OSSC-PEER Authorization (peer_auth.h).  Replies:
+ *   206  the bytes (sendfile from the cache file: no copy), Content-Range;
+ *        only ranges whose chunks have fully landed here are sent
+ *   401  bad or missing authentication (the refusal is logged, naming the
+ *        peer's address; never the secret)
+ *   404  unknown vid or file, or the bytes are no longer here (released)
+ *        and nobody on this node fetches them
+ *   416  a range that is not inside the file
+ *   400  anything else malformed; 405 a method other than GET
+ *   503  not landed yet after wait_ms (the peer asks again)
+ * No part of the request reaches the file system: the path is parsed into
+ * (vid, index) and served from descriptors the cache view gives.  Bounds:
+ * max_connections in all, per_ip per address, a small request-memory limit
+ * and a connection timeout. */
+#ifndef OSSC_BC_SERVER_H
+#define OSSC_BC_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ossc.h"
+
+/* What the server needs of a node cache (agent.c implements it over the
+ * shared state; a test over plain files). */
+typedef struct bc_cache_view {
+    void *ctx;
+    const char *vid;
+    uint32_t nfiles;
+    uint64_t (*file_size)(void *ctx, uint32_t file);
+    /* Waits up to wait_ms for [off, off+len) of file to have landed here
+     * and, when it has, holds the file (its chunks are not released) until
+     * unhold: 1 landed and held, 0 not yet (try later), -1 not here and not
+     * coming (404). */
+    int (*hold)(void *ctx, uint32_t file, uint64_t off, uint64_t len, int wait_ms);
+    void (*unhold)(void *ctx, uint32_t file);
+    /* A read-only descriptor of the file's bytes, owned by the view. */
+    int (*fd)(void *ctx, uint32_t file);
+    /* Counters and log: bytes sent; a refused peer (why has no secret). */
+    void (*served)(void *ctx, uint64_t bytes);
+    void (*refused)(void *ctx, const char *peer_addr, const char *why);
+    /* Called first in every server thread (the agent marks its threads as
+     * ours under LD_PRELOAD); may be NULL. */
+    void (*thread_enter)(void *ctx);
+} bc_cache_view;
+
+typedef struct bc_server_options {
+    const char *listen;        /* "host:port" (IPv4 literal or name; port 0 = any) */
+    const uint8_t *secret;
+    size_t secret_len;
+    int max_connections;       /* default 64 */
+    int per_ip;                /* default 16 */
+    int wait_ms;               /* long-poll per request before 503, default 2000 */
+    int timeout_s;             /* idle connection timeout, default 30 */
+} bc_server_options;
+
+typedef struct bc_server bc_server;
+
+/* Binds and starts serving; NULL with err naming the address and why
+ * (e.g. EADDRINUSE). */
+bc_server *bc_server_start(const bc_server_options *o, const bc_cache_view *v, ossc_error *err);
+/* The port it listens on (after port 0). */
+int bc_server_port(const bc_server *s);
+/* Stops: no new request, requests in flight end, then returns. */
+void bc_server_stop(bc_server *s);
+
+#endif
