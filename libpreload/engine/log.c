@@ -27,6 +27,14 @@ static atomic_int log_level = OSSC_LOG_WARN;
 static int log_fd = -1; /* -1 = stderr */
 
 static int audit_fd = -1; /* -1 = auditing off */
+
+int ossc_log_fd(void)
+{
+    pthread_mutex_lock(&log_lock);
+    int fd = log_fd;
+    pthread_mutex_unlock(&log_lock);
+    return fd;
+}
 static double audit_threshold = 100.0;
 
 /* fork() while another thread holds log_lock (DataLoader workers fork a

@@ -20,6 +20,9 @@ enum ossc_log_level {
  * Safe to call more than once (the latest call wins). */
 void ossc_log_init(int level, const char *path);
 int ossc_log_enabled(int level);
+/* The log file's descriptor, -1 when lines go to stderr (a detached
+ * process keeps it open to log on). */
+int ossc_log_fd(void);
 void ossc_log_write(int level, const char *func, const char *file, int line,
                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 

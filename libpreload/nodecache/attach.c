@@ -289,6 +289,7 @@ int ossc_cache_attach(const ossc_preload_settings *s)
     for (uint32_t i = 0; NC.wfd && i < NC.h->nfiles; i++)
         NC.wfd[i] = -1;
     nc_real_model_dir(s->model_dir, NC.model_dir_real, sizeof(NC.model_dir_real));
+    nc_bc_attach(); /* before the prefetcher: chunks from peers when broadcasting */
     nc_try_lead();
     return 0;
 }
@@ -355,6 +356,8 @@ void ossc_cache_reset(void)
     NC.state = NULL;
     NC.owner = NC.errs = NULL;
     NC.owner_tok = NULL;
+    NC.origin = NULL;
+    nc_bc_detach();
     nc_close_cache_fds();
     if (NC.client && NC.client_pid == getpid()) {
         ossc_in_hook++;

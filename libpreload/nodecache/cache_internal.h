@@ -8,12 +8,13 @@
 #include <stdatomic.h>
 
 #include "error.h"
+#include "bc_shared.h"
 #include "catalog.h"
 #include "chunk_source.h"
 #include "nodecache.h"
 
 #define STATE_MAGIC 0x3143534fu /* "OSC1" */
-#define STATE_VERSION 4
+#define STATE_VERSION 5
 #define MAX_PIDS 512
 
 enum chunk_state { ABSENT = 0, FETCHING = 1, READY = 2, FAILED = 3, RELEASING = 4 };
@@ -38,6 +39,7 @@ struct shm_header {
     atomic_uint toks[MAX_PIDS]; /* the image of that pid now registered (changes at exec) */
     char oss_path[2048];
     char model_dir[4096];
+    struct bc_shared bc;    /* model broadcasting (broadcast/bc_shared.h) */
 };
 
 struct shm_file {
@@ -56,6 +58,8 @@ struct shm_file {
     atomic_uint verify;     /* enum verify_state (futex word) */
     atomic_int verifier;    /* pid comparing (or releasing), while VERIFYING; 0 = alive */
     atomic_uint mismatches;
+    atomic_uint oss_only;   /* bytes from a peer failed the check: from OSS only */
+    uint32_t pad;
 };
 
 /* This process's view of the cache (one per process). */
@@ -76,6 +80,7 @@ struct cache_process {
     atomic_int *owner;
     atomic_int *errs;
     atomic_uint *owner_tok;
+    atomic_uint *origin;    /* per chunk: 0 its bytes came from OSS, 1 from a peer */
     unsigned tok;           /* this process image: new at attach, fork and exec */
     int *wfd;               /* per file: descriptor chunks are written through, lazily */
     bool *told;             /* per file: its corruption was reported on stderr */
@@ -153,6 +158,14 @@ void nc_wake_watcher(void);
 bool nc_still_ours(void);
 void nc_watch(void *unused);
 void nc_start_watcher(void);
+
+/* broadcast_node.c: the peer source at attach, the agent in the watcher */
+void nc_bc_attach(void);
+void nc_bc_detach(void);
+bool nc_bc_watching(void);
+void nc_bc_watch_start(void);
+void nc_bc_watch_tick(void);
+void nc_bc_watch_stop(void);
 
 /* layout.c */
 uint64_t nc_fnv1a(const char *a);

@@ -28,6 +28,7 @@ typedef struct ossc_chunk_request {
     uint64_t off;
     uint64_t len;
     int fd;
+    bool oss_only;   /* from the object store only (bytes from a peer failed the check) */
 } ossc_chunk_request;
 
 typedef struct ossc_chunk_source {
@@ -46,6 +47,13 @@ typedef struct ossc_chunk_source {
      * that thread (the engine lowers it below the application) and returns
      * how many fetches the source runs at once (>= 1).  NULL: one. */
     int (*prefetcher)(void *ctx);
+    /* Where a finished fetch's bytes came from, asked before release: 0
+     * the object store, 1 a peer.  NULL: always the object store. */
+    int (*origin)(ossc_chunk_fetch *h);
+    /* Bytes of file from a peer failed the file's CRC check (they are
+     * fetched again with oss_only): the source stops trusting the peer that
+     * sent them.  NULL: nothing to do. */
+    void (*distrust)(void *ctx, int file);
 } ossc_chunk_source;
 
 /* The engine: ranged GETs through this process's client. */

@@ -184,7 +184,8 @@ int nc_fetch_start(fetch *fx, int file, uint64_t c)
         return -1;
     }
     ossc_chunk_request rq = {.file = file, .bucket = NC.s.bucket, .key = f->key,
-                             .off = c * NC.h->chunk_size, .len = fx->len, .fd = fd};
+                             .off = c * NC.h->chunk_size, .len = fx->len, .fd = fd,
+                             .oss_only = atomic_load(&f->oss_only) != 0};
     fx->handle = NC.source->start(NC.source->ctx, &rq, &err);
     if (!fx->handle) {
         OSSC_ERROR("%s: %s", f->rel, err.message);
@@ -205,6 +206,7 @@ void nc_fetch_finish(fetch *fx)
     uint64_t crc = 0;
     bool have_crc = false;
     int64_t n = NC.source->wait(fx->handle, &crc, &have_crc, &err);
+    atomic_store(&NC.origin[gc], NC.source->origin ? (unsigned)NC.source->origin(fx->handle) : 0);
     NC.source->release(fx->handle);
     fx->handle = NULL;
     if (n == (int64_t)fx->len && have_crc) {

@@ -69,7 +69,7 @@ _Static_assert(sizeof(struct shm_file) % 8 == 0, "CRC array alignment");
 size_t nc_state_size(uint32_t nfiles, uint64_t chunks)
 {
     return sizeof(struct shm_header) + nfiles * sizeof(struct shm_file) +
-           chunks * (sizeof(atomic_ullong) + 2 * sizeof(atomic_uint) + 2 * sizeof(atomic_int));
+           chunks * (sizeof(atomic_ullong) + 3 * sizeof(atomic_uint) + 2 * sizeof(atomic_int));
 }
 
 void nc_bind_state(void *base, size_t len)
@@ -82,6 +82,7 @@ void nc_bind_state(void *base, size_t len)
     NC.owner = (atomic_int *)(NC.state + NC.h->total_chunks);
     NC.errs = NC.owner + NC.h->total_chunks;
     NC.owner_tok = (atomic_uint *)(NC.errs + NC.h->total_chunks);
+    NC.origin = NC.owner_tok + NC.h->total_chunks;
 }
 
 /* Removes the cache's files, by name relative to the directory descriptor

@@ -131,6 +131,7 @@ bool nc_users_alive(bool include_self)
  * directory descriptor: it never reaches the cache by path. */
 
 #define WATCH_PERIOD_MS 1000
+#define BROADCAST_PERIOD_MS 250 /* the agent's tick: relinks within a quarter second */
 
 void nc_wake_watcher(void)
 {
@@ -157,11 +158,14 @@ void nc_watch(void *unused)
         if (fd >= 0)
             held[nheld++] = fd;
     }
+    nc_bc_watch_start();
+    int period = nc_bc_watching() ? BROADCAST_PERIOD_MS : WATCH_PERIOD_MS;
     for (;;) {
         unsigned seq = atomic_load(&NC.h->watch_seq);
         if (!nc_still_ours())
-            return;
+            break;
         if (!nc_users_alive(true)) {
+            nc_bc_watch_stop(); /* no request may hold a file of a cache going away */
             nc_byte_lock(1, 1);
             bool orphaned = nc_still_ours() && !nc_users_alive(true);
             if (orphaned)
@@ -169,16 +173,28 @@ void nc_watch(void *unused)
             nc_byte_unlock(1);
             if (orphaned)
                 return;
+            /* A process came in meanwhile: it loads from OSS or from the
+             * upstream already chosen; this node no longer serves. */
         }
-        nc_futex_wait(&NC.h->watch_seq, seq, WATCH_PERIOD_MS);
+        nc_bc_watch_tick();
+        nc_futex_wait(&NC.h->watch_seq, seq, period);
     }
+    nc_bc_watch_stop();
 }
 
 void nc_start_watcher(void)
 {
-    int keep[2] = {NC.dirfd < NC.lockfd ? NC.dirfd : NC.lockfd,
-                   NC.dirfd < NC.lockfd ? NC.lockfd : NC.dirfd};
-    if (keep[0] <= 2 || ossc_spawn_detached(nc_watch, NULL, keep, 2) < 0)
+    /* The cache's descriptors, and the log's: the watcher (and the
+     * broadcasting agent in it) logs where the application does. */
+    int keep[3] = {NC.dirfd, NC.lockfd, ossc_log_fd()};
+    int nkeep = keep[2] > 2 ? 3 : 2;
+    for (int i = 1; i < nkeep; i++) /* sorted, as ossc_spawn_detached wants */
+        for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    if (keep[0] <= 2 || ossc_spawn_detached(nc_watch, NULL, keep, nkeep) < 0)
         OSSC_WARN("cannot start the cache watcher (%s): the cache in %s stays after a "
                   "process exits without exit handlers until the next run",
                   strerror(errno), NC.dir);

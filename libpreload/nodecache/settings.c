@@ -131,5 +131,13 @@ int ossc_settings_tunables(ossc_preload_settings *s, ossc_error *err)
             return BAD(s, err, "OSSC_LAZY", "OSSC_LAZY='%s' must be 0 or 1", v);
         s->lazy = v[0] == '1';
     }
+    /* Broadcasting misconfigured: loading goes on from OSS, with the
+     * variable at fault named (a fleet never fails to start over it). */
+    const char *bad_bc = NULL;
+    ossc_error bc_err = {0};
+    if (ossc_bc_settings_load(&s->bc, &bad_bc, &bc_err) < 0) {
+        OSSC_WARN("broadcasting off: %s", bc_err.message);
+        memset(&s->bc, 0, sizeof(s->bc));
+    }
     return 0;
 }

@@ -100,6 +100,47 @@ bool nc_begin_verify(struct shm_file *f, unsigned from)
     return true;
 }
 
+/* A mismatch in a file some of whose chunks came from a peer: those chunks
+ * go back to ABSENT and the file is fetched from OSS only from now on
+ * (chunks from OSS stay); the peer is distrusted and named in the log.
+ * Not counted as a mismatch of the object store's bytes.  True when it
+ * applied (the caller is the file's verifier). */
+static bool nc_drop_peer_chunks(int file, uint64_t crc)
+{
+    struct shm_file *f = &NC.files[file];
+    uint64_t from_peer = 0;
+    for (uint64_t c = 0; c < f->nchunks; c++)
+        if (atomic_load(&NC.origin[f->first_chunk + c]))
+            from_peer += nc_chunk_len(f, c);
+    if (!from_peer || atomic_load(&f->oss_only))
+        return false;
+    char up[BC_ADDR_MAX];
+    bc_shared_read(&NC.h->bc, up, NULL);
+    OSSC_ERROR("oss://%s/%s (%s/%s): the bytes received have CRC-64 %016llx, the object's is "
+               "%016llx; %llu of its bytes came from peer %s: fetching those from OSS",
+               NC.s.bucket, f->key, NC.s.model_dir, f->rel, (unsigned long long)crc,
+               (unsigned long long)f->object_crc, (unsigned long long)from_peer,
+               up[0] ? up : "(upstream since replaced)");
+    atomic_fetch_add(&NC.h->bc.bad_peer_bytes, from_peer);
+    if (NC.source->distrust)
+        NC.source->distrust(NC.source->ctx, file);
+    atomic_store(&f->oss_only, 1);
+    uint64_t freed = 0;
+    for (uint64_t c = 0; c < f->nchunks; c++) {
+        uint64_t gc = f->first_chunk + c;
+        unsigned ready = READY;
+        if (atomic_load(&NC.origin[gc]) &&
+            atomic_compare_exchange_strong(&NC.state[gc], &ready, ABSENT)) {
+            atomic_store(&NC.origin[gc], 0);
+            freed += nc_chunk_len(f, c);
+            nc_futex_wake(&NC.state[gc]);
+        }
+    }
+    atomic_fetch_sub(&NC.h->cached_bytes, freed);
+    nc_set_verify(f, UNVERIFIED);
+    return true;
+}
+
 /* When every chunk of the file is READY and nobody checked it yet: one
  * process (compare-and-swap) combines the chunk CRCs and compares them with
  * the object's.  Match: VERIFIED.  First mismatch: the chunks go back to
@@ -129,6 +170,8 @@ void nc_verify_file(int file)
         nc_set_verify(f, VERIFIED);
         return;
     }
+    if (nc_drop_peer_chunks(file, crc))
+        return;
     unsigned seen = atomic_fetch_add(&f->mismatches, 1) + 1;
     OSSC_ERROR("oss://%s/%s (%s/%s): the bytes received have CRC-64 %016llx, the object's is "
                "%016llx: %s", NC.s.bucket, f->key, NC.s.model_dir, f->rel,

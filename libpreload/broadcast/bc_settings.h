@@ -1,0 +1,38 @@
+/* bc_settings.h - a node's broadcasting settings, from the environment
+ * (OSSC_BROADCAST_*; docs/broadcast.md "Settings").  Part of the node
+ * cache's settings: the application processes (peer chunk source) and the
+ * watcher (agent: registry and chunk server) read the same copy.  Holds the
+ * shared secret: never log or print a bc_settings. */
+#ifndef OSSC_BC_SETTINGS_H
+#define OSSC_BC_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ossc.h"
+
+#define BC_SECRET_MAX 1024
+
+typedef struct ossc_bc_settings {
+    bool enabled;              /* OSSC_BROADCAST_REDIS set */
+    char redis_url[1024];      /* OSSC_BROADCAST_REDIS (has the password: never logged) */
+    char redis_shown[300];     /* host:port/db, for messages */
+    char advertise[128];       /* OSSC_BROADCAST_ADVERTISE host:port */
+    char listen[128];          /* OSSC_BROADCAST_LISTEN, default: advertise */
+    uint8_t secret[BC_SECRET_MAX];
+    size_t secret_len;
+    int sources;               /* OSSC_BROADCAST_SOURCES, default 1 */
+    int stall_s;               /* OSSC_BROADCAST_STALL_SECONDS, default 5 */
+    int connect_timeout_ms;    /* OSSC_BROADCAST_CONNECT_TIMEOUT_MS, default 1000 */
+} ossc_bc_settings;
+
+/* Reads OSSC_BROADCAST_*.  0 with enabled false when OSSC_BROADCAST_REDIS
+ * is unset; -1 with err (EINVAL) naming the variable or file at fault:
+ * a malformed URL or address, a secret file that cannot be read, is
+ * writable by others or shorter than 16 bytes, no secret at all (neither
+ * OSSC_BROADCAST_SECRET_FILE nor OSSC_BROADCAST_SECRET nor a password in
+ * the Redis URL).  *bad_env gets the variable's name. */
+int ossc_bc_settings_load(ossc_bc_settings *b, const char **bad_env, ossc_error *err);
+
+#endif

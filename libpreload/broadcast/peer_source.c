@@ -1,0 +1,305 @@
+/* peer_source.c - chunks from the upstream peer, else from OSS
+ * (peer_source.h).
+ *
+ * One fetch: wait (bounded) for the agent's first decision; read role and
+ * upstream; as a peer, GET /<vid>/<file> with the chunk's range from the
+ * upstream's chunk server through a peer client (engine/peer_client.h: the
+ * engine's I/O threads, landing in the cache file, CRC as bytes arrive).
+ * A 503 means "not landed there yet": asked again while the upstream is
+ * unchanged, up to the stall limit.  Any other failure: the upstream is
+ * reported suspect (the agent relinks), the peer failure counted, and the
+ * chunk fetched from OSS in the same wait. */
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "log.h"
+#include "nodecache.h" /* ossc_in_hook */
+#include "peer_client.h"
+#include "peer_source.h"
+
+/* A peer client per upstream address, shared by this process's fetches;
+ * kept until reset (relinks are rare, each client has its I/O threads). */
+#define MAX_PEERS 16
+static struct {
+    pthread_mutex_t lock;
+    pid_t pid;
+    int n;
+    struct peer {
+        char addr[BC_ADDR_MAX];
+        ossc_client *cl;
+    } peers[MAX_PEERS];
+    const ossc_bc_settings *b;
+    struct bc_shared *shared;
+    const ossc_chunk_source *oss;
+    unsigned told_suspect; /* suspect_seq last logged by this process */
+} P = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+typedef struct peer_fetch {
+    ossc_chunk_request rq;
+    ossc_chunk_fetch *oss;   /* the fetch from OSS, or NULL */
+    ossc_future *fu;         /* the fetch from the peer, or NULL */
+    char addr[BC_ADDR_MAX];
+    unsigned gen;
+    int origin;
+} peer_fetch;
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static ossc_client *peer_client(const char *addr)
+{
+    ossc_client *cl = NULL;
+    pthread_mutex_lock(&P.lock);
+    if (P.pid != getpid()) { /* forked: the parent's clients' threads are not ours */
+        P.n = 0;
+        P.pid = getpid();
+    }
+    for (int i = 0; i < P.n && !cl; i++)
+        if (strcmp(P.peers[i].addr, addr) == 0)
+            cl = P.peers[i].cl;
+    if (!cl && P.n < MAX_PEERS) {
+        ossc_error err = {0};
+        ossc_peer_options o = {
+            .addr = addr,
+            .secret = P.b->secret,
+            .secret_len = P.b->secret_len,
+            .connect_timeout_ms = P.b->connect_timeout_ms,
+            .stall_s = P.b->stall_s,
+            .concurrency = 16,
+            .part_size = 1ull << 30, /* one request per chunk (chunks are smaller) */
+        };
+        cl = ossc_peer_client_new(&o, &err);
+        if (cl) {
+            snprintf(P.peers[P.n].addr, sizeof(P.peers[P.n].addr), "%s", addr);
+            P.peers[P.n++].cl = cl;
+        } else {
+            OSSC_WARN("broadcast: no client for peer %s: %s", addr, err.message);
+        }
+    }
+    pthread_mutex_unlock(&P.lock);
+    return cl;
+}
+
+/* The agent's first decision, waited for at most its connect timeout and
+ * a second more (it connects to Redis and joins in that time). */
+static bool wait_decided(void)
+{
+    uint64_t deadline = now_ms() + (uint64_t)P.b->connect_timeout_ms + 1000u;
+    while (!atomic_load(&P.shared->decided)) {
+        uint64_t t = now_ms();
+        if (t >= deadline)
+            return false;
+        uint64_t left = deadline - t;
+        struct timespec ts = {.tv_sec = (time_t)(left / 1000), .tv_nsec = (long)(left % 1000) * 1000000L};
+        syscall(SYS_futex, &P.shared->decided, FUTEX_WAIT, 0, &ts, NULL, 0);
+    }
+    return true;
+}
+
+static bool is_suspect(const char *addr)
+{
+    unsigned s1 = atomic_load(&P.shared->suspect_seq);
+    if (s1 & 1)
+        return false;
+    bool same = strncmp(P.shared->suspect, addr, BC_ADDR_MAX) == 0;
+    return atomic_load(&P.shared->suspect_seq) == s1 && same;
+}
+
+/* Reports addr to the agent (it relinks within its tick). */
+static void report_suspect(const char *addr, const char *why, const char *rel_key)
+{
+    for (;;) {
+        unsigned s = atomic_load(&P.shared->suspect_seq);
+        if ((s & 1) == 0 && atomic_compare_exchange_weak(&P.shared->suspect_seq, &s, s + 1)) {
+            snprintf(P.shared->suspect, sizeof(P.shared->suspect), "%s", addr);
+            atomic_store(&P.shared->suspect_seq, s + 2);
+            break;
+        }
+    }
+    OSSC_WARN("broadcast: upstream %s failed (%s) for %s: fetching from OSS, relinking", addr,
+              why, rel_key);
+}
+
+static ossc_chunk_fetch *start_oss(peer_fetch *h, ossc_error *err)
+{
+    h->origin = 0;
+    h->oss = P.oss->start(P.oss->ctx, &h->rq, err);
+    return h->oss ? (ossc_chunk_fetch *)h : NULL;
+}
+
+static bool start_peer(peer_fetch *h, ossc_error *err)
+{
+    ossc_client *cl = peer_client(h->addr);
+    if (!cl)
+        return false;
+    char key[16];
+    snprintf(key, sizeof(key), "%d", h->rq.file);
+    ossc_in_hook++;
+    h->fu = ossc_get_async_fd(cl, P.shared->vid, key, h->rq.off, h->rq.len, h->rq.fd, h->rq.off,
+                              err);
+    ossc_in_hook--;
+    h->origin = 1;
+    return h->fu != NULL;
+}
+
+static ossc_chunk_fetch *peer_start(void *ctx, const ossc_chunk_request *rq, ossc_error *err)
+{
+    (void)ctx;
+    peer_fetch *h = calloc(1, sizeof(*h));
+    if (!h) {
+        ossc_error_set(err, ENOMEM, "out of memory");
+        return NULL;
+    }
+    h->rq = *rq;
+    ossc_chunk_fetch *r = NULL;
+    if (!rq->oss_only && wait_decided() &&
+        bc_shared_read(P.shared, h->addr, &h->gen) == BC_ROLE_PEER && h->addr[0] &&
+        !is_suspect(h->addr)) {
+        ossc_error perr = {0};
+        if (start_peer(h, &perr))
+            return (ossc_chunk_fetch *)h;
+        report_suspect(h->addr, perr.message, rq->key);
+    }
+    r = start_oss(h, err);
+    if (!r)
+        free(h);
+    return r;
+}
+
+static bool peer_done(ossc_chunk_fetch *f)
+{
+    peer_fetch *h = (peer_fetch *)f;
+    if (h->oss)
+        return P.oss->done(h->oss);
+    return ossc_future_done(h->fu) != 0;
+}
+
+static int64_t wait_oss(peer_fetch *h, uint64_t *crc, bool *have_crc, ossc_error *err)
+{
+    int64_t n = P.oss->wait(h->oss, crc, have_crc, err);
+    if (n > 0)
+        atomic_fetch_add(&P.shared->recv_oss, (unsigned long long)n);
+    return n;
+}
+
+static int64_t peer_wait(ossc_chunk_fetch *f, uint64_t *crc, bool *have_crc, ossc_error *err)
+{
+    peer_fetch *h = (peer_fetch *)f;
+    uint64_t deadline = now_ms() + (uint64_t)P.b->stall_s * 4000u;
+    while (!h->oss) {
+        ossc_error perr = {0};
+        ossc_in_hook++;
+        int64_t n = ossc_future_wait(h->fu, &perr);
+        bool got_crc = n >= 0 && ossc_future_crc64(h->fu, crc, NULL) >= 0;
+        ossc_future_free(h->fu);
+        ossc_in_hook--;
+        h->fu = NULL;
+        if (n == (int64_t)h->rq.len && got_crc) {
+            *have_crc = true;
+            atomic_fetch_add(&P.shared->recv_peer, (unsigned long long)n);
+            return n;
+        }
+        char addr[BC_ADDR_MAX];
+        unsigned gen;
+        bool peer = bc_shared_read(P.shared, addr, &gen) == BC_ROLE_PEER && addr[0];
+        bool same = peer && gen == h->gen && !is_suspect(h->addr);
+        if (perr.http_status == 503 && same && now_ms() < deadline && start_peer(h, &perr))
+            continue; /* not landed there yet: ask again (the server waited already) */
+        atomic_fetch_add(&P.shared->peer_failures, 1);
+        if (!same) {
+            /* Relinked meanwhile (or the upstream was given up): the new one. */
+            if (peer && !is_suspect(addr) && now_ms() < deadline) {
+                snprintf(h->addr, sizeof(h->addr), "%s", addr);
+                h->gen = gen;
+                if (start_peer(h, &perr))
+                    continue;
+            }
+        } else {
+            char why[OSSC_ERR_MSG_MAX + 32];
+            if (perr.http_status)
+                snprintf(why, sizeof(why), "HTTP %d: %s", perr.http_status, perr.message);
+            else
+                snprintf(why, sizeof(why), "%s", n >= 0 ? "a short reply" : perr.message);
+            report_suspect(h->addr, why, h->rq.key);
+        }
+        if (!start_oss(h, err))
+            return -1;
+    }
+    return wait_oss(h, crc, have_crc, err);
+}
+
+static void peer_release(ossc_chunk_fetch *f)
+{
+    peer_fetch *h = (peer_fetch *)f;
+    if (h->oss)
+        P.oss->release(h->oss);
+    if (h->fu) {
+        ossc_in_hook++;
+        ossc_future_free(h->fu);
+        ossc_in_hook--;
+    }
+    free(h);
+}
+
+static int peer_prefetcher(void *ctx)
+{
+    (void)ctx;
+    return P.oss->prefetcher ? P.oss->prefetcher(P.oss->ctx) : 1;
+}
+
+static int peer_origin(ossc_chunk_fetch *f)
+{
+    return ((peer_fetch *)f)->origin;
+}
+
+static void peer_distrust(void *ctx, int file)
+{
+    (void)ctx;
+    char addr[BC_ADDR_MAX];
+    if (bc_shared_read(P.shared, addr, NULL) == BC_ROLE_PEER && addr[0]) {
+        char what[32];
+        snprintf(what, sizeof(what), "file %d", file);
+        report_suspect(addr, "its bytes failed the CRC-64 check", what);
+    }
+}
+
+void bc_peer_source_init(ossc_chunk_source *out, const ossc_bc_settings *b,
+                         struct bc_shared *shared, const ossc_chunk_source *oss)
+{
+    P.b = b;
+    P.shared = shared;
+    P.oss = oss;
+    *out = (ossc_chunk_source){
+        .ctx = NULL,
+        .start = peer_start,
+        .done = peer_done,
+        .wait = peer_wait,
+        .release = peer_release,
+        .prefetcher = peer_prefetcher,
+        .origin = peer_origin,
+        .distrust = peer_distrust,
+    };
+}
+
+void bc_peer_source_reset(void)
+{
+    pthread_mutex_lock(&P.lock);
+    if (P.pid == getpid())
+        for (int i = 0; i < P.n; i++)
+            ossc_client_free(P.peers[i].cl);
+    P.n = 0;
+    P.pid = getpid();
+    pthread_mutex_unlock(&P.lock);
+}
