@@ -10,6 +10,7 @@
  * kept (bytes keep flowing node to node), a suspect upstream means OSS, and
  * Redis is tried again every few seconds. */
 #include <errno.h>
+#include <stdarg.h>
 #include <linux/futex.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,18 @@ static void publish(uint32_t role, const char *upstream)
         atomic_store(&sh->decided, 1);
         syscall(SYS_futex, &sh->decided, FUTEX_WAKE, 0x7fffffff, NULL, NULL, 0);
     }
+}
+
+/* The node stays out of broadcasting: why, in the log and (by the first
+ * application process that meets it, peer_source.c) on stderr, once. */
+__attribute__((format(printf, 1, 2))) static void stay_out(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(A.sh->off_reason, sizeof(A.sh->off_reason), fmt, ap);
+    va_end(ap);
+    OSSC_WARN("%s", A.sh->off_reason);
+    publish(BC_ROLE_OSS, "");
 }
 
 static bool excluded_addr(const char *addr)
@@ -163,14 +176,9 @@ static bool connect_redis(void)
 {
     ossc_error err = {0};
     A.reg = bc_registry_connect(&A.url, A.b->connect_timeout_ms, &err);
-    if (!A.reg) {
-        if (!A.redis_told)
-            OSSC_WARN("broadcast: Redis %s unreachable (%s): node %s loads from OSS",
-                      A.b->redis_shown, err.message, A.self.addr);
-        A.redis_told = true;
-        return false;
-    }
-    return true;
+    return A.reg != NULL || (stay_out("broadcast: Redis %s unreachable (%s): node %s loads "
+                                      "from OSS", A.b->redis_shown, err.message, A.self.addr),
+                             false);
 }
 
 void bc_agent_start(const ossc_bc_settings *b, const bc_agent_model *m, struct bc_shared *sh,
@@ -195,14 +203,12 @@ void bc_agent_start(const ossc_bc_settings *b, const bc_agent_model *m, struct b
 
     ossc_error err = {0};
     if (!m->all_have_crc) {
-        OSSC_WARN("broadcast: off for %s: the object store sent no CRC-64 for some files, so "
-                  "bytes from peers could not be checked; loading from OSS", m->oss_path);
-        publish(BC_ROLE_OSS, "");
+        stay_out("broadcast: off for %s: the object store sent no CRC-64 for some files, so "
+                 "bytes from peers could not be checked; loading from OSS", m->oss_path);
         return;
     }
     if (bc_redis_url_parse(b->redis_url, &A.url, &err) < 0) {
-        OSSC_WARN("broadcast: off: %s", err.message);
-        publish(BC_ROLE_OSS, "");
+        stay_out("broadcast: off: %s", err.message);
         return;
     }
     A.view = *view;
@@ -218,26 +224,23 @@ void bc_agent_start(const ossc_bc_settings *b, const bc_agent_model *m, struct b
     };
     A.srv = bc_server_start(&so, &A.view, &err);
     if (!A.srv) {
-        OSSC_WARN("broadcast: off: cannot serve chunks on %s (%s): loading from OSS", b->listen,
-                  err.message);
-        publish(BC_ROLE_OSS, "");
+        stay_out("broadcast: off: cannot serve chunks on %s (%s): loading from OSS", b->listen,
+                 err.message);
         return;
     }
     if (!connect_redis()) {
         bc_server_stop(A.srv);
         A.srv = NULL;
-        publish(BC_ROLE_OSS, "");
         return;
     }
     fill_progress(0, false);
     if (bc_registry_join(A.reg, sh->vid, m->oss_path, A.nfiles, &A.self, NODE_TTL_S, &err) < 0) {
-        OSSC_WARN("broadcast: cannot join at Redis %s (%s): node %s loads from OSS",
-                  b->redis_shown, err.message, A.self.addr);
         bc_registry_free(A.reg);
         A.reg = NULL;
         bc_server_stop(A.srv);
         A.srv = NULL;
-        publish(BC_ROLE_OSS, "");
+        stay_out("broadcast: cannot join at Redis %s (%s): node %s loads from OSS",
+                 b->redis_shown, err.message, A.self.addr);
         return;
     }
     A.on = true;

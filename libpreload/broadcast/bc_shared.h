@@ -35,6 +35,8 @@ struct bc_shared {
     atomic_ullong forwarded;      /* bytes this node's server sent */
     atomic_ullong peer_failures;  /* chunks a peer failed to give (then from OSS) */
     atomic_ullong bad_peer_bytes; /* bytes from peers that failed the CRC check */
+    char off_reason[512];         /* why this node stays out (set before `decided`) */
+    atomic_uint off_told;         /* 1 once a process put off_reason on stderr */
 };
 
 /* Reads role and upstream consistently (a copy of upstream into out). */

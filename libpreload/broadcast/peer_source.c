@@ -108,6 +108,15 @@ static bool wait_decided(void)
     return true;
 }
 
+/* The agent's reason to stay out, on stderr once per node. */
+static void tell_off_reason(void)
+{
+    unsigned no = 0;
+    if (P.shared->off_reason[0] && atomic_compare_exchange_strong(&P.shared->off_told, &no, 1))
+        fprintf(stderr, "oss-connector: %.*s\n", (int)sizeof(P.shared->off_reason),
+                P.shared->off_reason);
+}
+
 static bool is_suspect(const char *addr)
 {
     unsigned s1 = atomic_load(&P.shared->suspect_seq);
@@ -164,7 +173,10 @@ static ossc_chunk_fetch *peer_start(void *ctx, const ossc_chunk_request *rq, oss
     }
     h->rq = *rq;
     ossc_chunk_fetch *r = NULL;
-    if (!rq->oss_only && wait_decided() &&
+    bool decided = wait_decided();
+    if (decided)
+        tell_off_reason();
+    if (!rq->oss_only && decided &&
         bc_shared_read(P.shared, h->addr, &h->gen) == BC_ROLE_PEER && h->addr[0] &&
         !is_suspect(h->addr)) {
         ossc_error perr = {0};

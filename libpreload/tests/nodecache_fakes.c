@@ -94,7 +94,10 @@ struct ossc_chunk_fetch {
     bool fail;
     int fail_errno;
     bool corrupt;
+    int origin;
 };
+
+static int distrusts, oss_only_starts;
 
 void fake_source_reset(void)
 {
@@ -102,6 +105,7 @@ void fake_source_reset(void)
     memset(&knobs, 0, sizeof(knobs));
     knobs.stall_notify_fd = -1;
     memset(starts, 0, sizeof(starts));
+    distrusts = oss_only_starts = 0;
     pthread_mutex_unlock(&src_lock);
 }
 
@@ -139,6 +143,12 @@ static ossc_chunk_fetch *src_start(void *ctx, const ossc_chunk_request *rq, ossc
         knobs.fail_next--;
         h->fail = true;
         h->fail_errno = knobs.fail_errno;
+    }
+    if (rq->oss_only)
+        oss_only_starts++;
+    else if (knobs.as_peer) {
+        h->origin = 1;
+        h->corrupt = knobs.peer_corrupts;
     }
     if (rq->off == 0 && knobs.corrupt_first[rq->file] > 0) {
         knobs.corrupt_first[rq->file]--;
@@ -234,12 +244,44 @@ void fake_release_stalled(void)
     pthread_mutex_unlock(&src_lock);
 }
 
+static int src_origin(ossc_chunk_fetch *h)
+{
+    return h->origin;
+}
+
+static void src_distrust(void *ctx, int file)
+{
+    (void)ctx;
+    (void)file;
+    pthread_mutex_lock(&src_lock);
+    distrusts++;
+    pthread_mutex_unlock(&src_lock);
+}
+
+int fake_distrusts(void)
+{
+    pthread_mutex_lock(&src_lock);
+    int n = distrusts;
+    pthread_mutex_unlock(&src_lock);
+    return n;
+}
+
+int fake_oss_only_starts(void)
+{
+    pthread_mutex_lock(&src_lock);
+    int n = oss_only_starts;
+    pthread_mutex_unlock(&src_lock);
+    return n;
+}
+
 const ossc_chunk_source fake_source = {
     .start = src_start,
     .done = src_done,
     .wait = src_wait,
     .release = src_release,
     .prefetcher = src_prefetcher,
+    .origin = src_origin,
+    .distrust = src_distrust,
 };
 
 /* ------------------------------------------------------------ scaffolding */

@@ -45,12 +45,17 @@ typedef struct fake_knobs {
     int corrupt_first[FAKE_MAX_FILES]; /* the next N fetches of chunk 0 of file i land a wrong byte */
     bool stall;               /* fetches started now land only after fake_release_stalled */
     int stall_notify_fd;      /* >= 0: a byte is written to it when a stalled fetch starts */
+    bool as_peer;             /* fetches without oss_only report origin 1 (a peer) */
+    bool peer_corrupts;       /* ... and land a wrong byte in every chunk */
 } fake_knobs;
 
 void fake_source_reset(void);   /* default knobs, counters 0 */
 void fake_source_set(void (*edit)(fake_knobs *k, void *arg), void *arg);
 /* Fetches started so far of large file i (all files: i = -1). */
 int fake_starts(int file);
+/* Times the source was told to distrust a peer; fetches asked with oss_only. */
+int fake_distrusts(void);
+int fake_oss_only_starts(void);
 /* Blocks until n fetches are stalled, at most ms; true when they are. */
 bool fake_wait_stalled(int n, int ms);
 /* Lets every stalled fetch land (stall stays as set). */

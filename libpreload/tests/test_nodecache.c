@@ -368,6 +368,34 @@ static void test_crc(void)
     test_detach();
 }
 
+/* Bytes from a peer that fail the file's check (broadcasting): the
+ * chunks from the peer are dropped and fetched again from the object store
+ * only, the peer is distrusted, and it does not count as a mismatch of the
+ * object's bytes: the file is served, right, after one round. */
+static void peer_always_corrupts(fake_knobs *k, void *arg)
+{
+    (void)arg;
+    k->as_peer = true;
+    k->peer_corrupts = true;
+}
+
+static void test_crc_peer(void)
+{
+    CHECK(attach_fresh("crcpeer", true, NULL) == 0);
+    fake_source_set(peer_always_corrupts, NULL);
+    int err = 0;
+    CHECK(wait_bounded(0, LONG_MS, &err, "peer corrupts") == 0);
+    CHECK(file_bytes_ok(0));
+    CHECK(atomic_load(&NC.files[0].verify) == VERIFIED);
+    CHECK(atomic_load(&NC.files[0].oss_only) == 1);
+    CHECK(atomic_load(&NC.files[0].mismatches) == 0);
+    CHECK(fake_distrusts() == 1);
+    CHECK(fake_oss_only_starts() == (int)NC.files[0].nchunks);
+    CHECK(atomic_load(&NC.h->bc.bad_peer_bytes) == NC.files[0].size);
+    for (uint64_t c = 0; c < NC.files[0].nchunks; c++)
+        CHECK(atomic_load(&NC.origin[NC.files[0].first_chunk + c]) == 0);
+    test_detach();
+}
 
 /* ------------------------------------------------------------ races */
 
@@ -479,6 +507,7 @@ int main(void)
         {"memory_limit", test_memory_limit},
         {"enospc", test_enospc},
         {"crc", test_crc},
+        {"crc_peer", test_crc_peer},
         {"dead_releaser", test_dead_releaser},
         {"claim_owner_races", test_claim_owner_races},
         {"verify_races", test_verify_races},
