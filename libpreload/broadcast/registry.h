@@ -9,7 +9,10 @@
  *   ossc:bc:<vid>:node:<id>    HASH of bc_node_info, EXPIRE ttl (the heartbeat:
  *                              a node whose hash expired is dead)
  *   ossc:bc:<vid>:info         HASH oss_path, nfiles, total
- *   ossc:bc:path:<oss_path>    SET of the vids seen for that OSS_PATH
+ *   ossc:bc:path:<oss_path>    SET of the vids seen for that OSS_PATH (trailing
+ *                              '/' stripped: oss://b/m and oss://b/m/ are one)
+ * The node hash expires after the caller's ttl; the other keys after one
+ * day, renewed by every join and heartbeat.
  * A version id (vid) names one model version: OSS_PATH plus every large
  * file's path, size and CRC-64 (bc_version_id); a changed object is another
  * version, so nodes never exchange bytes of different objects.
@@ -79,5 +82,14 @@ int bc_registry_members(bc_registry *r, const char *vid, bc_node_info **out, siz
 int bc_registry_versions(bc_registry *r, const char *oss_path, char ***vids, size_t *n,
                          ossc_error *err);
 void bc_strings_free(char **v, size_t n);
+
+/* PING: 0 when the server answers PONG (for ossc_broadcast_ping). */
+int bc_registry_ping(bc_registry *r, ossc_error *err);
+/* The info hash of vid (what join wrote): oss_path (into cap bytes, ""
+ * when absent), nfiles and total (0 when absent). */
+int bc_registry_info(bc_registry *r, const char *vid, char *oss_path, size_t cap,
+                     uint32_t *nfiles, uint64_t *total, ossc_error *err);
+/* "host:port db N": where this registry is, for messages (no password). */
+const char *bc_registry_where(const bc_registry *r);
 
 #endif

@@ -244,6 +244,28 @@ OSSC_API void ossc_client_lower_thread(const ossc_client *c);
 /* Library version string. */
 OSSC_API const char *ossc_version(void);
 
+/* ---- Broadcast ------------------------------------------------------------
+ * The model-broadcast registry on Redis (docs/broadcast.md).  redis_url is
+ * redis://[[user]:password@]host[:port][/db]; every message names it with
+ * the password masked.  timeout_ms bounds the connect and every reply:
+ * neither call waits longer on a dead or silent server. */
+
+/* Connects, AUTH and SELECT as the URL says, then PING.  0, or -1 with err
+ * (EINVAL bad URL, ECONNREFUSED / ETIMEDOUT / EACCES wrong password, ...). */
+OSSC_API int ossc_broadcast_ping(const char *redis_url, int timeout_ms, ossc_error *err);
+/* Every version of the model at oss_path with live nodes, as JSON into
+ * *json_out (free it with ossc_string_free):
+ *   {"oss_path":..., "redis":"host:port db N", "versions":[{"vid":...,
+ *    "oss_path":..., "nfiles":N, "total":BYTES, "nodes":[{"id","addr",
+ *    "hostname","pid","seq","upstream","source":"oss"|"peer","total",
+ *    "recv_oss","recv_peer","forwarded","files_done","complete"}]}]}
+ * nodes are in join order; a version with no live node is left out. */
+OSSC_API int ossc_broadcast_status(const char *redis_url, const char *oss_path, int timeout_ms,
+                                   char **json_out, ossc_error *err);
+/* Frees a string the library returned (ossc_broadcast_status); NULL is a
+ * no-op. */
+OSSC_API void ossc_string_free(char *s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -125,6 +125,12 @@ int ossc_client_concurrency(const ossc_client *c);
 uint64_t ossc_client_part_size(const ossc_client *c);
 const char *ossc_version(void);
 
+/* Broadcast (ossc.h): the model-broadcast registry on Redis. */
+int ossc_broadcast_ping(const char *redis_url, int timeout_ms, ossc_error *err);
+int ossc_broadcast_status(const char *redis_url, const char *oss_path, int timeout_ms,
+                          char **json_out, ossc_error *err);
+void ossc_string_free(char *s);
+
 extern "Python" int _ossc_py_credentials(void *userdata, ossc_credentials *out);
 
 /* ossc_dir.h: in-process model directories (ossconnector.model). */
