@@ -159,6 +159,9 @@ void ossc_client_free(ossc_client *c)
     ossc_http_free(c->list_http);
     ossc_http_free(c->http);
     ossc_cred_destroy(&c->cred);
+    if (c->peer_secret)
+        explicit_bzero(c->peer_secret, c->peer_secret_len);
+    free(c->peer_secret);
     free(c);
 }
 

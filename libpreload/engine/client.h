@@ -15,6 +15,9 @@ struct ossc_client {
     ossc_http *list_http;   /* listings: fastList / datasetConfig.list* */
     ossc_profile profile;
     int upload_concurrency;
+    uint8_t *peer_secret;   /* a peer client's shared secret (target.peer_secret):
+                               owned, cleansed when the client is freed */
+    size_t peer_secret_len;
 };
 
 /* Validates bucket and key of an operation; EINVAL naming what is wrong. */

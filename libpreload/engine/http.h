@@ -32,6 +32,10 @@ typedef struct ossc_target {
     ossc_cred_source *cred;
     ossc_sign_version sign_version;
     char region[64];
+    /* OSSC_SIGN_PEER: the deployment's shared secret (owned by the client;
+     * cred is NULL then). */
+    const uint8_t *peer_secret;
+    size_t peer_secret_len;
 } ossc_target;
 
 struct ossc_req {

@@ -63,12 +63,6 @@ static int sign_attempt(ossc_http *h, ossc_req *r, const attempt_headers *ah,
                         ossc_sign_output *sig)
 {
     ossc_credentials cred;
-    /* A credentials callback may need what a forking thread holds (the GIL). */
-    ossc_forkgate_leave();
-    int got = ossc_cred_get(h->target.cred, &cred, &r->err);
-    ossc_forkgate_enter();
-    if (got < 0)
-        return -1;
     ossc_sign_input in = {
         .method = r->method,
         .bucket = r->bucket,
@@ -80,6 +74,15 @@ static int sign_attempt(ossc_http *h, ossc_req *r, const attempt_headers *ah,
         .now = time(NULL),
         .region = h->target.region,
     };
+    if (h->target.sign_version == OSSC_SIGN_PEER)
+        return ossc_sign_peer(h->target.peer_secret, h->target.peer_secret_len, &in, sig,
+                              &r->err);
+    /* A credentials callback may need what a forking thread holds (the GIL). */
+    ossc_forkgate_leave();
+    int got = ossc_cred_get(h->target.cred, &cred, &r->err);
+    ossc_forkgate_enter();
+    if (got < 0)
+        return -1;
     int rc = ossc_sign(h->target.sign_version, &in, &cred, sig, &r->err);
     memset(&cred, 0, sizeof(cred));
     return rc;

@@ -26,6 +26,7 @@
 #include <openssl/hmac.h>
 
 #include "error.h"
+#include "peer_auth.h"
 #include "sign_canon.h"
 
 #define V4_ALGORITHM "OSS4-HMAC-SHA256"
@@ -534,4 +535,27 @@ int ossc_sign(ossc_sign_version version, const ossc_sign_input *in,
     if (rc != 0)
         out->n = 0;
     return rc;
+}
+
+int ossc_sign_peer(const uint8_t *secret, size_t secret_len, const ossc_sign_input *in,
+                   ossc_sign_output *out, ossc_error *err)
+{
+    if (!out || !in || !in->method || !in->bucket || !in->key)
+        return ossc_error_set(err, EINVAL, "peer signing: missing input");
+    out->n = 0;
+    const char *range = "";
+    for (size_t i = 0; i < in->n_headers; i++) {
+        if (ossc_cmp_lower(in->headers[i].name, "range") == 0)
+            range = in->headers[i].value; /* the last one wins, as it is sent last */
+    }
+    char path[OSSC_BUCKET_MAX + OSSC_KEY_MAX + 2];
+    snprintf(path, sizeof path, "/%s/%s", in->bucket, in->key);
+    if (bc_auth_make(secret, secret_len, in->method, path, range, in->now, out->add[0].value,
+                     sizeof out->add[0].value) < 0)
+        return ossc_error_set(err, EINVAL, "%s peer /%s/%s: cannot sign (%s)", in->method,
+                              in->bucket, in->key,
+                              secret_len ? "request too long" : "empty shared secret");
+    snprintf(out->add[0].name, sizeof out->add[0].name, "Authorization");
+    out->n = 1;
+    return 0;
 }

@@ -1,4 +1,5 @@
-/* sign.h - OSS request signing, V1 (HMAC-SHA1) and V4 (OSS4-HMAC-SHA256).
+/* sign.h - OSS request signing, V1 (HMAC-SHA1) and V4 (OSS4-HMAC-SHA256),
+ * and OSSC-PEER for another node's chunk server (broadcast/peer_auth.h).
  *
  * The signer is pure: given the request and the credentials it returns the
  * headers to add.  It never logs and never keeps the secret. */
@@ -6,6 +7,7 @@
 #define OSSC_SIGN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 #include "ossc.h"
 #include "uri.h"
@@ -13,6 +15,7 @@
 typedef enum ossc_sign_version {
     OSSC_SIGN_V1 = 1,
     OSSC_SIGN_V4 = 4,
+    OSSC_SIGN_PEER = 100,  /* a peer's chunk server: ossc_sign_peer, no credentials */
 } ossc_sign_version;
 
 typedef struct ossc_sign_input {
@@ -46,6 +49,14 @@ typedef struct ossc_sign_output {
 
 int ossc_sign(ossc_sign_version version, const ossc_sign_input *in,
               const ossc_credentials *cred, ossc_sign_output *out, ossc_error *err);
+
+/* OSSC_SIGN_PEER: adds "Authorization: OSSC-PEER <window>:<mac>" (the
+ * only header) over in->method, the path-style path "/<bucket>/<key>" as
+ * sent (peer keys need no escaping: a file index) and the value of the
+ * "Range" header among in->headers ("" without one), at in->now.  EINVAL
+ * naming the object when the secret is empty or the request too long. */
+int ossc_sign_peer(const uint8_t *secret, size_t secret_len, const ossc_sign_input *in,
+                   ossc_sign_output *out, ossc_error *err);
 
 /* Lower-level pieces, exposed for tests. */
 /* V1 string to sign: VERB\nContent-MD5\nContent-Type\nDate\n
