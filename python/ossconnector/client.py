@@ -193,7 +193,8 @@ class Client:
               err)
         try:
             return ObjectEntry(bucket, key, info.size, info.mtime,
-                               ffi.string(info.etag).decode("ascii", "replace"))
+                               ffi.string(info.etag).decode("ascii", "replace"),
+                               info.crc64 if info.has_crc64 else None)
         finally:
             lib.ossc_object_info_clear(info)
 
