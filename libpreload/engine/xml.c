@@ -226,6 +226,70 @@ out:
     return rc;
 }
 
+/* True when name has the characters of a bucket name ([a-z0-9-], 1..63);
+ * what ListBuckets hands back is checked before it is printed or used. */
+static int bucket_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > 63)
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+            return 0;
+    return 1;
+}
+
+int ossc_xml_parse_bucket_names(const char *body, size_t len, char *out, size_t cap,
+                                size_t *used, int *truncated, char *next_marker,
+                                size_t marker_cap, ossc_error *err)
+{
+    xmlDocPtr doc = parse_doc(body, len);
+    xmlNodePtr root, buckets, n;
+    char name[64], flag[8] = "";
+    int rc = -1;
+
+    *truncated = 0;
+    if (marker_cap)
+        next_marker[0] = '\0';
+    if (!doc)
+        return ossc_error_set(err, EIO, "ListBuckets response is not well-formed XML");
+    root = xmlDocGetRootElement(doc);
+    if (!is_elem(root, "ListAllMyBucketsResult")) {
+        ossc_error_set(err, EIO, "ListBuckets response: unexpected root <%.64s>",
+                       root ? (const char *)root->name : "");
+        goto out;
+    }
+    if ((n = child_elem(root, "IsTruncated")))
+        text_to_buf(n, flag, sizeof flag);
+    *truncated = strcmp(flag, "true") == 0;
+    if (*truncated && (!(n = child_elem(root, "NextMarker")) ||
+                       text_to_buf(n, next_marker, marker_cap) != 0 || !next_marker[0])) {
+        ossc_error_set(err, EIO, "ListBuckets response: truncated without a usable <NextMarker>");
+        goto out;
+    }
+    buckets = child_elem(root, "Buckets");
+    for (xmlNodePtr b = buckets ? buckets->children : NULL; b; b = b->next) {
+        if (!is_elem(b, "Bucket"))
+            continue;
+        if (!(n = child_elem(b, "Name")) || text_to_buf(n, name, sizeof name) != 0 ||
+            !bucket_name_ok(name)) {
+            ossc_error_set(err, EIO, "ListBuckets response: a <Bucket> without a valid <Name>");
+            goto out;
+        }
+        size_t l = strlen(name);
+        if (*used + l + 1 < cap) {
+            memcpy(out + *used, name, l);
+            out[*used + l] = '\n';
+            out[*used + l + 1] = '\0';
+        }
+        *used += l + 1;
+    }
+    rc = 0;
+out:
+    xmlFreeDoc(doc);
+    return rc;
+}
+
 /* Appends s with XML escapes for & < > " ' (bounded by the precomputed
  * capacity of the caller). */
 static size_t put_escaped(char *dst, const char *s)

@@ -72,6 +72,16 @@ int ossc_list_result_take(ossc_list_result *dst, ossc_list_result *src);
 int ossc_xml_parse_upload_id(const char *body, size_t len, char *upload_id, size_t cap,
                              ossc_error *err);
 
+/* One page of ListBuckets (<ListAllMyBucketsResult>): appends each
+ * <Bucket><Name> and a newline at out + *used while it fits in cap (NUL
+ * kept after the last), and adds every name's length + 1 to *used either
+ * way, so a caller can learn the size it needs.  Sets *truncated and, when
+ * truncated, next_marker (<NextMarker>).  EIO when malformed or a name is
+ * not a bucket name ([a-z0-9-], 1 to 63 characters). */
+int ossc_xml_parse_bucket_names(const char *body, size_t len, char *out, size_t cap,
+                                size_t *used, int *truncated, char *next_marker,
+                                size_t marker_cap, ossc_error *err);
+
 /* <CompleteMultipartUpload><Part><PartNumber>n</PartNumber><ETag>"e"</ETag>
  * </Part>...</CompleteMultipartUpload>; *out is malloc'd, caller frees. */
 typedef struct ossc_part_etag {

@@ -155,6 +155,14 @@ OSSC_API int ossc_delete(ossc_client *c, const char *bucket, const char *key, os
 OSSC_API int ossc_copy(ossc_client *c, const char *src_bucket, const char *src_key,
                        const char *dst_bucket, const char *dst_key, ossc_error *err);
 
+/* ListBuckets: the names of the buckets the credentials own, each followed
+ * by '\n', NUL-terminated, in out (cap bytes); pages are followed to the
+ * end.  *needed (when not NULL) gets the bytes the names take, NUL
+ * included; -1 with ERANGE when that is more than cap (call again with a
+ * larger buffer).  One request per 1,000 buckets. */
+OSSC_API int ossc_list_buckets(ossc_client *c, char *out, size_t cap, size_t *needed,
+                               ossc_error *err);
+
 /* Streaming writer.  Bytes are copied into engine-owned parts of
  * http.partSize bytes; each full part is uploaded concurrently (multipart
  * upload, at most `upload concurrency` parts in flight, so memory stays

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Optional
 from dataclasses import dataclass
 
 __all__ = ["ObjectEntry"]
@@ -21,6 +22,9 @@ class ObjectEntry:
     size: int
     mtime: int = 0
     etag: str = ""
+    #: CRC-64/ECMA of the object (x-oss-hash-crc64ecma) when a HEAD
+    #: returned one (``Client.stat``); listings do not carry it.
+    crc64: Optional[int] = None
 
     @property
     def uri(self) -> str:

@@ -74,6 +74,9 @@ int ossc_delete(ossc_client *c, const char *bucket, const char *key, ossc_error 
 int ossc_copy(ossc_client *c, const char *src_bucket, const char *src_key,
               const char *dst_bucket, const char *dst_key, ossc_error *err);
 
+int ossc_list_buckets(ossc_client *c, char *out, size_t cap, size_t *needed,
+                      ossc_error *err);
+
 typedef struct ossc_writer ossc_writer;
 ossc_writer *ossc_writer_open(ossc_client *c, const char *bucket, const char *key,
                               ossc_error *err);

@@ -7,6 +7,7 @@ there), so a Client can be shared with DataLoader workers.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import weakref
@@ -16,6 +17,7 @@ from typing import Iterator, List, Optional
 from ._entry import ObjectEntry
 from ._native import check, check_ptr, ffi, lib, new_error, readable_pointer
 from ._pages import PageColumns, iter_pages, page_columns
+from ._progress_callback import progress_sink
 from . import _credentials  # noqa: F401  (registers the callback)
 
 __all__ = ["Client", "parse_uri"]
@@ -191,7 +193,8 @@ class Client:
               err)
         try:
             return ObjectEntry(bucket, key, info.size, info.mtime,
-                               ffi.string(info.etag).decode("ascii", "replace"))
+                               ffi.string(info.etag).decode("ascii", "replace"),
+                               info.crc64 if info.has_crc64 else None)
         finally:
             lib.ossc_object_info_clear(info)
 
@@ -209,22 +212,70 @@ class Client:
             size = self.stat(uri).size
         return ObjectReader(self, bucket, key, size, verify=verify)
 
-    def create(self, uri: str):
-        """Opens a writer; the object exists only after a clean close."""
+    def create(self, uri: str, *, size: Optional[int] = None, progress=None):
+        """Opens a writer; the object exists only after a clean close.
+        ``progress``: see :meth:`put`; ``size`` (optional, bytes) is only
+        the ``total`` handed to it."""
         from .writer import ObjectWriter
 
         bucket, key = parse_uri(uri)
-        return ObjectWriter(self, bucket, key)
+        return ObjectWriter(self, bucket, key, progress=progress_sink(progress, size))
 
-    def get(self, uri: str) -> bytes:
-        """The whole object, fetched with concurrent ranged GETs."""
+    def get(self, uri: str, *, progress=None) -> bytes:
+        """The whole object, fetched with concurrent ranged GETs.
+        ``progress``: see :meth:`put` (``total`` is the object's size)."""
         with self.open(uri) as reader:
-            return reader.read()
+            if progress is None:
+                return reader.read()
+            size = reader.size()
+            sink = progress_sink(progress, size)
+            buf = bytearray(size)
+            view = memoryview(buf)
+            step = max(1 << 20, self.part_size * max(1, self.concurrency))
+            pos = 0
+            while pos < size:
+                got = reader.readinto(view[pos:pos + step])
+                if got <= 0:
+                    raise OSError(5, f"{uri}: object ended at byte {pos} of {size}")
+                pos += got
+                sink.advance(got)
+            if size == 0:
+                sink.advance(0)
+            view.release()
+            return bytes(buf)
 
-    def put(self, uri: str, data) -> None:
-        """Uploads bytes-like data as one object (multipart when large)."""
+    def put(self, uri: str, data, *, progress=None) -> None:
+        """Uploads bytes-like data as one object.  Data smaller than one
+        part (``part_size``) goes out as a single PUT straight from the
+        caller's buffer (no part buffer, no copy: memory bounded by the
+        data); larger data is a multipart upload.
+
+        ``progress``: a callable ``progress(bytes_done, total)`` or a
+        tqdm-like object with ``update(n)``; told of the bytes as the
+        engine takes them (a single PUT reports once, when it succeeded).
+        See docs/python-api.md, "Progress callbacks"."""
+        mv = memoryview(data)
+        if not mv.contiguous:
+            mv = memoryview(mv.tobytes())
+        mv = mv.cast("B")
+        size = mv.nbytes
+        sink = progress_sink(progress, size)
+        if size < self.part_size:
+            bucket, key = parse_uri(uri)
+            ptr, n, keep = readable_pointer(mv)
+            err = new_error()
+            check(lib.ossc_put(self._get_native(), bucket.encode(), key.encode("utf-8"),
+                               ptr, n, err), err)
+            del ptr, keep
+            if sink is not None:
+                sink.advance(size)
+            return
+        step = self.part_size
         with self.create(uri) as writer:
-            writer.write(data)
+            for pos in range(0, size, step):
+                writer.write(mv[pos:pos + step])
+                if sink is not None:
+                    sink.advance(min(step, size - pos))
 
     def delete(self, uri: str) -> None:
         bucket, key = parse_uri(uri)
@@ -240,6 +291,22 @@ class Client:
                             dk.encode("utf-8"), err), err)
 
     # -- listing ----------------------------------------------------------
+
+    def list_buckets(self) -> List[str]:
+        """Names of the buckets these credentials own (ListBuckets on the
+        endpoint), sorted."""
+        native = self._get_native()
+        cap = 16 << 10
+        while True:
+            out = ffi.new("char[]", cap)
+            needed = ffi.new("size_t *")
+            err = new_error()
+            rc = lib.ossc_list_buckets(native, out, cap, needed, err)
+            if rc < 0 and err.code == errno.ERANGE and needed[0] > cap:
+                cap = needed[0]
+                continue
+            check(rc, err)
+            return sorted(n for n in ffi.string(out).decode("ascii").split("\n") if n)
 
     def list(self, uri: str, fast: bool = False) -> Iterator[ObjectEntry]:
         """Objects under ``oss://bucket/prefix``, in key order (``fast=True``

@@ -75,7 +75,7 @@ _BY_ERRNO = {
 
 def error_from_native(code, message, *, http_status=0, oss_code="", request_id="", context=""):
     """Builds the exception for an engine error (code is an errno value)."""
-    if context:
+    if context and context not in message:  # the engine often names the object already
         message = f"{context}: {message}"
     cls = _BY_ERRNO.get(code, OssError)
     if cls is OssError and "CRC64 mismatch" in message:

@@ -19,8 +19,9 @@ __all__ = ["ObjectWriter"]
 class ObjectWriter(io.RawIOBase):
     """Writer of ``oss://bucket/key``; see the module docstring."""
 
-    def __init__(self, client, bucket: str, key: str):
+    def __init__(self, client, bucket: str, key: str, *, progress=None):
         super().__init__()
+        self._progress = progress  # a ProgressSink (Client.create) or None
         self._client = client
         self.bucket = bucket
         self.key = key
@@ -54,6 +55,8 @@ class ObjectWriter(io.RawIOBase):
             self.abort()
             check(rc, err, self.uri)
         self._written += n
+        if self._progress is not None:
+            self._progress.advance(n)
         return n
 
     def flush(self) -> None:

@@ -39,7 +39,8 @@ def test_no_command_is_a_usage_error(capsys):
 
 @pytest.mark.parametrize("argv", [
     ["frobnicate"],
-    ["ls"],
+    ["rm"],
+    ["sync", "only-one-arg"],
     ["ls", "oss://b/", "--no-such-option"],
     ["cp", "only-one-arg"],
     ["cp", "-j", "0", "a", "oss://b/k"],

@@ -3,7 +3,12 @@
 ``Progress(total, label)`` is updated from any thread with ``advance(n)``
 and ``file_done()``; it redraws at most every ``interval`` seconds, showing
 percentage, bytes done and total, files done and total, the rate over the
-last few seconds and the time left.  It draws only when ``enabled``: by
+last few seconds and the time left.  In a transfer of several files each
+finished file gets a line of its own above the bar (``done  4.0 KiB
+SRC -> DST``).  While uploads are being committed (the last parts in
+flight, then the request that assembles a multipart upload) the bar says
+``completing upload`` instead of an ETA, so 100% never looks like a stall.
+Sizes and rates are binary units throughout (KiB, MiB/s).  It draws only when ``enabled``: by
 default when the stream is a terminal, so logs and pipes stay clean; the
 ``--progress`` option forces it on (then each redraw is a plain line when
 the stream is not a terminal), ``--no-progress`` off.
@@ -63,6 +68,7 @@ class Progress:
         self._width = 0
         self._lock = threading.Lock()
         self._closed = False
+        self._completing = 0
 
     # -- updates ------------------------------------------------------------
 
@@ -71,10 +77,23 @@ class Progress:
             self.done += nbytes
             self._maybe_draw()
 
-    def file_done(self) -> None:
+    def file_done(self, what: str = "", size: int = 0) -> None:
+        """One file finished; ``what`` (e.g. ``SRC -> DST``) gets its own
+        line when the transfer has several files."""
         with self._lock:
             self.files_done += 1
+            if what and self.enabled and not self._closed and self.total_files > 1:
+                self._print_above(f"done  {human_bytes(size):>10}  {what}")
             self._maybe_draw()
+
+    def completing(self, delta: int) -> None:
+        """``delta`` uploads start (+1) or end (-1) their commit; the bar
+        is redrawn at once so that the note shows while nothing moves."""
+        with self._lock:
+            self._completing = max(0, self._completing + delta)
+            if delta > 0 and self.enabled and not self._closed:
+                self._last_draw = time.monotonic()
+                self._draw()
 
     def add_total(self, nbytes: int, files: int = 0) -> None:
         """Grows the total (work discovered while running)."""
@@ -128,6 +147,9 @@ class Progress:
         parts.append(f"{human_bytes(rate)}/s")
         if final:
             parts.append(f"in {human_duration(now - self._start)}")
+        elif self._completing:
+            parts.append("completing upload" if self._completing == 1
+                         else f"completing {self._completing} uploads")
         elif self.total and rate > 0 and now - self._start >= 1.0:
             parts.append(f"ETA {human_duration((self.total - self.done) / rate)}")
         else:
@@ -147,6 +169,20 @@ class Progress:
             return
         self._last_draw = now
         self._draw()
+
+    def _print_above(self, text: str) -> None:
+        """A line of its own; on a terminal it replaces the bar, which the
+        next draw puts back below it."""
+        try:
+            if self.tty:
+                pad = " " * max(0, self._width - len(text))
+                self._width = 0
+                self.stream.write("\r" + text + pad + "\n")
+            else:
+                self.stream.write(text + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            self.enabled = False
 
     def _draw(self, final: bool = False) -> None:
         text = self.line(final=final)

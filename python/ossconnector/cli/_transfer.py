@@ -208,15 +208,32 @@ def download_to_stream(client, uri: str, size: int, out, progress, cancel) -> No
 
 
 def upload(client, path: str, uri: str, progress, cancel: CancelFlag) -> None:
-    """The local file ``path`` to ``uri`` (multipart when larger than one
-    part; the object appears only when all of it arrived)."""
+    """The local file ``path`` to ``uri``; the object appears only when all
+    of it arrived.  A file smaller than one part is read whole and sent as
+    one PUT (memory: the file's size; a PUT already under way when Ctrl-C
+    arrives completes, it is one request); larger files are multipart."""
     with open(path, "rb", buffering=0) as src:
-        upload_from_stream(client, src, uri, progress, cancel)
+        size = os.fstat(src.fileno()).st_size
+        if size < client.part_size:
+            data = src.readall()
+            if len(data) != size:
+                raise OSError(errno.EAGAIN, f"{path} changed size while it was read "
+                                            f"({size} then {len(data)} bytes); try again")
+            if cancel.is_set():
+                raise Cancelled()
+            client.put(uri, data)
+            progress.advance(len(data))
+            return
+        upload_from_stream(client, src, uri, progress, cancel, size_hint=size)
 
 
-def upload_from_stream(client, src, uri: str, progress, cancel: CancelFlag) -> None:
+def upload_from_stream(client, src, uri: str, progress, cancel: CancelFlag,
+                       size_hint: int = -1) -> None:
+    """A multipart upload of what ``src`` yields; while the last parts are
+    in flight and the upload is assembled, ``progress`` says so."""
     stepper = _Stepper(client)
-    buf = bytearray(stepper.part * 4)
+    cap = stepper.part * 4
+    buf = bytearray(cap if size_hint < 0 else max(1, min(cap, size_hint)))
     view = memoryview(buf)
     with client.create(uri) as writer:
         while True:
@@ -227,8 +244,12 @@ def upload_from_stream(client, src, uri: str, progress, cancel: CancelFlag) -> N
                 break
             writer.write(view[:n])
             progress.advance(n)
-        with cancel.unless_cancelled():
-            writer.close()  # the commit: the object appears
+        progress.completing(+1)
+        try:
+            with cancel.unless_cancelled():
+                writer.close()  # the commit: the object appears
+        finally:
+            progress.completing(-1)
 
 
 def copy_object(client, src_uri: str, dst_uri: str, size: int, progress,
@@ -270,7 +291,7 @@ def run_tasks(tasks: List[Task], jobs: int, progress, command: str,
 
     def one(task: Task):
         task.run(progress, cancel)
-        progress.file_done()
+        progress.file_done(task.what, task.size)
 
     with deferred_interrupts() as held:  # KeyboardInterrupt raised on leaving, if any
         pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="ossc-cp")

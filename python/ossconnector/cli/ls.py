@@ -1,4 +1,5 @@
-"""``ossc ls oss://bucket/prefix``: list objects.
+"""``ossc ls oss://bucket/prefix``: list objects; ``ossc ls`` alone lists
+the buckets the credentials own (ListBuckets), one ``oss://bucket/`` a line.
 
 Without ``-r`` the listing stops at the next ``/`` like a directory listing:
 objects directly under the prefix are printed as URIs and deeper keys are
@@ -18,13 +19,14 @@ from ._common import CommandError, describe, make_client, split_oss
 from ._progress import human_bytes
 
 NAME = "ls"
-HELP = "list objects under oss://bucket/prefix"
+HELP = "list objects under oss://bucket/prefix, or the buckets (no URI)"
 
 
 def add_parser(sub, parents):
     p = sub.add_parser(NAME, parents=parents, help=HELP, description=describe(__doc__),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("uri", metavar="URI", help="oss://bucket[/prefix]")
+    p.add_argument("uri", metavar="URI", nargs="?",
+                   help="oss://bucket[/prefix]; without it, the buckets are listed")
     p.add_argument("-r", "--recursive", action="store_true",
                    help="every object below the prefix, not one level")
     p.add_argument("-l", "--long", action="store_true", help="show size and modification time")
@@ -39,6 +41,8 @@ def add_parser(sub, parents):
 
 
 def run(args) -> int:
+    if args.uri is None:
+        return _list_buckets(args)
     bucket, prefix = split_oss(args.uri)
     client = make_client(args)
     try:
@@ -66,6 +70,19 @@ def run(args) -> int:
         print(f"{count} objects, {size}")
     if count == 0 and prefix:
         raise CommandError(f"no objects under {args.uri}")
+    return 0
+
+
+def _list_buckets(args) -> int:
+    client = make_client(args)
+    try:
+        names = client.list_buckets()
+    finally:
+        client.close()
+    for name in names:
+        print(f"oss://{name}/")
+    if args.summarize:
+        print(f"{len(names)} buckets")
     return 0
 
 

@@ -1,7 +1,10 @@
 """CLI: ``python -m ossconnector.emulator [options]`` serves in the foreground.
 
 Prints exactly one line to stdout, ``ossemu listening on http://HOST:PORT``,
-then serves until Ctrl-C or SIGTERM (exit status 0).  Credentials come from
+and on stderr the credentials it accepts (the default pair in full, since
+it is public; a pair given by option or environment by its key id only,
+its secret never echoed), then serves until Ctrl-C or SIGTERM (exit
+status 0).  Credentials come from
 ``--access-key-id``/``--access-key-secret`` or the ``OSSEMU_ACCESS_KEY_ID``/
 ``OSSEMU_ACCESS_KEY_SECRET`` environment variables (test defaults otherwise);
 extra pairs from ``--credential AK:SECRET`` or ``OSSEMU_EXTRA_CREDENTIALS``
@@ -135,6 +138,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, on_term)
     host = "[%s]" % config.host if ":" in config.host else config.host
     print("ossemu listening on http://%s:%d" % (host, server.port), flush=True)
+    _print_credentials(config, "http://%s:%d" % (host, server.port))
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -142,6 +146,21 @@ def main(argv=None):
     finally:
         server.stop()
     return 0
+
+
+def _print_credentials(config, endpoint):
+    """What a client needs to connect, on stderr (stdout keeps its one line)."""
+    if (config.access_key_id, config.access_key_secret) == (DEFAULT_ACCESS_KEY_ID,
+                                                            DEFAULT_ACCESS_KEY_SECRET):
+        pair = ("OSS_ACCESS_KEY_ID=%s OSS_ACCESS_KEY_SECRET=%s (the defaults)"
+                % (DEFAULT_ACCESS_KEY_ID, DEFAULT_ACCESS_KEY_SECRET))
+    else:
+        pair = "OSS_ACCESS_KEY_ID=%s with the secret given" % config.access_key_id
+    lines = ["ossemu accepts %s" % pair]
+    if config.extra_credentials:
+        lines.append("ossemu also accepts the key ids %s" % ", ".join(sorted(config.extra_credentials)))
+    lines.append("ossemu connect with: OSS_ENDPOINT=%s" % endpoint)
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
