@@ -195,9 +195,15 @@ static enum MHD_Result answer(bc_server *s, struct MHD_Connection *conn, const c
     return serve_range(s, conn, req_cls, file, off, len, size);
 }
 
-/* MHD's access handler, called once per request here: a GET has no body,
- * and a request that has one is answered before it is read (MHD then
- * closes the connection). */
+/* The request context of a request whose headers have arrived (MHD's
+ * first call) and that is not a 206 in flight. */
+static char headers_seen;
+
+/* MHD's access handler.  The first call of a request only marks it: MHD
+ * keeps the connection alive only for a reply queued once the request is
+ * complete (the second call, with no body bytes).  A request with a body
+ * is answered 400 at its first body bytes (MHD then closes the
+ * connection), so a body is never read or buffered. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -205,16 +211,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     (void)version;
     (void)upload_data;
-    (void)upload_data_size;
     bc_server *s = cls;
     enter(s);
-    if (*req_cls)
-        return MHD_YES; /* body bytes of a request already answered */
+    if (!*req_cls) {
+        *req_cls = &headers_seen;
+        return MHD_YES;
+    }
+    if (*req_cls != &headers_seen)
+        return MHD_YES; /* answered already */
     const char *auth =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *range = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
     if (!auth || !bc_auth_check(s->secret, s->secret_len, method, url, range, auth, time(NULL)))
         return refuse(s, conn, url, auth != NULL);
+    if (*upload_data_size)
+        return reply_status(conn, MHD_HTTP_BAD_REQUEST, "a request body is not accepted\n",
+                            NULL, NULL);
     return answer(s, conn, url, method, range, req_cls);
 }
 
@@ -227,13 +239,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     bc_server *s = cls;
     served_request *sr = *req_cls;
     enter(s);
-    if (!sr)
+    *req_cls = NULL;
+    if (!sr || (void *)sr == &headers_seen)
         return;
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && s->view.served)
         s->view.served(s->view.ctx, sr->len);
     s->view.unhold(s->view.ctx, sr->file);
     free(sr);
-    *req_cls = NULL;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
