@@ -15,6 +15,8 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,6 +337,14 @@ bc_server *bc_server_start(const bc_server_options *o, const bc_cache_view *v, o
     unsigned int conns = o->max_connections > 0 ? (unsigned)o->max_connections : 64;
     unsigned int per_ip = o->per_ip > 0 ? (unsigned)o->per_ip : 16;
     unsigned int timeout_s = o->timeout_s > 0 ? (unsigned)o->timeout_s : 30;
+    /* MHD's threads inherit this thread's signal mask: with SIGPIPE blocked
+     * there, a peer that hangs up mid-sendfile is an EPIPE for MHD, never a
+     * SIGPIPE that kills the host process (whatever the libmicrohttpd
+     * build does about it itself). */
+    sigset_t pipe_only, before;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &before);
     s->daemon = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
             MHD_USE_ERROR_LOG,
@@ -347,6 +357,7 @@ bc_server *bc_server_start(const bc_server_options *o, const bc_cache_view *v, o
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_END);
+    pthread_sigmask(SIG_SETMASK, &before, NULL);
     if (!s->daemon) {
         close(fd);
         ossc_error_set(err, EIO, "chunk server: libmicrohttpd did not start on %s", o->listen);

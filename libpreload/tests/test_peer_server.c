@@ -729,6 +729,41 @@ static void oversized_request(void)
     bc_server_stop(s);
 }
 
+/* A peer that hangs up in the middle of a reply (a small receive window
+ * keeps the server inside sendfile): the file is unheld, the bytes are not
+ * counted as served, this process gets no SIGPIPE (its default action would
+ * end the test here), and the server goes on serving. */
+static void peer_hangs_up(void)
+{
+    fake_set(file_sizes[0], file_sizes[1], false);
+    bc_server *s = start_server(2000, 64, 16);
+    int port = bc_server_port(s);
+    pthread_mutex_lock(&fv.lock);
+    uint64_t served_before = fv.served;
+    int holds_before = fv.hold_calls;
+    pthread_mutex_unlock(&fv.lock);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int small = 4096;
+    CHECK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    char range[64], head[256];
+    snprintf(range, sizeof range, "bytes=0-%" PRIu64, file_sizes[0] - 1);
+    CHECK(raw_send(fd, "GET", "/" VID "/0", range, SECRET, NULL) == 0);
+    CHECK(fake_wait_at_least(&fv.hold_calls, holds_before + 1));
+    CHECK(recv(fd, head, sizeof head, 0) > 0); /* the reply has started */
+    struct linger hard = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard); /* close = RST */
+    close(fd);
+    CHECK(fake_wait_unheld());
+    pthread_mutex_lock(&fv.lock);
+    CHECK(fv.served == served_before);
+    pthread_mutex_unlock(&fv.lock);
+    CHECK(raw_request(port, "GET", "/" VID "/1", "bytes=0-9", SECRET, head, sizeof head) == 206);
+    bc_server_stop(s);
+}
+
 /* A port in use and a malformed address: errors that name the address. */
 static void start_errors(void)
 {
@@ -764,6 +799,7 @@ int main(void)
     refusals();
     connection_limits();
     oversized_request();
+    peer_hangs_up();
     start_errors();
     for (int f = 0; f < NFILES; f++) {
         close(fv.fds[f]);
