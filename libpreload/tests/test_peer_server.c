@@ -764,6 +764,28 @@ static void peer_hangs_up(void)
     bc_server_stop(s);
 }
 
+/* Stopping while a request waits in the long-poll: stop returns once it
+ * ends, nothing stays held, the client gets a failure (503 or a closed
+ * connection), never bytes. */
+static void stop_during_long_poll(void)
+{
+    fake_set(0, file_sizes[1], false);
+    bc_server *s = start_server(500, 64, 16);
+    ossc_client *c = peer_client(s, SECRET, file_sizes[0]);
+    fetch_job j = {.c = c, .out = out_file("stopped"), .len = file_sizes[0]};
+    int holds_before = fake_count(&fv.hold_calls);
+    pthread_t t;
+    pthread_create(&t, NULL, fetch_thread, &j);
+    CHECK(fake_wait_at_least(&fv.hold_calls, holds_before + 1));
+    bc_server_stop(s);
+    pthread_join(t, NULL);
+    CHECK(j.n == -1);
+    CHECK(fake_count(&fv.holds) == 0);
+    close(j.out);
+    ossc_client_free(c);
+    fake_set(file_sizes[0], file_sizes[1], false);
+}
+
 /* A port in use and a malformed address: errors that name the address. */
 static void start_errors(void)
 {
@@ -800,6 +822,7 @@ int main(void)
     connection_limits();
     oversized_request();
     peer_hangs_up();
+    stop_during_long_poll();
     start_errors();
     for (int f = 0; f < NFILES; f++) {
         close(fv.fds[f]);
