@@ -15,6 +15,8 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,9 +197,15 @@ static enum MHD_Result answer(bc_server *s, struct MHD_Connection *conn, const c
     return serve_range(s, conn, req_cls, file, off, len, size);
 }
 
-/* MHD's access handler, called once per request here: a GET has no body,
- * and a request that has one is answered before it is read (MHD then
- * closes the connection). */
+/* The request context of a request whose headers have arrived (MHD's
+ * first call) and that is not a 206 in flight. */
+static char headers_seen;
+
+/* MHD's access handler.  The first call of a request only marks it: MHD
+ * keeps the connection alive only for a reply queued once the request is
+ * complete (the second call, with no body bytes).  A request with a body
+ * is answered 400 at its first body bytes (MHD then closes the
+ * connection), so a body is never read or buffered. */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -205,16 +213,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 {
     (void)version;
     (void)upload_data;
-    (void)upload_data_size;
     bc_server *s = cls;
     enter(s);
-    if (*req_cls)
-        return MHD_YES; /* body bytes of a request already answered */
+    if (!*req_cls) {
+        *req_cls = &headers_seen;
+        return MHD_YES;
+    }
+    if (*req_cls != &headers_seen)
+        return MHD_YES; /* answered already */
     const char *auth =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *range = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
     if (!auth || !bc_auth_check(s->secret, s->secret_len, method, url, range, auth, time(NULL)))
         return refuse(s, conn, url, auth != NULL);
+    if (*upload_data_size)
+        return reply_status(conn, MHD_HTTP_BAD_REQUEST, "a request body is not accepted\n",
+                            NULL, NULL);
     return answer(s, conn, url, method, range, req_cls);
 }
 
@@ -227,13 +241,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     bc_server *s = cls;
     served_request *sr = *req_cls;
     enter(s);
-    if (!sr)
+    *req_cls = NULL;
+    if (!sr || (void *)sr == &headers_seen)
         return;
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && s->view.served)
         s->view.served(s->view.ctx, sr->len);
     s->view.unhold(s->view.ctx, sr->file);
     free(sr);
-    *req_cls = NULL;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -323,6 +337,14 @@ bc_server *bc_server_start(const bc_server_options *o, const bc_cache_view *v, o
     unsigned int conns = o->max_connections > 0 ? (unsigned)o->max_connections : 64;
     unsigned int per_ip = o->per_ip > 0 ? (unsigned)o->per_ip : 16;
     unsigned int timeout_s = o->timeout_s > 0 ? (unsigned)o->timeout_s : 30;
+    /* MHD's threads inherit this thread's signal mask: with SIGPIPE blocked
+     * there, a peer that hangs up mid-sendfile is an EPIPE for MHD, never a
+     * SIGPIPE that kills the host process (whatever the libmicrohttpd
+     * build does about it itself). */
+    sigset_t pipe_only, before;
+    sigemptyset(&pipe_only);
+    sigaddset(&pipe_only, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_only, &before);
     s->daemon = MHD_start_daemon(
         MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
             MHD_USE_ERROR_LOG,
@@ -335,6 +357,7 @@ bc_server *bc_server_start(const bc_server_options *o, const bc_cache_view *v, o
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_END);
+    pthread_sigmask(SIG_SETMASK, &before, NULL);
     if (!s->daemon) {
         close(fd);
         ossc_error_set(err, EIO, "chunk server: libmicrohttpd did not start on %s", o->listen);

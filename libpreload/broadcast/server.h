@@ -10,12 +10,18 @@
  *   404  unknown vid or file, or the bytes are no longer here (released)
  *        and nobody on this node fetches them
  *   416  a range that is not inside the file
- *   400  anything else malformed; 405 a method other than GET
+ *   400  anything else malformed (peer_request.h), or a request body;
+ *        405 a method other than GET; 431 (from MHD) request line and
+ *        headers over 32 KiB
  *   503  not landed yet after wait_ms (the peer asks again)
+ * Authentication comes first: nothing of an unauthenticated request (path,
+ * method, range) is looked at, and the view is not called but refused().
  * No part of the request reaches the file system: the path is parsed into
  * (vid, index) and served from descriptors the cache view gives.  Bounds:
- * max_connections in all, per_ip per address, a small request-memory limit
- * and a connection timeout. */
+ * max_connections in all, per_ip per address (a connection past either is
+ * accepted and closed unanswered), a 32 KiB request-memory limit and an
+ * idle timeout.  One thread per connection: hold() may block its request
+ * only.  SIGPIPE is blocked in the server's threads. */
 #ifndef OSSC_BC_SERVER_H
 #define OSSC_BC_SERVER_H
 
@@ -60,12 +66,15 @@ typedef struct bc_server_options {
 
 typedef struct bc_server bc_server;
 
-/* Binds and starts serving; NULL with err naming the address and why
- * (e.g. EADDRINUSE). */
+/* Binds (SO_REUSEADDR, never SO_REUSEPORT: a second server on the same
+ * port fails) and starts serving; NULL with err naming the address and why
+ * (e.g. EADDRINUSE, EINVAL for a malformed address or no secret).  The
+ * secret and the view are copied; the view's ctx must outlive the server. */
 bc_server *bc_server_start(const bc_server_options *o, const bc_cache_view *v, ossc_error *err);
 /* The port it listens on (after port 0). */
 int bc_server_port(const bc_server *s);
-/* Stops: no new request, requests in flight end, then returns. */
+/* Stops: no new request, requests in flight end (a long-poll may take up
+ * to wait_ms), every hold is unheld, then returns; the secret is wiped. */
 void bc_server_stop(bc_server *s);
 
 #endif

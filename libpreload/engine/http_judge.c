@@ -198,7 +198,11 @@ int ossc_attempt_judge(ossc_http *h, ossc_req *r, CURLcode cc, unsigned *rng)
         r->not_before_ms = ossc_now_ms() + ossc_retry_draw(&plan, rng);
         return 1;
     }
-    if (plan.exhausted)
+    /* A peer's 503 or failure is routine (the caller picks another source
+     * and logs a fallback), so it is no warning. */
+    if (plan.exhausted && h->target.sign_version == OSSC_SIGN_PEER)
+        OSSC_DEBUG("peer request failed: %s", r->err.message);
+    else if (plan.exhausted)
         OSSC_WARN("giving up after %d attempts: %s", r->attempts, r->err.message);
     r->result = plan.failed ? -1 : 0;
     return 0;

@@ -7,8 +7,12 @@
  * source (the next peer or OSS).
  *
  * A request is ossc_get_async_fd(peer, vid, "<file index>", off, len, fd,
- * off, err): GET /<vid>/<file index>, Range bytes=off-(off+len-1).  A 503
- * ("not landed there yet") fails with err.http_status 503. */
+ * off, err): GET /<vid>/<file index>, Range bytes=off-(off+len-1), split
+ * into part_size requests.  A 503 ("not landed there yet") fails with
+ * err.http_status 503, a refused secret with 401; a failure is logged at
+ * DEBUG only (the caller reports its fallback).  The config is the
+ * engine's defaults, not config.json.  ossc_future_crc64 gives the CRC of
+ * the bytes as they arrived, to check against the object's. */
 #ifndef OSSC_PEER_CLIENT_H
 #define OSSC_PEER_CLIENT_H
 
@@ -22,7 +26,8 @@ typedef struct ossc_peer_options {
     const uint8_t *secret;
     size_t secret_len;
     int connect_timeout_ms;    /* default 1000 */
-    int stall_s;               /* no byte for this long: the GET fails (default 5) */
+    int stall_s;               /* no byte for this long: the GET fails (default 5);
+                                  keep it above the server's wait_ms (long-poll) */
     int concurrency;           /* transfers at once (default 16) */
     uint64_t part_size;        /* bytes per request: the cache's chunk size */
 } ossc_peer_options;

@@ -17,7 +17,7 @@ seconds=${2:-30}
 shift $(( $# >= 2 ? 2 : 1 ))
 here=$(cd "$(dirname "$0")" && pwd)
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(xml_list xml_error config cred uri manifest)
+[ ${#targets[@]} -gt 0 ] || targets=(xml_list xml_error config cred uri manifest peer_request)
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
