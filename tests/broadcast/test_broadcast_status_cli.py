@@ -158,6 +158,17 @@ def test_status_errors(redis_factory, run):
     code, out, err = run("broadcast", "status", PATH, "--redis", server.url)
     assert code == 1 and time.monotonic() - t0 < 15
     assert f"127.0.0.1:{server.port}" in err and "s3cret-Pw" not in err
+    # a server that accepts but never answers: bounded by --timeout-ms
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        t0 = time.monotonic()
+        code, out, err = run("broadcast", "status", PATH, "--redis",
+                             f"redis://127.0.0.1:{port}/1", "--timeout-ms", "300")
+        took = time.monotonic() - t0
+    assert code == 1 and 0.25 <= took < 15
+    assert f"127.0.0.1:{port} db 1" in err and "no answer within 300 ms" in err
     # a URL the engine refuses names it, password masked
     code, _, err = run("broadcast", "status", PATH, "--redis", "rediss://:s3cret-Pw@h:1")
     assert code == 1 and "rediss://:***@h:1" in err and "s3cret-Pw" not in err
