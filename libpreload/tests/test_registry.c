@@ -443,6 +443,39 @@ static void test_db_selection(const server *s)
     CHECK(err.code == EINVAL && strstr(err.message, "db 9999"));
 }
 
+/* The server dies under a connected registry: every call fails at once
+ * with words naming it (the agent then carries on without Redis). */
+static void test_server_dies(void)
+{
+    server s;
+    int rc = server_start(&s, NULL);
+    CHECK(rc == 0);
+    if (rc != 0) {
+        server_stop(&s);
+        return;
+    }
+    ossc_error err = {0};
+    bc_registry *r = connect_url(s.url, 2000, &err);
+    CHECK(r != NULL);
+    bc_node_info a = node("survivor", "127.0.0.2:7004", "");
+    CHECK(r && bc_registry_join(r, "dddd", "oss://bkt/dies/", 1, &a, 30, &err) == 0);
+    kill(s.pid, SIGKILL);
+    waitpid(s.pid, NULL, 0);
+    s.pid = 0;
+    if (r) {
+        double t0 = now_s();
+        CHECK(bc_registry_heartbeat(r, "dddd", &a, 30, &err) == -1);
+        CHECK(err.code != 0 && strstr(err.message, "127.0.0.1:") != NULL);
+        bc_node_info *m = NULL;
+        size_t n = 0;
+        CHECK(bc_registry_members(r, "dddd", &m, &n, &err) == -1 && m == NULL && n == 0);
+        bc_registry_leave(r, "dddd", a.id); /* best effort: returns */
+        CHECK(now_s() - t0 < 5.0);
+        bc_registry_free(r);
+    }
+    server_stop(&s);
+}
+
 static void test_password(void)
 {
     server s;
@@ -525,6 +558,7 @@ int main(void)
         test_db_selection(&s);
     }
     server_stop(&s);
+    test_server_dies();
     test_password();
     test_unreachable();
     return check_summary("test_registry");

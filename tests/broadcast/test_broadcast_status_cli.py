@@ -231,3 +231,15 @@ def test_doctor_redis_down_and_bad_advertise(redis_factory, doctor, monkeypatch)
     monkeypatch.setenv("OSSC_BROADCAST_ADVERTISE", "no-port-here")
     code, out, _ = doctor()
     assert doctor_lines(out)["advertise"][0] == "FAIL" and "not host:port" in out
+
+
+def test_redis_fixture_restart(redis_server):
+    """What other broadcast tests rely on: stop() kills it, start() brings it
+    back on the same port (URLs stay valid), empty (nothing persisted)."""
+    redis_server.cli("SET", "k", "v")
+    port, pid = redis_server.port, redis_server.pid
+    redis_server.stop()
+    assert not redis_server.ping()
+    redis_server.start()
+    assert redis_server.port == port and redis_server.pid != pid and redis_server.ping()
+    assert redis_server.cli("GET", "k").strip() == ""
