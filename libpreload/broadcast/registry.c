@@ -430,15 +430,19 @@ int bc_registry_members(bc_registry *r, const char *vid, bc_node_info **out, siz
         freeReplyObject(ids);
         return ossc_error_set(err, ENOMEM, "broadcast redis: out of memory");
     }
+    /* A member whose key would not fit (no node writes such an id) is
+     * skipped, here and when reading, so replies stay in step. */
     for (size_t i = 0; i < count; i++) {
         const redisReply *id = ids->element[2 * i];
-        if (key(r, err, k_node, "ossc:bc:%s:node:%.*s", vid, (int)id->len, id->str) < 0)
-            goto fail;
-        redisAppendCommand(r->c, "HGETALL %s", k_node);
+        if (key(r, NULL, k_node, "ossc:bc:%s:node:%.*s", vid, (int)id->len, id->str) == 0)
+            redisAppendCommand(r->c, "HGETALL %s", k_node);
     }
     size_t live = 0;
     int rc = 0, stale = 0;
     for (size_t i = 0; i < count; i++) {
+        const redisReply *mid = ids->element[2 * i];
+        if (key(r, NULL, k_node, "ossc:bc:%s:node:%.*s", vid, (int)mid->len, mid->str) < 0)
+            continue;
         redisReply *h = NULL;
         if (redisGetReply(r->c, (void **)&h) != REDIS_OK) {
             context_error(r, err, "members (HGETALL)");

@@ -10,8 +10,12 @@
 #include "error.h"
 #include "registry.h"
 
+#define DEFAULT_TIMEOUT_MS 3000 /* for a timeout_ms <= 0 */
+
 static bc_registry *open_registry(const char *redis_url, int timeout_ms, ossc_error *err)
 {
+    if (timeout_ms <= 0)
+        timeout_ms = DEFAULT_TIMEOUT_MS;
     bc_redis_url u;
     if (bc_redis_url_parse(redis_url, &u, err) < 0)
         return NULL;
@@ -31,11 +35,19 @@ OSSC_API int ossc_broadcast_ping(const char *redis_url, int timeout_ms, ossc_err
     return rc;
 }
 
+/* A JSON string of s; "?" when s is not UTF-8 (the registry's content
+ * comes from other nodes: it must not make the whole view fail). */
+static json_t *text(const char *s)
+{
+    json_t *j = json_string(s);
+    return j ? j : json_string("?");
+}
+
 static json_t *node_json(const bc_node_info *n)
 {
-    return json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:b}",
-                     "id", n->id, "addr", n->addr, "hostname", n->hostname, "pid", n->pid,
-                     "seq", (json_int_t)n->seq, "upstream", n->upstream,
+    return json_pack("{s:o, s:o, s:o, s:i, s:I, s:o, s:s, s:I, s:I, s:I, s:I, s:I, s:b}",
+                     "id", text(n->id), "addr", text(n->addr), "hostname", text(n->hostname),
+                     "pid", n->pid, "seq", (json_int_t)n->seq, "upstream", text(n->upstream),
                      "source", n->upstream[0] ? "peer" : "oss", "total", (json_int_t)n->total,
                      "recv_oss", (json_int_t)n->recv_oss, "recv_peer", (json_int_t)n->recv_peer,
                      "forwarded", (json_int_t)n->forwarded,
@@ -61,8 +73,9 @@ static json_t *version_json(bc_registry *r, const char *vid, int *empty, ossc_er
         return NULL;
     }
     json_t *nodes = json_array();
-    json_t *v = json_pack("{s:s, s:s, s:I, s:I, s:o}", "vid", vid, "oss_path", path, "nfiles",
-                          (json_int_t)nfiles, "total", (json_int_t)total, "nodes", nodes);
+    json_t *v = json_pack("{s:o, s:o, s:I, s:I, s:o}", "vid", text(vid), "oss_path",
+                          text(path), "nfiles", (json_int_t)nfiles, "total", (json_int_t)total,
+                          "nodes", nodes);
     for (size_t i = 0; v && i < n; i++)
         if (json_array_append_new(nodes, node_json(&m[i])) < 0) {
             json_decref(v);
@@ -70,7 +83,7 @@ static json_t *version_json(bc_registry *r, const char *vid, int *empty, ossc_er
         }
     free(m);
     if (!v)
-        ossc_error_set(err, ENOMEM, "broadcast status: out of memory");
+        ossc_error_set(err, ENOMEM, "broadcast status: cannot build the JSON (out of memory)");
     return v;
 }
 
@@ -88,7 +101,7 @@ OSSC_API int ossc_broadcast_status(const char *redis_url, const char *oss_path, 
     char **vids = NULL;
     size_t nv = 0;
     json_t *versions = json_array();
-    json_t *root = json_pack("{s:s, s:s, s:o}", "oss_path", oss_path, "redis",
+    json_t *root = json_pack("{s:o, s:s, s:o}", "oss_path", text(oss_path), "redis",
                              bc_registry_where(r), "versions", versions);
     int rc = -1;
     if (!root) {

@@ -255,8 +255,8 @@ OSSC_API const char *ossc_version(void);
 /* ---- Broadcast ------------------------------------------------------------
  * The model-broadcast registry on Redis (docs/broadcast.md).  redis_url is
  * redis://[[user]:password@]host[:port][/db]; every message names it with
- * the password masked.  timeout_ms bounds the connect and every reply:
- * neither call waits longer on a dead or silent server. */
+ * the password masked.  timeout_ms bounds the connect and every reply
+ * (<= 0: 3000): neither call waits longer on a dead or silent server. */
 
 /* Connects, AUTH and SELECT as the URL says, then PING.  0, or -1 with err
  * (EINVAL bad URL, ECONNREFUSED / ETIMEDOUT / EACCES wrong password, ...). */

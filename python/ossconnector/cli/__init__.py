@@ -13,7 +13,7 @@ never calls ``sys.exit`` itself, so tests can call it):
 ====  ==========================================================
 
 One module per command (``ls``, ``cp``, ``rm``, ``sync``, ``stat``, ``prepare``, ``doctor``,
-``emulator``, ``tar``), each with ``add_parser(subparsers, parents)`` and
+``emulator``, ``tar``, ``broadcast``), each with ``add_parser(subparsers, parents)`` and
 ``run(args)``.  See docs/cli.md.
 """
 
@@ -41,9 +41,9 @@ _GLOBAL_WITH_VALUE = ("--endpoint", "--region", "--cred-path", "--config")
 
 
 def _commands():
-    from . import cp, doctor, emulator, ls, prepare, rm, stat, sync, tar
+    from . import broadcast, cp, doctor, emulator, ls, prepare, rm, stat, sync, tar
 
-    return [ls, cp, rm, sync, stat, prepare, doctor, emulator, tar]
+    return [ls, cp, rm, sync, stat, prepare, doctor, emulator, tar, broadcast]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,11 @@ complete, not expired); the endpoint (name resolves, port answers HTTP);
 the clock (the server's ``Date`` against this machine's: OSS refuses
 requests more than 15 minutes off); and, given a bucket (the argument, else
 ``$OSS_PATH``), a signed request: listing the prefix, which proves the
-credentials are accepted and allowed to read there.
+credentials are accepted and allowed to read there.  When model
+broadcasting is configured: the Redis registry answers
+(``$OSSC_BROADCAST_REDIS`` or ``broadcast.redis``), and the address this node
+would listen on (``$OSSC_BROADCAST_LISTEN``, else
+``$OSSC_BROADCAST_ADVERTISE``) can be bound here.
 
 Exit status 0 when nothing failed (warnings allowed), 1 otherwise.
 """
@@ -71,6 +75,7 @@ def run(args) -> int:
         _check_access(rep, args)
     else:
         rep.line("skip", "access", "no signed request tried: fix the failures above first")
+    _check_broadcast(rep, args, lib_ok)
     if rep.failed:
         print(f"{rep.failed} check(s) failed" + (f", {rep.warned} warning(s)" if rep.warned
                                                  else ""))
@@ -370,3 +375,87 @@ def _check_access(rep: _Report, args) -> None:
 def _fix_of(text: str) -> str:
     lines: List[str] = text.splitlines()[1:]
     return "\n".join(lines)
+
+
+# -- model broadcasting -------------------------------------------------------------
+
+def _check_broadcast(rep: _Report, args, lib_ok: bool) -> None:
+    """Only when broadcasting is configured: nothing is printed otherwise."""
+    from ._broadcast import ADVERTISE_ENV, DEFAULT_TIMEOUT_MS, ping, redis_setting, redis_where
+    from ._common import CommandError
+
+    try:
+        url, source = redis_setting(None, getattr(args, "config", None))
+    except CommandError as exc:
+        rep.line("FAIL", "broadcast", str(exc), "fix broadcast.redis in the config file")
+        url = None
+    if url is not None:
+        where = redis_where(url)
+        if not lib_ok:
+            rep.line("skip", "broadcast", f"Redis registry {where} not tried: the native "
+                     "library does not load")
+        else:
+            t0 = time.monotonic()
+            try:
+                ping(url, DEFAULT_TIMEOUT_MS)
+            except CommandError as exc:
+                rep.line("FAIL", "broadcast", f"{exc} (from {source})",
+                         "check that redis-server runs there and the URL's host, port, "
+                         "password and db\nuntil it answers, every node loads the model "
+                         "from OSS itself")
+            else:
+                ms = (time.monotonic() - t0) * 1000
+                rep.line("ok", "broadcast", f"redis: ok ({where}, from {source}, "
+                         f"{ms:.0f} ms)")
+    listen = os.environ.get("OSSC_BROADCAST_LISTEN")
+    advertise = os.environ.get(ADVERTISE_ENV)
+    if listen or advertise:
+        name = "OSSC_BROADCAST_LISTEN" if listen else ADVERTISE_ENV
+        _check_bind(rep, name, listen or advertise)
+
+
+def _split_host_port(text: str) -> Tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("not host:port")
+    return host.strip("[]"), int(port)
+
+
+def _check_bind(rep: _Report, name: str, value: str) -> None:
+    """Binds (and closes at once) the address this node's chunk server
+    would listen on."""
+    import errno as _errno
+
+    try:
+        host, port = _split_host_port(value)
+    except ValueError:
+        rep.line("FAIL", "advertise", f"${name}={value!r} is not host:port",
+                 "e.g. 10.0.0.5:7070 (an address of this node that the others reach)")
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        rep.line("FAIL", "advertise", f"${name}={value}: {host} does not resolve "
+                 f"({exc.strerror})", "use an IP address or a name this node resolves")
+        return
+    family, _, _, _, addr = infos[0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError as exc:
+        if exc.errno == _errno.EADDRINUSE:
+            rep.line("warn", "advertise", f"${name}={value}: the port is in use (a node's "
+                     "chunk server already running here, or another program)",
+                     "if no node runs here, pick a free port")
+        elif exc.errno == _errno.EADDRNOTAVAIL:
+            rep.line("FAIL", "advertise", f"${name}={value}: {host} is not an address of "
+                     "this machine", "set it to one of this node's addresses (ip addr), "
+                     "or set OSSC_BROADCAST_LISTEN to the local one to listen on")
+        else:
+            rep.line("FAIL", "advertise", f"${name}={value}: cannot bind: {exc.strerror}",
+                     "ports below 1024 need privileges: pick a higher one")
+        return
+    finally:
+        sock.close()
+    rep.line("ok", "advertise", f"${name}={value} can be bound here")

@@ -1,0 +1,565 @@
+/* test_registry.c - the broadcast registry against a real redis-server the
+ * test starts itself (a free loopback port, no persistence, a scratch
+ * dir; killed by pid at the end), plus the pure URL parser.  Skipped (77)
+ * when redis-server is not on PATH, after the URL checks. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+
+#include "check.h"
+#include "chain.h"
+#include "registry.h"
+
+extern char **environ;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- URL parsing (pure) --------------------------------------------------- */
+
+static void url_ok(const char *url, const char *host, int port, const char *user,
+                   const char *password, int db)
+{
+    bc_redis_url u;
+    ossc_error err = {0};
+    int rc = bc_redis_url_parse(url, &u, &err);
+    CHECK(rc == 0);
+    if (rc != 0) {
+        fprintf(stderr, "  '%s': %s\n", url, err.message);
+        return;
+    }
+    CHECK_STR(u.host, host);
+    CHECK(u.port == port);
+    CHECK_STR(u.user, user);
+    CHECK_STR(u.password, password);
+    CHECK(u.db == db);
+}
+
+/* Fails with EINVAL; the message never holds `secret` and names `shown`. */
+static void url_fails(const char *url, const char *secret, const char *shown)
+{
+    bc_redis_url u;
+    ossc_error err = {0};
+    CHECK(bc_redis_url_parse(url, &u, &err) == -1);
+    CHECK(err.code == EINVAL);
+    if (secret && strstr(err.message, secret)) {
+        fprintf(stderr, "  message for '%s' shows the password: %s\n", url, err.message);
+        CHECK(0);
+    }
+    if (shown && !strstr(err.message, shown)) {
+        fprintf(stderr, "  message for '%s' does not name '%s': %s\n", url, shown,
+                err.message);
+        CHECK(0);
+    }
+}
+
+static void test_url(void)
+{
+    url_ok("redis://127.0.0.1", "127.0.0.1", 6379, "", "", 0);
+    url_ok("redis://r.example:6380/3", "r.example", 6380, "", "", 3);
+    url_ok("redis://:pw@h:1/", "h", 1, "", "pw", 0);
+    url_ok("REDIS://alice:p%40ss%3Aw%2Fd@h/15", "h", 6379, "alice", "p@ss:w/d", 15);
+    url_ok("redis://:a@b@h", "h", 6379, "", "a@b", 0); /* the last '@' ends the userinfo */
+    url_ok("redis://[::1]:7000/2", "::1", 7000, "", "", 2);
+    url_ok("redis://u:@h", "h", 6379, "u", "", 0);
+
+    url_fails("", NULL, NULL);
+    url_fails("127.0.0.1:6379", NULL, "127.0.0.1:6379");
+    url_fails("rediss://:topsecret@h:6380", "topsecret", "rediss://:***@h:6380");
+    url_fails("unix:///run/redis.sock", NULL, "unix");
+    url_fails("redis://:topsecret@h:notaport", "topsecret", "redis://:***@h:notaport");
+    url_fails("redis://user:topsecret@h:0", "topsecret", "redis://user:***@h:0");
+    url_fails("redis://h:65536", NULL, "h:65536");
+    url_fails("redis://h/x", NULL, "h/x");
+    url_fails("redis://h?db=1", NULL, "h?db=1");
+    url_fails("redis://topsecret@h", "topsecret", "redis://***@h");
+    url_fails("redis://:top%zzsecret@h", "top%zzsecret", "***@h");
+    url_fails("redis://:top%00secret@h", "top%00secret", "***@h");
+    url_fails("redis://:pw@", "pw", NULL);
+    url_fails("redis://[::1:7000", NULL, "[::1:7000");
+}
+
+/* ---- a real redis-server -------------------------------------------------- */
+
+typedef struct server {
+    pid_t pid;
+    int port;
+    char dir[64];
+    char url[160];
+} server;
+
+/* A port nothing listens on right now (bound, read, closed). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0) {
+        perror("free_port");
+        exit(1);
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+/* A raw hiredis context to the server (for checks the API does not make). */
+static redisContext *raw(const server *s, const char *password, int db)
+{
+    struct timeval tv = {2, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", s->port, tv);
+    if (!c || c->err) {
+        if (c)
+            redisFree(c);
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    redisReply *r;
+    if (password) {
+        r = redisCommand(c, "AUTH %s", password);
+        freeReplyObject(r);
+    }
+    r = redisCommand(c, "SELECT %d", db);
+    freeReplyObject(r);
+    return c;
+}
+
+/* Starts redis-server; 0, 77 when it is not installed, 1 on failure.
+ * Ready once it answers PING (polled, with a deadline). */
+static int server_start(server *s, const char *password)
+{
+    memset(s, 0, sizeof *s);
+    snprintf(s->dir, sizeof s->dir, "/tmp/ossc-test-redis-XXXXXX");
+    if (!mkdtemp(s->dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    s->port = free_port();
+    char port[16];
+    snprintf(port, sizeof port, "%d", s->port);
+    char *argv[20];
+    int i = 0;
+    argv[i++] = "redis-server";
+    argv[i++] = "--port";
+    argv[i++] = port;
+    argv[i++] = "--bind";
+    argv[i++] = "127.0.0.1";
+    argv[i++] = "--save";
+    argv[i++] = "";
+    argv[i++] = "--appendonly";
+    argv[i++] = "no";
+    argv[i++] = "--dir";
+    argv[i++] = s->dir;
+    argv[i++] = "--logfile";
+    argv[i++] = "";
+    argv[i++] = "--loglevel";
+    argv[i++] = "warning";
+    if (password) {
+        argv[i++] = "--requirepass";
+        argv[i++] = (char *)password;
+    }
+    argv[i] = NULL;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    int rc = posix_spawnp(&s->pid, "redis-server", &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc == ENOENT) {
+        rmdir(s->dir);
+        return 77;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "redis-server: %s\n", strerror(rc));
+        return 1;
+    }
+    if (password)
+        snprintf(s->url, sizeof s->url, "redis://:%s@127.0.0.1:%d", password, s->port);
+    else
+        snprintf(s->url, sizeof s->url, "redis://127.0.0.1:%d", s->port);
+    for (double deadline = now_s() + 60; now_s() < deadline;) {
+        int status;
+        if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
+            fprintf(stderr, "redis-server exited before answering (status %d)\n", status);
+            return 1;
+        }
+        redisContext *c = raw(s, password, 0);
+        if (c) {
+            redisReply *r = redisCommand(c, "PING");
+            int up = r && r->type == REDIS_REPLY_STATUS && !strcmp(r->str, "PONG");
+            freeReplyObject(r);
+            redisFree(c);
+            if (up)
+                return 0;
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000}; /* poll interval, not a wait for an event */
+        nanosleep(&ts, NULL);
+    }
+    fprintf(stderr, "redis-server on port %d did not answer PING within 60 s\n", s->port);
+    return 1;
+}
+
+static void server_stop(server *s)
+{
+    if (s->pid > 0) {
+        kill(s->pid, SIGKILL);
+        waitpid(s->pid, NULL, 0);
+        s->pid = 0;
+    }
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", s->dir); /* our own mkdtemp dir */
+    if (s->dir[0] && system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", s->dir);
+}
+
+static bc_registry *connect_url(const char *url, int timeout_ms, ossc_error *err)
+{
+    bc_redis_url u;
+    if (bc_redis_url_parse(url, &u, err) < 0)
+        return NULL;
+    return bc_registry_connect(&u, timeout_ms, err);
+}
+
+static bc_node_info node(const char *id, const char *addr, const char *upstream)
+{
+    bc_node_info n;
+    memset(&n, 0, sizeof n);
+    snprintf(n.id, sizeof n.id, "%s", id);
+    snprintf(n.addr, sizeof n.addr, "%s", addr);
+    snprintf(n.hostname, sizeof n.hostname, "host-%s", id);
+    snprintf(n.upstream, sizeof n.upstream, "%s", upstream);
+    n.pid = 4242;
+    n.total = 1000;
+    return n;
+}
+
+static long long ttl_of(redisContext *c, const char *key)
+{
+    redisReply *r = redisCommand(c, "TTL %s", key);
+    long long t = r && r->type == REDIS_REPLY_INTEGER ? r->integer : -100;
+    freeReplyObject(r);
+    return t;
+}
+
+static void test_join_order_and_keys(const server *s)
+{
+    ossc_error err = {0};
+    bc_registry *r = connect_url(s->url, 2000, &err);
+    CHECK(r != NULL);
+    if (!r) {
+        fprintf(stderr, "  connect: %s\n", err.message);
+        return;
+    }
+    const char *vid = "aaaa0000aaaa0000aaaa0000aaaa0000";
+    bc_node_info a = node("node-a", "127.0.0.2:7001", "");
+    bc_node_info b = node("node-b", "127.0.0.3:7001", "127.0.0.2:7001");
+    bc_node_info c = node("node-c", "127.0.0.4:7001", "127.0.0.3:7001");
+    CHECK(bc_registry_join(r, vid, "oss://bkt/model/", 3, &a, 30, &err) == 0);
+    CHECK(bc_registry_join(r, vid, "oss://bkt/model/", 3, &b, 30, &err) == 0);
+    CHECK(bc_registry_join(r, vid, "oss://bkt/model/", 3, &c, 30, &err) == 0);
+    CHECK(a.seq == 1 && b.seq == 2 && c.seq == 3);
+
+    b.recv_peer = 600;
+    b.forwarded = 300;
+    b.files_done = 2;
+    CHECK(bc_registry_heartbeat(r, vid, &b, 30, &err) == 0);
+
+    bc_node_info *m = NULL;
+    size_t n = 0;
+    CHECK(bc_registry_members(r, vid, &m, &n, &err) == 0);
+    CHECK(n == 3);
+    if (n == 3) {
+        CHECK_STR(m[0].id, "node-a");
+        CHECK_STR(m[1].id, "node-b");
+        CHECK_STR(m[2].id, "node-c");
+        CHECK(m[0].seq == 1 && m[1].seq == 2 && m[2].seq == 3);
+        CHECK_STR(m[1].addr, "127.0.0.3:7001");
+        CHECK_STR(m[1].upstream, "127.0.0.2:7001");
+        CHECK_STR(m[1].hostname, "host-node-b");
+        CHECK(m[1].pid == 4242 && m[1].total == 1000 && m[1].recv_peer == 600);
+        CHECK(m[1].forwarded == 300 && m[1].files_done == 2 && !m[1].complete);
+        CHECK(m[0].upstream[0] == '\0');
+        /* the chain over what the registry returned */
+        CHECK(bc_chain_upstream(m, n, "node-c", 1, NULL, NULL) == 1);
+    }
+    free(m);
+
+    /* the path index, with or without the trailing '/' */
+    char **vids = NULL;
+    size_t nv = 0;
+    CHECK(bc_registry_versions(r, "oss://bkt/model", &vids, &nv, &err) == 0);
+    CHECK(nv == 1 && !strcmp(vids[0], vid));
+    bc_strings_free(vids, nv);
+    CHECK(bc_registry_versions(r, "oss://bkt/other/", &vids, &nv, &err) == 0 && nv == 0);
+    bc_strings_free(vids, nv);
+    char path[256];
+    uint32_t nfiles;
+    uint64_t total;
+    CHECK(bc_registry_info(r, vid, path, sizeof path, &nfiles, &total, &err) == 0);
+    CHECK_STR(path, "oss://bkt/model/");
+    CHECK(nfiles == 3 && total == 1000);
+
+    /* every key expires */
+    redisContext *rc = raw(s, NULL, 0);
+    CHECK(rc != NULL);
+    if (rc) {
+        const char *keys[] = {"ossc:bc:aaaa0000aaaa0000aaaa0000aaaa0000:seq",
+                              "ossc:bc:aaaa0000aaaa0000aaaa0000aaaa0000:members",
+                              "ossc:bc:aaaa0000aaaa0000aaaa0000aaaa0000:info",
+                              "ossc:bc:path:oss://bkt/model"};
+        for (size_t i = 0; i < 4; i++) {
+            long long t = ttl_of(rc, keys[i]);
+            if (!(t > 3600 && t <= 86400))
+                fprintf(stderr, "  TTL %s = %lld\n", keys[i], t);
+            CHECK(t > 3600 && t <= 86400);
+        }
+        long long t = ttl_of(rc, "ossc:bc:aaaa0000aaaa0000aaaa0000aaaa0000:node:node-b");
+        CHECK(t > 0 && t <= 30);
+        redisFree(rc);
+    }
+
+    /* leave: gone from the members, its hash deleted */
+    bc_registry_leave(r, vid, "node-b");
+    CHECK(bc_registry_members(r, vid, &m, &n, &err) == 0);
+    CHECK(n == 2 && !strcmp(m[0].id, "node-a") && !strcmp(m[1].id, "node-c"));
+    free(m);
+    /* a late joiner goes to the tail */
+    bc_node_info d = node("node-d", "127.0.0.5:7001", "");
+    CHECK(bc_registry_join(r, vid, "oss://bkt/model/", 3, &d, 30, &err) == 0);
+    CHECK(d.seq == 4);
+    CHECK(bc_registry_members(r, vid, &m, &n, &err) == 0);
+    CHECK(n == 3 && !strcmp(m[2].id, "node-d"));
+    CHECK(bc_chain_upstream(m, n, "node-d", 1, NULL, NULL) == 1);
+    free(m);
+    bc_registry_free(r);
+}
+
+static void test_heartbeat_expiry(const server *s)
+{
+    ossc_error err = {0};
+    bc_registry *r = connect_url(s->url, 2000, &err);
+    CHECK(r != NULL);
+    if (!r)
+        return;
+    const char *vid = "bbbb0000bbbb0000bbbb0000bbbb0000";
+    bc_node_info live = node("live", "127.0.0.2:7002", "");
+    bc_node_info dying = node("dying", "127.0.0.3:7002", "127.0.0.2:7002");
+    CHECK(bc_registry_join(r, vid, "oss://bkt/m2", 1, &live, 60, &err) == 0);
+    CHECK(bc_registry_join(r, vid, "oss://bkt/m2", 1, &dying, 1, &err) == 0);
+
+    /* Wait for "dying" to drop (its hash expires after 1 s, no heartbeat). */
+    bc_node_info *m = NULL;
+    size_t n = 2;
+    double t0 = now_s();
+    while (n != 1 && now_s() - t0 < 30) {
+        free(m);
+        m = NULL;
+        CHECK(bc_registry_members(r, vid, &m, &n, &err) == 0);
+        if (n != 1) {
+            struct timespec ts = {0, 50 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    CHECK(n == 1 && !strcmp(m[0].id, "live"));
+    free(m);
+    /* members() removed it from the set for everyone */
+    redisContext *rc = raw(s, NULL, 0);
+    CHECK(rc != NULL);
+    if (rc) {
+        redisReply *z = redisCommand(rc, "ZSCORE ossc:bc:%s:members dying", vid);
+        CHECK(z && z->type == REDIS_REPLY_NIL);
+        freeReplyObject(z);
+        redisFree(rc);
+    }
+    /* a node that beats again is a member again, at its own seq */
+    CHECK(bc_registry_heartbeat(r, vid, &dying, 60, &err) == 0);
+    CHECK(bc_registry_members(r, vid, &m, &n, &err) == 0);
+    CHECK(n == 2 && !strcmp(m[1].id, "dying") && m[1].seq == 2);
+    free(m);
+    bc_registry_free(r);
+}
+
+static void test_db_selection(const server *s)
+{
+    char url[200];
+    snprintf(url, sizeof url, "%s/3", s->url);
+    ossc_error err = {0};
+    bc_registry *r = connect_url(url, 2000, &err);
+    CHECK(r != NULL);
+    if (!r)
+        return;
+    bc_node_info a = node("db3-node", "127.0.0.2:7003", "");
+    CHECK(bc_registry_join(r, "cccc", "oss://bkt/db3/", 1, &a, 30, &err) == 0);
+    bc_registry_free(r);
+    redisContext *c0 = raw(s, NULL, 0), *c3 = raw(s, NULL, 3);
+    CHECK(c0 && c3);
+    if (c0 && c3) {
+        redisReply *x0 = redisCommand(c0, "EXISTS ossc:bc:cccc:node:db3-node");
+        redisReply *x3 = redisCommand(c3, "EXISTS ossc:bc:cccc:node:db3-node");
+        CHECK(x0 && x0->integer == 0);
+        CHECK(x3 && x3->integer == 1);
+        freeReplyObject(x0);
+        freeReplyObject(x3);
+    }
+    if (c0)
+        redisFree(c0);
+    if (c3)
+        redisFree(c3);
+
+    /* the status JSON sees it in db 3 only */
+    char *json = NULL;
+    CHECK(ossc_broadcast_status(url, "oss://bkt/db3", 2000, &json, &err) == 0);
+    json_t *root = json ? json_loads(json, 0, NULL) : NULL;
+    json_t *versions = json_object_get(root, "versions");
+    CHECK(json_array_size(versions) == 1);
+    json_t *nodes = json_object_get(json_array_get(versions, 0), "nodes");
+    CHECK(json_array_size(nodes) == 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(nodes, 0), "source")), "oss");
+    json_decref(root);
+    ossc_string_free(json);
+    CHECK(ossc_broadcast_status(s->url, "oss://bkt/db3", 2000, &json, &err) == 0);
+    CHECK(json && strstr(json, "\"versions\":[]"));
+    ossc_string_free(json);
+
+    /* a database the server does not have */
+    snprintf(url, sizeof url, "%s/9999", s->url);
+    CHECK(connect_url(url, 2000, &err) == NULL);
+    CHECK(err.code == EINVAL && strstr(err.message, "db 9999"));
+}
+
+/* The server dies under a connected registry: every call fails at once
+ * with words naming it (the agent then carries on without Redis). */
+static void test_server_dies(void)
+{
+    server s;
+    int rc = server_start(&s, NULL);
+    CHECK(rc == 0);
+    if (rc != 0) {
+        server_stop(&s);
+        return;
+    }
+    ossc_error err = {0};
+    bc_registry *r = connect_url(s.url, 2000, &err);
+    CHECK(r != NULL);
+    bc_node_info a = node("survivor", "127.0.0.2:7004", "");
+    CHECK(r && bc_registry_join(r, "dddd", "oss://bkt/dies/", 1, &a, 30, &err) == 0);
+    kill(s.pid, SIGKILL);
+    waitpid(s.pid, NULL, 0);
+    s.pid = 0;
+    if (r) {
+        double t0 = now_s();
+        CHECK(bc_registry_heartbeat(r, "dddd", &a, 30, &err) == -1);
+        CHECK(err.code != 0 && strstr(err.message, "127.0.0.1:") != NULL);
+        bc_node_info *m = NULL;
+        size_t n = 0;
+        CHECK(bc_registry_members(r, "dddd", &m, &n, &err) == -1 && m == NULL && n == 0);
+        bc_registry_leave(r, "dddd", a.id); /* best effort: returns */
+        CHECK(now_s() - t0 < 5.0);
+        bc_registry_free(r);
+    }
+    server_stop(&s);
+}
+
+static void test_password(void)
+{
+    server s;
+    int rc = server_start(&s, "right-pw-Q7");
+    CHECK(rc == 0);
+    if (rc != 0) {
+        server_stop(&s);
+        return;
+    }
+    ossc_error err = {0};
+    char url[200];
+    CHECK(ossc_broadcast_ping(s.url, 2000, &err) == 0);
+    snprintf(url, sizeof url, "redis://default:right-pw-Q7@127.0.0.1:%d/1", s.port);
+    CHECK(ossc_broadcast_ping(url, 2000, &err) == 0);
+
+    snprintf(url, sizeof url, "redis://:wrong-pw-Z9@127.0.0.1:%d", s.port);
+    CHECK(ossc_broadcast_ping(url, 2000, &err) == -1);
+    CHECK(err.code == EACCES);
+    CHECK(strstr(err.message, "wrong-pw-Z9") == NULL);
+    CHECK(strstr(err.message, "right-pw-Q7") == NULL);
+    char where[64];
+    snprintf(where, sizeof where, "127.0.0.1:%d", s.port);
+    CHECK(strstr(err.message, where) != NULL);
+    if (err.code != EACCES)
+        fprintf(stderr, "  wrong password: %s\n", err.message);
+
+    /* no password: NOAUTH, said in words */
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", s.port);
+    CHECK(ossc_broadcast_ping(url, 2000, &err) == -1);
+    CHECK(err.code == EACCES && strstr(err.message, "password"));
+    server_stop(&s);
+}
+
+static void test_unreachable(void)
+{
+    ossc_error err = {0};
+    char url[128];
+
+    /* a closed port: refused at once */
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d", free_port());
+    double t0 = now_s();
+    CHECK(ossc_broadcast_ping(url, 3000, &err) == -1);
+    CHECK(now_s() - t0 < 3.0);
+    CHECK(err.code == ECONNREFUSED);
+    CHECK(strstr(err.message, url + strlen("redis://")) != NULL);
+
+    /* a server that accepts (the kernel does) but never answers: the reply
+     * timeout bounds the wait */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    CHECK(fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && listen(fd, 16) == 0 &&
+          getsockname(fd, (struct sockaddr *)&a, &len) == 0);
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/2", ntohs(a.sin_port));
+    t0 = now_s();
+    CHECK(ossc_broadcast_ping(url, 300, &err) == -1);
+    double took = now_s() - t0;
+    CHECK(took >= 0.25 && took < 5.0);
+    CHECK(err.code == ETIMEDOUT);
+    CHECK(strstr(err.message, "300 ms") != NULL);
+    close(fd);
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    test_url();
+    server s;
+    int rc = server_start(&s, NULL);
+    if (rc == 77) {
+        fprintf(stderr, "redis-server is not on PATH: the server tests are skipped "
+                        "(scripts/install-deps.sh installs it)\n");
+        check_summary("test_registry");
+        return check_failures ? 1 : 77;
+    }
+    CHECK(rc == 0);
+    if (rc == 0) {
+        test_join_order_and_keys(&s);
+        test_heartbeat_expiry(&s);
+        test_db_selection(&s);
+    }
+    server_stop(&s);
+    test_server_dies();
+    test_password();
+    test_unreachable();
+    return check_summary("test_registry");
+}

@@ -1,0 +1,99 @@
+"""What ``ossc broadcast`` and ``ossc doctor`` share about model
+broadcasting: where the Redis registry is (the setting and where it came
+from), and the two native calls on it (ping, status).
+
+The URL is ``redis://[[user]:password@]host[:port][/db]``; nothing here
+prints it with its password (:func:`redis_where`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional, Tuple
+from urllib.parse import urlsplit
+
+from ._common import CommandError
+
+__all__ = ["REDIS_ENV", "ADVERTISE_ENV", "DEFAULT_TIMEOUT_MS", "redis_setting", "redis_where",
+           "ping", "status"]
+
+REDIS_ENV = "OSSC_BROADCAST_REDIS"
+ADVERTISE_ENV = "OSSC_BROADCAST_ADVERTISE"
+DEFAULT_TIMEOUT_MS = 3000  # connect and each reply: a dead server costs this, no more
+
+
+def redis_setting(given: Optional[str], config_path: Optional[str]) -> Tuple[Optional[str], str]:
+    """(URL or None, where it came from in words): ``given`` (--redis), else
+    ``$OSSC_BROADCAST_REDIS``, else ``broadcast.redis`` in the config file."""
+    if given:
+        return given, "--redis"
+    env = os.environ.get(REDIS_ENV)
+    if env:
+        return env, f"${REDIS_ENV}"
+    from .._config import config_path_in_use, load_config
+
+    path = config_path_in_use(config_path)
+    if path is None:
+        return None, f"no --redis, no ${REDIS_ENV}, no config file"
+    try:
+        config = load_config(path)
+    except (OSError, ValueError) as exc:
+        raise CommandError(str(exc)) from None
+    value = config.get("broadcast", {}).get("redis") if isinstance(
+        config.get("broadcast"), dict) else None
+    if value is None:
+        return None, f"no --redis, no ${REDIS_ENV}, no broadcast.redis in {path}"
+    if not isinstance(value, str) or not value:
+        raise CommandError(f"config file {path}: broadcast.redis must be a redis:// URL "
+                           "string")
+    return value, f"broadcast.redis in {path}"
+
+
+def redis_where(url: str) -> str:
+    """'host:port db N' for a message: never the password (best effort on a
+    URL the engine will refuse anyway)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "?"
+        port = parts.port or 6379
+        db = parts.path.strip("/") or "0"
+    except ValueError:
+        return "(unparsable URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port} db {db}"
+
+
+def _call_error(exc: OSError) -> CommandError:
+    return CommandError(str(exc))
+
+
+def ping(url: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
+    """Connects, AUTH, SELECT, PING; CommandError naming the server (never
+    the password) when that fails."""
+    from .._native import check, lib, new_error
+
+    err = new_error()
+    try:
+        check(lib.ossc_broadcast_ping(url.encode(), int(timeout_ms), err), err)
+    except OSError as exc:
+        raise _call_error(exc) from None
+
+
+def status(url: str, oss_path: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> dict:
+    """The registry's view of the model at oss_path (the JSON of
+    ossc_broadcast_status, as a dict)."""
+    from .._native import check, ffi, lib, new_error
+
+    err = new_error()
+    out = ffi.new("char **")
+    try:
+        check(lib.ossc_broadcast_status(url.encode(), oss_path.encode(), int(timeout_ms),
+                                        out, err), err)
+    except OSError as exc:
+        raise _call_error(exc) from None
+    try:
+        text = ffi.string(out[0]).decode("utf-8", "replace")
+    finally:
+        lib.ossc_string_free(out[0])
+    return json.loads(text)
