@@ -64,7 +64,13 @@ class VllmServer:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def log_tail(self, n=6000) -> str:
-        return self.log_path.read_text(errors="replace")[-n:]
+        """The log's error lines (vLLM's processes interleave their
+        tracebacks: the root cause is often far above the end), then its
+        tail."""
+        text = self.log_path.read_text(errors="replace")
+        errors = [line for line in text.splitlines()
+                  if "Error" in line or "ERROR" in line or "oss-connector" in line]
+        return "error lines:\n" + "\n".join(errors[-40:]) + "\n--- tail:\n" + text[-n:]
 
     def wait_ready(self) -> float:
         """Seconds until /health answered 200."""

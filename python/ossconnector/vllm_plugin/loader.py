@@ -11,10 +11,17 @@ parallel slicing, every model architecture: nothing re-implemented here).
 The connector is closed once the weights are loaded, so the cache is
 unpinned and removed by the last process that used it.
 
-Tensor-parallel ranks wait for each other (a barrier on vLLM's world group)
-after attaching and before loading: a rank that finished loading and closed
-could otherwise take the cache away before a slower rank attached, which
-would then fetch the model a second time.
+Ranks (tensor/pipeline parallel workers) prepare the directory one local
+rank at a time, with a barrier on vLLM's world group after each step, and
+all of them have attached before any loads and closes:
+- a rank that finished loading and closed could otherwise take the cache
+  away before a slower rank attached, which would then fetch the model a
+  second time;
+- two processes linking the same placeholder at the same moment collide on
+  the node cache's temporary link name ("cannot link ... File exists", seen
+  with TP=2); one after the other, the later ones find the links made.
+Local rank 0 on every node fetches; the others join its finished cache, so
+the steps after the first cost milliseconds.
 """
 
 from __future__ import annotations
@@ -37,13 +44,27 @@ __all__ = ["OssModelLoader"]
 _log = logging.getLogger("ossconnector.vllm")
 
 
-def _barrier() -> None:
-    """Waits for every vLLM rank when a distributed group exists (TP/PP > 1
-    or a single-rank group: the barrier is then immediate)."""
+def _one_local_rank_at_a_time(step) -> None:
+    """Runs ``step()`` in each local rank in turn (all nodes at once), with
+    a barrier on vLLM's world group after each turn; just ``step()`` where
+    vLLM runs no distributed group.  A failed step is raised once every
+    turn is done, so the other ranks are not left at a barrier."""
     from vllm.distributed import parallel_state
 
-    if parallel_state.model_parallel_is_initialized():
-        parallel_state.get_world_group().barrier()
+    if not parallel_state.model_parallel_is_initialized():
+        step()
+        return
+    world = parallel_state.get_world_group()
+    failure = None
+    for turn in range(world.world_size):
+        if world.local_rank == turn:
+            try:
+                step()
+            except Exception as exc:  # raised after the turns: no rank waits forever
+                failure = exc
+        world.barrier()
+    if failure is not None:
+        raise failure
 
 
 class OssModelLoader(BaseModelLoader):
@@ -65,10 +86,10 @@ class OssModelLoader(BaseModelLoader):
                              f"(got model={model_config.model!r}, model_weights={uri!r})")
         started = time.monotonic()
         with self.settings.connector() as connector:
-            connector.prepare_directory(uri, model_config.model, **self.settings.prepare_options())
+            _one_local_rank_at_a_time(lambda: connector.prepare_directory(
+                uri, model_config.model, **self.settings.prepare_options()))
             _log.info("%s: weights in the node cache after %.1f s", uri,
                       time.monotonic() - started)
-            _barrier()
             yield model_config.model
 
     def download_model(self, model_config: ModelConfig) -> None:
