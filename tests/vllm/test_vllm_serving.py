@@ -116,3 +116,25 @@ def test_plugin_serves_what_local_serves(emu, model_bucket, tiny_model, referenc
     after = shard_bytes_sent(emu, model_bucket, sizes)
     assert {n: after[n] - before[n] for n in after} == {n: sizes[n] for n in after}
     assert wait_cache_empty(cache_root) == []
+
+
+def test_plugin_names_a_missing_model(emu, model_bucket, vllm_python, vllm_pythonpath, tmp_path):
+    """A prefix with nothing under it stops `vllm serve` at start, with the
+    URI in the message, and leaves no cache behind."""
+    from vllm_server import START_TIMEOUT_S, VllmServer
+
+    cache_root = tmp_path / "cache"
+    uri = f"oss://{model_bucket}/models/no-such-model/"
+    extra = {"endpoint": emu.endpoint, "model_dir": str(tmp_path / "model"),
+             "cache_dir": str(cache_root)}
+    env = emulator_credentials(emu, base_env(vllm_pythonpath))
+    server = VllmServer(vllm_python, uri, env, tmp_path / "vllm.log",
+                        extra_args=["--load-format", "oss", "--model-loader-extra-config",
+                                    json.dumps(extra)])
+    try:
+        assert server.proc.wait(START_TIMEOUT_S) != 0
+    finally:
+        server.kill()
+    log = server.log_path.read_text(errors="replace")
+    assert f"no objects under {uri}" in log, server.log_tail()
+    assert wait_cache_empty(cache_root) == []
