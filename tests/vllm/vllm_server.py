@@ -104,9 +104,30 @@ class VllmServer:
             out.append((choice["text"], lp["tokens"], lp["token_logprobs"], lp["top_logprobs"]))
         return out
 
+    def _vllm_shm_segments(self) -> set:
+        """The /dev/shm files vLLM's CPU tensor-parallel communicator
+        (``vllm_dist_<id>-...-cpushm*``) has mapped in the server's
+        processes (its process group)."""
+        found = set()
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.getpgid(int(pid)) != self.proc.pid:
+                    continue
+                with open(f"/proc/{pid}/maps") as maps:
+                    for line in maps:
+                        path = line.split(maxsplit=5)[-1].strip()
+                        if path.startswith("/dev/shm/vllm_dist_") and "cpushm" in path:
+                            found.add(path)
+            except (OSError, ValueError):
+                continue  # exited meanwhile, or not ours to read
+        return found
+
     def stop(self) -> int:
         """SIGTERM to the server, as a user or an orchestrator stops it;
-        returns its exit status."""
+        returns its exit status.  vLLM 0.32's CPU backend leaves its
+        tensor-parallel shared-memory files behind after SIGTERM: those
+        this server mapped are removed (nothing else)."""
+        segments = self._vllm_shm_segments() if self.proc.poll() is None else set()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -115,6 +136,9 @@ class VllmServer:
                 self.kill()
                 raise AssertionError(f"vllm serve ignored SIGTERM for {STOP_TIMEOUT_S} s:\n"
                                      f"{self.log_tail()}") from None
+        for path in segments:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
         self._log.close()
         return self.proc.returncode
 
