@@ -35,11 +35,14 @@ def test_wheel_contents(dist):
                      "ossconnector/cli/cp.py", "ossconnector/emulator/__main__.py",
                      "ossconnector/model/__init__.py", "ossconnector/datasets/__init__.py",
                      "ossconnector/checkpoint/__init__.py", "osstorchconnector/__init__.py",
-                     "ossmodelconnector/__init__.py"):
+                     "ossmodelconnector/__init__.py", "ossconnector/vllm_plugin/__init__.py",
+                     "ossconnector/vllm_plugin/loader.py"):
         assert required in names, required
     assert any(n.startswith("ossconnector/_ossc_ffi.") and n.endswith(".so") for n in names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert "ossc = ossconnector.cli:main" in scripts
+    # vLLM finds the plugin through this entry point (docs/vllm.md).
+    assert "[vllm.general_plugins]\nossc = ossconnector.vllm_plugin:register" in scripts
 
 
 @pytest.fixture(scope="module")
