@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 
 from .settings import LOAD_FORMAT, LoaderSettings
 
@@ -70,7 +71,9 @@ def mirror_small_files(settings: LoaderSettings, uri: str, directory: str) -> No
     fetched by the loader).  A lazy prepared directory fetches no large
     file; closing it removes its placeholders and keeps the small files and
     the manifest, so the loader's ``prepare_directory`` later adopts the
-    directory."""
+    directory.  Missing parents of ``directory`` are created
+    (``prepare_directory`` creates the directory itself)."""
+    os.makedirs(os.path.dirname(directory), exist_ok=True)
     with settings.connector() as connector:
         connector.prepare_directory(uri, directory, libc_hook=True, lazy=True,
                                     **settings.prepare_options())
