@@ -2,8 +2,11 @@
 through LD_PRELOAD, and through our plugin (``--load-format oss``) -- and
 answers exactly as when it serves the same model from a local directory:
 same greedy completions, same logprobs.  The weights are downloaded once
-however many processes vLLM starts (API server, engine core, worker), and
-after SIGTERM no cache entry is left behind.
+however many processes vLLM starts (API server, engine core, one worker, or
+two tensor-parallel workers through the plugin), and after SIGTERM no cache
+entry is left behind.  The first run on a machine builds the vLLM venv
+(vllm_venv.py: ~4 min, ~1 GiB downloaded); later runs take ~4 min on a
+loaded 2-core machine, most of it vLLM's own start-ups.
 
 Each test starts one ``vllm serve`` (the reference, a local start, is shared
 by the module).  The cache root is a directory of the test's own on
