@@ -110,6 +110,22 @@ static const char *const sections[] = {
     "datasetConfig", "checkpointConfig", "prefetch", "fastList", "http",
 };
 
+/* Sections another module reads and checks itself, through
+ * ossc_config_section: "broadcast" (broadcast/bc_settings.c).  Skipped
+ * here, so that a bad value there turns off that feature only (with its own
+ * warning) and never fails the whole file. */
+static const char *const foreign_sections[] = {
+    "broadcast",
+};
+
+static int is_foreign_section(const char *name)
+{
+    for (size_t i = 0; i < sizeof foreign_sections / sizeof foreign_sections[0]; i++)
+        if (strcmp(foreign_sections[i], name) == 0)
+            return 1;
+    return 0;
+}
+
 /* The table entry for a dotted key, or NULL when we do not know it. */
 static const struct key_def *find_key(const char *name)
 {
@@ -234,6 +250,8 @@ static int apply_object(const char *file, const char *prefix, json_t *obj, ossc_
                 return -1;
             continue;
         }
+        if (!prefix && is_foreign_section(name))
+            continue;
         def = find_key(full);
         if (!def) {
             note_unknown(unknown, unknown_cap, full);
@@ -330,4 +348,49 @@ int ossc_config_load(const char *path, ossc_config *cfg, ossc_error *err)
     if (access(OSSC_DEFAULT_CONFIG_PATH, F_OK) == 0)
         return load_file(OSSC_DEFAULT_CONFIG_PATH, cfg, err);
     return 0;
+}
+
+/* The file ossc_config_load(path, ...) reads: path, else
+ * $OSS_CONNECTOR_CONFIG, else the default path when it exists; NULL when
+ * none (the defaults alone). */
+static const char *config_path_in_use(const char *path)
+{
+    if (path && path[0])
+        return path;
+    path = getenv(OSSC_CONFIG_ENV);
+    if (path && path[0])
+        return path;
+    return access(OSSC_DEFAULT_CONFIG_PATH, F_OK) == 0 ? OSSC_DEFAULT_CONFIG_PATH : NULL;
+}
+
+/* Reads the whole file again (a few KiB, once per process that attaches a
+ * model): the section's owner checks its own keys. */
+json_t *ossc_config_section(const char *path, const char *name, char *file, size_t cap,
+                            ossc_error *err)
+{
+    json_error_t jerr;
+    json_t *root, *sec;
+
+    ossc_error_clear(err);
+    if (cap)
+        file[0] = '\0';
+    path = config_path_in_use(path);
+    if (!path)
+        return NULL;
+    snprintf(file, cap, "%s", path);
+    root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        if (access(path, R_OK) != 0) {
+            int e = errno;
+            ossc_error_set(err, e, "config %s: cannot open: %s", path, strerror(e));
+        } else {
+            ossc_error_set(err, EINVAL, "config %s: line %d, column %d: invalid JSON: %s", path,
+                           jerr.line, jerr.column, jerr.text);
+        }
+        return NULL;
+    }
+    sec = json_is_object(root) ? json_object_get(root, name) : NULL;
+    json_incref(sec);
+    json_decref(root);
+    return sec;
 }

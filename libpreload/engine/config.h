@@ -68,4 +68,16 @@ void ossc_config_defaults(ossc_config *cfg);
  * Unknown keys are logged as warnings (and ignored). */
 int ossc_config_load(const char *path, ossc_config *cfg, ossc_error *err);
 
+struct json_t;
+
+/* The value of `name` at the top level of the config file that
+ * ossc_config_load(path) would read, for a module that checks its own keys
+ * (ossc_config_load skips such sections: "broadcast"; the caller checks it
+ * is an object).  A new reference (json_decref it), with file (cap bytes)
+ * set to the file's path.  NULL with err->code 0: no file in use, or no such
+ * key.  NULL with err set (naming the file): it cannot be read or is not
+ * JSON. */
+struct json_t *ossc_config_section(const char *path, const char *name, char *file, size_t cap,
+                                   ossc_error *err);
+
 #endif

@@ -132,10 +132,11 @@ int ossc_settings_tunables(ossc_preload_settings *s, ossc_error *err)
         s->lazy = v[0] == '1';
     }
     /* Broadcasting misconfigured: loading goes on from OSS, with the
-     * variable at fault named (a fleet never fails to start over it). */
+     * variable or config key at fault named (a fleet never fails to start
+     * over it).  s->config_path is set by both callers before this. */
     const char *bad_bc = NULL;
     ossc_error bc_err = {0};
-    if (ossc_bc_settings_load(&s->bc, &bad_bc, &bc_err) < 0) {
+    if (ossc_bc_settings_load(&s->bc, s->config_path, &bad_bc, &bc_err) < 0) {
         OSSC_WARN("broadcasting off: %s", bc_err.message);
         memset(&s->bc, 0, sizeof(s->bc));
     }
