@@ -318,6 +318,7 @@ static int load(ossc_bc_settings *b, const bc_source *src)
     if (file_v.text) {
         if (read_secret_file(b, src, &file_v) < 0)
             goto err;
+        b->secret_source = file_v.json ? "broadcast.secretFile" : "OSSC_BROADCAST_SECRET_FILE";
     } else if (inline_secret) {
         size_t n = strlen(inline_secret);
         if (n < 16 || n > sizeof(b->secret)) {
@@ -328,8 +329,10 @@ static int load(ossc_bc_settings *b, const bc_source *src)
         }
         memcpy(b->secret, inline_secret, n);
         b->secret_len = n;
+        b->secret_source = "OSSC_BROADCAST_SECRET";
     } else if (u.password[0]) {
         secret_from_password(b, u.password);
+        b->secret_source = "the Redis URL's password";
     } else {
         *src->bad = "OSSC_BROADCAST_SECRET_FILE";
         ossc_error_set(src->err, EINVAL, "broadcasting needs a shared secret: set "
@@ -368,5 +371,30 @@ int ossc_bc_settings_load(ossc_bc_settings *b, const char *config_path, const ch
         explicit_bzero(b, sizeof(*b));
         return -1;
     }
+    return 0;
+}
+
+/* Public (ossc.h): the settings as a node would take them, without the
+ * secret, for `ossc doctor`.  Costs a config file read and, without an
+ * advertised address, one UDP socket (no packet sent). */
+OSSC_API int ossc_broadcast_settings(const char *config_path, char **json_out, ossc_error *err)
+{
+    ossc_bc_settings b;
+    const char *bad = NULL;
+    *json_out = NULL;
+    ossc_error_clear(err);
+    if (ossc_bc_settings_load(&b, config_path, &bad, err) < 0)
+        return -1;
+    json_t *o = b.enabled
+        ? json_pack("{s:b, s:s, s:s, s:s, s:i, s:i, s:i, s:s}", "enabled", 1, "redis",
+                    b.redis_shown, "advertise", b.advertise, "listen", b.listen, "sources",
+                    b.sources, "stall_seconds", b.stall_s, "connect_timeout_ms",
+                    b.connect_timeout_ms, "secret_from", b.secret_source)
+        : json_pack("{s:b}", "enabled", 0);
+    explicit_bzero(&b, sizeof(b));
+    *json_out = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!*json_out)
+        return ossc_error_set(err, ENOMEM, "out of memory");
     return 0;
 }

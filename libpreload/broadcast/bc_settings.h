@@ -23,6 +23,7 @@ typedef struct ossc_bc_settings {
     char listen[128];          /* OSSC_BROADCAST_LISTEN, default: advertise */
     uint8_t secret[BC_SECRET_MAX];
     size_t secret_len;
+    const char *secret_source; /* where the secret came from, for messages (static text) */
     int sources;               /* OSSC_BROADCAST_SOURCES, default 1 */
     int stall_s;               /* OSSC_BROADCAST_STALL_SECONDS, default 5 */
     int connect_timeout_ms;    /* OSSC_BROADCAST_CONNECT_TIMEOUT_MS, default 1000 */

@@ -12,6 +12,7 @@
 #include "config.h"
 #include "error.h"
 #include "log.h"
+#include "ossc.h"
 #include "tmpfiles.h"
 
 #define SECRET "0123456789abcdef-the-shared-secret"
@@ -271,6 +272,41 @@ static void test_unknown_keys(void)
     free(log);
 }
 
+/* The public view for ossc doctor: the settings, never the secret. */
+static void test_public_view(void)
+{
+    ossc_error err;
+    char *json = NULL, cfg[1024];
+    const char *path;
+    clear_env();
+    path = write_tmp("config.json", "{}");
+    CHECK(ossc_broadcast_settings(path, &json, &err) == 0);
+    CHECK_STR(json ? json : "(null)", "{\"enabled\":false}");
+    ossc_string_free(json);
+
+    snprintf(cfg, sizeof cfg,
+             "{\"broadcast\": {\"redis\": \"redis://:redis-pw-not-shown@127.0.0.1:6390/3\","
+             " \"advertise\": \"10.0.0.5:7171\", \"sources\": 2}}");
+    path = write_tmp("config.json", cfg);
+    setenv("OSSC_BROADCAST_SECRET_FILE", secret_path, 1);
+    CHECK(ossc_broadcast_settings(path, &json, &err) == 0);
+    CHECK_STR(json ? json : "(null)",
+              "{\"enabled\":true,\"redis\":\"127.0.0.1:6390/3\",\"advertise\":\"10.0.0.5:7171\","
+              "\"listen\":\"10.0.0.5:7171\",\"sources\":2,\"stall_seconds\":5,"
+              "\"connect_timeout_ms\":1000,\"secret_from\":\"OSSC_BROADCAST_SECRET_FILE\"}");
+    CHECK(json && !strstr(json, "redis-pw-not-shown") && !strstr(json, SECRET));
+    ossc_string_free(json);
+    unsetenv("OSSC_BROADCAST_SECRET_FILE");
+    CHECK(ossc_broadcast_settings(path, &json, &err) == 0);
+    CHECK(json && strstr(json, "\"secret_from\":\"the Redis URL's password\""));
+    ossc_string_free(json);
+
+    path = write_tmp("config.json", "{\"broadcast\": {\"redis\": \"redis://:pw@h:1\", "
+                                    "\"stallSeconds\": 0}}");
+    CHECK(ossc_broadcast_settings(path, &json, &err) == -1 && json == NULL);
+    CHECK(err.code == EINVAL && strstr(err.message, "key 'broadcast.stallSeconds'"));
+}
+
 int main(void)
 {
     if (make_tmpdir("bc-settings") != 0)
@@ -284,6 +320,7 @@ int main(void)
     test_refusals();
     test_unreadable_config();
     test_unknown_keys();
+    test_public_view();
     remove_tmpdir();
     return check_summary("test_bc_settings");
 }

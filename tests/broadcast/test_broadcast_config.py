@@ -181,6 +181,8 @@ def test_config_alone_enables_broadcasting(emu, bucket, model, secret_file, redi
     _, out = cli(first.config, "doctor")  # its exit status also covers unrelated checks
     assert f"from broadcast.redis in {first.config}" in out, out
     assert f"broadcast.advertise={addrs[0]} can be bound here" in out, out
+    assert (f"settings: advertise {addrs[0]}, listen {addrs[0]}, 1 source(s), secret from "
+            "broadcast.secretFile") in out, out
     assert redis.password not in out
 
     first.start(emu, bucket)
@@ -219,11 +221,14 @@ def test_config_alone_enables_broadcasting(emu, bucket, model, secret_file, redi
      "key 'broadcast.secret': the secret is not read from the config file"),
 ])
 def test_bad_key_turns_broadcasting_off(emu, bucket, model, secret_file, redis_server, tmp_path,
-                                        nodes, broadcast, message):
+                                        nodes, cli, broadcast, message):
     settings = {"redis": redis_server.url, "advertise": f"127.0.0.2:{free_port('127.0.0.2')}",
                 "secretFile": str(secret_file), **broadcast}
     node = Node(tmp_path, "node", settings)
     nodes.append(node)
+    _, out = cli(node.config, "doctor")  # says it before any node starts
+    assert f"FAIL  broadcast    config {node.config}: {message}" in out, out
+    assert "a-secret-that-must-not-be-logged" not in out
     node.start(emu, bucket)
     assert node.wait_loaded() == model
     log = node.log_text()

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from ._common import CommandError
 
 __all__ = ["REDIS_ENV", "ADVERTISE_ENV", "LISTEN_ENV", "DEFAULT_TIMEOUT_MS", "redis_setting",
-           "listen_setting", "redis_where", "ping", "status"]
+           "listen_setting", "redis_where", "settings", "ping", "status"]
 
 REDIS_ENV = "OSSC_BROADCAST_REDIS"
 ADVERTISE_ENV = "OSSC_BROADCAST_ADVERTISE"
@@ -94,6 +94,28 @@ def redis_where(url: str) -> str:
 
 def _call_error(exc: OSError) -> CommandError:
     return CommandError(str(exc))
+
+
+def settings(config_path: Optional[str]) -> dict:
+    """The broadcasting settings a node started now would use, as the
+    library reads them (variables over config.json's ``broadcast`` keys):
+    ``{"enabled": False}`` or the addresses, numbers and where the secret
+    comes from (never the secret).  CommandError naming the variable, or the
+    file and the key, when a setting would turn broadcasting off."""
+    from .._native import check, ffi, lib, new_error
+
+    err = new_error()
+    out = ffi.new("char **")
+    path = os.fspath(config_path).encode() if config_path else ffi.NULL
+    try:
+        check(lib.ossc_broadcast_settings(path, out, err), err)
+    except OSError as exc:
+        raise _call_error(exc) from None
+    try:
+        text = ffi.string(out[0]).decode("utf-8", "replace")
+    finally:
+        lib.ossc_string_free(out[0])
+    return json.loads(text)
 
 
 def ping(url: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:

@@ -8,7 +8,8 @@ the clock (the server's ``Date`` against this machine's: OSS refuses
 requests more than 15 minutes off); and, given a bucket (the argument, else
 ``$OSS_PATH``), a signed request: listing the prefix, which proves the
 credentials are accepted and allowed to read there.  When model
-broadcasting is configured: the Redis registry answers
+broadcasting is configured: every broadcasting setting is valid as the
+library reads it, the Redis registry answers
 (``$OSSC_BROADCAST_REDIS`` or ``broadcast.redis``), and the address this node
 would listen on (``$OSSC_BROADCAST_LISTEN``, else ``broadcast.listen``, else
 the same for the advertised address) can be bound here.
@@ -382,7 +383,7 @@ def _fix_of(text: str) -> str:
 def _check_broadcast(rep: _Report, args, lib_ok: bool) -> None:
     """Only when broadcasting is configured: nothing is printed otherwise."""
     from ._broadcast import (DEFAULT_TIMEOUT_MS, listen_setting, ping, redis_setting,
-                             redis_where)
+                             redis_where, settings)
     from ._common import CommandError
 
     try:
@@ -390,6 +391,17 @@ def _check_broadcast(rep: _Report, args, lib_ok: bool) -> None:
     except CommandError as exc:
         rep.line("FAIL", "broadcast", str(exc), "fix broadcast.redis in the config file")
         url = None
+    if url is not None and lib_ok:
+        try:  # every setting, as the library takes them at start-up
+            bc = settings(getattr(args, "config", None))
+        except CommandError as exc:
+            rep.line("FAIL", "broadcast", str(exc),
+                     "until it is fixed, this node loads the model from OSS (broadcasting off)")
+        else:
+            if bc.get("enabled"):
+                rep.line("ok", "broadcast", f"settings: advertise {bc['advertise']}, listen "
+                         f"{bc['listen']}, {bc['sources']} source(s), secret from "
+                         f"{bc['secret_from']}")
     if url is not None:
         where = redis_where(url)
         if not lib_ok:
