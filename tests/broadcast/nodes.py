@@ -438,9 +438,14 @@ class ThrottleProxy(ProxyProcess):
                          "--rate-mib", str(rate_mib))
         self.endpoint = f"http://127.0.0.1:{self.read()[1]}"
 
-    def _signal(self, sig: int, want: str) -> None:
+    def _signal(self, sig: int, *want: str) -> None:
         self.proc.send_signal(sig)
-        wait_for(f"the throttle proxy to be {want}", lambda: self.read()[:1] == [want], 60)
+        wait_for(f"the throttle proxy to be {' or '.join(want)}",
+                 lambda: self.read()[:1] in ([w] for w in want), 60)
+
+    def arm(self) -> None:
+        """OSS holds by itself once the proxy's budget (24 MiB) more has passed."""
+        self._signal(signal.SIGHUP, "armed", "held")
 
     def hold(self) -> None:
         self._signal(signal.SIGUSR1, "held")
