@@ -13,7 +13,11 @@ machine that dies takes all of it.
 
 Nothing waits a fixed time: helpers poll for a file, a log line or the
 registry's view (``ossc broadcast status``'s call), each with a deadline,
-and a failure says what was awaited and shows the node's log."""
+and a failure says what was awaited and shows the node's log.
+
+Each cluster's scratch tree (``/dev/shm/ossc-test-bcnodes-*``: the nodes'
+logs, caches, model directories, results) is removed when it closes;
+``OSSC_TEST_KEEP_NODES=1`` keeps it (and says where) for debugging."""
 
 from __future__ import annotations
 
