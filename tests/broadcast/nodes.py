@@ -15,8 +15,9 @@ Nothing waits a fixed time: helpers poll for a file, a log line or the
 registry's view (``ossc broadcast status``'s call), each with a deadline,
 and a failure says what was awaited and shows the node's log.
 
-Each cluster's scratch tree (``/dev/shm/ossc-test-bcnodes-*``: the nodes'
-logs, caches, model directories, results) is removed when it closes;
+Each cluster's scratch tree (``/dev/shm/ossc-test-bcnodes-*``, in the temp
+dir when /dev/shm is not tmpfs or lacks room: the nodes' logs, caches,
+model directories, results) is removed when it closes;
 ``OSSC_TEST_KEEP_NODES=1`` keeps it (and says where) for debugging."""
 
 from __future__ import annotations
@@ -398,10 +399,17 @@ class Cluster:
         shutil.rmtree(self.base, ignore_errors=True)
 
 
+SCRATCH_NEEDED = 1 << 30  # a cluster's caches: up to 4 nodes x the model, and room
+
+
 def _scratch_root() -> str:
-    """/dev/shm when it is tmpfs (the cache's usual home), else the temp dir."""
+    """/dev/shm when it is tmpfs (the cache's usual home) with room for a
+    cluster (a container's is often 64 MiB), else the temp dir."""
     with open("/proc/self/mounts") as f:
-        if any(l.split()[1] == "/dev/shm" and l.split()[2] == "tmpfs" for l in f):
+        tmpfs = any(l.split()[1] == "/dev/shm" and l.split()[2] == "tmpfs" for l in f)
+    if tmpfs:
+        st = os.statvfs("/dev/shm")
+        if st.f_bavail * st.f_frsize >= SCRATCH_NEEDED:
             return "/dev/shm"
     return tempfile.gettempdir()
 
