@@ -63,8 +63,9 @@ static void publish(uint32_t role, const char *upstream)
     if (!first && sh->role == role && strcmp(sh->upstream, upstream) == 0)
         return;
     if (role == BC_ROLE_PEER)
-        OSSC_INFO("broadcast: node %s receives from %s%s%s", A.self.addr, upstream,
-                  first ? "" : " (was ", first ? "" : (sh->role == BC_ROLE_PEER ? sh->upstream : "OSS"));
+        OSSC_INFO("broadcast: node %s receives from %s%s%s%s", A.self.addr, upstream,
+                  first ? "" : " (was ", first ? "" : (sh->role == BC_ROLE_PEER ? sh->upstream : "OSS"),
+                  first ? "" : ")");
     else
         OSSC_INFO("broadcast: node %s pulls from OSS%s", A.self.addr,
                   first ? "" : " (its upstream is gone)");

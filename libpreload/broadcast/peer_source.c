@@ -58,6 +58,24 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* The host of this node's advertised host:port ("[v6]:port" unbracketed):
+ * peer clients connect from it, so a refusing peer's log names this node.
+ * Empty when it does not fit. */
+static void advertised_host(char *out, size_t cap)
+{
+    const char *adv = P.b->advertise;
+    const char *colon = strrchr(adv, ':');
+    size_t n = colon ? (size_t)(colon - adv) : 0;
+    if (n >= 2 && adv[0] == '[' && adv[n - 1] == ']') {
+        adv++;
+        n -= 2;
+    }
+    if (n >= cap)
+        n = 0;
+    memcpy(out, adv, n);
+    out[n] = '\0';
+}
+
 static ossc_client *peer_client(const char *addr)
 {
     ossc_client *cl = NULL;
@@ -71,6 +89,8 @@ static ossc_client *peer_client(const char *addr)
             cl = P.peers[i].cl;
     if (!cl && P.n < MAX_PEERS) {
         ossc_error err = {0};
+        char self[BC_ADDR_MAX];
+        advertised_host(self, sizeof(self));
         ossc_peer_options o = {
             .addr = addr,
             .secret = P.b->secret,
@@ -79,6 +99,7 @@ static ossc_client *peer_client(const char *addr)
             .stall_s = P.b->stall_s,
             .concurrency = 16,
             .part_size = 1ull << 30, /* one request per chunk (chunks are smaller) */
+            .bind_host = self,
         };
         cl = ossc_peer_client_new(&o, &err);
         if (cl) {

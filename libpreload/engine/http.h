@@ -36,6 +36,10 @@ typedef struct ossc_target {
      * cred is NULL then). */
     const uint8_t *peer_secret;
     size_t peer_secret_len;
+    /* A numeric local address connections are made from (curl's
+     * CURLOPT_INTERFACE "host!<ip>"), so the server sees who we say we
+     * are; empty: the kernel picks (as for OSS). */
+    char bind_host[64];
 } ossc_target;
 
 struct ossc_req {

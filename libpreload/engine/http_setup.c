@@ -211,6 +211,11 @@ int ossc_attempt_setup(ossc_http *h, ossc_req *r)
     curl_easy_reset(r->easy);
     if (set_common_options(&h->cfg, r, url) < 0 || set_method(r) < 0)
         return -1;
+    if (h->target.bind_host[0]) {
+        char iface[sizeof(h->target.bind_host) + 8];
+        snprintf(iface, sizeof(iface), "host!%s", h->target.bind_host);
+        SETOPT(r, CURLOPT_INTERFACE, iface);
+    }
     ossc_reply_reset(r);
     r->started_ms = ossc_now_ms_precise();
     return 0;
