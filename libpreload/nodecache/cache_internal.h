@@ -14,7 +14,7 @@
 #include "nodecache.h"
 
 #define STATE_MAGIC 0x3143534fu /* "OSC1" */
-#define STATE_VERSION 5
+#define STATE_VERSION 6
 #define MAX_PIDS 512
 
 enum chunk_state { ABSENT = 0, FETCHING = 1, READY = 2, FAILED = 3, RELEASING = 4 };
@@ -35,6 +35,9 @@ struct shm_header {
     atomic_uint demand_seq;
     atomic_int leader_pid;
     atomic_uint watch_seq;  /* bumped (futex) when a process detaches: wakes the watcher */
+    atomic_int leaving_pid; /* the last process out, exiting: the watcher holds the data
+                               files until it is gone, so it frees their pages itself */
+    uint32_t pad;
     atomic_int pids[MAX_PIDS];
     atomic_uint toks[MAX_PIDS]; /* the image of that pid now registered (changes at exec) */
     char oss_path[2048];

@@ -16,7 +16,10 @@ round, so that other work on the machine hits them alike):
 * ``ours``      the same worker with ``LD_PRELOAD=libossc_preload.so``,
                 ``ENABLE_CONNECTOR=1 OSS_PATH=... MODEL_DIR=...``: it reads the
                 last byte of every file of MODEL_DIR, which waits until the
-                whole file has landed in the node cache and was verified.
+                whole file has landed in the node cache and was verified;
+* ``base``      (with ``--baseline-preload PATH``) the same as ``ours`` with
+                another build of the library, e.g. main's, to compare two
+                builds in one run.
 
 CPU is the worker's own (``getrusage(RUSAGE_SELF)`` when the last file has
 landed: every thread, setup included; neither the hashing after the clock
@@ -160,7 +163,8 @@ class Bench:
         run_dir = Path(tempfile.mkdtemp(prefix="run-ours-", dir=self.work))
         try:
             model_dir = run_dir / "model"
-            env = self._env(LD_PRELOAD=self.preload, ENABLE_CONNECTOR=1,
+            preload = self.args.baseline_preload if key == "base" else self.preload
+            env = self._env(LD_PRELOAD=preload, ENABLE_CONNECTOR=1,
                             OSS_ENDPOINT=self.server.endpoint,
                             OSS_PATH=f"oss://{BUCKET}/{PREFIX}", MODEL_DIR=model_dir,
                             OSS_ACCESS_KEY_ID="bench", OSS_ACCESS_KEY_SECRET="bench",
@@ -176,11 +180,16 @@ def med(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def clients(args) -> list[str]:
+    return CLIENTS + (["base"] if args.baseline_preload else [])
+
+
 def run_rounds(bench: Bench, runs: int) -> dict:
-    series = {k: {"seconds": [], "cpu": [], "exit_s": [], "errors": []} for k in CLIENTS}
+    keys = clients(bench.args)
+    series = {k: {"seconds": [], "cpu": [], "exit_s": [], "errors": []} for k in keys}
     for rnd in range(runs + 1):   # round 0 warms up, not recorded
         label = "warm-up" if rnd == 0 else f"round {rnd}/{runs}"
-        for key in CLIENTS:
+        for key in keys:
             if key != "floor":
                 # Memory the previous run freed goes back to the hypervisor
                 # after a moment: every client that lands bytes starts on
@@ -216,6 +225,10 @@ def summarize(series: dict, nbytes: int) -> dict:
         out["curl_cpu_s_per_gib"] = curl_cpu / gib
         out["ours_net_over_curl"] = (ours_cpu - floor_cpu) / curl_cpu
         out["target_1_2x_met"] = out["ours_net_over_curl"] <= 1.2
+    base_cpu = med(series["base"]["cpu"]) if "base" in series else None
+    if base_cpu is not None and curl_cpu:
+        out["base_net_over_curl"] = (base_cpu - floor_cpu) / curl_cpu
+        out["base_exit_s"] = med(series["base"]["exit_s"])
     if out["ours_exit_s"] is not None and out["floor_exit_s"] is not None:
         out["exit_over_floor_s"] = out["ours_exit_s"] - out["floor_exit_s"]
         out["target_exit_met"] = out["exit_over_floor_s"] <= 0.3
@@ -227,10 +240,10 @@ def table(series: dict, summary: dict, markdown: bool) -> str:
     head = ["client", "median s", "CPU s", "CPU s/GiB", "CPU net s/GiB", "exit s", "runs",
             "note"]
     rows = []
-    for k in CLIENTS:
-        s = series[k]
+    for k, s in series.items():
         cpu, sec, ex = med(s["cpu"]), med(s["seconds"]), med(s["exit_s"])
-        net = (cpu - summary["floor_cpu_s"]) / gib if cpu is not None and k == "ours" else \
+        net = (cpu - summary["floor_cpu_s"]) / gib if cpu is not None and k in ("ours", "base") \
+            else \
             (cpu / gib if cpu is not None and k == "curl_ram" else None)
         rows.append([k, f"{sec:.2f}" if sec is not None else "failed",
                      f"{cpu:.2f}" if cpu is not None else "",
@@ -265,6 +278,9 @@ def markdown_section(doc: dict) -> str:
         lines.append(f"- Exit: ours {s['ours_exit_s']:.3f} s, floor {s['floor_exit_s']:.3f} s "
                      f"(+{s['exit_over_floor_s']:.3f} s; target ≤ floor + 0.3 s: "
                      f"{'met' if s['target_exit_met'] else 'missed'}).")
+    if "base_net_over_curl" in s:
+        lines.append(f"- base (the build given with --baseline-preload), same run: "
+                     f"{s['base_net_over_curl']:.2f}× curl's CPU, exit {s['base_exit_s']:.3f} s.")
     return "\n".join(lines)
 
 
@@ -280,6 +296,8 @@ def parse_args(argv=None):
                    help="seconds to wait before each run that lands bytes (fresh memory)")
     p.add_argument("--hugepages", choices=["0", "1"],
                    help="OSSC_CACHE_HUGEPAGES for ours (default: unset, the library's default)")
+    p.add_argument("--baseline-preload", metavar="PATH",
+                   help="also run 'base': ours with this libossc_preload.so (another build)")
     p.add_argument("--workdir", help="keep the files here between runs (default: temporary)")
     p.add_argument("--timeout", type=float, default=600, help="seconds per run")
     add_output_args(p, DOC.relative_to(REPO), MARK_START, MARK_END)
