@@ -311,7 +311,7 @@ void ossc_cache_detach(void)
     if (!NC.h)
         return;
     if (NC.leader) {
-        atomic_store(&NC.stop, true);
+        nc_stop_prefetcher();
         pthread_join(NC.prefetcher, NULL);
         NC.leader = 0;
         atomic_store(&NC.h->leader_pid, 0);

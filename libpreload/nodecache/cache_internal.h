@@ -93,6 +93,7 @@ struct cache_process {
     int leader;
     pthread_t prefetcher;
     atomic_bool stop;
+    atomic_uint stop_seq;   /* futex word: bumped with stop, wakes an idle prefetcher */
     ossc_error attach_err;  /* why the last attach failed (in-process callers) */
 };
 extern struct cache_process NC;
@@ -145,6 +146,7 @@ int nc_refuse_corrupt(int file);
 void nc_retry_failed(int file);
 
 /* prefetch.c */
+void nc_stop_prefetcher(void);
 bool nc_next_chunk(int *file, uint64_t *chunk);
 void nc_janitor(void);
 int nc_prefetch_slots(int concurrency);

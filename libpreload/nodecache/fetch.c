@@ -198,9 +198,17 @@ int nc_fetch_start(fetch *fx, int file, uint64_t c)
 
 /* A chunk could not land: the file system of the cache is full (its pages
  * are allocated before any byte is copied in, so this is an error, never a
- * SIGBUS).  Says where, how big it is, and what the model needs. */
+ * SIGBUS).  Says where, how big it is, and what the model needs -- once per
+ * process: every chunk that does not fit fails alike, the rest at debug
+ * level. */
 static void report_full(const struct shm_file *f, const fetch *fx)
 {
+    static atomic_bool told;
+    if (atomic_exchange(&told, true)) {
+        OSSC_DEBUG("%s: chunk %llu: no space left in %s", f->rel, (unsigned long long)fx->chunk,
+                   NC.dir);
+        return;
+    }
     struct statvfs vfs;
     unsigned long long total = 0, avail = 0, need = 0;
     if (fstatvfs(NC.dirfd, &vfs) == 0) {
@@ -211,7 +219,7 @@ static void report_full(const struct shm_file *f, const fetch *fx)
         need += NC.files[i].size;
     OSSC_ERROR("%s (oss://%s/%s): no space left in the cache directory %s (its file system is "
                "%llu MiB, %llu MiB free; the model's large files are %llu MiB): chunk %llu "
-               "cannot land, reads of this file fail with ENOSPC; make the file system larger "
+               "cannot land, reads of files that do not fit fail with ENOSPC; make the file system larger "
                "(e.g. mount -o remount,size=... /dev/shm) or set OSSC_CACHE_DIR to one with room",
                f->rel, NC.s.bucket, f->key, NC.dir, total >> 20, avail >> 20, need >> 20,
                (unsigned long long)fx->chunk);
