@@ -219,8 +219,9 @@ static void report_full(const struct shm_file *f, const fetch *fx)
         need += NC.files[i].size;
     OSSC_ERROR("%s (oss://%s/%s): no space left in the cache directory %s (its file system is "
                "%llu MiB, %llu MiB free; the model's large files are %llu MiB): chunk %llu "
-               "cannot land, reads of files that do not fit fail with ENOSPC; make the file system larger "
-               "(e.g. mount -o remount,size=... /dev/shm) or set OSSC_CACHE_DIR to one with room",
+               "cannot land, reads of files that do not fit fail with ENOSPC; make the file "
+               "system larger (e.g. mount -o remount,size=... /dev/shm) or set OSSC_CACHE_DIR "
+               "to one with room",
                f->rel, NC.s.bucket, f->key, NC.dir, total >> 20, avail >> 20, need >> 20,
                (unsigned long long)fx->chunk);
 }
