@@ -93,8 +93,8 @@ int ossc_settings_load(ossc_preload_settings *s, ossc_error *err)
 
 /* The knobs shared by LD_PRELOAD and in-process directories, from the
  * environment: OSSC_CACHE_DIR, OSSC_SMALL_FILE_SIZE, OSSC_MEMORY_LIMIT,
- * OSSC_PREFETCH_WINDOW, OSSC_RELEASE_DELAY, OSSC_LAZY, OSSC_CACHE_HUGEPAGES.  Fills defaults first; a malformed value
- * fails with EINVAL and a message naming the variable. */
+ * OSSC_PREFETCH_WINDOW, OSSC_RELEASE_DELAY, OSSC_LAZY, OSSC_CACHE_HUGEPAGES.  Fills
+ * defaults first; a malformed value fails with EINVAL and a message naming the variable. */
 int ossc_settings_tunables(ossc_preload_settings *s, ossc_error *err)
 {
     snprintf(s->cache_root, sizeof(s->cache_root), "%s",
