@@ -66,6 +66,8 @@ struct ossc_req {
     int dst_fd;                         /* or, when >= 0 (dst NULL), pwrite the bytes
                                            into this file at dst_off + received */
     uint64_t dst_off;
+    uint64_t dst_ready;                 /* dst mapping dst_fd: bytes whose pages are
+                                           ready to copy into (landing.c) */
     int sink_errno;                     /* the write into dst_fd failed: no retry */
     bool want_crc;                      /* compute CRC64 of the bytes received */
 

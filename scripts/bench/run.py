@@ -92,6 +92,8 @@ STANDALONE = {
                                "own section"),
     "model_connector": ("model_connector", "OssModelConnector listing and from_pretrained "
                                            "after prepare_directory"),
+    "fill_cpu": ("fill_cpu", "CPU per GiB landed through the LD_PRELOAD node cache vs curl "
+                             "into /dev/shm, and exit time vs the floor"),
 }
 RECORD_NAMES = {"ckpt": ["ckpt_save", "ckpt_load"]}   # option -> its records' scenarios
 # --variant cloud: the scenarios that may run through the delay proxy, and those of "all"
