@@ -161,12 +161,21 @@ build_autotools() {  # build_autotools <name> <source dir> <configure args...>
     rm -rf "$b"
 }
 
+# regenerate <source dir> <name>: autoreconf once per unpacked source (a
+# stamp beside configure), so that patched Makefile.am files do not send
+# make after automake in the middle of the build.
+regenerate() {
+    [ -f "$1/.ossc-autoreconf" ] && return
+    (cd "$1" && autoreconf -fi >&2) || die "$2: autoreconf failed (apt-get install autoconf automake libtool)"
+    touch "$1/.ossc-autoreconf"
+}
+
 build_libxml2() {
     local src; src=$(fetch libxml2)
     built libxml2 "$src" && return
     say "libxml2: $(basename "$src")"
-    # Debian's source carries no generated configure: make it.
-    [ -x "$src/configure" ] || (cd "$src" && NOCONFIGURE=1 ./autogen.sh >&2) || die "libxml2 autogen failed"
+    # Debian's patches touch Makefile.am: regenerate, or make would try to.
+    regenerate "$src" libxml2
     build_autotools libxml2 "$src" --without-python --without-zlib --without-lzma \
         --without-icu --without-http --without-ftp --without-catalog --without-docbook \
         --without-legacy --without-debug --without-modules --without-schematron \
@@ -179,7 +188,7 @@ build_jansson() {
     local src; src=$(fetch jansson)
     built jansson "$src" && return
     say "jansson: $(basename "$src")"
-    [ -x "$src/configure" ] || (cd "$src" && autoreconf -fi >&2) || die "jansson autoreconf failed"
+    regenerate "$src" jansson
     build_autotools jansson "$src"
     stamp jansson "$src"
 }
@@ -188,7 +197,7 @@ build_libmicrohttpd() {
     local src; src=$(fetch libmicrohttpd)
     built libmicrohttpd "$src" && return
     say "libmicrohttpd: $(basename "$src")"
-    [ -x "$src/configure" ] || (cd "$src" && autoreconf -fi >&2) || die "libmicrohttpd autoreconf failed"
+    # Debian's patch touches C only: the shipped configure is used.
     build_autotools libmicrohttpd "$src" --disable-https --without-gnutls --disable-doc \
         --disable-examples --disable-curl --disable-httpupgrade --disable-postprocessor
     stamp libmicrohttpd "$src"
@@ -199,15 +208,20 @@ build_hiredis() {  # a plain Makefile: compile the library's files ourselves
     built hiredis "$src" && return
     say "hiredis: $(basename "$src")"
     local b="$CACHE/build/hiredis"; rm -rf "$b"; mkdir -p "$b"
+    # Debian's CVE-2021-32765 patch made createArrayObject take a size_t but
+    # left read.h's pointer type at int (clang rejects the mismatch): use
+    # size_t in both, as hiredis 1.0 does.
+    sed -i 's/void \*(\*createArray)(const redisReadTask\*, int);/void *(*createArray)(const redisReadTask*, size_t);/' \
+        "$src/read.h"
     local f objs=()
-    for f in net hiredis sds async read; do
+    for f in net hiredis sds async read alloc; do  # dict.c: included by async.c
         "$CC" $CFLAGS -std=c99 -D_GNU_SOURCE -c "$src/$f.c" -o "$b/$f.o" || die "hiredis $f.c failed"
         objs+=("$b/$f.o")
     done
     rm -f "$PREFIX/lib/libhiredis.a"
     "$AR" rcs "$PREFIX/lib/libhiredis.a" "${objs[@]}"
     mkdir -p "$PREFIX/include/hiredis/adapters" "$PREFIX/lib/pkgconfig"
-    cp "$src"/{hiredis.h,async.h,read.h,sds.h} "$PREFIX/include/hiredis/"
+    cp "$src"/*.h "$PREFIX/include/hiredis/"
     local version
     version=$(sed -n 's/^#define HIREDIS_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)/\2/p' "$src/hiredis.h" | paste -sd.)
     cat > "$PREFIX/lib/pkgconfig/hiredis.pc" <<EOF
