@@ -1,0 +1,291 @@
+"""The portable wheel (packaging/manylinux/): its tag, what its library
+needs and exports, and that it works where libcurl, libxml2, jansson,
+hiredis, libmicrohttpd and OpenSSL are absent.
+
+"Absent" is a mount namespace (unshare -m, root only) in which every file of
+those libraries under the system's library directories is covered by a bind
+mount of /dev/null: the dynamic loader still finds them by name and fails to
+load them, which is exactly what a dependency on them would hit.  Only the
+client runs there; the emulator runs in this process's environment.  A
+separate test runs, outside the namespace, a Python program that uses its
+own OpenSSL (ssl, hashlib, an https request to a local server with a
+self-signed certificate) with the wheel's library preloaded: the OpenSSL
+linked into that library must stay private."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import sys
+import threading
+import venv
+import zipfile
+
+import pytest
+
+HIDDEN = ("libcurl", "libssl", "libcrypto", "libxml2", "libjansson", "libhiredis",
+          "libmicrohttpd")
+LIB_DIRS = ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib",
+            "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu")
+# What a manylinux wheel may need from the system (PEP 600's glibc set).
+GLIBC_LIBS = {"libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1",
+              "ld-linux-x86-64.so.2"}
+
+
+def run(cmd, env=None, check=True, timeout=600, **kw):
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} exited {proc.returncode}\nstdout:\n{proc.stdout[-4000:]}\n"
+                             f"stderr:\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "OSS_CONNECTOR_CONFIG",
+                        "LD_PRELOAD", "LD_LIBRARY_PATH")}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="module")
+def wheel(dist):
+    assert dist["wheel"], f"no wheel in {dist['dir']}"
+    return dist["wheel"]
+
+
+@pytest.fixture(scope="module")
+def wheel_lib(wheel, tmp_path_factory):
+    """The wheel's libossc_preload.so, extracted."""
+    d = tmp_path_factory.mktemp("wheel-lib")
+    with zipfile.ZipFile(wheel) as z:
+        z.extract("ossconnector/libossc_preload.so", d)
+    return str(d / "ossconnector" / "libossc_preload.so")
+
+
+def test_wheel_is_manylinux_abi3(wheel):
+    name = os.path.basename(wheel)
+    assert re.fullmatch(r"ossconnector-[^-]+-cp39-abi3-manylinux_2_(\d+)_x86_64\.whl", name), name
+    assert int(re.search(r"manylinux_2_(\d+)", name).group(1)) <= 28, name
+    # auditwheel names the most compatible tag the symbol versions allow.
+    shown = " ".join(run([sys.executable, "-m", "auditwheel", "show", wheel]).stdout.split())
+    m = re.search(r'consistent with the following platform tag: "manylinux_2_(\d+)_x86_64"', shown)
+    assert m and int(m.group(1)) <= 28, shown
+
+
+def test_library_needs_only_glibc_and_exports_only_ours(wheel_lib):
+    dyn = run(["readelf", "-dW", wheel_lib]).stdout
+    needed = set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dyn))
+    assert needed and needed <= GLIBC_LIBS, needed
+    # The bundled libraries' symbols stay private: none is exported.
+    syms = run(["nm", "-D", "--defined-only", wheel_lib]).stdout.split("\n")
+    names = {line.split()[-1].split("@")[0] for line in syms if line.strip()}
+    foreign = sorted(n for n in names
+                     if re.match(r"(curl_|Curl_|EVP_|SSL_|OPENSSL_|CRYPTO_|BIO_|X509_|HMAC|"
+                                 r"SHA\d|MD5|RAND_|ERR_|xml|json_|jansson|redis|MHD_|sds)", n))
+    assert not foreign, foreign[:20]
+    assert "open" in names and "ossc_client_new" in names
+
+
+def _hidden_files():
+    files = set()
+    for d in LIB_DIRS:
+        for stem in HIDDEN:
+            for path in glob.glob(os.path.join(d, stem + "*.so*")):
+                files.add(os.path.realpath(path))
+    return sorted(f for f in files if os.path.isfile(f))
+
+
+HIDE_AND_RUN = r"""
+set -eu
+for f in "$@"; do
+    [ "$f" = -- ] && break
+    mount --bind /dev/null "$f"
+    shift
+done
+shift
+exec "$@"
+"""
+
+
+def in_namespace(cmd, env, cwd, timeout=600, check=True):
+    """Runs cmd in a mount namespace of its own in which the libraries are
+    covered; raises (or returns, check=False) the completed process."""
+    return run(["unshare", "-m", "--propagation", "private", "sh", "-c", HIDE_AND_RUN, "sh",
+                *_hidden_files(), "--", *cmd], env=env, cwd=cwd, timeout=timeout, check=check)
+
+
+needs_namespace = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("unshare"),
+    reason="hiding the system's libraries needs root and unshare(1)")
+
+
+@pytest.fixture(scope="module")
+def wheelhouse(wheel, tmp_path_factory):
+    """The wheel and its dependencies (cffi, pycparser) as files, so that pip
+    in the namespace installs without an index."""
+    d = tmp_path_factory.mktemp("wheelhouse")
+    shutil.copy(wheel, d)
+    run([sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+         "--only-binary=:all:", "-d", str(d), "cffi>=1.15"], env=clean_env())
+    return str(d)
+
+
+@pytest.fixture(scope="module")
+def hidden_venv(wheelhouse, tmp_path_factory):
+    """A fresh venv, the wheel installed into it inside the namespace."""
+    root = tmp_path_factory.mktemp("hidden-venv")
+    venv.EnvBuilder(with_pip=True, system_site_packages=False).create(str(root))
+    py = str(root / "bin" / "python")
+    in_namespace([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index",
+                  "--find-links", wheelhouse, "ossconnector"], clean_env(), cwd=str(root))
+    return root
+
+
+ROUND_TRIP = r"""
+import ctypes, json, os, sys
+for name in ("libcurl.so.4", "libcrypto.so.3", "libssl.so.3", "libxml2.so.2", "libjansson.so.4"):
+    try:
+        ctypes.CDLL(name)
+    except OSError:
+        pass
+    else:
+        raise AssertionError(f"{name} loads: the namespace does not hide it")
+
+import ossconnector, ossconnector.preload
+from ossconnector import Client
+args = json.loads(sys.argv[1])
+assert ossconnector.__file__.startswith(sys.prefix), ossconnector.__file__
+c = Client(args["endpoint"], cred_path=args["cred"], config_path=args["config"])
+data = os.urandom(3 * (1 << 20) + 4321)
+base = f"oss://{args['bucket']}/portable/"
+c.put(base + "a.bin", data)
+with c.create(base + "b.bin") as w:
+    w.write(data[:1000])
+assert c.get(base + "a.bin") == data
+assert c.get(base + "b.bin") == data[:1000]
+with c.open(base + "a.bin") as r:
+    r.seek(1 << 20)
+    assert r.read(5000) == data[1 << 20:(1 << 20) + 5000]
+assert sorted(e.key for e in c.list(base)) == ["portable/a.bin", "portable/b.bin"]
+c.close()
+print("round trip ok")
+"""
+
+
+@needs_namespace
+def test_round_trip_without_system_libraries(hidden_venv, emu, bucket, cred_file, config_file,
+                                             tmp_path):
+    py = str(hidden_venv / "bin" / "python")
+    args = json.dumps({"endpoint": emu.endpoint, "cred": cred_file, "config": config_file,
+                       "bucket": bucket})
+    out = in_namespace([py, "-c", ROUND_TRIP, args], clean_env(), cwd=str(tmp_path)).stdout
+    assert "round trip ok" in out
+
+
+def _preload_env(lib, emu, bucket, tmp_path, prefix="m/"):
+    cfg = tmp_path / "preload-config.json"
+    cfg.write_text(json.dumps({"logPath": str(tmp_path / "c.log"),
+                               "auditPath": str(tmp_path / "a.log")}))
+    return clean_env(LD_PRELOAD=lib, ENABLE_CONNECTOR="1", OSS_ENDPOINT=emu.endpoint,
+                     OSS_ACCESS_KEY_ID=emu.access_key_id,
+                     OSS_ACCESS_KEY_SECRET=emu.access_key_secret,
+                     OSS_PATH=f"oss://{bucket}/{prefix}", MODEL_DIR=str(tmp_path / "model"),
+                     OSSC_CACHE_DIR=str(tmp_path / "cache"), OSSC_SMALL_FILE_SIZE="64K",
+                     OSS_CONNECTOR_CONFIG=str(cfg))
+
+
+@needs_namespace
+def test_preload_without_system_libraries(hidden_venv, emu, bucket, tmp_path):
+    py = str(hidden_venv / "bin" / "python")
+    lib = in_namespace([py, "-m", "ossconnector.preload"], clean_env(),
+                       cwd=str(tmp_path)).stdout.strip()
+    assert lib.startswith(str(hidden_venv)) and os.path.isfile(lib), lib
+    weights = os.urandom(700_000)
+    emu.put_object(bucket, "m/w.safetensors", weights)
+    emu.put_object(bucket, "m/config.json", b"{}")
+    env = _preload_env(lib, emu, bucket, tmp_path)
+    out = in_namespace(["sha256sum", str(tmp_path / "model" / "w.safetensors")], env,
+                       cwd=str(tmp_path)).stdout
+    assert out.split()[0] == hashlib.sha256(weights).hexdigest()
+
+
+# -- the application's own OpenSSL under LD_PRELOAD ---------------------------------
+
+@pytest.fixture(scope="module")
+def https_server(tmp_path_factory):
+    """A local https server (self-signed certificate for 127.0.0.1) serving
+    one known body; yields (url, cert path, body)."""
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = str(d / "cert.pem"), str(d / "key.pem")
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",
+         cert, "-days", "2", "-subj", "/CN=127.0.0.1", "-addext",
+         "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+    body = os.urandom(256 * 1024)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    t = threading.Thread(target=server.serve_forever, daemon=True)
+    t.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}/blob", cert, body
+    server.shutdown()
+    server.server_close()
+
+
+APP_OPENSSL = r"""
+import hashlib, hmac, json, ssl, sys, urllib.request
+args = json.loads(sys.argv[1])
+# The interposer at work in this process: a model file read through it.
+with open(args["model_file"], "rb") as f:
+    weights = f.read()
+ctx = ssl.create_default_context(cafile=args["cert"])
+with urllib.request.urlopen(args["url"], context=ctx, timeout=60) as r:
+    body = r.read()
+print(json.dumps({
+    "openssl": ssl.OPENSSL_VERSION,
+    "body_sha256": hashlib.sha256(body).hexdigest(),
+    "body_md5": hashlib.md5(body).hexdigest(),
+    "body_sha3": hashlib.sha3_256(body).hexdigest(),
+    "hmac": hmac.new(b"k", body, "sha512").hexdigest(),
+    "weights_sha256": hashlib.sha256(weights).hexdigest(),
+}))
+"""
+
+
+def test_application_openssl_under_preload(wheel_lib, https_server, emu, bucket, tmp_path):
+    url, cert, body = https_server
+    weights = os.urandom(300_000)
+    emu.put_object(bucket, "m/w.safetensors", weights)
+    emu.put_object(bucket, "m/config.json", b"{}")
+    args = json.dumps({"url": url, "cert": cert,
+                       "model_file": str(tmp_path / "model" / "w.safetensors")})
+    env = _preload_env(wheel_lib, emu, bucket, tmp_path)
+    out = run([sys.executable, "-c", APP_OPENSSL, args], env=env, cwd=str(tmp_path)).stdout
+    got = json.loads(out.strip().splitlines()[-1])
+    assert got["openssl"] == ssl.OPENSSL_VERSION       # Python's own, not the bundled one
+    assert got["body_sha256"] == hashlib.sha256(body).hexdigest()
+    assert got["body_md5"] == hashlib.md5(body).hexdigest()
+    assert got["body_sha3"] == hashlib.sha3_256(body).hexdigest()
+    assert got["hmac"] == hmac.new(b"k", body, "sha512").hexdigest()
+    # MODEL_DIR exists only through the interposer: it served the file.
+    assert got["weights_sha256"] == hashlib.sha256(weights).hexdigest()
