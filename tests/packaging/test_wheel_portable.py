@@ -152,7 +152,10 @@ def hidden_venv(wheelhouse, tmp_path_factory):
 
 ROUND_TRIP = r"""
 import ctypes, json, os, sys
+args = json.loads(sys.argv[1])
 for name in ("libcurl.so.4", "libcrypto.so.3", "libssl.so.3", "libxml2.so.2", "libjansson.so.4"):
+    if not args["hidden"]:
+        break
     try:
         ctypes.CDLL(name)
     except OSError:
@@ -162,7 +165,6 @@ for name in ("libcurl.so.4", "libcrypto.so.3", "libssl.so.3", "libxml2.so.2", "l
 
 import ossconnector, ossconnector.preload
 from ossconnector import Client
-args = json.loads(sys.argv[1])
 assert ossconnector.__file__.startswith(sys.prefix), ossconnector.__file__
 c = Client(args["endpoint"], cred_path=args["cred"], config_path=args["config"])
 data = os.urandom(3 * (1 << 20) + 4321)
@@ -186,9 +188,44 @@ def test_round_trip_without_system_libraries(hidden_venv, emu, bucket, cred_file
                                              tmp_path):
     py = str(hidden_venv / "bin" / "python")
     args = json.dumps({"endpoint": emu.endpoint, "cred": cred_file, "config": config_file,
-                       "bucket": bucket})
+                       "bucket": bucket, "hidden": True})
     out = in_namespace([py, "-c", ROUND_TRIP, args], clean_env(), cwd=str(tmp_path)).stdout
     assert "round trip ok" in out
+
+
+def _other_cpythons():
+    """The oldest and the newest CPython >= 3.9 on this machine other than the
+    one running the tests (pyenv's, python3.X on PATH): about 40 s each."""
+    found = {}
+    candidates = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.*/bin/python3")))
+    candidates += [p for p in (shutil.which(f"python3.{m}") for m in range(9, 20)) if p]
+    for exe in candidates:
+        proc = subprocess.run([exe, "-c", "import sys; print(sys.version_info[1])"],
+                              capture_output=True, text=True, timeout=60)
+        if proc.returncode == 0:
+            minor = int(proc.stdout)
+            if minor >= 9 and minor != sys.version_info[1]:
+                found.setdefault(minor, exe)
+    minors = sorted(found)
+    return [found[m] for m in sorted({minors[0], minors[-1]})] if minors else []
+
+
+@pytest.mark.parametrize("interpreter", _other_cpythons() or [None])
+def test_one_wheel_for_every_cpython(interpreter, wheel, emu, bucket, cred_file,
+                                     config_file, tmp_path):
+    """The cp39-abi3 wheel installs (cffi, per version, from the index) and
+    works on each CPython >= 3.9 found."""
+    if interpreter is None:
+        pytest.skip("no other CPython >= 3.9 on this machine")
+    root = tmp_path / "venv"
+    run([interpreter, "-m", "venv", str(root)], env=clean_env())
+    py = str(root / "bin" / "python")
+    run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", wheel],
+        env=clean_env())
+    args = json.dumps({"endpoint": emu.endpoint, "cred": cred_file, "config": config_file,
+                       "bucket": bucket, "hidden": False})
+    assert "round trip ok" in run([py, "-c", ROUND_TRIP, args], env=clean_env(),
+                                  cwd=str(tmp_path)).stdout
 
 
 def _preload_env(lib, emu, bucket, tmp_path, prefix="m/"):
