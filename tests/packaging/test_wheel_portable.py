@@ -193,6 +193,59 @@ def test_round_trip_without_system_libraries(hidden_venv, emu, bucket, cred_file
     assert "round trip ok" in out
 
 
+TORCH_PARTS = r"""
+import json, sys
+import torch
+import ossconnector
+from ossconnector import Client
+from ossconnector.datasets import OssIterableDataset, OssMapDataset
+from ossconnector.checkpoint import OssCheckpoint
+args = json.loads(sys.argv[1])
+assert ossconnector.__file__.startswith(sys.prefix), ossconnector.__file__
+conn = dict(cred_path=args["cred"], config_path=args["config"])
+base = f"oss://{args['bucket']}/portable-torch/"
+c = Client(args["endpoint"], **conn)
+expected = [(f"{base}ds/{i}.bin", bytes([i]) * (1000 + i)) for i in range(5)]  # (uri, bytes)
+for uri, data in expected:
+    c.put(uri, data)
+c.close()
+
+pair = lambda obj: (obj.key, obj.read())
+ds = OssMapDataset.from_prefix(base + "ds/", args["endpoint"], transform=pair, **conn)
+assert [ds[i] for i in range(len(ds))] == expected
+it = OssIterableDataset.from_prefix(base + "ds/", args["endpoint"], transform=pair, **conn)
+assert sorted(it) == expected
+
+ckpt = OssCheckpoint(args["endpoint"], **conn)
+state = {"w": torch.arange(300_000, dtype=torch.float32), "step": 7}
+with ckpt.writer(base + "ckpt/epoch.1") as w:
+    torch.save(state, w)
+with ckpt.reader(base + "ckpt/epoch.1") as r:
+    back = torch.load(r)
+assert torch.equal(back["w"], state["w"]) and back["step"] == 7
+print("torch parts ok")
+"""
+
+
+@needs_namespace
+def test_datasets_and_checkpoints_without_system_libraries(wheel, emu, bucket, cred_file,
+                                                           config_file, tmp_path):
+    """Datasets and checkpoints (torch from the system's site-packages: the
+    wheel does not bring it) with the libraries hidden."""
+    pytest.importorskip("torch")
+    root = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=True, system_site_packages=True).create(str(root))
+    py = str(root / "bin" / "python")
+    # --ignore-installed: a development install in the system's site-packages
+    # must not satisfy the requirement.
+    in_namespace([py, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-index",
+                  "--no-deps", "--ignore-installed", wheel], clean_env(), cwd=str(tmp_path))
+    args = json.dumps({"endpoint": emu.endpoint, "cred": cred_file, "config": config_file,
+                       "bucket": bucket})
+    out = in_namespace([py, "-c", TORCH_PARTS, args], clean_env(), cwd=str(tmp_path)).stdout
+    assert "torch parts ok" in out
+
+
 def _other_cpythons():
     """The oldest and the newest CPython >= 3.9 on this machine other than the
     one running the tests (pyenv's, python3.X on PATH): about 40 s each."""
