@@ -106,21 +106,23 @@ def _hidden_files():
 
 HIDE_AND_RUN = r"""
 set -eu
-for f in "$@"; do
-    [ "$f" = -- ] && break
-    mount --bind /dev/null "$f"
-    shift
+while [ "$1" != -- ]; do
+    mount --bind "$1" "$2"
+    shift 2
 done
 shift
 exec "$@"
 """
 
 
-def in_namespace(cmd, env, cwd, timeout=600, check=True):
+def in_namespace(cmd, env, cwd, timeout=600, check=True, binds=()):
     """Runs cmd in a mount namespace of its own in which the libraries are
-    covered; raises (or returns, check=False) the completed process."""
+    covered (and each (source, target) of binds mounted); raises (or
+    returns, check=False) the completed process."""
+    pairs = [x for f in _hidden_files() for x in ("/dev/null", f)]
+    pairs += [x for pair in binds for x in pair]
     return run(["unshare", "-m", "--propagation", "private", "sh", "-c", HIDE_AND_RUN, "sh",
-                *_hidden_files(), "--", *cmd], env=env, cwd=cwd, timeout=timeout, check=check)
+                *pairs, "--", *cmd], env=env, cwd=cwd, timeout=timeout, check=check)
 
 
 needs_namespace = pytest.mark.skipif(
@@ -322,10 +324,15 @@ def https_server(tmp_path_factory):
     body = os.urandom(256 * 1024)
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
+        protocol_version = "HTTP/1.1"
+
+        def do_HEAD(self):
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+
+        def do_GET(self):
+            self.do_HEAD()
             self.wfile.write(body)
 
         def log_message(self, *a):
@@ -379,3 +386,58 @@ def test_application_openssl_under_preload(wheel_lib, https_server, emu, bucket,
     assert got["hmac"] == hmac.new(b"k", body, "sha512").hexdigest()
     # MODEL_DIR exists only through the interposer: it served the file.
     assert got["weights_sha256"] == hashlib.sha256(weights).hexdigest()
+
+
+# -- TLS through the bundled curl and OpenSSL ---------------------------------------
+
+ENGINE_TLS = r"""
+import json, sys
+from ossconnector import Client
+args = json.loads(sys.argv[1])
+c = Client(args["endpoint"], cred_path=args["cred"], config_path=args["config"])
+try:
+    print(json.dumps({"size": len(c.get("oss://bucket/any/key"))}))
+except OSError as e:
+    print(json.dumps({"error": str(e)}))
+"""
+
+
+@needs_namespace
+@pytest.mark.parametrize("trust", ["caFile", "none", "system-bundle", "SSL_CERT_FILE"])
+def test_engine_tls_without_system_libraries(trust, hidden_venv, https_server, tmp_path):
+    """The engine's https through the wheel's own libcurl and OpenSSL, the
+    system's hidden, against a self-signed server: trusted through
+    http.caFile, through the distribution's bundle that the engine probes
+    for (here replaced by the server's certificate), or through
+    $SSL_CERT_FILE; refused when nothing trusts it.  The server answers any
+    GET with its body and checks no signature."""
+    url, cert, body = https_server
+    endpoint = url.rsplit("/", 1)[0]
+    cred = tmp_path / "cred.json"
+    cred.write_text(json.dumps({"AccessKeyId": "id", "AccessKeySecret": "secret"}))
+    os.chmod(cred, 0o600)
+    http_cfg = {"maxRetries": 0}
+    if trust == "caFile":
+        http_cfg["caFile"] = cert
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"http": http_cfg, "logPath": str(tmp_path / "c.log"),
+                               "auditPath": str(tmp_path / "a.log")}))
+    env = clean_env()
+    env.pop("SSL_CERT_FILE", None)
+    env.pop("SSL_CERT_DIR", None)
+    binds = []
+    if trust == "SSL_CERT_FILE":
+        env["SSL_CERT_FILE"] = cert
+    if trust == "system-bundle":
+        bundle = "/etc/ssl/certs/ca-certificates.crt"
+        if not os.path.isfile(bundle):
+            pytest.skip(f"no {bundle} to stand in for")
+        binds.append((cert, bundle))
+    args = json.dumps({"endpoint": endpoint, "cred": str(cred), "config": str(cfg)})
+    out = in_namespace([str(hidden_venv / "bin" / "python"), "-c", ENGINE_TLS, args], env,
+                       cwd=str(tmp_path), binds=binds).stdout
+    got = json.loads(out.strip().splitlines()[-1])
+    if trust == "none":
+        assert "certificate" in got.get("error", ""), got
+    else:
+        assert got == {"size": len(body)}, got
