@@ -21,6 +21,8 @@
 #
 # Sources come from `apt-get source` (deb-src lines are added next to the
 # system's Debian lines when missing), so Debian's security patches are in.
+# An unpacked source is kept: to take a newer Debian upload, remove its
+# directory under src/ (the stamp then no longer matches and it is rebuilt).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
