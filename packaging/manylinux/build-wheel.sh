@@ -53,11 +53,11 @@ mv "$NATIVE.tmp" "$NATIVE"
 
 RAW="$CACHE/raw-wheel"
 rm -rf "$RAW" && mkdir -p "$RAW"
-# The meson build dir is reused only while the native file is the same.
+# The meson build dir is kept in the cache: a rebuild compiles what changed.
 "$PYTHON" -m pip wheel "$ROOT" --no-build-isolation --no-deps -q -w "$RAW" \
     -Cbuild-dir="$CACHE/meson-wheel" \
-    -Csetup-args=--native-file="$NATIVE" -Csetup-args=-Dportable=true \
-    -Cinstall-args=--strip >&2 || die "pip wheel failed"
+    -Csetup-args=--native-file="$NATIVE" -Csetup-args=-Dportable=true >&2 ||
+    die "pip wheel failed"
 raw=$(ls "$RAW"/ossconnector-*.whl)
 # meson-python tags an abi3 wheel with the building interpreter (cp311);
 # _ossc_ffi is built for the 3.9 limited API (python/meson.build), so cp39.
