@@ -57,6 +57,11 @@ void ossc_reply_reset(ossc_req *r);
  * too long, no credentials, a signing or a curl_easy_setopt failure. */
 int ossc_attempt_setup(ossc_http *h, ossc_req *r);
 
+/* http_ca.c: the CA bundle to use when http.caFile is unset, or NULL for
+ * the TLS library's own default (always NULL unless built with
+ * OSSC_PORTABLE). */
+const char *ossc_http_default_ca(void);
+
 /* Decides the outcome of one attempt (http_judge.c): 1 with r->not_before_ms
  * set when the request is to be tried again, 0 when it is finished
  * (r->result and r->err set).  rng: the I/O thread's jitter seed. */

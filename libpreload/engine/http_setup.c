@@ -161,6 +161,8 @@ static int set_common_options(const ossc_config *cfg, ossc_req *r, const char *u
     SETOPT(r, CURLOPT_SSL_VERIFYHOST, cfg->http.verify_tls ? 2L : 0L);
     if (cfg->http.ca_file[0])
         SETOPT(r, CURLOPT_CAINFO, cfg->http.ca_file);
+    else if (ossc_http_default_ca())
+        SETOPT(r, CURLOPT_CAINFO, ossc_http_default_ca());
     return 0;
 }
 
