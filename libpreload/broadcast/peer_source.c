@@ -31,6 +31,12 @@
 /* A peer client per upstream address, shared by this process's fetches;
  * kept until reset (relinks are rare, each client has its I/O threads). */
 #define MAX_PEERS 16
+/* Connections of a peer client, and the most prefetch transfers this source
+ * asks the prefetcher for (prefetcher()): every transfer gets a connection
+ * of its own.  A request for a chunk not landed upstream occupies its
+ * connection for the server's long-poll; with fewer connections than
+ * transfers, requests for chunks already there would queue behind it. */
+#define PEER_CONNECTIONS 64
 static struct {
     pthread_mutex_t lock;
     pid_t pid;
@@ -87,7 +93,7 @@ static ossc_client *peer_client(const char *addr)
             .secret_len = P.b->secret_len,
             .connect_timeout_ms = P.b->connect_timeout_ms,
             .stall_s = P.b->stall_s,
-            .concurrency = 16,
+            .concurrency = PEER_CONNECTIONS,
             .part_size = 1ull << 30, /* one request per chunk (chunks are smaller) */
         };
         cl = ossc_peer_client_new(&o, &err);
@@ -325,7 +331,8 @@ static void peer_release(ossc_chunk_fetch *f)
 static int peer_prefetcher(void *ctx)
 {
     (void)ctx;
-    return P.oss->prefetcher ? P.oss->prefetcher(P.oss->ctx) : 1;
+    int n = P.oss->prefetcher ? P.oss->prefetcher(P.oss->ctx) : 1;
+    return n < PEER_CONNECTIONS ? n : PEER_CONNECTIONS;
 }
 
 static int peer_origin(ossc_chunk_fetch *f)

@@ -169,14 +169,70 @@ def settled_sent(path: Path) -> int:
         last = n
 
 
-def landed_bytes(cache_root: Path, cap: int) -> int:
-    """Bytes landed in a node's cache: the allocated blocks of its data files."""
-    n = 0
-    for p in glob.glob(str(cache_root / "ossc-*" / "data.*")):
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its live descendants
+    (a node's application and its cache watcher)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
         try:
-            n += os.stat(p).st_blocks * 512
-        except OSError:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            for t in os.listdir(f"/proc/{p}/task"):
+                todo += [int(c) for c in Path(f"/proc/{p}/task/{t}/children").read_text().split()]
+        except (OSError, ValueError, IndexError):
             pass
+    return total
+
+
+def busy_jiffies() -> tuple[int, int]:
+    """(busy, all) jiffies of the whole machine so far (/proc/stat)."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = v[3] + v[4]
+    return sum(v) - idle, sum(v)
+
+
+# The node cache's state file (libpreload/nodecache/cache_internal.h and
+# layout.c's nc_state_size): header (nfiles at byte 12, chunk_size at 16,
+# total_chunks at 24), nfiles records of SHM_FILE bytes (size at 2048,
+# first_chunk at 2056, nchunks at 2064), then per chunk a 64-bit CRC, and
+# the 32-bit chunk states (READY = 2), then four more 32-bit arrays.
+SHM_FILE, READY = 2128, 2
+PER_CHUNK = 8 + 5 * 4
+
+
+def landed_bytes(cache_root: Path, cap: int) -> int:
+    """Bytes landed (READY chunks) in a node's cache, read from its state
+    file; 0 before the cache exists.  Bench-only: it mirrors the layout
+    above, and a file whose size does not fit it raises."""
+    import struct
+
+    paths = glob.glob(str(cache_root / "ossc-*" / "state"))
+    if not paths:
+        return 0
+    try:
+        raw = Path(paths[0]).read_bytes()
+    except OSError:
+        return 0
+    if len(raw) < 32:
+        return 0
+    nfiles, chunk, chunks = struct.unpack_from("<I", raw, 12)[0], *struct.unpack_from(
+        "<QQ", raw, 16)
+    header = len(raw) - nfiles * SHM_FILE - chunks * PER_CHUNK
+    if header <= 32 or header % 8:
+        raise RuntimeError(f"{paths[0]}: {len(raw)} bytes do not fit the state layout this "
+                           f"scenario knows ({nfiles} files, {chunks} chunks)")
+    states = struct.unpack_from(f"<{chunks}I", raw, header + nfiles * SHM_FILE + chunks * 8)
+    n = 0
+    for i in range(nfiles):
+        size, first, count = struct.unpack_from("<QQQ", raw, header + i * SHM_FILE + 2048)
+        for c in range(count):
+            if states[first + c] == READY:
+                n += min(chunk, size - c * chunk)
     return min(n, cap)
 
 
@@ -200,7 +256,8 @@ class Case:
         cache.mkdir(parents=True, mode=0o700)
         config = node / "connector.json"
         config.write_text(json.dumps({"logPath": str(node / "connector.log"), "auditPath": "",
-                                      "logLevel": LOG_LEVELS[self.args.log_level]}))
+                                      "logLevel": LOG_LEVELS[self.args.log_level],
+                                      "prefetch": {"nice": self.args.prefetch_nice}}))
         env = {k_: v for k_, v in os.environ.items()
                if not k_.startswith(("OSS_", "AWS_", "OSSC_")) and k_ != "LD_PRELOAD"}
         env.update(LD_PRELOAD=self.preload, ENABLE_CONNECTOR="1", OSS_ENDPOINT=self.endpoint,
@@ -227,6 +284,7 @@ class Case:
             sent0 = settled_sent(self.sent_file)
             samples: list[tuple[float, list[int]]] = []
             stop = threading.Event()
+            busy0 = busy_jiffies()
             t0 = time.time()
             for k, (env, cache) in enumerate(envs):
                 s = dict(spec, dir=env["MODEL_DIR"])
@@ -254,8 +312,11 @@ class Case:
                 done[k] = float(line.split()[1]) - t0
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{case} ({mode}) took over {self.args.timeout} s")
+            busy1 = busy_jiffies()
+            cpu = [tree_cpu_s(p.pid) for p in procs]
             stop.set()
             sampler.join()
+            samples.append((time.time() - t0, [landed_bytes(c, total) for c in caches]))
             sent = settled_sent(self.sent_file) - sent0
             bad = []
             if not self.args.no_verify:
@@ -271,6 +332,7 @@ class Case:
                 raise RuntimeError(f"{case} ({mode}): wrong bytes: {bad[:4]}")
             return {"case": case, "mode": mode, "nodes": nodes, "seconds": max(done),
                     "per_node_s": done, "oss_bytes": sent, "model_bytes": self.meta["bytes"],
+                    "cpu_s": cpu, "machine_busy": (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]),
                     "samples": samples, "work": str(run)}
         finally:
             for p in procs:
@@ -412,6 +474,9 @@ def parse(argv):
     p.add_argument("--keep-work", action="store_true", help="keep each run's node folders")
     p.add_argument("--log-level", default="info", choices=list(LOG_LEVELS),
                    help="the nodes' logLevel")
+    p.add_argument("--prefetch-nice", type=int, default=10,
+                   help="the nodes' prefetch.nice (the product's default 10; 0 when other "
+                        "work on this machine would starve the nodes' I/O threads)")
     p.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check")
     p.add_argument("--timeout", type=float, default=600.0, help="per case, seconds")
     p.add_argument("--json", metavar="PATH", help="write the raw results as JSON")
@@ -448,7 +513,9 @@ def run_mode(args, mode: str, work: Path, meta: dict, preload: str) -> dict:
                 runs.append(r)
                 print(f"{mode:13s} {name:9s} run {i + 1}/{args.runs}: {r['seconds']:6.2f} s "
                       f"(nodes {', '.join(f'{s:.2f}' for s in r['per_node_s'])}), OSS bytes "
-                      f"{r['oss_bytes'] / r['model_bytes']:.3f} x model; load "
+                      f"{r['oss_bytes'] / r['model_bytes']:.3f} x model; CPU s per node "
+                      f"{', '.join(f'{c:.2f}' for c in r['cpu_s'])}, machine busy "
+                      f"{100 * r['machine_busy']:.0f}%; load "
                       f"{os.getloadavg()[0]:.2f}", flush=True)
             runs.sort(key=lambda r: r["seconds"])
             med = dict(runs[len(runs) // 2])
@@ -494,6 +561,7 @@ def main(argv=None, command: str | None = None) -> int:
         print(line)
     doc = {"machine": machine, "command": command, "params": {
         "nodes": args.nodes, "egress_mbit": args.egress_mbit, "delay_ms": args.delay_ms,
+        "prefetch_nice": args.prefetch_nice,
         "runs": args.runs, "size_gib": args.size_gib}, "shards": meta["shards"],
         "bytes": meta["bytes"], "results": results, "ratios": rat}
     if args.json:
