@@ -479,6 +479,8 @@ def parse(argv):
                         "work on this machine would starve the nodes' I/O threads)")
     p.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check")
     p.add_argument("--timeout", type=float, default=600.0, help="per case, seconds")
+    p.add_argument("--settle", type=float, default=6.0,
+                   help="seconds of pause before every case (freed memory settles)")
     p.add_argument("--json", metavar="PATH", help="write the raw results as JSON")
     p.add_argument("--markdown", action="store_true",
                    help=f"update {DOC} (section broadcast), results.json and broadcast.png")
@@ -509,6 +511,10 @@ def run_mode(args, mode: str, work: Path, meta: dict, preload: str) -> dict:
         for name in [c for c in CASES if c in args.cases.split(",")]:
             runs = []
             for i in range(args.runs):
+                # Memory the previous case freed goes back to the hypervisor after a
+                # moment; until then re-touching it is faster than fresh memory
+                # (model_load.py's --settle): every case starts on fresh memory alike.
+                time.sleep(args.settle)
                 r = case.run(name, mode)
                 runs.append(r)
                 print(f"{mode:13s} {name:9s} run {i + 1}/{args.runs}: {r['seconds']:6.2f} s "
