@@ -433,14 +433,15 @@ def markdown(doc: dict) -> str:
         f"127.0.0.x address); a node's application reads every file whole under LD_PRELOAD. "
         f"Time: from starting the nodes until the last node has read every byte; SHA-256 of "
         f"every file on every node checked after the clock stopped. OSS bytes: body bytes the "
-        f"server sent. Median of {p['runs']} run(s).",
+        f"server sent. Every node's `prefetch.nice`: {p['prefetch_nice']}. Median of "
+        f"{p['runs']} run(s); load average at the end {m.get('load_average_at_end', '?')}.",
         "",
         "```",
         doc["command"],
         "```",
         "",
-        "| egress | case | nodes | time (s) | per node (s) | OSS bytes / model |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| egress | case | nodes | time (s) | per node (s) | OSS bytes / model | CPU s per node |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for mode in MODES:
         for case in CASES:
@@ -448,9 +449,10 @@ def markdown(doc: dict) -> str:
             if not r:
                 continue
             per = ", ".join(f"{s:.1f}" for s in r["per_node_s"])
+            cpu = ", ".join(f"{c:.2f}" for c in r["cpu_s"])
             lines.append(f"| {mode} | {case} | {r['nodes']} | {r['seconds']:.2f} "
                          f"(min {r['min']:.2f}, max {r['max']:.2f}) | {per} | "
-                         f"{r['oss_bytes'] / r['model_bytes']:.3f} |")
+                         f"{r['oss_bytes'] / r['model_bytes']:.3f} | {cpu} |")
     lines += ["", *[f"- {v}" for v in verdicts(doc["ratios"])], "",
               "![per-node progress](benchmarks/broadcast.png)", ""]
     return "\n".join(lines)
@@ -562,6 +564,7 @@ def main(argv=None, command: str | None = None) -> int:
             shutil.rmtree(runs_dir, ignore_errors=True)
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)
+    machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     rat = ratios(results)
     for line in verdicts(rat):
         print(line)
