@@ -58,7 +58,7 @@ typedef struct peer_fetch {
     char addr[BC_ADDR_MAX];
     unsigned gen;
     int origin;
-    uint64_t deadline_ms;    /* 503s are asked again until then */
+    uint64_t deadline_ms;    /* 503s are asked again until then (0: before the first) */
     /* A peer reply settled by peer_done (fu freed): its outcome, for wait. */
     bool settled;
     int64_t n;
@@ -188,7 +188,6 @@ static ossc_chunk_fetch *peer_start(void *ctx, const ossc_chunk_request *rq, oss
         return NULL;
     }
     h->rq = *rq;
-    h->deadline_ms = now_ms() + (uint64_t)P.b->stall_s * 4000u;
     ossc_chunk_fetch *r = NULL;
     bool decided = wait_decided();
     if (decided)
@@ -228,11 +227,15 @@ static bool peer_ok(const peer_fetch *h)
 
 /* The settled reply was a 503 and the upstream is still the one asked:
  * ask it again now (the server long-polled already).  False when it cannot
- * (another upstream, the deadline, the request did not start). */
+ * (another upstream, the deadline, the request did not start).  The
+ * deadline runs from the first 503: 4 x the stall limit of "not landed
+ * there yet". */
 static bool ask_again(peer_fetch *h)
 {
     char addr[BC_ADDR_MAX];
     unsigned gen;
+    if (h->perr.http_status == 503 && !h->deadline_ms)
+        h->deadline_ms = now_ms() + (uint64_t)P.b->stall_s * 4000u;
     if (h->perr.http_status != 503 || now_ms() >= h->deadline_ms ||
         bc_shared_read(P.shared, addr, &gen) != BC_ROLE_PEER || !addr[0] || gen != h->gen ||
         is_suspect(h->addr))
@@ -290,7 +293,7 @@ static int64_t peer_wait(ossc_chunk_fetch *f, uint64_t *crc, bool *have_crc, oss
         atomic_fetch_add(&P.shared->peer_failures, 1);
         if (!same) {
             /* Relinked meanwhile (or the upstream was given up): the new one. */
-            if (peer && !is_suspect(addr) && now_ms() < h->deadline_ms) {
+            if (peer && !is_suspect(addr) && (!h->deadline_ms || now_ms() < h->deadline_ms)) {
                 snprintf(h->addr, sizeof(h->addr), "%s", addr);
                 h->gen = gen;
                 ossc_error perr = {0};

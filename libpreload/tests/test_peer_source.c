@@ -10,9 +10,9 @@
  *   long-poll);
  * - the bytes then come from the peer (origin 1), with their CRC-64; the
  *   object store is never asked;
- * - past the stall deadline (4 x OSSC_BROADCAST_STALL_SECONDS) done() stops
- *   asking, and wait() reports the upstream suspect and takes the chunk
- *   from the object store.
+ * - past the stall deadline (4 x OSSC_BROADCAST_STALL_SECONDS from the
+ *   first 503) done() stops asking, and wait() reports the upstream suspect
+ *   and takes the chunk from the object store.
  *
  * Waits are on events (the fake's condition variable, done() turning
  * true), with generous deadlines; nothing asserts a duration. */
