@@ -218,10 +218,11 @@ void bc_agent_start(const ossc_bc_settings *b, const bc_agent_model *m, struct b
         .listen = b->listen,
         .secret = b->secret,
         .secret_len = b->secret_len,
-        /* A node's processes each have a peer client of up to 16
-         * connections: room for several of them before one is refused. */
-        .max_connections = 256,
-        .per_ip = 128,
+        /* A node's processes each have a peer client of up to 64
+         * connections (peer_source.c: one per prefetch transfer): room for
+         * several of them before one is refused. */
+        .max_connections = 512,
+        .per_ip = 256,
         .wait_ms = 2000,
         .timeout_s = 30,
     };
