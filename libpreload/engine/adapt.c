@@ -58,7 +58,7 @@ static void judge_level(ossc_adapt *a)
 }
 
 void ossc_adapt_sample(ossc_adapt *a, uint64_t bytes, double ttfb_ms, double body_ms,
-                       int concurrent)
+                       int concurrent, bool new_connection)
 {
     if (bytes < MIN_SAMPLE_BYTES || !(ttfb_ms >= 0) || !(body_ms > 0))
         return;
@@ -66,14 +66,12 @@ void ossc_adapt_sample(ossc_adapt *a, uint64_t bytes, double ttfb_ms, double bod
     a->ttfb_ms = ewma(a->ttfb_ms, ttfb_ms, a->samples);
     a->conn_rate = ewma(a->conn_rate, rate, a->samples);
     a->samples++;
-    int l = level_of(concurrent);
-    if (l < 0)
+    if (new_connection || level_of(concurrent) != a->level)
         return;
-    ossc_adapt_level *lv = &a->levels[l];
+    ossc_adapt_level *lv = &a->levels[a->level];
     lv->rate = ewma(lv->rate, rate * (double)concurrent, lv->samples);
     lv->samples++;
-    if (l == a->level)
-        judge_level(a);
+    judge_level(a);
 }
 
 int ossc_adapt_streams(const ossc_adapt *a)

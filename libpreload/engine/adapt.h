@@ -56,10 +56,15 @@ void ossc_adapt_init(ossc_adapt *a, bool enabled, uint64_t base_part, bool part_
 
 /* One finished GET transfer of `bytes` body bytes: `ttfb_ms` from the
  * request to its first byte, `body_ms` for the body; `concurrent`: the GET
- * transfers the engine ran when it ended (itself included).  Samples under
- * 64 KiB (too short to say anything about throughput) are ignored. */
+ * transfers the engine ran with it (itself included); `new_connection`:
+ * it had to connect first.  Samples under 64 KiB (too short to say
+ * anything about throughput) are ignored.  A sample judges the current
+ * level only when its concurrency is that level's and its connection was
+ * already open: a first read's connection set-up would make any next level
+ * look better, and the tail of a read (few parts left) would make its own
+ * level look worse. */
 void ossc_adapt_sample(ossc_adapt *a, uint64_t bytes, double ttfb_ms, double body_ms,
-                       int concurrent);
+                       int concurrent, bool new_connection);
 
 /* The parts one read of `len` bytes runs at once now. */
 int ossc_adapt_streams(const ossc_adapt *a);

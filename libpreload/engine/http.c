@@ -90,8 +90,9 @@ static bool counts_for_adapt(const ossc_req *r)
 }
 
 /* Feeds one finished GET attempt to the controller: its wait for the first
- * byte (after the connection was ready), its body rate, and how many GETs
- * ran with it (the most of when it started and when it ended).  Failed
+ * byte (after the connection was ready), its body rate, how many GETs ran
+ * with it (the most of when it started and when it ended) and whether it
+ * opened a connection.  Failed
  * attempts and replies without a body say nothing about the link's rate. */
 static void adapt_sample(ossc_http *h, ossc_req *r, CURL *e, CURLcode cc)
 {
@@ -99,7 +100,9 @@ static void adapt_sample(ossc_http *h, ossc_req *r, CURL *e, CURLcode cc)
     if (cc != CURLE_OK || (r->http_status != 206 && r->http_status != 200))
         return;
     curl_off_t pre = 0, first = 0, total = 0, bytes = 0;
-    if (curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK ||
+    long connects = 0;
+    if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects) != CURLE_OK ||
+        curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK ||
         curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME_T, &first) != CURLE_OK ||
         curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total) != CURLE_OK ||
         curl_easy_getinfo(e, CURLINFO_SIZE_DOWNLOAD_T, &bytes) != CURLE_OK || bytes <= 0)
@@ -107,7 +110,7 @@ static void adapt_sample(ossc_http *h, ossc_req *r, CURL *e, CURLcode cc)
     int concurrent = now > r->adapt_concurrent ? now : r->adapt_concurrent;
     pthread_mutex_lock(&h->adapt_lock);
     ossc_adapt_sample(&h->adapt, (uint64_t)bytes, (double)(first - pre) / 1000.0,
-                      (double)(total - first) / 1000.0, concurrent);
+                      (double)(total - first) / 1000.0, concurrent, connects > 0);
     pthread_mutex_unlock(&h->adapt_lock);
 }
 
