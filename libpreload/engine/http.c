@@ -92,8 +92,8 @@ static bool counts_for_adapt(const ossc_req *r)
 /* Feeds one finished GET attempt to the controller: its wait for the first
  * byte (after the connection was ready), its body rate, how many GETs ran
  * with it (the most of when it started and when it ended) and whether it
- * opened a connection.  Failed
- * attempts and replies without a body say nothing about the link's rate. */
+ * opened a connection.  Failed attempts and replies without a body say
+ * nothing about the link's rate. */
 static void adapt_sample(ossc_http *h, ossc_req *r, CURL *e, CURLcode cc)
 {
     int now = atomic_fetch_sub(&h->gets_active, 1);
