@@ -132,10 +132,16 @@ def test_sequential_read_ahead_window(emu, bucket, cred_file, tmp_path):
         jumped = gets()
     sizes = [4 * MiB, 4 * MiB, 8 * MiB, 16 * MiB, 32 * MiB, 32 * MiB, 4 * MiB + 5]
     assert streamed == {sum(sizes[:i]): n for i, n in enumerate(sizes)}
-    assert header == {0: 4 * MiB, 4 * MiB: 4 * MiB}
-    # (the 16 MiB chunk ahead at 16 MiB may or may not have started when the seek came)
-    assert {k: v for k, v in jumped.items() if k != 16 * MiB} == {
-        0: 4 * MiB, 4 * MiB: 4 * MiB, 8 * MiB: 8 * MiB, 70 * MiB: 4 * MiB, 74 * MiB: 4 * MiB}
+    # The chunk ahead of the one read is started at once, and cancelled by
+    # close() or a seek: it may or may not have reached the server.
+    def within(got, required, optional):
+        assert {k: got[k] for k in required if k in got} == required, got
+        assert set(got) <= set(required) | set(optional), got
+        assert all(got[k] == optional[k] for k in got if k in optional), got
+
+    within(header, {0: 4 * MiB}, {4 * MiB: 4 * MiB})      # no more than before
+    within(jumped, {0: 4 * MiB, 4 * MiB: 4 * MiB, 8 * MiB: 8 * MiB, 70 * MiB: 4 * MiB},
+           {16 * MiB: 16 * MiB, 74 * MiB: 4 * MiB})         # back to 4 MiB after the seek
 
 
 def test_checkpoint_reader_requests(emu, bucket, cred_file, audited):
