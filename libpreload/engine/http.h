@@ -105,6 +105,7 @@ struct ossc_req {
     size_t body_pos;
     uint64_t not_before_ms;
     double started_ms;
+    int adapt_concurrent;               /* GETs running when this one started (adapt.c) */
     bool status_checked;
     bool overflow;
     /* What the reply's headers promise for this attempt of a ranged GET
@@ -132,6 +133,10 @@ void ossc_http_free(ossc_http *h);
  * change. */
 void ossc_thread_lower_priority(int nice);
 int ossc_http_concurrency(const ossc_http *h);
+/* Bytes per ranged GET for one read of `len` bytes: http.partSize, or with
+ * http.adaptive the size adapt.c chooses from what this engine's transfers
+ * measured (never below http.partSize; exactly it when the user set it). */
+uint64_t ossc_http_part_for(ossc_http *h, uint64_t len);
 
 /* The request's body goes to the caller (a buffer or a file), not r->resp. */
 static inline bool ossc_req_has_sink(const ossc_req *r)

@@ -11,6 +11,7 @@
 
 #include <curl/curl.h>
 
+#include "adapt.h"
 #include "http.h"
 
 typedef struct ossc_io_thread {
@@ -37,6 +38,9 @@ struct ossc_http {
     ossc_io_thread *threads;
     atomic_bool stopping;
     atomic_uint next_thread;
+    atomic_int gets_active;     /* ranged GETs into a sink in the multi handles */
+    pthread_mutex_t adapt_lock; /* guards adapt */
+    ossc_adapt adapt;           /* part size per read from measured throughput */
 };
 
 /* Monotonic milliseconds with sub-millisecond precision (for audit times). */

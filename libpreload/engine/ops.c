@@ -215,7 +215,7 @@ static ossc_future *get_async(ossc_client *c, const char *bucket, const char *ke
     f->dst = dst;
     ossc_waitgroup_init(&f->wg);
     char *mapped = dst ? NULL : map_file_range(f, fd, fd_off, len);
-    uint64_t ps = c->cfg.http.part_size;
+    uint64_t ps = ossc_http_part_for(c->http, len);
     f->nparts = len ? (size_t)((len + ps - 1) / ps) : 0;
     if (f->nparts) {
         f->parts = calloc(f->nparts, sizeof(*f->parts));

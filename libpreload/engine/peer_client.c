@@ -41,8 +41,10 @@ static void peer_config(const ossc_peer_options *o, ossc_config *cfg)
         o->connect_timeout_ms > 0 ? o->connect_timeout_ms : PEER_CONNECT_TIMEOUT_MS;
     cfg->http.low_speed_limit_bytes = 1;
     cfg->http.low_speed_timeout_s = o->stall_s > 0 ? o->stall_s : PEER_STALL_S;
-    if (o->part_size)
+    if (o->part_size) {
         cfg->http.part_size = o->part_size;
+        cfg->http.part_size_set = true; /* the cache's chunk: one request each */
+    }
     cfg->http.path_style = true;
     cfg->http.sign_version = OSSC_SIGN_PEER;
 }
