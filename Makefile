@@ -11,7 +11,7 @@ TSAN_BUILD ?= build-tsan
 FUZZ_SECONDS ?= 30
 FUZZ_TARGETS = xml_list xml_error config cred uri manifest
 
-.PHONY: demo test deps build test-c test-py asan fuzz tsan bench clean packages docs
+.PHONY: demo test deps build test-c test-py asan fuzz tsan bench clean packages wheel docs
 
 deps:
 	bash scripts/install-deps.sh
@@ -67,11 +67,16 @@ bench: build
 	$(PYTHON) scripts/bench/run.py --scenario engine_get
 	$(PYTHON) scripts/bench/run.py --scenario all --markdown
 
+# dist/: the .deb, the .rpm and the portable manylinux wheel (its
+# dependencies built from source once, cached in build-manylinux/).
 packages: deps
 	bash packaging/build-packages.sh
+
+wheel: deps
+	bash packaging/build-packages.sh wheel
 
 docs: deps
 	$(PYTHON) -m mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) build-pkg dist site
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) build-pkg build-manylinux dist site

@@ -2,11 +2,13 @@
 # Builds the release artifacts into dist/ (what `make packages` runs):
 #   oss-connector-lib_<version>_<arch>.deb   (dpkg-deb)
 #   oss-connector-lib-<version>.<arch>.rpm   (rpmbuild; Debian package "rpm")
-#   ossconnector-<version>-*.whl             (pip wheel, meson-python)
+#   ossconnector-<version>-cp39-abi3-manylinux_2_28_x86_64.whl
+#                                            (packaging/manylinux/build-wheel.sh)
 #
 # Usage: packaging/build-packages.sh [deb] [rpm] [wheel]   (default: all three)
 # Environment: DIST_DIR (default dist), BUILD_DIR (meson build of the library,
-# default build-pkg), PYTHON (default python3), MAINTAINER (deb Maintainer field).
+# default build-pkg), PYTHON (default python3), MAINTAINER (deb Maintainer field),
+# OSSC_WHEEL_CACHE (the wheel's dependency build cache, default build-manylinux).
 #
 # The library is built once for both packages:
 #   meson setup build-pkg -Dpython=false -Dtests=false --prefix=/usr/local --libdir=lib
@@ -122,11 +124,11 @@ build_rpm() {
 }
 
 build_wheel() {
-    # --no-build-isolation: use the meson/meson-python/cffi already installed
-    # (scripts/install-deps.sh); nothing is fetched.
+    # The portable manylinux_2_28 wheel (packaging/manylinux/build-wheel.sh):
+    # its dependencies built from source with zig cc, cached in
+    # $OSSC_WHEEL_CACHE (default build-manylinux/).
     rm -f "$DIST"/ossconnector-"$VERSION"-*.whl
-    "$PYTHON" -m pip wheel "$ROOT" --no-build-isolation --no-deps -q -w "$DIST" >&2
-    ls "$DIST"/ossconnector-"$VERSION"-*.whl
+    PYTHON="$PYTHON" bash "$HERE/manylinux/build-wheel.sh" "$DIST"
 }
 
 if wants deb || wants rpm; then

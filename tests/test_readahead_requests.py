@@ -91,6 +91,59 @@ def test_object_reader_requests(emu, bucket, cred_file, audited):
     assert _get_count(emu, bucket, "obj") == len(seq) + len(whole) + len(rand) + len(full)
 
 
+def test_sequential_read_ahead_window(emu, bucket, cred_file, tmp_path):
+    """The read-ahead window of Client.open's streams: 4 MiB to start, doubled
+    each time the reader moves into the chunk fetched ahead, 32 MiB at most;
+    a jump elsewhere starts again at 4 MiB.  (Parts of 64 MiB, set by the
+    user, so each chunk is one GET.)"""
+    from ossconnector import Client
+    from ossconnector.readahead._sequential import DEFAULT_CHUNK, START_CHUNK
+
+    assert (START_CHUNK, DEFAULT_CHUNK) == (4 * MiB, 32 * MiB)
+    config = write_config(tmp_path, auditThresholdMs=0, http={"partSize": 64 * MiB})
+    log = tmp_path / "audit.log"
+    size = 100 * MiB + 5
+    data = _put(emu, bucket, "stream", size, seed=9)
+
+    def gets():
+        """{first byte: length} of the GETs since the last call (the range
+        asked for, so a chunk cancelled half-way still shows its size)."""
+        out = {}
+        for ln in log.read_text().splitlines():
+            if " GET " in ln:
+                a, b = next(f for f in ln.split() if f.startswith("range="))[6:].split("-")
+                out[int(a)] = int(b) + 1 - int(a)
+        log.write_text("")
+        return out
+
+    with Client(emu.endpoint, cred_path=cred_file, config_path=config) as client:
+        with client.open(f"oss://{bucket}/stream", size=size) as r:
+            assert b"".join(iter(lambda: r.read(256 * KiB), b"")) == data
+        streamed = gets()
+        with client.open(f"oss://{bucket}/stream", size=size) as r:
+            assert r.read(8) == data[:8]               # a header: no more than before
+            assert r.read(100) == data[8:108]
+        header = gets()
+        with client.open(f"oss://{bucket}/stream", size=size) as r:
+            for _ in range(3 * 64):                    # into the 8 MiB chunk
+                r.read(64 * KiB)
+            r.seek(70 * MiB)                           # elsewhere: 4 MiB again
+            assert r.read(1000) == data[70 * MiB:70 * MiB + 1000]
+        jumped = gets()
+    sizes = [4 * MiB, 4 * MiB, 8 * MiB, 16 * MiB, 32 * MiB, 32 * MiB, 4 * MiB + 5]
+    assert streamed == {sum(sizes[:i]): n for i, n in enumerate(sizes)}
+    # The chunk ahead of the one read is started at once, and cancelled by
+    # close() or a seek: it may or may not have reached the server.
+    def within(got, required, optional):
+        assert {k: got[k] for k in required if k in got} == required, got
+        assert set(got) <= set(required) | set(optional), got
+        assert all(got[k] == optional[k] for k in got if k in optional), got
+
+    within(header, {0: 4 * MiB}, {4 * MiB: 4 * MiB})      # no more than before
+    within(jumped, {0: 4 * MiB, 4 * MiB: 4 * MiB, 8 * MiB: 8 * MiB, 70 * MiB: 4 * MiB},
+           {16 * MiB: 16 * MiB, 74 * MiB: 4 * MiB})         # back to 4 MiB after the seek
+
+
 def test_checkpoint_reader_requests(emu, bucket, cred_file, audited):
     torch = pytest.importorskip("torch")
     from ossconnector.checkpoint import OssCheckpoint

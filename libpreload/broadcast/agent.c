@@ -63,8 +63,9 @@ static void publish(uint32_t role, const char *upstream)
     if (!first && sh->role == role && strcmp(sh->upstream, upstream) == 0)
         return;
     if (role == BC_ROLE_PEER)
-        OSSC_INFO("broadcast: node %s receives from %s%s%s", A.self.addr, upstream,
-                  first ? "" : " (was ", first ? "" : (sh->role == BC_ROLE_PEER ? sh->upstream : "OSS"));
+        OSSC_INFO("broadcast: node %s receives from %s%s%s%s", A.self.addr, upstream,
+                  first ? "" : " (was ", first ? "" : (sh->role == BC_ROLE_PEER ? sh->upstream : "OSS"),
+                  first ? "" : ")");
     else
         OSSC_INFO("broadcast: node %s pulls from OSS%s", A.self.addr,
                   first ? "" : " (its upstream is gone)");
@@ -217,10 +218,11 @@ void bc_agent_start(const ossc_bc_settings *b, const bc_agent_model *m, struct b
         .listen = b->listen,
         .secret = b->secret,
         .secret_len = b->secret_len,
-        /* A node's processes each have a peer client of up to 16
-         * connections: room for several of them before one is refused. */
-        .max_connections = 256,
-        .per_ip = 128,
+        /* A node's processes each have a peer client of up to 64
+         * connections (peer_source.c: one per prefetch transfer): room for
+         * several of them before one is refused. */
+        .max_connections = 512,
+        .per_ip = 256,
         .wait_ms = 2000,
         .timeout_s = 30,
     };

@@ -46,11 +46,12 @@ static inline uint32_t bc_shared_read(struct bc_shared *b, char out[BC_ADDR_MAX]
         unsigned s1 = atomic_load(&b->seq);
         if (s1 & 1)
             continue;
-        uint32_t role = b->role;
+        /* Acquire loads of the data (free on x86) keep the second read of
+         * seq after them; unlike a fence, ThreadSanitizer understands them. */
+        uint32_t role = __atomic_load_n(&b->role, __ATOMIC_ACQUIRE);
         for (size_t i = 0; i < BC_ADDR_MAX; i++)
-            out[i] = ((volatile char *)b->upstream)[i];
+            out[i] = __atomic_load_n(&b->upstream[i], __ATOMIC_ACQUIRE);
         out[BC_ADDR_MAX - 1] = '\0';
-        atomic_thread_fence(memory_order_acquire);
         if (atomic_load(&b->seq) == s1) {
             if (gen)
                 *gen = s1;

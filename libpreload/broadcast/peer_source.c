@@ -6,9 +6,12 @@
  * upstream's chunk server through a peer client (engine/peer_client.h: the
  * engine's I/O threads, landing in the cache file, CRC as bytes arrive).
  * A 503 means "not landed there yet": asked again while the upstream is
- * unchanged, up to the stall limit.  Any other failure: the upstream is
- * reported suspect (the agent relinks), the peer failure counted, and the
- * chunk fetched from OSS in the same wait. */
+ * unchanged, up to the stall limit.  The ask-again happens in done() as
+ * soon as the 503 is in, without blocking: the prefetcher polls done() for
+ * all its transfers, and a 503 settled inside wait() would hold it (and
+ * every other chunk it has in flight) for the next long-poll.  Any other
+ * failure: the upstream is reported suspect (the agent relinks), the peer
+ * failure counted, and the chunk fetched from OSS in the same wait. */
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -28,6 +31,12 @@
 /* A peer client per upstream address, shared by this process's fetches;
  * kept until reset (relinks are rare, each client has its I/O threads). */
 #define MAX_PEERS 16
+/* Connections of a peer client, and the most prefetch transfers this source
+ * asks the prefetcher for (prefetcher()): every transfer gets a connection
+ * of its own.  A request for a chunk not landed upstream occupies its
+ * connection for the server's long-poll; with fewer connections than
+ * transfers, requests for chunks already there would queue behind it. */
+#define PEER_CONNECTIONS 64
 static struct {
     pthread_mutex_t lock;
     pid_t pid;
@@ -49,6 +58,13 @@ typedef struct peer_fetch {
     char addr[BC_ADDR_MAX];
     unsigned gen;
     int origin;
+    uint64_t deadline_ms;    /* 503s are asked again until then (0: before the first) */
+    /* A peer reply settled by peer_done (fu freed): its outcome, for wait. */
+    bool settled;
+    int64_t n;
+    uint64_t crc;
+    bool got_crc;
+    ossc_error perr;
 } peer_fetch;
 
 static uint64_t now_ms(void)
@@ -56,6 +72,24 @@ static uint64_t now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The host of this node's advertised host:port ("[v6]:port" unbracketed):
+ * peer clients connect from it, so a refusing peer's log names this node.
+ * Empty when it does not fit. */
+static void advertised_host(char *out, size_t cap)
+{
+    const char *adv = P.b->advertise;
+    const char *colon = strrchr(adv, ':');
+    size_t n = colon ? (size_t)(colon - adv) : 0;
+    if (n >= 2 && adv[0] == '[' && adv[n - 1] == ']') {
+        adv++;
+        n -= 2;
+    }
+    if (n >= cap)
+        n = 0;
+    memcpy(out, adv, n);
+    out[n] = '\0';
 }
 
 static ossc_client *peer_client(const char *addr)
@@ -71,14 +105,17 @@ static ossc_client *peer_client(const char *addr)
             cl = P.peers[i].cl;
     if (!cl && P.n < MAX_PEERS) {
         ossc_error err = {0};
+        char self[BC_ADDR_MAX];
+        advertised_host(self, sizeof(self));
         ossc_peer_options o = {
             .addr = addr,
             .secret = P.b->secret,
             .secret_len = P.b->secret_len,
             .connect_timeout_ms = P.b->connect_timeout_ms,
             .stall_s = P.b->stall_s,
-            .concurrency = 16,
+            .concurrency = PEER_CONNECTIONS,
             .part_size = 1ull << 30, /* one request per chunk (chunks are smaller) */
+            .bind_host = self,
         };
         cl = ossc_peer_client_new(&o, &err);
         if (cl) {
@@ -190,12 +227,62 @@ static ossc_chunk_fetch *peer_start(void *ctx, const ossc_chunk_request *rq, oss
     return r;
 }
 
+/* Ends the peer future h->fu (which must be done, or may block when not)
+ * and keeps its outcome in h. */
+static void settle_peer(peer_fetch *h)
+{
+    memset(&h->perr, 0, sizeof(h->perr));
+    ossc_in_hook++;
+    h->n = ossc_future_wait(h->fu, &h->perr);
+    h->got_crc = h->n >= 0 && ossc_future_crc64(h->fu, &h->crc, NULL) >= 0;
+    ossc_future_free(h->fu);
+    ossc_in_hook--;
+    h->fu = NULL;
+    h->settled = true;
+}
+
+static bool peer_ok(const peer_fetch *h)
+{
+    return h->n == (int64_t)h->rq.len && h->got_crc;
+}
+
+/* The settled reply was a 503 and the upstream is still the one asked:
+ * ask it again now (the server long-polled already).  False when it cannot
+ * (another upstream, the deadline, the request did not start).  The
+ * deadline runs from the first 503: 4 x the stall limit of "not landed
+ * there yet". */
+static bool ask_again(peer_fetch *h)
+{
+    char addr[BC_ADDR_MAX];
+    unsigned gen;
+    if (h->perr.http_status == 503 && !h->deadline_ms)
+        h->deadline_ms = now_ms() + (uint64_t)P.b->stall_s * 4000u;
+    if (h->perr.http_status != 503 || now_ms() >= h->deadline_ms ||
+        bc_shared_read(P.shared, addr, &gen) != BC_ROLE_PEER || !addr[0] || gen != h->gen ||
+        is_suspect(h->addr))
+        return false;
+    ossc_error err = {0};
+    if (!start_peer(h, &err)) {
+        h->perr = err;
+        return false;
+    }
+    h->settled = false;
+    return true;
+}
+
 static bool peer_done(ossc_chunk_fetch *f)
 {
     peer_fetch *h = (peer_fetch *)f;
     if (h->oss)
         return P.oss->done(h->oss);
-    return ossc_future_done(h->fu) != 0;
+    if (h->settled)
+        return true;
+    if (!ossc_future_done(h->fu))
+        return false;
+    settle_peer(h); /* done: returns at once */
+    if (!peer_ok(h) && ask_again(h))
+        return false; /* not landed upstream yet: asked again, still in flight */
+    return true;
 }
 
 static int64_t wait_oss(peer_fetch *h, uint64_t *crc, bool *have_crc, ossc_error *err)
@@ -209,41 +296,41 @@ static int64_t wait_oss(peer_fetch *h, uint64_t *crc, bool *have_crc, ossc_error
 static int64_t peer_wait(ossc_chunk_fetch *f, uint64_t *crc, bool *have_crc, ossc_error *err)
 {
     peer_fetch *h = (peer_fetch *)f;
-    uint64_t deadline = now_ms() + (uint64_t)P.b->stall_s * 4000u;
     while (!h->oss) {
-        ossc_error perr = {0};
-        ossc_in_hook++;
-        int64_t n = ossc_future_wait(h->fu, &perr);
-        bool got_crc = n >= 0 && ossc_future_crc64(h->fu, crc, NULL) >= 0;
-        ossc_future_free(h->fu);
-        ossc_in_hook--;
-        h->fu = NULL;
-        if (n == (int64_t)h->rq.len && got_crc) {
+        if (!h->settled)
+            settle_peer(h);
+        if (peer_ok(h)) {
+            *crc = h->crc;
             *have_crc = true;
-            atomic_fetch_add(&P.shared->recv_peer, (unsigned long long)n);
-            return n;
+            atomic_fetch_add(&P.shared->recv_peer, (unsigned long long)h->n);
+            return h->n;
         }
+        if (ask_again(h))
+            continue; /* not landed there yet: ask again (the server waited already) */
         char addr[BC_ADDR_MAX];
         unsigned gen;
         bool peer = bc_shared_read(P.shared, addr, &gen) == BC_ROLE_PEER && addr[0];
         bool same = peer && gen == h->gen && !is_suspect(h->addr);
-        if (perr.http_status == 503 && same && now_ms() < deadline && start_peer(h, &perr))
-            continue; /* not landed there yet: ask again (the server waited already) */
         atomic_fetch_add(&P.shared->peer_failures, 1);
         if (!same) {
             /* Relinked meanwhile (or the upstream was given up): the new one. */
-            if (peer && !is_suspect(addr) && now_ms() < deadline) {
+            if (peer && !is_suspect(addr) && (!h->deadline_ms || now_ms() < h->deadline_ms)) {
                 snprintf(h->addr, sizeof(h->addr), "%s", addr);
                 h->gen = gen;
-                if (start_peer(h, &perr))
+                ossc_error perr = {0};
+                if (start_peer(h, &perr)) {
+                    h->settled = false;
                     continue;
+                }
+                h->perr = perr;
+                h->n = -1;
             }
         } else {
             char why[OSSC_ERR_MSG_MAX + 32];
-            if (perr.http_status)
-                snprintf(why, sizeof(why), "HTTP %d: %s", perr.http_status, perr.message);
+            if (h->perr.http_status)
+                snprintf(why, sizeof(why), "HTTP %d: %s", h->perr.http_status, h->perr.message);
             else
-                snprintf(why, sizeof(why), "%s", n >= 0 ? "a short reply" : perr.message);
+                snprintf(why, sizeof(why), "%s", h->n >= 0 ? "a short reply" : h->perr.message);
             report_suspect(h->addr, why, h->rq.key);
         }
         if (!start_oss(h, err))
@@ -268,7 +355,8 @@ static void peer_release(ossc_chunk_fetch *f)
 static int peer_prefetcher(void *ctx)
 {
     (void)ctx;
-    return P.oss->prefetcher ? P.oss->prefetcher(P.oss->ctx) : 1;
+    int n = P.oss->prefetcher ? P.oss->prefetcher(P.oss->ctx) : 1;
+    return n < PEER_CONNECTIONS ? n : PEER_CONNECTIONS;
 }
 
 static int peer_origin(ossc_chunk_fetch *f)

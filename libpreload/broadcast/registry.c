@@ -285,6 +285,25 @@ static void node_from_hash(bc_node_info *n, const redisReply *h)
     }
 }
 
+/* ---- join ----------------------------------------------------------------- */
+
+/* KEYS: seq members node info path.  ARGV: keep-seconds, node ttl, id,
+ * oss_path, nfiles, total, vid, then the node hash's field/value pairs
+ * (its seq field is overwritten with the seq taken).  Returns the seq. */
+#define JOIN_SCRIPT                                                                  \
+    "local s = redis.call('INCR', KEYS[1]) "                                         \
+    "redis.call('EXPIRE', KEYS[1], ARGV[1]) "                                        \
+    "redis.call('ZADD', KEYS[2], s, ARGV[3]) "                                       \
+    "redis.call('EXPIRE', KEYS[2], ARGV[1]) "                                        \
+    "redis.call('HSET', KEYS[3], unpack(ARGV, 8)) "                                  \
+    "redis.call('HSET', KEYS[3], 'seq', s) "                                         \
+    "redis.call('EXPIRE', KEYS[3], ARGV[2]) "                                        \
+    "redis.call('HSET', KEYS[4], 'oss_path', ARGV[4], 'nfiles', ARGV[5], 'total', ARGV[6]) " \
+    "redis.call('EXPIRE', KEYS[4], ARGV[1]) "                                        \
+    "redis.call('SADD', KEYS[5], ARGV[7]) "                                          \
+    "redis.call('EXPIRE', KEYS[5], ARGV[1]) "                                        \
+    "return s"
+
 /* ---- pipelines ------------------------------------------------------------ */
 
 /* Sends n queued commands' replies back: the first error (context or
@@ -329,40 +348,37 @@ int bc_registry_join(bc_registry *r, const char *vid, const char *oss_path, uint
         key(r, err, k_info, "ossc:bc:%s:info", vid) < 0 || path_key(r, err, k_path, oss_path) < 0)
         return -1;
 
-    /* The seq first (its value goes into the ZADD), then the rest in one
-     * transaction: a reader never sees a member without its hash. */
-    redisReply *rep = commandv(r, err, "join (INCR)", "INCR", k_seq, NULL);
-    if (!rep)
-        return -1;
-    if (rep->type != REDIS_REPLY_INTEGER) {
-        freeReplyObject(rep);
-        return ossc_error_set(err, EPROTO, "broadcast redis %s: INCR %s: not an integer",
-                              r->where, k_seq);
-    }
-    self->seq = rep->integer;
-    freeReplyObject(rep);
-
-    char seq[24], nf[16], total[24];
-    snprintf(seq, sizeof seq, "%lld", self->seq);
+    /* One script, so one atomic step: the seq is taken and the member, its
+     * hash and the other keys are written together.  A node that read the
+     * members after its join therefore sees every live node with a lower
+     * seq; with INCR first and the rest after, a node joining at the same
+     * moment could hold seq 1 while not yet a member, and the next one
+     * would start pulling from OSS too (relinking a tick later, after the
+     * bytes were paid for).  A reader never sees a member without its hash. */
+    char keep[16], ttl[16], nf[16], total[24];
+    snprintf(keep, sizeof keep, "%d", BC_REGISTRY_KEEP_S);
+    snprintf(ttl, sizeof ttl, "%d", ttl_s > 0 ? ttl_s : 1);
     snprintf(nf, sizeof nf, "%" PRIu32, nfiles);
     snprintf(total, sizeof total, "%" PRIu64, self->total);
     node_argv a;
     node_hset_argv(&a, k_node, self);
-
-    int n = 0;
-    redisAppendCommand(r->c, "MULTI"), n++;
-    append_expire(r, k_seq, BC_REGISTRY_KEEP_S), n++;
-    redisAppendCommand(r->c, "ZADD %s %s %s", k_members, seq, self->id), n++;
-    append_expire(r, k_members, BC_REGISTRY_KEEP_S), n++;
-    redisAppendCommandArgv(r->c, 2 + 2 * NODE_FIELDS, a.argv, NULL), n++;
-    append_expire(r, k_node, ttl_s), n++;
-    redisAppendCommand(r->c, "HSET %s oss_path %s nfiles %s total %s", k_info, oss_path, nf,
-                       total), n++;
-    append_expire(r, k_info, BC_REGISTRY_KEEP_S), n++;
-    redisAppendCommand(r->c, "SADD %s %s", k_path, vid), n++;
-    append_expire(r, k_path, BC_REGISTRY_KEEP_S), n++;
-    redisAppendCommand(r->c, "EXEC"), n++;
-    return drain(r, n, err, "join");
+    const char *argv[3 + 5 + 7 + 2 * NODE_FIELDS] = {
+        "EVAL", JOIN_SCRIPT, "5", k_seq, k_members, k_node, k_info, k_path,
+        keep, ttl, self->id, oss_path, nf, total, vid};
+    int argc = 15;
+    for (int i = 0; i < 2 * NODE_FIELDS; i++)
+        argv[argc++] = a.argv[2 + i];
+    redisReply *rep = command(r, err, "join", argc, argv, NULL);
+    if (!rep)
+        return -1;
+    if (rep->type != REDIS_REPLY_INTEGER) {
+        freeReplyObject(rep);
+        return ossc_error_set(err, EPROTO, "broadcast redis %s: join: not an integer seq",
+                              r->where);
+    }
+    self->seq = rep->integer;
+    freeReplyObject(rep);
+    return 0;
 }
 
 int bc_registry_heartbeat(bc_registry *r, const char *vid, const bc_node_info *self, int ttl_s,

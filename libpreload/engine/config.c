@@ -45,6 +45,8 @@ void ossc_config_defaults(ossc_config *cfg)
     cfg->fast_list.workers = 16;
 
     cfg->http.part_size = 8ull << 20;
+    cfg->http.part_size_set = false;
+    cfg->http.adaptive = true;
     cfg->http.max_retries = 5;
     cfg->http.connect_timeout_ms = 5000;
     cfg->http.low_speed_timeout_s = 30;
@@ -93,6 +95,7 @@ static const struct key_def key_table[] = {
 
     /* OSS parts: 100 KiB minimum (except the last), 5 GiB maximum. */
     {"http.partSize", KEY_U64, OFF(http.part_size), 102400, 5368709120.0},
+    {"http.adaptive", KEY_BOOL, OFF(http.adaptive), 0, 0},
     {"http.maxRetries", KEY_INT, OFF(http.max_retries), 0, 100},
     {"http.connectTimeoutMs", KEY_INT, OFF(http.connect_timeout_ms), 1, 600000},
     {"http.lowSpeedTimeoutSec", KEY_INT, OFF(http.low_speed_timeout_s), 1, 3600},
@@ -109,6 +112,22 @@ static const struct key_def key_table[] = {
 static const char *const sections[] = {
     "datasetConfig", "checkpointConfig", "prefetch", "fastList", "http",
 };
+
+/* Sections another module reads and checks itself, through
+ * ossc_config_section: "broadcast" (broadcast/bc_settings.c).  Skipped
+ * here, so that a bad value there turns off that feature only (with its own
+ * warning) and never fails the whole file. */
+static const char *const foreign_sections[] = {
+    "broadcast",
+};
+
+static int is_foreign_section(const char *name)
+{
+    for (size_t i = 0; i < sizeof foreign_sections / sizeof foreign_sections[0]; i++)
+        if (strcmp(foreign_sections[i], name) == 0)
+            return 1;
+    return 0;
+}
 
 /* The table entry for a dotted key, or NULL when we do not know it. */
 static const struct key_def *find_key(const char *name)
@@ -151,6 +170,8 @@ static int apply_key(const char *file, const struct key_def *def, json_t *v, oss
             *(int *)(void *)dst = (int)n;
         else
             *(uint64_t *)(void *)dst = (uint64_t)n;
+        if (def->offset == OFF(http.part_size))
+            cfg->http.part_size_set = true; /* the user's choice: never resized */
         return 0;
     range:
         return ossc_error_set(err, EINVAL,
@@ -234,6 +255,8 @@ static int apply_object(const char *file, const char *prefix, json_t *obj, ossc_
                 return -1;
             continue;
         }
+        if (!prefix && is_foreign_section(name))
+            continue;
         def = find_key(full);
         if (!def) {
             note_unknown(unknown, unknown_cap, full);
@@ -313,9 +336,8 @@ err:
  * exist), then the default path only if present.  An empty string counts as
  * "not given" so bindings can pass "" for None.  cfg holds the defaults
  * whenever -1 is returned. */
-int ossc_config_load(const char *path, ossc_config *cfg, ossc_error *err)
+static int load_any(const char *path, ossc_config *cfg, ossc_error *err)
 {
-    ossc_config_defaults(cfg);
     if (path && path[0])
         return load_file(path, cfg, err);
     path = getenv(OSSC_CONFIG_ENV);
@@ -329,5 +351,75 @@ int ossc_config_load(const char *path, ossc_config *cfg, ossc_error *err)
     }
     if (access(OSSC_DEFAULT_CONFIG_PATH, F_OK) == 0)
         return load_file(OSSC_DEFAULT_CONFIG_PATH, cfg, err);
+    return 0;
+}
+
+/* The file ossc_config_load(path, ...) reads: path, else
+ * $OSS_CONNECTOR_CONFIG, else the default path when it exists; NULL when
+ * none (the defaults alone). */
+static const char *config_path_in_use(const char *path)
+{
+    if (path && path[0])
+        return path;
+    path = getenv(OSSC_CONFIG_ENV);
+    if (path && path[0])
+        return path;
+    return access(OSSC_DEFAULT_CONFIG_PATH, F_OK) == 0 ? OSSC_DEFAULT_CONFIG_PATH : NULL;
+}
+
+/* Reads the whole file again (a few KiB, once per process that attaches a
+ * model): the section's owner checks its own keys. */
+json_t *ossc_config_section(const char *path, const char *name, char *file, size_t cap,
+                            ossc_error *err)
+{
+    json_error_t jerr;
+    json_t *root, *sec;
+
+    ossc_error_clear(err);
+    if (cap)
+        file[0] = '\0';
+    path = config_path_in_use(path);
+    if (!path)
+        return NULL;
+    snprintf(file, cap, "%s", path);
+    root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+    if (!root) {
+        if (access(path, R_OK) != 0) {
+            int e = errno;
+            ossc_error_set(err, e, "config %s: cannot open: %s", path, strerror(e));
+        } else {
+            ossc_error_set(err, EINVAL, "config %s: line %d, column %d: invalid JSON: %s", path,
+                           jerr.line, jerr.column, jerr.text);
+        }
+        return NULL;
+    }
+    sec = json_is_object(root) ? json_object_get(root, name) : NULL;
+    json_incref(sec);
+    json_decref(root);
+    return sec;
+}
+
+/* $OSSC_HTTP_ADAPTIVE over http.adaptive: unset or empty leaves the file's
+ * value; "0" or "1" replaces it; anything else is EINVAL naming it. */
+static int apply_env(ossc_config *cfg, ossc_error *err)
+{
+    const char *v = getenv(OSSC_ADAPTIVE_ENV);
+    if (!v || !v[0])
+        return 0;
+    if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
+        return ossc_error_set(err, EINVAL, "$%s='%.40s' must be 0 or 1", OSSC_ADAPTIVE_ENV, v);
+    cfg->http.adaptive = v[0] == '1';
+    return 0;
+}
+
+int ossc_config_load(const char *path, ossc_config *cfg, ossc_error *err)
+{
+    ossc_config_defaults(cfg);
+    if (load_any(path, cfg, err) != 0)
+        return -1;
+    if (apply_env(cfg, err) != 0) {
+        ossc_config_defaults(cfg);
+        return -1;
+    }
     return 0;
 }

@@ -12,6 +12,7 @@
 
 #define OSSC_DEFAULT_CONFIG_PATH "/etc/oss-connector/config.json"
 #define OSSC_CONFIG_ENV "OSS_CONNECTOR_CONFIG"
+#define OSSC_ADAPTIVE_ENV "OSSC_HTTP_ADAPTIVE"
 
 typedef struct ossc_config {
     char source[PATH_MAX];      /* file it was read from, "" for defaults */
@@ -45,6 +46,10 @@ typedef struct ossc_config {
     /* Our additions, under "http": */
     struct {
         uint64_t part_size;       /* http.partSize: bytes per ranged GET / upload part, 8 MiB */
+        bool part_size_set;       /* http.partSize was given: reads never resize parts */
+        bool adaptive;            /* http.adaptive: part size and streams per read from
+                                     measured throughput (adapt.h), true; OSSC_HTTP_ADAPTIVE
+                                     (0 or 1) overrides it */
         int max_retries;          /* http.maxRetries, 5 */
         int connect_timeout_ms;   /* http.connectTimeoutMs, 5000 */
         int low_speed_timeout_s;  /* http.lowSpeedTimeoutSec: abort a transfer stalled this long, 30 */
@@ -65,7 +70,20 @@ void ossc_config_defaults(ossc_config *cfg);
  * default path when it exists, else defaults only.  A path given explicitly
  * that does not exist is an error (ENOENT naming the file).  Malformed JSON,
  * wrong types or out-of-range values: EINVAL naming file, line and key.
- * Unknown keys are logged as warnings (and ignored). */
+ * Unknown keys are logged as warnings (and ignored).  $OSSC_HTTP_ADAPTIVE,
+ * when set, overrides http.adaptive: "0" or "1", else EINVAL naming it. */
 int ossc_config_load(const char *path, ossc_config *cfg, ossc_error *err);
+
+struct json_t;
+
+/* The value of `name` at the top level of the config file that
+ * ossc_config_load(path) would read, for a module that checks its own keys
+ * (ossc_config_load skips such sections: "broadcast"; the caller checks it
+ * is an object).  A new reference (json_decref it), with file (cap bytes)
+ * set to the file's path.  NULL with err->code 0: no file in use, or no such
+ * key.  NULL with err set (naming the file): it cannot be read or is not
+ * JSON. */
+struct json_t *ossc_config_section(const char *path, const char *name, char *file, size_t cap,
+                                   ossc_error *err);
 
 #endif

@@ -82,6 +82,38 @@ static void active_unlink(ossc_io_thread *t, ossc_req *r)
     r->active_prev = r->active_next = NULL;
 }
 
+/* Ranged GETs into caller memory or a file: the transfers whose rate the
+ * part size of a read depends on (adapt.c). */
+static bool counts_for_adapt(const ossc_req *r)
+{
+    return r->has_range && ossc_req_has_sink(r) && !r->body && !r->head_only;
+}
+
+/* Feeds one finished GET attempt to the controller: its wait for the first
+ * byte (after the connection was ready), its body rate, how many GETs ran
+ * with it (the most of when it started and when it ended) and whether it
+ * opened a connection.  Failed attempts and replies without a body say
+ * nothing about the link's rate. */
+static void adapt_sample(ossc_http *h, ossc_req *r, CURL *e, CURLcode cc)
+{
+    int now = atomic_fetch_sub(&h->gets_active, 1);
+    if (cc != CURLE_OK || (r->http_status != 206 && r->http_status != 200))
+        return;
+    curl_off_t pre = 0, first = 0, total = 0, bytes = 0;
+    long connects = 0;
+    if (curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects) != CURLE_OK ||
+        curl_easy_getinfo(e, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK ||
+        curl_easy_getinfo(e, CURLINFO_STARTTRANSFER_TIME_T, &first) != CURLE_OK ||
+        curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total) != CURLE_OK ||
+        curl_easy_getinfo(e, CURLINFO_SIZE_DOWNLOAD_T, &bytes) != CURLE_OK || bytes <= 0)
+        return;
+    int concurrent = now > r->adapt_concurrent ? now : r->adapt_concurrent;
+    pthread_mutex_lock(&h->adapt_lock);
+    ossc_adapt_sample(&h->adapt, (uint64_t)bytes, (double)(first - pre) / 1000.0,
+                      (double)(total - first) / 1000.0, concurrent, connects > 0);
+    pthread_mutex_unlock(&h->adapt_lock);
+}
+
 static void start(ossc_io_thread *t, ossc_req *r)
 {
     r->attempts++;
@@ -112,6 +144,8 @@ static void start(ossc_io_thread *t, ossc_req *r)
     }
     t->active++;
     active_link(t, r);
+    if (counts_for_adapt(r))
+        r->adapt_concurrent = atomic_fetch_add(&t->http->gets_active, 1) + 1;
 }
 
 static void collect_done(ossc_io_thread *t)
@@ -134,6 +168,8 @@ static void collect_done(ossc_io_thread *t)
         multi_failed(curl_multi_remove_handle(t->multi, e), "curl_multi_remove_handle");
         if (!r)
             continue;
+        if (counts_for_adapt(r))
+            adapt_sample(t->http, r, e, cc);
         active_unlink(t, r);
         t->active--;
         if (ossc_attempt_judge(t->http, r, cc, &t->rng)) {
@@ -230,6 +266,8 @@ static void drain(ossc_io_thread *t)
 {
     while (t->active_head) {
         ossc_req *r = t->active_head;
+        if (counts_for_adapt(r))
+            atomic_fetch_sub(&t->http->gets_active, 1);
         active_unlink(t, r);
         multi_failed(curl_multi_remove_handle(t->multi, r->easy), "curl_multi_remove_handle");
         r->result = ossc_error_set(&r->err, ECANCELED, "client closed");
@@ -270,6 +308,7 @@ static void http_teardown(ossc_http *h, int started)
         pthread_mutex_destroy(&h->threads[i].lock);
     }
     ossc_forkgate_leave();
+    pthread_mutex_destroy(&h->adapt_lock);
     free(h->threads);
     free(h);
 }
@@ -313,6 +352,9 @@ ossc_http *ossc_http_new(const ossc_config *cfg, const ossc_target *target, int 
     h->nthreads = threads;
     h->per_thread = per_thread;
     h->nice = nice;
+    pthread_mutex_init(&h->adapt_lock, NULL);
+    ossc_adapt_init(&h->adapt, cfg->http.adaptive, cfg->http.part_size, cfg->http.part_size_set,
+                    threads * per_thread);
     for (int i = 0; i < threads; i++) {
         ossc_io_thread *t = &h->threads[i];
         t->http = h;
@@ -352,6 +394,14 @@ void ossc_http_free(ossc_http *h)
 int ossc_http_concurrency(const ossc_http *h)
 {
     return h->nthreads * h->per_thread;
+}
+
+uint64_t ossc_http_part_for(ossc_http *h, uint64_t len)
+{
+    pthread_mutex_lock(&h->adapt_lock);
+    uint64_t part = ossc_adapt_part_for(&h->adapt, len);
+    pthread_mutex_unlock(&h->adapt_lock);
+    return part;
 }
 
 void ossc_http_submit(ossc_http *h, ossc_req *r)

@@ -36,6 +36,10 @@ typedef struct ossc_target {
      * cred is NULL then). */
     const uint8_t *peer_secret;
     size_t peer_secret_len;
+    /* A numeric local address connections are made from (curl's
+     * CURLOPT_INTERFACE "host!<ip>"), so the server sees who we say we
+     * are; empty: the kernel picks (as for OSS). */
+    char bind_host[64];
 } ossc_target;
 
 struct ossc_req {
@@ -62,6 +66,8 @@ struct ossc_req {
     int dst_fd;                         /* or, when >= 0 (dst NULL), pwrite the bytes
                                            into this file at dst_off + received */
     uint64_t dst_off;
+    uint64_t dst_ready;                 /* dst mapping dst_fd: bytes whose pages are
+                                           ready to copy into (landing.c) */
     int sink_errno;                     /* the write into dst_fd failed: no retry */
     bool want_crc;                      /* compute CRC64 of the bytes received */
 
@@ -99,6 +105,7 @@ struct ossc_req {
     size_t body_pos;
     uint64_t not_before_ms;
     double started_ms;
+    int adapt_concurrent;               /* GETs running when this one started (adapt.c) */
     bool status_checked;
     bool overflow;
     /* What the reply's headers promise for this attempt of a ranged GET
@@ -126,6 +133,10 @@ void ossc_http_free(ossc_http *h);
  * change. */
 void ossc_thread_lower_priority(int nice);
 int ossc_http_concurrency(const ossc_http *h);
+/* Bytes per ranged GET for one read of `len` bytes: http.partSize, or with
+ * http.adaptive the size adapt.c chooses from what this engine's transfers
+ * measured (never below http.partSize; exactly it when the user set it). */
+uint64_t ossc_http_part_for(ossc_http *h, uint64_t len);
 
 /* The request's body goes to the caller (a buffer or a file), not r->resp. */
 static inline bool ossc_req_has_sink(const ossc_req *r)

@@ -11,6 +11,7 @@
 
 #include <curl/curl.h>
 
+#include "adapt.h"
 #include "http.h"
 
 typedef struct ossc_io_thread {
@@ -37,6 +38,9 @@ struct ossc_http {
     ossc_io_thread *threads;
     atomic_bool stopping;
     atomic_uint next_thread;
+    atomic_int gets_active;     /* ranged GETs into a sink in the multi handles */
+    pthread_mutex_t adapt_lock; /* guards adapt */
+    ossc_adapt adapt;           /* part size per read from measured throughput */
 };
 
 /* Monotonic milliseconds with sub-millisecond precision (for audit times). */
@@ -56,6 +60,11 @@ void ossc_reply_reset(ossc_req *r);
  * r->easy (http_setup.c).  -1 with r->err filled (never retried): a URL
  * too long, no credentials, a signing or a curl_easy_setopt failure. */
 int ossc_attempt_setup(ossc_http *h, ossc_req *r);
+
+/* http_ca.c: the CA bundle to use when http.caFile is unset, or NULL for
+ * the TLS library's own default (always NULL unless built with
+ * OSSC_PORTABLE). */
+const char *ossc_http_default_ca(void);
 
 /* Decides the outcome of one attempt (http_judge.c): 1 with r->not_before_ms
  * set when the request is to be tried again, 0 when it is finished

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "crc64.h"
+#include "landing.h"
 
 #define OSSC_RESP_MAX (64u << 20) /* cap on XML/error bodies kept in memory */
 
@@ -60,6 +61,9 @@ static int sink_pwrite(ossc_req *r, const char *data, size_t len)
  * CRC; 0, or -1 with the transfer to be aborted. */
 static int take_bytes(ossc_req *r, const char *data, size_t len)
 {
+    if (r->dst && r->dst_fd >= 0 && r->received + len > r->dst_ready &&
+        (r->sink_errno = ossc_land_prepare(r, r->received + len)) != 0)
+        return -1; /* a mapped file: its pages first (ENOSPC, never SIGBUS) */
     if (r->dst)
         memcpy(r->dst + r->received, data, len);
     else if ((r->sink_errno = sink_pwrite(r, data, len)) != 0)

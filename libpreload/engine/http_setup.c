@@ -161,6 +161,8 @@ static int set_common_options(const ossc_config *cfg, ossc_req *r, const char *u
     SETOPT(r, CURLOPT_SSL_VERIFYHOST, cfg->http.verify_tls ? 2L : 0L);
     if (cfg->http.ca_file[0])
         SETOPT(r, CURLOPT_CAINFO, cfg->http.ca_file);
+    else if (ossc_http_default_ca())
+        SETOPT(r, CURLOPT_CAINFO, ossc_http_default_ca());
     return 0;
 }
 
@@ -211,6 +213,11 @@ int ossc_attempt_setup(ossc_http *h, ossc_req *r)
     curl_easy_reset(r->easy);
     if (set_common_options(&h->cfg, r, url) < 0 || set_method(r) < 0)
         return -1;
+    if (h->target.bind_host[0]) {
+        char iface[sizeof(h->target.bind_host) + 8];
+        snprintf(iface, sizeof(iface), "host!%s", h->target.bind_host);
+        SETOPT(r, CURLOPT_INTERFACE, iface);
+    }
     ossc_reply_reset(r);
     r->started_ms = ossc_now_ms_precise();
     return 0;

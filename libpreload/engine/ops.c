@@ -14,6 +14,7 @@
 #include "client.h"
 #include "crc64.h"
 #include "error.h"
+#include "landing.h"
 #include "log.h"
 #include "uri.h"
 
@@ -157,16 +158,17 @@ static void free_parts(ossc_future *f)
  *  - pwrite holds the file's inode lock across the copy, so every part of
  *    one file landing at once queued on it (perf of a model load: 15 % of
  *    all CPU spinning on that lock);
- *  - MADV_POPULATE_WRITE holds the process's mmap lock for reading, which
- *    stalled the application's own mmap/brk behind the I/O threads (import
- *    torch under LD_PRELOAD took 7 s instead of 1.3 s).
- * The range is fallocated first: afterwards every page exists, so a copy
- * into it cannot fault into SIGBUS (a full tmpfs, a range past the end of
- * a sealed file); page faults then take only the mapping's own lock.
+ *  - MADV_POPULATE_WRITE over a whole chunk held the process's mmap lock
+ *    for reading and stalled the application's own mmap/brk behind the I/O
+ *    threads (import torch under LD_PRELOAD took 7 s instead of 1.3 s).
+ * Each part's I/O thread gets the pages ready in steps of 2 MiB just before
+ * it copies into them (ossc_land_prepare, landing.c: populated, or
+ * fallocated on old kernels), so a copy never faults into SIGBUS (a full
+ * tmpfs is ENOSPC) nor takes a fault per page, and the mmap lock is held
+ * for one step at a time.  Huge pages are asked for (ossc_land_advise).
  * Other file systems (a fault there may still need blocks) use pwrite.
  * Returns the address fd_off is mapped at, or NULL when this is not
- * possible (not tmpfs, not open for reading and writing, no space):
- * pwrite then, which reports such errors as errnos. */
+ * possible (not tmpfs, not open for reading and writing): pwrite then. */
 static char *map_file_range(ossc_future *f, int fd, uint64_t fd_off, uint64_t len)
 {
     struct statfs fs;
@@ -181,14 +183,7 @@ static char *map_file_range(ossc_future *f, int fd, uint64_t fd_off, uint64_t le
     void *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)start);
     if (m == MAP_FAILED)
         return NULL;
-    int rc;
-    do
-        rc = fallocate(fd, 0, (off_t)fd_off, (off_t)len);
-    while (rc < 0 && errno == EINTR);
-    if (rc < 0) {
-        munmap(m, span);
-        return NULL;
-    }
+    ossc_land_advise(m, span);
     f->map = m;
     f->map_len = span;
     return (char *)m + (fd_off - start);
@@ -220,7 +215,7 @@ static ossc_future *get_async(ossc_client *c, const char *bucket, const char *ke
     f->dst = dst;
     ossc_waitgroup_init(&f->wg);
     char *mapped = dst ? NULL : map_file_range(f, fd, fd_off, len);
-    uint64_t ps = c->cfg.http.part_size;
+    uint64_t ps = ossc_http_part_for(c->http, len);
     f->nparts = len ? (size_t)((len + ps - 1) / ps) : 0;
     if (f->nparts) {
         f->parts = calloc(f->nparts, sizeof(*f->parts));

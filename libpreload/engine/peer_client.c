@@ -8,12 +8,16 @@
  * would re-read the file for every relink. */
 #include "peer_client.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "error.h"
@@ -37,10 +41,37 @@ static void peer_config(const ossc_peer_options *o, ossc_config *cfg)
         o->connect_timeout_ms > 0 ? o->connect_timeout_ms : PEER_CONNECT_TIMEOUT_MS;
     cfg->http.low_speed_limit_bytes = 1;
     cfg->http.low_speed_timeout_s = o->stall_s > 0 ? o->stall_s : PEER_STALL_S;
-    if (o->part_size)
+    if (o->part_size) {
         cfg->http.part_size = o->part_size;
+        cfg->http.part_size_set = true; /* the cache's chunk: one request each */
+    }
     cfg->http.path_style = true;
     cfg->http.sign_version = OSSC_SIGN_PEER;
+}
+
+/* True when host is a numeric IPv4/IPv6 address of this host: a socket
+ * binds to it (port 0, closed at once; nothing is sent).  Cost: one
+ * socket per peer client. */
+static bool local_address(const char *host)
+{
+    struct sockaddr_storage ss = {0};
+    socklen_t len = 0;
+    struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+        in->sin_family = AF_INET;
+        len = sizeof(*in);
+    } else if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        len = sizeof(*in6);
+    } else {
+        return false;
+    }
+    int s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = s >= 0 && bind(s, (struct sockaddr *)&ss, len) == 0;
+    if (s >= 0)
+        close(s);
+    return ok;
 }
 
 ossc_client *ossc_peer_client_new(const ossc_peer_options *o, ossc_error *err)
@@ -77,6 +108,13 @@ ossc_client *ossc_peer_client_new(const ossc_peer_options *o, ossc_error *err)
     c->target.sign_version = OSSC_SIGN_PEER;
     c->target.peer_secret = c->peer_secret;
     c->target.peer_secret_len = c->peer_secret_len;
+    if (o->bind_host && o->bind_host[0] && strlen(o->bind_host) < sizeof(c->target.bind_host)) {
+        if (local_address(o->bind_host))
+            snprintf(c->target.bind_host, sizeof(c->target.bind_host), "%s", o->bind_host);
+        else
+            OSSC_DEBUG("peer client for %s: %s is not a local address: not bound to it",
+                       o->addr, o->bind_host);
+    }
 
     int transfers = o->concurrency > 0 ? o->concurrency : PEER_CONCURRENCY;
     int threads = (transfers + PEER_TRANSFERS_PER_THREAD - 1) / PEER_TRANSFERS_PER_THREAD;
@@ -86,8 +124,10 @@ ossc_client *ossc_peer_client_new(const ossc_peer_options *o, ossc_error *err)
     c->http = ossc_http_new(&c->cfg, &c->target, threads, per, 0, err);
     if (!c->http)
         goto err;
-    OSSC_DEBUG("peer client for %s (%d x %d transfers, %" PRIu64 "-byte parts, stall %d s)",
-               url, threads, per, c->cfg.http.part_size, c->cfg.http.low_speed_timeout_s);
+    OSSC_DEBUG("peer client for %s (%d x %d transfers, %" PRIu64 "-byte parts, stall %d s, "
+               "from %s)", url, threads, per, c->cfg.http.part_size,
+               c->cfg.http.low_speed_timeout_s,
+               c->target.bind_host[0] ? c->target.bind_host : "any address");
     return c;
 
 err:

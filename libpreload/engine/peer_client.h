@@ -30,6 +30,10 @@ typedef struct ossc_peer_options {
                                   keep it above the server's wait_ms (long-poll) */
     int concurrency;           /* transfers at once (default 16) */
     uint64_t part_size;        /* bytes per request: the cache's chunk size */
+    const char *bind_host;     /* connect from this local address (the node's
+                                  advertised host, so a peer's log names the
+                                  node); NULL, a name, or an address this host
+                                  does not have: the kernel picks */
 } ossc_peer_options;
 
 /* A client for one peer; free with ossc_client_free.  NULL with err. */

@@ -270,8 +270,17 @@ OSSC_API int ossc_broadcast_ping(const char *redis_url, int timeout_ms, ossc_err
  * nodes are in join order; a version with no live node is left out. */
 OSSC_API int ossc_broadcast_status(const char *redis_url, const char *oss_path, int timeout_ms,
                                    char **json_out, ossc_error *err);
-/* Frees a string the library returned (ossc_broadcast_status); NULL is a
- * no-op. */
+/* The broadcasting settings a node started now would use: the
+ * OSSC_BROADCAST_* variables over the "broadcast" keys of the config file
+ * (config_path, else $OSS_CONNECTOR_CONFIG, else the default path), as JSON
+ * into *json_out (free it with ossc_string_free): {"enabled":false}, or
+ *   {"enabled":true, "redis":"host:port/db", "advertise", "listen",
+ *    "sources", "stall_seconds", "connect_timeout_ms", "secret_from"}
+ * (never the secret or the password).  -1 with err (EINVAL) naming the
+ * variable, or the file and the key, that would turn broadcasting off. */
+OSSC_API int ossc_broadcast_settings(const char *config_path, char **json_out, ossc_error *err);
+/* Frees a string the library returned (ossc_broadcast_status,
+ * ossc_broadcast_settings); NULL is a no-op. */
 OSSC_API void ossc_string_free(char *s);
 
 #ifdef __cplusplus

@@ -51,6 +51,7 @@
 
 #include "crc64.h"
 #include "error.h"
+#include "landing.h"
 #include "log.h"
 #include "cache_internal.h"
 
@@ -289,6 +290,7 @@ int ossc_cache_attach(const ossc_preload_settings *s)
     for (uint32_t i = 0; NC.wfd && i < NC.h->nfiles; i++)
         NC.wfd[i] = -1;
     nc_real_model_dir(s->model_dir, NC.model_dir_real, sizeof(NC.model_dir_real));
+    ossc_land_use_hugepages(s->hugepages); /* for the mappings chunks land through */
     nc_bc_attach(); /* before the prefetcher: chunks from peers when broadcasting */
     nc_try_lead();
     return 0;
@@ -309,7 +311,7 @@ void ossc_cache_detach(void)
     if (!NC.h)
         return;
     if (NC.leader) {
-        atomic_store(&NC.stop, true);
+        nc_stop_prefetcher();
         pthread_join(NC.prefetcher, NULL);
         NC.leader = 0;
         atomic_store(&NC.h->leader_pid, 0);
@@ -321,8 +323,16 @@ void ossc_cache_detach(void)
         int expected = me;
         atomic_compare_exchange_strong(&NC.h->pids[i], &expected, 0);
     }
-    if (!nc_users_alive(false))
+    if (!nc_users_alive(false)) {
+        /* Leaving the process (not an in-process session that lives on):
+         * its exit drops its descriptors and mappings of the data files, and
+         * the last reference frees their pages -- gigabytes, hundreds of
+         * milliseconds -- in whoever drops it.  The watcher waits for this
+         * pid to be gone before it drops its own, so that is the watcher. */
+        if (!NC.s.in_process)
+            atomic_store(&NC.h->leaving_pid, me);
         nc_remove_everything();
+    }
     nc_byte_unlock(1);
     nc_wake_watcher();
 }

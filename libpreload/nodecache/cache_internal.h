@@ -14,7 +14,7 @@
 #include "nodecache.h"
 
 #define STATE_MAGIC 0x3143534fu /* "OSC1" */
-#define STATE_VERSION 5
+#define STATE_VERSION 6
 #define MAX_PIDS 512
 
 enum chunk_state { ABSENT = 0, FETCHING = 1, READY = 2, FAILED = 3, RELEASING = 4 };
@@ -35,6 +35,9 @@ struct shm_header {
     atomic_uint demand_seq;
     atomic_int leader_pid;
     atomic_uint watch_seq;  /* bumped (futex) when a process detaches: wakes the watcher */
+    atomic_int leaving_pid; /* the last process out, exiting: the watcher holds the data
+                               files until it is gone, so it frees their pages itself */
+    uint32_t pad;
     atomic_int pids[MAX_PIDS];
     atomic_uint toks[MAX_PIDS]; /* the image of that pid now registered (changes at exec) */
     char oss_path[2048];
@@ -90,6 +93,7 @@ struct cache_process {
     int leader;
     pthread_t prefetcher;
     atomic_bool stop;
+    atomic_uint stop_seq;   /* futex word: bumped with stop, wakes an idle prefetcher */
     ossc_error attach_err;  /* why the last attach failed (in-process callers) */
 };
 extern struct cache_process NC;
@@ -142,6 +146,7 @@ int nc_refuse_corrupt(int file);
 void nc_retry_failed(int file);
 
 /* prefetch.c */
+void nc_stop_prefetcher(void);
 bool nc_next_chunk(int *file, uint64_t *chunk);
 void nc_janitor(void);
 int nc_prefetch_slots(int concurrency);

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,7 +25,9 @@ _Thread_local int ossc_forking_detached;
  * and points 0, 1 and 2 at /dev/null. */
 static void close_between(unsigned first, unsigned last)
 {
-    if (close_range(first, last, 0) == 0)
+    /* The system call, not glibc's close_range() (2.34+): the wheel's
+     * library runs on glibc 2.28. */
+    if (syscall(SYS_close_range, first, last, 0) == 0)
         return;
     for (unsigned fd = first; fd <= last && fd < 65536; fd++) /* kernels before 5.9 */
         ossc_libc.close((int)fd);

@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -195,6 +196,36 @@ int nc_fetch_start(fetch *fx, int file, uint64_t c)
     return 0;
 }
 
+/* A chunk could not land: the file system of the cache is full (its pages
+ * are allocated before any byte is copied in, so this is an error, never a
+ * SIGBUS).  Says where, how big it is, and what the model needs -- once per
+ * process: every chunk that does not fit fails alike, the rest at debug
+ * level. */
+static void report_full(const struct shm_file *f, const fetch *fx)
+{
+    static atomic_bool told;
+    if (atomic_exchange(&told, true)) {
+        OSSC_DEBUG("%s: chunk %llu: no space left in %s", f->rel, (unsigned long long)fx->chunk,
+                   NC.dir);
+        return;
+    }
+    struct statvfs vfs;
+    unsigned long long total = 0, avail = 0, need = 0;
+    if (fstatvfs(NC.dirfd, &vfs) == 0) {
+        total = (unsigned long long)vfs.f_blocks * vfs.f_frsize;
+        avail = (unsigned long long)vfs.f_bavail * vfs.f_frsize;
+    }
+    for (uint32_t i = 0; i < NC.h->nfiles; i++)
+        need += NC.files[i].size;
+    OSSC_ERROR("%s (oss://%s/%s): no space left in the cache directory %s (its file system is "
+               "%llu MiB, %llu MiB free; the model's large files are %llu MiB): chunk %llu "
+               "cannot land, reads of files that do not fit fail with ENOSPC; make the file "
+               "system larger (e.g. mount -o remount,size=... /dev/shm) or set OSSC_CACHE_DIR "
+               "to one with room",
+               f->rel, NC.s.bucket, f->key, NC.dir, total >> 20, avail >> 20, need >> 20,
+               (unsigned long long)fx->chunk);
+}
+
 /* Waits for a started chunk and publishes its state and the CRC of the
  * bytes as they arrived; the chunk that completes its file has the file
  * verified at once (whoever fetched it). */
@@ -222,6 +253,8 @@ void nc_fetch_finish(fetch *fx)
                    "chunk %llu): it changed after MODEL_DIR was prepared",
                    f->rel, NC.s.bucket, f->key, (long long)n, (unsigned long long)fx->len,
                    (unsigned long long)fx->chunk);
+    else if (err.code == ENOSPC)
+        report_full(f, fx);
     else
         OSSC_ERROR("%s: %s", f->rel, err.message);
     nc_settle(gc, n >= 0 ? EIO : (err.code ? err.code : EIO), 0);

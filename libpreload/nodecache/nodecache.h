@@ -58,6 +58,7 @@ typedef struct ossc_preload_settings {
     int release_delay_s;       /* cache kept this long after last close/unmap */
     bool enable;               /* ENABLE_CONNECTOR=1 */
     bool lazy;                 /* prefetch only files that were opened (OSSC_LAZY=1) */
+    bool hugepages;            /* ask for huge pages as chunks land (OSSC_CACHE_HUGEPAGES) */
     ossc_bc_settings bc;       /* model broadcasting (OSSC_BROADCAST_*; holds the secret) */
     char bad_env[64];          /* after an invalid setting: the variable at fault */
     /* In-process directories (inproc.c) only; empty under LD_PRELOAD. */

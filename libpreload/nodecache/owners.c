@@ -36,6 +36,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
@@ -125,9 +126,10 @@ bool nc_users_alive(bool include_self)
  * the process that creates a cache starts a watcher (a detached process,
  * see detached.c) that removes it, and the placeholders, once no
  * registered process is alive.  It is woken when a process detaches and
- * looks every second otherwise.  It also holds the data files open: the
- * last application process then exits without waiting for the kernel to
- * free the cache's pages; that happens here, after it left.  It keeps the
+ * looks every second otherwise.  It also holds the data files open, and
+ * keeps them until the last process out has exited (wait_for_leaver): that
+ * process then exits without waiting for the kernel to free the cache's
+ * pages; that happens here, after it left.  It keeps the
  * directory descriptor: it never reaches the cache by path. */
 
 #define WATCH_PERIOD_MS 1000
@@ -145,6 +147,35 @@ bool nc_still_ours(void)
 {
     struct stat st;
     return fstatat(NC.dirfd, "state", &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_ino == NC.state_ino;
+}
+
+/* How long the watcher waits for the last process out to be gone before it
+ * drops the data files anyway (a process that detached but does not exit:
+ * its own drop then frees the pages). */
+#define LEAVER_WAIT_MS 10000
+
+/* Waits (at most LEAVER_WAIT_MS) until the process that detached last has
+ * exited -- a zombie has dropped every descriptor and mapping -- so that
+ * the watcher's descriptors are the data files' last references and their
+ * pages are freed here, not on that process's exit path.  A pidfd wakes us
+ * at its exit; kernels before 5.3 have none: we look every 10 ms. */
+static void wait_for_leaver(void)
+{
+    int pid = atomic_load(&NC.h->leaving_pid);
+    if (pid <= 0 || pid == getpid())
+        return;
+    int pfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pfd >= 0) {
+        struct pollfd p = {.fd = pfd, .events = POLLIN};
+        while (poll(&p, 1, LEAVER_WAIT_MS) < 0 && errno == EINTR)
+            ;
+        ossc_libc.close(pfd);
+        return;
+    }
+    for (int waited = 0; waited < LEAVER_WAIT_MS && nc_pid_alive(pid); waited += 10) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void nc_watch(void *unused)
@@ -171,8 +202,10 @@ void nc_watch(void *unused)
             if (orphaned)
                 nc_remove_everything();
             nc_byte_unlock(1);
-            if (orphaned)
+            if (orphaned) {
+                wait_for_leaver();
                 return;
+            }
             /* A process came in meanwhile: it loads from OSS or from the
              * upstream already chosen; this node no longer serves. */
         }
@@ -180,6 +213,7 @@ void nc_watch(void *unused)
         nc_futex_wait(&NC.h->watch_seq, seq, period);
     }
     nc_bc_watch_stop();
+    wait_for_leaver(); /* the last process removed the cache and is leaving */
 }
 
 void nc_start_watcher(void)

@@ -249,7 +249,10 @@ void *nc_prefetch_main(void *arg)
         parked = NULL;
         nparked = 0;
     }
-    while (!atomic_load(&NC.stop)) {
+    for (;;) {
+        unsigned seq = atomic_load(&NC.stop_seq);
+        if (atomic_load(&NC.stop))
+            break;
         bool progressed = false;
         while (n < slots && atomic_load(&NC.h->cached_bytes) < NC.s.memory_limit) {
             int file;
@@ -282,10 +285,8 @@ void *nc_prefetch_main(void *arg)
                 progressed = true;
             last_reclaim = now;
         }
-        if (!progressed) {
-            struct timespec ts = {0, n ? 1000000L : 20000000L};
-            nanosleep(&ts, NULL);
-        }
+        if (!progressed) /* a stop wakes us at once: exits never wait out the 20 ms */
+            nc_futex_wait(&NC.stop_seq, seq, n ? 1 : 20);
     }
     int left = settle_inflight(inflight, n, atomic_load(&drain_on_stop));
     if (left) {
@@ -295,6 +296,15 @@ void *nc_prefetch_main(void *arg)
         free(inflight);
     }
     return NULL;
+}
+
+/* Tells the prefetch thread to stop (the caller joins it): wakes it when
+ * it sleeps for want of work. */
+void nc_stop_prefetcher(void)
+{
+    atomic_store(&NC.stop, true);
+    atomic_fetch_add(&NC.stop_seq, 1);
+    nc_futex_wake(&NC.stop_seq);
 }
 
 /* Starts the prefetch thread of the leader (which holds the leader lock);
@@ -339,7 +349,7 @@ bool ossc_cache_before_exec(void)
     if (!NC.h || !NC.leader || prefetcher_pid != getpid())
         return false;
     atomic_store(&drain_on_stop, true);
-    atomic_store(&NC.stop, true);
+    nc_stop_prefetcher();
     pthread_join(NC.prefetcher, NULL);
     return true;
 }

@@ -93,8 +93,8 @@ int ossc_settings_load(ossc_preload_settings *s, ossc_error *err)
 
 /* The knobs shared by LD_PRELOAD and in-process directories, from the
  * environment: OSSC_CACHE_DIR, OSSC_SMALL_FILE_SIZE, OSSC_MEMORY_LIMIT,
- * OSSC_PREFETCH_WINDOW, OSSC_RELEASE_DELAY, OSSC_LAZY.  Fills defaults first; a malformed value
- * fails with EINVAL and a message naming the variable. */
+ * OSSC_PREFETCH_WINDOW, OSSC_RELEASE_DELAY, OSSC_LAZY, OSSC_CACHE_HUGEPAGES.  Fills
+ * defaults first; a malformed value fails with EINVAL and a message naming the variable. */
 int ossc_settings_tunables(ossc_preload_settings *s, ossc_error *err)
 {
     snprintf(s->cache_root, sizeof(s->cache_root), "%s",
@@ -131,11 +131,20 @@ int ossc_settings_tunables(ossc_preload_settings *s, ossc_error *err)
             return BAD(s, err, "OSSC_LAZY", "OSSC_LAZY='%s' must be 0 or 1", v);
         s->lazy = v[0] == '1';
     }
+    s->hugepages = true;
+    if (env("OSSC_CACHE_HUGEPAGES")) {
+        const char *v = getenv("OSSC_CACHE_HUGEPAGES");
+        if (strcmp(v, "1") != 0 && strcmp(v, "0") != 0)
+            return BAD(s, err, "OSSC_CACHE_HUGEPAGES", "OSSC_CACHE_HUGEPAGES='%s' must be 0 or 1",
+                       v);
+        s->hugepages = v[0] == '1';
+    }
     /* Broadcasting misconfigured: loading goes on from OSS, with the
-     * variable at fault named (a fleet never fails to start over it). */
+     * variable or config key at fault named (a fleet never fails to start
+     * over it).  s->config_path is set by both callers before this. */
     const char *bad_bc = NULL;
     ossc_error bc_err = {0};
-    if (ossc_bc_settings_load(&s->bc, &bad_bc, &bc_err) < 0) {
+    if (ossc_bc_settings_load(&s->bc, s->config_path, &bad_bc, &bc_err) < 0) {
         OSSC_WARN("broadcasting off: %s", bc_err.message);
         memset(&s->bc, 0, sizeof(s->bc));
     }

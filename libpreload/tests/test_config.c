@@ -253,6 +253,8 @@ static void check_defaults(const ossc_config *c)
     CHECK(c->fast_list.vcpus == 1);
     CHECK(c->fast_list.workers == 16);
     CHECK(c->http.part_size == 8u * 1024 * 1024);
+    CHECK(c->http.part_size_set == false);
+    CHECK(c->http.adaptive == true);
     CHECK(c->http.max_retries == 5);
     CHECK(c->http.connect_timeout_ms == 5000);
     CHECK(c->http.low_speed_timeout_s == 30);
@@ -478,6 +480,37 @@ static void test_unknown_and_files(void)
     unsetenv(OSSC_CONFIG_ENV);
 }
 
+/* http.adaptive, OSSC_HTTP_ADAPTIVE over it, and http.partSize marked as
+ * the user's (adapt.c then never resizes parts). */
+static void test_adaptive(void)
+{
+    ossc_config c;
+    ossc_error e;
+    const char *p = write_tmp("adaptive.json",
+                              "{\"http\": {\"adaptive\": false, \"partSize\": 8388608}}");
+
+    unsetenv(OSSC_ADAPTIVE_ENV);
+    ossc_error_clear(&e);
+    CHECK(ossc_config_load(p, &c, &e) == 0);
+    CHECK(c.http.adaptive == false);
+    CHECK(c.http.part_size_set == true); /* set, even to the default value */
+    setenv(OSSC_ADAPTIVE_ENV, "1", 1);
+    CHECK(ossc_config_load(p, &c, &e) == 0);
+    CHECK(c.http.adaptive == true);
+    p = write_tmp("adaptive2.json", "{\"logLevel\": 2}");
+    setenv(OSSC_ADAPTIVE_ENV, "0", 1);
+    CHECK(ossc_config_load(p, &c, &e) == 0);
+    CHECK(c.http.adaptive == false && c.http.part_size_set == false);
+    setenv(OSSC_ADAPTIVE_ENV, "yes", 1);
+    ossc_error_clear(&e);
+    CHECK(ossc_config_load(p, &c, &e) == -1);
+    CHECK(e.code == EINVAL);
+    CHECK(strstr(e.message, "$OSSC_HTTP_ADAPTIVE='yes' must be 0 or 1") != NULL);
+    check_defaults(&c);
+    unsetenv(OSSC_ADAPTIVE_ENV);
+    expect_invalid("{\"http\": {\"adaptive\": 1}}", "key 'http.adaptive' must be true or false");
+}
+
 int main(void)
 {
     if (make_tmpdir("config") != 0)
@@ -488,6 +521,7 @@ int main(void)
     test_documented_examples();
     test_invalid();
     test_unknown_and_files();
+    test_adaptive();
     ossc_log_init(OSSC_LOG_WARN, NULL);
     ossc_audit_init(NULL, 100);
     remove_tmpdir();

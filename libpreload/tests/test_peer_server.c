@@ -542,6 +542,36 @@ static void wrong_secret(void)
     bc_server_stop(s);
 }
 
+/* A peer client bound to a local address connects from it (the refusal
+ * names it); one bound to an address this host lacks (TEST-NET-1) or to a
+ * name connects from the kernel's choice, and still works. */
+static void source_address(void)
+{
+    fake_set(file_sizes[0], file_sizes[1], false);
+    bc_server *s = start_server(2000, 64, 16);
+    const char *binds[] = {"127.0.0.7", "192.0.2.1", "localhost"};
+    const char *seen[] = {"127.0.0.7:", "127.0.0.1:", "127.0.0.1:"};
+    for (int i = 0; i < 3; i++) {
+        char addr[64];
+        snprintf(addr, sizeof addr, "127.0.0.1:%d", bc_server_port(s));
+        ossc_peer_options o = {.addr = addr, .secret = (const uint8_t *)"another secret!!",
+                               .secret_len = 16, .concurrency = 1, .bind_host = binds[i]};
+        ossc_error err;
+        ossc_client *c = ossc_peer_client_new(&o, &err);
+        CHECK(c != NULL);
+        int refused_before = fake_count(&fv.refused_n);
+        int out = out_file("bound");
+        CHECK(fetch(c, VID, "1", 0, 10, out, NULL, &err) == -1 && err.http_status == 401);
+        close(out);
+        CHECK(fake_wait_at_least(&fv.refused_n, refused_before + 1));
+        pthread_mutex_lock(&fv.lock);
+        CHECK(strncmp(fv.refused_addr, seen[i], strlen(seen[i])) == 0);
+        pthread_mutex_unlock(&fv.lock);
+        ossc_client_free(c);
+    }
+    bc_server_stop(s);
+}
+
 typedef struct fetch_job {
     ossc_client *c;
     int out;
@@ -817,6 +847,7 @@ int main(void)
     request_parsing();
     fetch_whole_and_slice();
     wrong_secret();
+    source_address();
     long_poll();
     refusals();
     connection_limits();

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -539,6 +540,71 @@ static void test_unreachable(void)
     close(fd);
 }
 
+/* Joins from many connections at once: a node that reads the members right
+ * after its join sees every lower seq as a member (the join is one atomic
+ * step; with the seq taken apart from the ZADD, a node could see a gap and
+ * take itself for the head of the chain). */
+#define RACE_VID "eeee0000eeee0000eeee0000eeee0000"
+#define RACE_THREADS 8
+#define RACE_JOINS 10
+
+typedef struct race_arg {
+    const char *url;
+    int id;
+    int gaps, errors;
+} race_arg;
+
+static void *race_joiner(void *p)
+{
+    race_arg *a = p;
+    ossc_error err = {0};
+    bc_registry *r = connect_url(a->url, 10000, &err);
+    if (!r) {
+        a->errors++;
+        return NULL;
+    }
+    for (int j = 0; j < RACE_JOINS; j++) {
+        char id[32];
+        snprintf(id, sizeof id, "race-%d-%d", a->id, j);
+        bc_node_info n = node(id, "127.0.0.9:7001", "");
+        bc_node_info *m = NULL;
+        size_t k = 0;
+        if (bc_registry_join(r, RACE_VID, "oss://bkt/race/", 1, &n, 60, &err) < 0 ||
+            bc_registry_members(r, RACE_VID, &m, &k, &err) < 0) {
+            a->errors++;
+            continue;
+        }
+        long long below = 0;
+        for (size_t i = 0; i < k; i++)
+            below += m[i].seq < n.seq;
+        a->gaps += below != n.seq - 1;
+        free(m);
+    }
+    bc_registry_free(r);
+    return NULL;
+}
+
+static void test_concurrent_joins(const server *s)
+{
+    pthread_t t[RACE_THREADS];
+    race_arg a[RACE_THREADS];
+    for (int i = 0; i < RACE_THREADS; i++) {
+        a[i] = (race_arg){.url = s->url, .id = i};
+        CHECK(pthread_create(&t[i], NULL, race_joiner, &a[i]) == 0);
+    }
+    int gaps = 0, errors = 0;
+    for (int i = 0; i < RACE_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        gaps += a[i].gaps;
+        errors += a[i].errors;
+    }
+    CHECK(errors == 0);
+    CHECK(gaps == 0);
+    if (gaps)
+        fprintf(stderr, "  %d of %d joins saw a lower seq missing from the members\n", gaps,
+                RACE_THREADS * RACE_JOINS);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -554,6 +620,7 @@ int main(void)
     CHECK(rc == 0);
     if (rc == 0) {
         test_join_order_and_keys(&s);
+        test_concurrent_joins(&s);
         test_heartbeat_expiry(&s);
         test_db_selection(&s);
     }

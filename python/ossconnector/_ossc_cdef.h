@@ -132,6 +132,7 @@ const char *ossc_version(void);
 int ossc_broadcast_ping(const char *redis_url, int timeout_ms, ossc_error *err);
 int ossc_broadcast_status(const char *redis_url, const char *oss_path, int timeout_ms,
                           char **json_out, ossc_error *err);
+int ossc_broadcast_settings(const char *config_path, char **json_out, ossc_error *err);
 void ossc_string_free(char *s);
 
 extern "Python" int _ossc_py_credentials(void *userdata, ossc_credentials *out);

@@ -12,6 +12,7 @@ local servers, results as JSON, Markdown and PNG plots.
     python3 scripts/bench/run.py --scenario servers         # the servers' GET ceilings
     python3 scripts/bench/run.py --scenario all --quick     # smoke run (small sizes, 1 run)
     python3 scripts/bench/run.py --scenario engine_get --quick   # its own options: add --help
+    python3 scripts/bench/run.py --scenario broadcast --size-gib 1 --markdown
 
 Layout: one module per scenario in ``scenarios/`` (with its worker, the
 program each client runs in a fresh process), what they run on in
@@ -38,7 +39,7 @@ Two kinds of scenario:
   -->`` (and peak RSS and CPU s/GiB of every client, between ``<!--
   resources:start -->`` and ``:end -->``).
 * **standalone scenarios** (engine_get, datasets_nginx, ckpt_seaweedfs,
-  model_connector) set up their own server and take their own options
+  model_connector, broadcast) set up their own server and take their own options
   (``run.py --scenario NAME --help``); they write their own section of
   docs/benchmarks.md with ``--markdown`` and their own JSON with ``--json``.
 """
@@ -92,6 +93,10 @@ STANDALONE = {
                                "own section"),
     "model_connector": ("model_connector", "OssModelConnector listing and from_pretrained "
                                            "after prepare_directory"),
+    "fill_cpu": ("fill_cpu", "CPU per GiB landed through the LD_PRELOAD node cache vs curl "
+                             "into /dev/shm, and exit time vs the floor"),
+    "broadcast": ("broadcast", "4 nodes load one model: broadcast chain vs each from OSS vs "
+                               "one alone, egress limited and not (issue 16)"),
 }
 RECORD_NAMES = {"ckpt": ["ckpt_save", "ckpt_load"]}   # option -> its records' scenarios
 # --variant cloud: the scenarios that may run through the delay proxy, and those of "all"

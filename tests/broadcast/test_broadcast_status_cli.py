@@ -22,7 +22,7 @@ def run(capsys, monkeypatch, tmp_path):
     from ossconnector.cli import main
 
     for var in ("OSSC_BROADCAST_REDIS", "OSSC_BROADCAST_ADVERTISE", "OSSC_BROADCAST_LISTEN",
-                "OSS_PATH"):
+                "OSSC_BROADCAST_SECRET_FILE", "OSSC_BROADCAST_SECRET", "OSS_PATH"):
         monkeypatch.delenv(var, raising=False)
     empty = tmp_path / "empty-config.json"
     empty.write_text("{}")
@@ -203,9 +203,13 @@ def test_doctor_redis_up(redis_server, doctor, monkeypatch):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     monkeypatch.setenv("OSSC_BROADCAST_ADVERTISE", f"127.0.0.1:{port}")
+    monkeypatch.setenv("OSSC_BROADCAST_SECRET", "0123456789abcdef-doctor")
     code, out, _ = doctor()
     lines = doctor_lines(out)
     assert code == 0, out
+    assert (f"ok    broadcast    settings: advertise 127.0.0.1:{port}, listen 127.0.0.1:{port}, "
+            "1 source(s), secret from OSSC_BROADCAST_SECRET") in out
+    assert "0123456789abcdef-doctor" not in out
     assert lines["broadcast"][0] == "ok"
     assert lines["broadcast"][1].startswith(f"redis: ok (127.0.0.1:{redis_server.port} db 2")
     assert lines["advertise"] == ("ok", f"$OSSC_BROADCAST_ADVERTISE=127.0.0.1:{port} "
@@ -231,6 +235,8 @@ def test_doctor_redis_down_and_bad_advertise(redis_factory, doctor, monkeypatch)
     monkeypatch.setenv("OSSC_BROADCAST_ADVERTISE", "no-port-here")
     code, out, _ = doctor()
     assert doctor_lines(out)["advertise"][0] == "FAIL" and "not host:port" in out
+    # the library would turn broadcasting off over it: doctor says so, naming the variable
+    assert "FAIL  broadcast    OSSC_BROADCAST_ADVERTISE='no-port-here' must be host:port" in out
 
 
 def test_redis_fixture_restart(redis_server):

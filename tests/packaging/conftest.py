@@ -42,7 +42,8 @@ def dist(tmp_path_factory):
             want.append("rpm")
         env = dict(os.environ, DIST_DIR=d, BUILD_DIR=os.path.join(d, "build-pkg"))
         proc = subprocess.run(["bash", os.path.join(ROOT, "packaging", "build-packages.sh"),
-                               *want], env=env, capture_output=True, text=True, timeout=900)
+                               *want], env=env, capture_output=True, text=True,
+                              timeout=2400)  # the wheel's deps from source: minutes, once
         assert proc.returncode == 0, f"build-packages.sh failed:\n{proc.stdout}\n{proc.stderr}"
     return {
         "dir": d,

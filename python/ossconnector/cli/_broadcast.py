@@ -14,11 +14,12 @@ from urllib.parse import urlsplit
 
 from ._common import CommandError
 
-__all__ = ["REDIS_ENV", "ADVERTISE_ENV", "DEFAULT_TIMEOUT_MS", "redis_setting", "redis_where",
-           "ping", "status"]
+__all__ = ["REDIS_ENV", "ADVERTISE_ENV", "LISTEN_ENV", "DEFAULT_TIMEOUT_MS", "redis_setting",
+           "listen_setting", "redis_where", "settings", "ping", "status"]
 
 REDIS_ENV = "OSSC_BROADCAST_REDIS"
 ADVERTISE_ENV = "OSSC_BROADCAST_ADVERTISE"
+LISTEN_ENV = "OSSC_BROADCAST_LISTEN"
 DEFAULT_TIMEOUT_MS = 3000  # connect and each reply: a dead server costs this, no more
 
 
@@ -49,6 +50,33 @@ def redis_setting(given: Optional[str], config_path: Optional[str]) -> Tuple[Opt
     return value, f"broadcast.redis in {path}"
 
 
+def listen_setting(config_path: Optional[str]) -> Optional[Tuple[str, str]]:
+    """(name for messages, host:port) of the address this node's chunk server
+    would listen on, as the library picks it: ``$OSSC_BROADCAST_LISTEN``, else
+    ``broadcast.listen``, else ``$OSSC_BROADCAST_ADVERTISE``, else
+    ``broadcast.advertise`` (each variable over its key); None when none is
+    set (the library then uses the local address towards Redis, port 7070).
+    A config file that cannot be read adds nothing (the redis check reports
+    it)."""
+    from .._config import config_path_in_use, load_config
+
+    section: dict = {}
+    path = config_path_in_use(config_path)
+    if path is not None:
+        try:
+            value = load_config(path).get("broadcast")
+        except (OSError, ValueError):
+            value = None
+        if isinstance(value, dict):
+            section = value
+    for env, key in ((LISTEN_ENV, "listen"), (ADVERTISE_ENV, "advertise")):
+        if os.environ.get(env):
+            return f"${env}", os.environ[env]
+        if isinstance(section.get(key), str) and section[key]:
+            return f"broadcast.{key}", section[key]
+    return None
+
+
 def redis_where(url: str) -> str:
     """'host:port db N' for a message: never the password (best effort on a
     URL the engine will refuse anyway)."""
@@ -66,6 +94,28 @@ def redis_where(url: str) -> str:
 
 def _call_error(exc: OSError) -> CommandError:
     return CommandError(str(exc))
+
+
+def settings(config_path: Optional[str]) -> dict:
+    """The broadcasting settings a node started now would use, as the
+    library reads them (variables over config.json's ``broadcast`` keys):
+    ``{"enabled": False}`` or the addresses, numbers and where the secret
+    comes from (never the secret).  CommandError naming the variable, or the
+    file and the key, when a setting would turn broadcasting off."""
+    from .._native import check, ffi, lib, new_error
+
+    err = new_error()
+    out = ffi.new("char **")
+    path = os.fspath(config_path).encode() if config_path else ffi.NULL
+    try:
+        check(lib.ossc_broadcast_settings(path, out, err), err)
+    except OSError as exc:
+        raise _call_error(exc) from None
+    try:
+        text = ffi.string(out[0]).decode("utf-8", "replace")
+    finally:
+        lib.ossc_string_free(out[0])
+    return json.loads(text)
 
 
 def ping(url: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:

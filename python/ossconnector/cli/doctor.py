@@ -8,10 +8,11 @@ the clock (the server's ``Date`` against this machine's: OSS refuses
 requests more than 15 minutes off); and, given a bucket (the argument, else
 ``$OSS_PATH``), a signed request: listing the prefix, which proves the
 credentials are accepted and allowed to read there.  When model
-broadcasting is configured: the Redis registry answers
+broadcasting is configured: every broadcasting setting is valid as the
+library reads it, the Redis registry answers
 (``$OSSC_BROADCAST_REDIS`` or ``broadcast.redis``), and the address this node
-would listen on (``$OSSC_BROADCAST_LISTEN``, else
-``$OSSC_BROADCAST_ADVERTISE``) can be bound here.
+would listen on (``$OSSC_BROADCAST_LISTEN``, else ``broadcast.listen``, else
+the same for the advertised address) can be bound here.
 
 Exit status 0 when nothing failed (warnings allowed), 1 otherwise.
 """
@@ -381,7 +382,8 @@ def _fix_of(text: str) -> str:
 
 def _check_broadcast(rep: _Report, args, lib_ok: bool) -> None:
     """Only when broadcasting is configured: nothing is printed otherwise."""
-    from ._broadcast import ADVERTISE_ENV, DEFAULT_TIMEOUT_MS, ping, redis_setting, redis_where
+    from ._broadcast import (DEFAULT_TIMEOUT_MS, listen_setting, ping, redis_setting,
+                             redis_where, settings)
     from ._common import CommandError
 
     try:
@@ -389,6 +391,17 @@ def _check_broadcast(rep: _Report, args, lib_ok: bool) -> None:
     except CommandError as exc:
         rep.line("FAIL", "broadcast", str(exc), "fix broadcast.redis in the config file")
         url = None
+    if url is not None and lib_ok:
+        try:  # every setting, as the library takes them at start-up
+            bc = settings(getattr(args, "config", None))
+        except CommandError as exc:
+            rep.line("FAIL", "broadcast", str(exc),
+                     "until it is fixed, this node loads the model from OSS (broadcasting off)")
+        else:
+            if bc.get("enabled"):
+                rep.line("ok", "broadcast", f"settings: advertise {bc['advertise']}, listen "
+                         f"{bc['listen']}, {bc['sources']} source(s), secret from "
+                         f"{bc['secret_from']}")
     if url is not None:
         where = redis_where(url)
         if not lib_ok:
@@ -407,11 +420,9 @@ def _check_broadcast(rep: _Report, args, lib_ok: bool) -> None:
                 ms = (time.monotonic() - t0) * 1000
                 rep.line("ok", "broadcast", f"redis: ok ({where}, from {source}, "
                          f"{ms:.0f} ms)")
-    listen = os.environ.get("OSSC_BROADCAST_LISTEN")
-    advertise = os.environ.get(ADVERTISE_ENV)
-    if listen or advertise:
-        name = "OSSC_BROADCAST_LISTEN" if listen else ADVERTISE_ENV
-        _check_bind(rep, name, listen or advertise)
+    address = listen_setting(getattr(args, "config", None))
+    if address is not None:
+        _check_bind(rep, *address)
 
 
 def _split_host_port(text: str) -> Tuple[str, int]:
@@ -429,13 +440,13 @@ def _check_bind(rep: _Report, name: str, value: str) -> None:
     try:
         host, port = _split_host_port(value)
     except ValueError:
-        rep.line("FAIL", "advertise", f"${name}={value!r} is not host:port",
+        rep.line("FAIL", "advertise", f"{name}={value!r} is not host:port",
                  "e.g. 10.0.0.5:7070 (an address of this node that the others reach)")
         return
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
-        rep.line("FAIL", "advertise", f"${name}={value}: {host} does not resolve "
+        rep.line("FAIL", "advertise", f"{name}={value}: {host} does not resolve "
                  f"({exc.strerror})", "use an IP address or a name this node resolves")
         return
     family, _, _, _, addr = infos[0]
@@ -445,17 +456,17 @@ def _check_bind(rep: _Report, name: str, value: str) -> None:
         sock.bind(addr)
     except OSError as exc:
         if exc.errno == _errno.EADDRINUSE:
-            rep.line("warn", "advertise", f"${name}={value}: the port is in use (a node's "
+            rep.line("warn", "advertise", f"{name}={value}: the port is in use (a node's "
                      "chunk server already running here, or another program)",
                      "if no node runs here, pick a free port")
         elif exc.errno == _errno.EADDRNOTAVAIL:
-            rep.line("FAIL", "advertise", f"${name}={value}: {host} is not an address of "
+            rep.line("FAIL", "advertise", f"{name}={value}: {host} is not an address of "
                      "this machine", "set it to one of this node's addresses (ip addr), "
                      "or set OSSC_BROADCAST_LISTEN to the local one to listen on")
         else:
-            rep.line("FAIL", "advertise", f"${name}={value}: cannot bind: {exc.strerror}",
+            rep.line("FAIL", "advertise", f"{name}={value}: cannot bind: {exc.strerror}",
                      "ports below 1024 need privileges: pick a higher one")
         return
     finally:
         sock.close()
-    rep.line("ok", "advertise", f"${name}={value} can be bound here")
+    rep.line("ok", "advertise", f"{name}={value} can be bound here")

@@ -1,11 +1,17 @@
 """Sequential: read-ahead for a stream read front to back, direct reads
 for large or random ones (``Client.open``, streamed dataset items).
 
-Small reads are served from a ``chunk_size`` buffer while the next chunk
-is already being fetched; a read of at least ``direct_threshold`` bytes
-(a quarter chunk by default) that the buffers do not cover goes straight
-into the destination with one GET (the engine splits it into concurrent
-``http.partSize`` parts).  Memory: two chunks.
+Small reads are served from a read-ahead window while the next chunk is
+already being fetched.  The window starts at ``START_CHUNK`` (4 MiB) and
+doubles each time the reader moves on into the chunk fetched ahead, up to
+``chunk_size`` (``DEFAULT_CHUNK``, 32 MiB): a long sequential stream keeps
+enough bytes in flight to fill a link with latency (a 32 MiB chunk is four
+concurrent ``http.partSize`` GETs), while a reader that only reads a header
+or seeks about fetches no more than before.  A jump outside the window
+starts again at 4 MiB.  A read of at least ``direct_threshold`` bytes (a
+quarter of the starting window, 1 MiB, by default) that the buffers do not
+cover goes straight into the destination with one GET (the engine splits it
+into concurrent parts).  Memory: two chunks, at most 2 x ``chunk_size``.
 """
 
 from __future__ import annotations
@@ -16,19 +22,23 @@ from .._native import ffi
 from ._reader import RangeReader, Strategy
 from ._region import Region
 
-__all__ = ["Sequential", "DEFAULT_CHUNK"]
+__all__ = ["Sequential", "DEFAULT_CHUNK", "START_CHUNK"]
 
-DEFAULT_CHUNK = 4 << 20
+DEFAULT_CHUNK = 32 << 20   # the window's largest size
+START_CHUNK = 4 << 20      # ... and its first
 MIN_CHUNK = 64 << 10
 
 
 class Sequential(Strategy):
-    """Read-ahead of ``chunk_size`` bytes (at least 64 KiB); reads of
-    ``direct_threshold`` bytes and more go straight to the destination."""
+    """Read-ahead growing from 4 MiB to ``chunk_size`` bytes (at least
+    64 KiB) while the stream is read in order; reads of ``direct_threshold``
+    bytes and more go straight to the destination."""
 
     def __init__(self, chunk_size: int = DEFAULT_CHUNK, direct_threshold: Optional[int] = None):
         self.chunk_size = max(MIN_CHUNK, chunk_size)
-        self.direct = direct_threshold if direct_threshold is not None else self.chunk_size // 4
+        self.start = min(START_CHUNK, self.chunk_size)
+        self.window = self.start
+        self.direct = direct_threshold if direct_threshold is not None else self.start // 4
         self._current: Optional[Region] = None
         self._ahead: Optional[Region] = None
 
@@ -86,10 +96,12 @@ class Sequential(Strategy):
                 self._current.release()
             chunk = self._current = self._ahead
             self._ahead = None
+            self.window = min(self.chunk_size, self.window * 2)   # in order: grow
         else:
             self.close()
-            chunk = self._current = Region(reader, pos, min(self.chunk_size, size - pos), exact=False)
+            self.window = self.start
+            chunk = self._current = Region(reader, pos, min(self.window, size - pos), exact=False)
         nxt = chunk.start + chunk.length
         if self._ahead is None and nxt < size:
-            self._ahead = Region(reader, nxt, min(self.chunk_size, size - nxt), exact=False)
+            self._ahead = Region(reader, nxt, min(self.window, size - nxt), exact=False)
         return chunk

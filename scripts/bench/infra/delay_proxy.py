@@ -3,6 +3,7 @@
 cloud object store: run.py's ``--variant cloud``.
 
     python3 delay_proxy.py --port 9000 --upstream 127.0.0.1:8000 --delay-ms 5 --rate-mbit 1000
+    python3 delay_proxy.py --port 9000 --upstream 127.0.0.1:8000 --rate-mbit 0 --total-rate-mbit 1000
 
 For every connection accepted on ``--port`` it opens one to
 ``--upstream`` and copies bytes both ways, with two changes:
@@ -16,7 +17,13 @@ For every connection accepted on ``--port`` it opens one to
 * **per-connection bandwidth**: each direction of each connection is paced
   to ``--rate-mbit`` megabits per second (a token bucket that does not
   save up credit while idle), like a per-flow cap; many connections
-  together get many times that, up to what this process can copy.
+  together get many times that, up to what this process can copy
+  (``--rate-mbit 0``: no per-connection cap);
+* **total egress** (``--total-rate-mbit``, off by default): the server's
+  bytes to all clients together are paced to that rate, like the one link
+  of a bucket's endpoint that many nodes share (the broadcast scenario's
+  "egress limited to 1 Gbit/s").  Every response chunk of every connection
+  waits its turn on one token bucket, so the connections share the rate.
 
 Its own ceiling: one Python process (asyncio, 256 KiB reads) copies about
 1-2 GB/s on one core; the curl ceiling that run.py measures through the
@@ -57,19 +64,24 @@ class _Exchange:
 
 
 class _Pacer:
-    """Paces one direction of one connection to ``rate`` bytes/s."""
+    """Paces what is sent through it to ``rate`` bytes/s (0: not at all):
+    one direction of one connection, or -- one instance shared -- all of
+    them."""
 
     def __init__(self, rate: float):
         self.rate, self.free_at = rate, 0.0
 
     async def sent(self, n: int) -> None:
+        if self.rate <= 0:
+            return
         now = time.monotonic()
         self.free_at = max(self.free_at, now) + n / self.rate
         if self.free_at > now:
             await asyncio.sleep(self.free_at - now)
 
 
-async def _pump(reader, writer, pacer: _Pacer, before=None, after=None) -> None:
+async def _pump(reader, writer, pacer: _Pacer, before=None, after=None,
+                total: _Pacer | None = None) -> None:
     try:
         while True:
             data = await reader.read(CHUNK)
@@ -82,6 +94,8 @@ async def _pump(reader, writer, pacer: _Pacer, before=None, after=None) -> None:
                 after()
             await writer.drain()
             await pacer.sent(len(data))
+            if total:
+                await total.sent(len(data))
         if writer.can_write_eof():
             writer.write_eof()
     except (ConnectionError, OSError):
@@ -89,7 +103,7 @@ async def _pump(reader, writer, pacer: _Pacer, before=None, after=None) -> None:
 
 
 async def _serve_one(client_r, client_w, upstream: tuple[str, int], delay: float,
-                     rate: float) -> None:
+                     rate: float, total: _Pacer | None = None) -> None:
     try:
         up_r, up_w = await asyncio.open_connection(*upstream)
     except OSError:
@@ -98,14 +112,17 @@ async def _serve_one(client_r, client_w, upstream: tuple[str, int], delay: float
     ex = _Exchange()
     await asyncio.gather(
         _pump(client_r, up_w, _Pacer(rate), after=ex.client_sent),
-        _pump(up_r, client_w, _Pacer(rate), before=lambda: ex.before_response(delay)))
+        _pump(up_r, client_w, _Pacer(rate), before=lambda: ex.before_response(delay),
+              total=total))
     for w in (up_w, client_w):
         w.close()
 
 
-async def serve(port: int, upstream: tuple[str, int], delay: float, rate: float) -> None:
+async def serve(port: int, upstream: tuple[str, int], delay: float, rate: float,
+                total_rate: float = 0.0) -> None:
+    total = _Pacer(total_rate) if total_rate > 0 else None
     server = await asyncio.start_server(
-        lambda r, w: _serve_one(r, w, upstream, delay, rate), "127.0.0.1", port,
+        lambda r, w: _serve_one(r, w, upstream, delay, rate, total), "127.0.0.1", port,
         backlog=1024, reuse_address=True)
     async with server:
         await server.serve_forever()
@@ -123,14 +140,22 @@ class DelayProxy(ServerProcess):
 
     name = "delay-proxy"
 
-    def __init__(self, upstream, delay_ms: float = 5.0, rate_mbit: float = 1000.0):
+    def __init__(self, upstream, delay_ms: float = 5.0, rate_mbit: float = 1000.0,
+                 total_rate_mbit: float = 0.0):
         super().__init__()
         self.upstream, self.delay_ms, self.rate_mbit = upstream, delay_ms, rate_mbit
+        self.total_rate_mbit = total_rate_mbit
 
     def label(self) -> str:
-        rate = (f"{self.rate_mbit / 1000:g}Gbit/s" if self.rate_mbit >= 1000
-                else f"{self.rate_mbit:g}Mbit/s")
-        return f"delay({self.delay_ms:g}ms,{rate})"
+        def rate(mbit):
+            return f"{mbit / 1000:g}Gbit/s" if mbit >= 1000 else f"{mbit:g}Mbit/s"
+
+        parts = [f"{self.delay_ms:g}ms"]
+        if self.rate_mbit > 0:
+            parts.append(rate(self.rate_mbit))
+        if self.total_rate_mbit > 0:
+            parts.append(f"{rate(self.total_rate_mbit)} in total")
+        return f"delay({','.join(parts)})"
 
     def version(self) -> str:
         return f"{self.upstream.version()}+{self.label()}"
@@ -142,7 +167,8 @@ class DelayProxy(ServerProcess):
         self.port = free_port()
         self._spawn([sys.executable, str(Path(__file__).resolve()), "--port", str(self.port),
                      "--upstream", f"127.0.0.1:{self.upstream.port}",
-                     "--delay-ms", str(self.delay_ms), "--rate-mbit", str(self.rate_mbit)],
+                     "--delay-ms", str(self.delay_ms), "--rate-mbit", str(self.rate_mbit),
+                    "--total-rate-mbit", str(self.total_rate_mbit)],
                     self.endpoint + "/", timeout)
         return self
 
@@ -152,11 +178,15 @@ def main(argv=None) -> int:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--upstream", required=True, help="host:port")
     p.add_argument("--delay-ms", type=float, default=5.0)
-    p.add_argument("--rate-mbit", type=float, default=1000.0)
+    p.add_argument("--rate-mbit", type=float, default=1000.0,
+                   help="per connection and direction (0: no cap)")
+    p.add_argument("--total-rate-mbit", type=float, default=0.0,
+                   help="the server's bytes to all clients together (0: no cap)")
     a = p.parse_args(argv)
     host, port = a.upstream.rsplit(":", 1)
     try:
-        asyncio.run(serve(a.port, (host, int(port)), a.delay_ms / 1000, a.rate_mbit * 1e6 / 8))
+        asyncio.run(serve(a.port, (host, int(port)), a.delay_ms / 1000, a.rate_mbit * 1e6 / 8,
+                          a.total_rate_mbit * 1e6 / 8))
     except KeyboardInterrupt:
         pass
     return 0

@@ -31,10 +31,17 @@ request handler (nothing of localbucket is copied or patched on disk):
   and stat-ing every listed key for every page of 1,000.  The server must
   not be the bottleneck of a client benchmark.
 
+For scenarios that need them (broadcast): ``--crc64-json FILE`` (a JSON
+object ``{"bucket/key": CRC-64/ECMA}``) adds ``x-oss-hash-crc64ecma`` to the
+GET and HEAD replies of those objects, as OSS sends it; ``--bytes-file FILE``
+keeps the count of object body bytes sent so far in FILE (rewritten at
+most every 50 ms while it changes, and at exit): the bytes pulled from "OSS".
+
 Nothing of localbucket is copied or changed on disk: the handler is
 subclassed and ``object_etag`` replaced in the running module.
 
     python3 scripts/bench/infra/localbucket_oss.py --port 9000 --domain localbucket.test DATA_ROOT
+    python3 scripts/bench/infra/localbucket_oss.py --crc64-json crc.json --bytes-file sent DATA_ROOT
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import hashlib
+import json
 import logging
 import os
 import re
@@ -204,10 +212,16 @@ class OssHandler(lb.S3Handler):
         ET.SubElement(root, _PLACEHOLDER)
 
     def _send_file(self, status, file, start, length, headers, include_body):
+        if CRC64:
+            crc = CRC64.get(os.path.relpath(file.name, self.data_root))
+            if crc is not None:
+                headers = {**(headers or {}), "x-oss-hash-crc64ecma": str(crc)}
         self._send_headers(status, length, headers)
         if not include_body or length == 0:
             return
         sent = self.connection.sendfile(file, start, length)
+        if SENT is not None:
+            SENT.add(sent)
         if sent != length:
             self.close_connection = True
 
@@ -246,6 +260,38 @@ class OssHandler(lb.S3Handler):
         return contents, common_prefixes, truncated, last_entry
 
 
+class _SentCounter:
+    """Object body bytes sent, kept in a file by a thread (at most every
+    50 ms while the count changes) so that another process can read it."""
+
+    def __init__(self, path: Path):
+        self.path, self.n, self.lock = path, 0, threading.Lock()
+        self.write(0)
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def add(self, n: int) -> None:
+        with self.lock:
+            self.n += n
+
+    def write(self, n: int) -> None:
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(f"{n}\n")
+        os.replace(tmp, self.path)
+
+    def _loop(self) -> None:
+        shown = 0
+        while True:
+            threading.Event().wait(0.05)
+            n = self.n
+            if n != shown:
+                self.write(n)
+                shown = n
+
+
+CRC64: dict[str, int] = {}          # "bucket/key" -> CRC-64/ECMA (--crc64-json)
+SENT: _SentCounter | None = None    # --bytes-file
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024
@@ -259,7 +305,15 @@ def main(argv=None) -> int:
     p.add_argument("--domain", help="serve <bucket>.DOMAIN as a virtual-hosted bucket")
     p.add_argument("--s3-xml", action="store_true", help="keep the S3 XML namespace")
     p.add_argument("--log", action="store_true", help="log every request to stderr")
+    p.add_argument("--crc64-json", type=Path,
+                   help='{"bucket/key": crc64}: sent as x-oss-hash-crc64ecma')
+    p.add_argument("--bytes-file", type=Path, help="keep the body bytes sent in this file")
     args = p.parse_args(argv)
+    global SENT
+    if args.crc64_json:
+        CRC64.update({k: int(v) for k, v in json.loads(args.crc64_json.read_text()).items()})
+    if args.bytes_file:
+        SENT = _SentCounter(args.bytes_file)
     logging.basicConfig(level=logging.INFO if args.log else logging.WARNING,
                         format="%(asctime)s %(message)s", stream=sys.stderr)
     lb.object_etag = _fast_etag  # looked up as a module global by the handler
@@ -279,6 +333,8 @@ def main(argv=None) -> int:
         pass
     finally:
         server.server_close()
+        if SENT is not None:
+            SENT.write(SENT.n)
     return 0
 
 

@@ -324,10 +324,11 @@ class LocalBucket(ServerProcess):
     name = "localbucket"
 
     def __init__(self, root: str | os.PathLike, *, domain: Optional[str] = None,
-                 s3_xml: bool = False):
+                 s3_xml: bool = False, extra_args: tuple[str, ...] = ()):
         super().__init__()
         self.root = Path(root).resolve()
         self.domain, self.s3_xml = domain, s3_xml
+        self.extra_args = list(extra_args)   # more localbucket_oss.py options
         ensure_pip("localbucket", "localbucket")
 
     def version(self) -> str:
@@ -344,6 +345,7 @@ class LocalBucket(ServerProcess):
             cmd += ["--domain", self.domain]
         if self.s3_xml:
             cmd.append("--s3-xml")
+        cmd += self.extra_args
         self._spawn(cmd, self.endpoint + "/", timeout)
         return self
 

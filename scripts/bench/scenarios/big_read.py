@@ -1,7 +1,8 @@
 """Scenario big_read: one object (default 1 GiB) read whole, sequentially,
 into a preallocated buffer.
 
-Clients: ours (``Client.open().readinto``), the product's binary
+Clients: ours (``Client.open().readinto``), ours_fixed (the same with
+OSSC_HTTP_ADAPTIVE=0: fixed parts), the product's binary
 (``OssCheckpoint.reader().readinto``), s3torchconnector (``S3Checkpoint``
 reader, path-style), oss2 (16 threads of ranged ``get_object``), boto3
 (``get_object`` body in 8 MiB ``read``s), s3fs-fuse (when mounted); the
@@ -22,7 +23,9 @@ from infra.servers import curl_ceiling
 from infra.worker_env import BUCKET, GiB, Env, rounds
 
 BIG_READ_CLIENTS = {
-    "ours": (False, "Client.open(uri).readinto(buffer), profile model (16x16, 8 MiB parts)"),
+    "ours": (False, "Client.open(uri).readinto(buffer), profile model (16x16 transfers, parts "
+                    "sized from measured throughput: http.adaptive)"),
+    "ours_fixed": (False, "the same with OSSC_HTTP_ADAPTIVE=0: fixed 8 MiB parts"),
     "osstorchconnector": (True, "product binary: OssCheckpoint.reader(uri).readinto(buffer)"),
     "s3torchconnector": (True, "S3Checkpoint(force_path_style).reader(uri).readinto(buffer)"),
     "oss2": (False, "16 threads x ranged get_object().read() into buffer"),

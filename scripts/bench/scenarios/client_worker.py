@@ -74,6 +74,13 @@ def reader_ours(spec):
     return readinto_of(c.open, spec)
 
 
+def reader_ours_fixed(spec):
+    """Ours with the part-size controller off (OSSC_HTTP_ADAPTIVE=0): every
+    read split into fixed http.partSize parts, as before adapt.c."""
+    os.environ["OSSC_HTTP_ADAPTIVE"] = "0"
+    return reader_ours(spec)
+
+
 def reader_product(spec):
     from osstorchconnector import OssCheckpoint
 
@@ -161,7 +168,8 @@ def reader_file(spec):
     return read
 
 
-READERS = {"ours": reader_ours, "osstorchconnector": reader_product,
+READERS = {"ours": reader_ours, "ours_fixed": reader_ours_fixed,
+           "osstorchconnector": reader_product,
            "s3torchconnector": reader_s3torch, "oss2": reader_oss2, "boto3": reader_boto3,
            "s3fs_fuse": reader_file}
 

@@ -1,0 +1,326 @@
+/* test_bc_settings.c - broadcasting settings (broadcast/bc_settings.c):
+ * OSSC_BROADCAST_* over the "broadcast" object of config.json, one setting
+ * at a time; bad values name the variable, or the file and the key. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bc_settings.h"
+#include "check.h"
+#include "config.h"
+#include "error.h"
+#include "log.h"
+#include "ossc.h"
+#include "tmpfiles.h"
+
+#define SECRET "0123456789abcdef-the-shared-secret"
+
+static const char *const vars[] = {
+    "OSSC_BROADCAST_REDIS",        "OSSC_BROADCAST_ADVERTISE",
+    "OSSC_BROADCAST_LISTEN",       "OSSC_BROADCAST_SECRET_FILE",
+    "OSSC_BROADCAST_SECRET",       "OSSC_BROADCAST_SOURCES",
+    "OSSC_BROADCAST_STALL_SECONDS", "OSSC_BROADCAST_CONNECT_TIMEOUT_MS",
+    "OSS_CONNECTOR_CONFIG",
+};
+
+static void clear_env(void)
+{
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+}
+
+static char secret_path[256];
+
+/* A secret file only its owner can write (write_tmp follows the umask). */
+static void make_secret_file(void)
+{
+    snprintf(secret_path, sizeof secret_path, "%s", write_tmp("secret", SECRET "\n"));
+    chmod(secret_path, 0600);
+}
+
+/* Writes config.json holding `broadcast` (a JSON value) and loads it. */
+static int load_with(const char *broadcast, ossc_bc_settings *b, const char **bad,
+                     ossc_error *err, const char **path_out)
+{
+    char text[2048];
+    snprintf(text, sizeof text, "{\"logLevel\": 1, \"broadcast\": %s}", broadcast);
+    const char *path = write_tmp("config.json", text);
+    if (path_out)
+        *path_out = path;
+    ossc_error_clear(err);
+    *bad = NULL;
+    return ossc_bc_settings_load(b, path, bad, err);
+}
+
+static void test_off_without_redis(void)
+{
+    ossc_bc_settings b;
+    ossc_error err;
+    const char *bad;
+    clear_env();
+    CHECK(ossc_bc_settings_load(&b, NULL, &bad, &err) == 0 && !b.enabled);
+    /* other broadcast keys without a Redis URL: still off, no error */
+    CHECK(load_with("{\"sources\": 2}", &b, &bad, &err, NULL) == 0 && !b.enabled);
+    CHECK(load_with("{}", &b, &bad, &err, NULL) == 0 && !b.enabled);
+}
+
+static void test_config_only(void)
+{
+    ossc_bc_settings b;
+    ossc_error err;
+    const char *bad;
+    char cfg[1024];
+    clear_env();
+    snprintf(cfg, sizeof cfg,
+             "{\"redis\": \"redis://10.1.2.3:6380/2\", \"advertise\": \"10.0.0.5:7171\","
+             " \"listen\": \"0.0.0.0:7171\", \"secretFile\": \"%s\", \"sources\": 2,"
+             " \"stallSeconds\": 9, \"connectTimeoutMs\": 250}",
+             secret_path);
+    CHECK(load_with(cfg, &b, &bad, &err, NULL) == 0);
+    CHECK(b.enabled);
+    CHECK_STR(b.redis_url, "redis://10.1.2.3:6380/2");
+    CHECK_STR(b.redis_shown, "10.1.2.3:6380/2");
+    CHECK_STR(b.advertise, "10.0.0.5:7171");
+    CHECK_STR(b.listen, "0.0.0.0:7171");
+    CHECK(b.sources == 2 && b.stall_s == 9 && b.connect_timeout_ms == 250);
+    CHECK(b.secret_len == strlen(SECRET) && memcmp(b.secret, SECRET, b.secret_len) == 0);
+
+    /* defaults: listen = advertise = the local address towards Redis :7070;
+     * secret derived from the URL's password */
+    CHECK(load_with("{\"redis\": \"redis://:pw-of-redis@127.0.0.1:6379\"}", &b, &bad, &err,
+                    NULL) == 0);
+    CHECK(b.enabled && b.sources == 1 && b.stall_s == 5 && b.connect_timeout_ms == 1000);
+    CHECK_STR(b.advertise, "127.0.0.1:7070");
+    CHECK_STR(b.listen, "127.0.0.1:7070");
+    CHECK(b.secret_len == 32);
+
+    /* $OSS_CONNECTOR_CONFIG is the file when no path is given */
+    const char *path;
+    CHECK(load_with("{\"redis\": \"redis://:pw@127.0.0.1:6379\", \"sources\": 3}", &b, &bad,
+                    &err, &path) == 0);
+    setenv("OSS_CONNECTOR_CONFIG", path, 1);
+    CHECK(ossc_bc_settings_load(&b, "", &bad, &err) == 0 && b.enabled && b.sources == 3);
+    CHECK(ossc_bc_settings_load(&b, NULL, &bad, &err) == 0 && b.enabled && b.sources == 3);
+    unsetenv("OSS_CONNECTOR_CONFIG");
+}
+
+static void test_env_wins(void)
+{
+    ossc_bc_settings b;
+    ossc_error err;
+    const char *bad;
+    char cfg[1024];
+    clear_env();
+    snprintf(cfg, sizeof cfg,
+             "{\"redis\": \"redis://10.9.9.9:6379\", \"advertise\": \"10.0.0.5:7171\","
+             " \"secretFile\": \"/nonexistent/secret\", \"sources\": 2, \"stallSeconds\": 9}");
+    setenv("OSSC_BROADCAST_REDIS", "redis://127.0.0.1:6390/1", 1);
+    setenv("OSSC_BROADCAST_SOURCES", "4", 1);
+    setenv("OSSC_BROADCAST_SECRET_FILE", secret_path, 1);
+    CHECK(load_with(cfg, &b, &bad, &err, NULL) == 0);
+    CHECK(b.enabled);
+    CHECK_STR(b.redis_url, "redis://127.0.0.1:6390/1");
+    CHECK(b.sources == 4);     /* the variable */
+    CHECK(b.stall_s == 9);     /* the config: no variable */
+    CHECK_STR(b.advertise, "10.0.0.5:7171");
+    CHECK(b.secret_len == strlen(SECRET));
+
+    /* a bad variable is reported as the variable, even over a good key */
+    setenv("OSSC_BROADCAST_SOURCES", "many", 1);
+    CHECK(load_with(cfg, &b, &bad, &err, NULL) == -1 && !b.enabled);
+    CHECK_STR(err.message, "OSSC_BROADCAST_SOURCES='many' must be a whole number from 1 to 64");
+    CHECK_STR(bad, "OSSC_BROADCAST_SOURCES");
+    setenv("OSSC_BROADCAST_SOURCES", "4", 1);
+    setenv("OSSC_BROADCAST_ADVERTISE", "no-port", 1);
+    CHECK(load_with(cfg, &b, &bad, &err, NULL) == -1);
+    CHECK_STR(err.message, "OSSC_BROADCAST_ADVERTISE='no-port' must be host:port");
+    clear_env();
+}
+
+/* One bad value: -1, the message, the key named in *bad, nothing kept. */
+static void expect_bad(const char *broadcast, const char *key, const char *message_tail)
+{
+    ossc_bc_settings b;
+    ossc_error err;
+    const char *bad, *path;
+    char want[1024];
+    CHECK(load_with(broadcast, &b, &bad, &err, &path) == -1);
+    CHECK(err.code == EINVAL && !b.enabled && b.secret_len == 0);
+    snprintf(want, sizeof want, "config %s: key '%s'%s", path, key, message_tail);
+    CHECK_STR(err.message, want);
+    CHECK_STR(bad ? bad : "(null)", key);
+}
+
+static void test_bad_values(void)
+{
+    char cfg[1024];
+    clear_env();
+    const char *ok = "\"redis\": \"redis://:pw@127.0.0.1:6379\"";
+    snprintf(cfg, sizeof cfg, "{%s, \"sources\": \"2\"}", ok);
+    expect_bad(cfg, "broadcast.sources", " must be an integer between 1 and 64");
+    snprintf(cfg, sizeof cfg, "{%s, \"sources\": 65}", ok);
+    expect_bad(cfg, "broadcast.sources", " must be an integer between 1 and 64");
+    snprintf(cfg, sizeof cfg, "{%s, \"stallSeconds\": 0}", ok);
+    expect_bad(cfg, "broadcast.stallSeconds", " must be an integer between 1 and 600");
+    snprintf(cfg, sizeof cfg, "{%s, \"stallSeconds\": 2.5}", ok);
+    expect_bad(cfg, "broadcast.stallSeconds", " must be an integer between 1 and 600");
+    snprintf(cfg, sizeof cfg, "{%s, \"connectTimeoutMs\": true}", ok);
+    expect_bad(cfg, "broadcast.connectTimeoutMs", " must be an integer between 50 and 60000");
+    snprintf(cfg, sizeof cfg, "{%s, \"advertise\": \"10.0.0.5\"}", ok);
+    expect_bad(cfg, "broadcast.advertise", " ('10.0.0.5') must be host:port");
+    snprintf(cfg, sizeof cfg, "{%s, \"listen\": 7070}", ok);
+    expect_bad(cfg, "broadcast.listen", " must be a non-empty string");
+    snprintf(cfg, sizeof cfg, "{%s, \"secretFile\": \"\"}", ok);
+    expect_bad(cfg, "broadcast.secretFile", " must be a non-empty string");
+    expect_bad("{\"redis\": 6379}", "broadcast.redis", " must be a non-empty string");
+
+    /* the secret file: absolute, readable, nobody else may write, 16 bytes */
+    snprintf(cfg, sizeof cfg, "{%s, \"secretFile\": \"secret\"}", ok);
+    expect_bad(cfg, "broadcast.secretFile", " (secret): must be an absolute path");
+    char want[512], path[300];
+    snprintf(path, sizeof path, "%s/missing", tmpdir);
+    snprintf(cfg, sizeof cfg, "{%s, \"secretFile\": \"%s\"}", ok, path);
+    snprintf(want, sizeof want, " (%s): cannot read it: No such file or directory", path);
+    expect_bad(cfg, "broadcast.secretFile", want);
+    snprintf(path, sizeof path, "%s", write_tmp("shared-secret", SECRET));
+    chmod(path, 0620);
+    snprintf(cfg, sizeof cfg, "{%s, \"secretFile\": \"%s\"}", ok, path);
+    snprintf(want, sizeof want, " (%s) must be a regular file nobody else can write", path);
+    expect_bad(cfg, "broadcast.secretFile", want);
+    snprintf(path, sizeof path, "%s", write_tmp("short-secret", "short\n"));
+    chmod(path, 0600);
+    snprintf(cfg, sizeof cfg, "{%s, \"secretFile\": \"%s\"}", ok, path);
+    snprintf(want, sizeof want, " (%s): the secret must have at least 16 bytes", path);
+    expect_bad(cfg, "broadcast.secretFile", want);
+}
+
+static void test_refusals(void)
+{
+    ossc_bc_settings b;
+    ossc_error err;
+    const char *bad, *path;
+    char want[1024];
+    clear_env();
+
+    /* the secret itself in config.json: refused, and never echoed */
+    CHECK(load_with("{\"redis\": \"redis://127.0.0.1:6379\", \"secret\": \"" SECRET "\"}", &b,
+                    &bad, &err, &path) == -1);
+    CHECK(!b.enabled && strstr(err.message, "'broadcast.secret'") &&
+          strstr(err.message, "broadcast.secretFile") && !strstr(err.message, SECRET));
+    CHECK_STR(bad, "broadcast.secret");
+
+    /* "broadcast" of another type */
+    CHECK(load_with("\"redis://127.0.0.1:6379\"", &b, &bad, &err, &path) == -1);
+    snprintf(want, sizeof want, "config %s: key 'broadcast' must be an object", path);
+    CHECK_STR(err.message, want);
+
+    /* a malformed URL: named by its key, password hidden */
+    CHECK(load_with("{\"redis\": \"rediss://:topsecretpw@h:1\"}", &b, &bad, &err, &path) == -1);
+    snprintf(want, sizeof want, "config %s: key 'broadcast.redis': broadcast redis URL", path);
+    CHECK(strncmp(err.message, want, strlen(want)) == 0);
+    CHECK(!strstr(err.message, "topsecretpw"));
+    CHECK_STR(bad, "broadcast.redis");
+
+    /* no secret anywhere */
+    CHECK(load_with("{\"redis\": \"redis://127.0.0.1:6379\"}", &b, &bad, &err, NULL) == -1);
+    CHECK(strstr(err.message, "broadcasting needs a shared secret") != NULL);
+}
+
+/* A config file the engine refuses adds nothing here: off when only it
+ * could have enabled broadcasting, the environment alone otherwise. */
+static void test_unreadable_config(void)
+{
+    ossc_bc_settings b;
+    ossc_error err;
+    const char *bad;
+    clear_env();
+    const char *path = write_tmp("broken.json", "{\"broadcast\": {\"redis\": ");
+    CHECK(ossc_bc_settings_load(&b, path, &bad, &err) == 0 && !b.enabled);
+    setenv("OSSC_BROADCAST_REDIS", "redis://:pw@127.0.0.1:6379", 1);
+    CHECK(ossc_bc_settings_load(&b, path, &bad, &err) == 0 && b.enabled);
+    char missing[300];
+    snprintf(missing, sizeof missing, "%s/no-such-config.json", tmpdir);
+    CHECK(ossc_bc_settings_load(&b, missing, &bad, &err) == 0 && b.enabled);
+    clear_env();
+}
+
+/* Unknown keys in "broadcast": one warning naming them, settings kept; the
+ * engine's own loader neither fails on nor warns about the section. */
+static void test_unknown_keys(void)
+{
+    ossc_bc_settings b;
+    ossc_error err;
+    const char *bad, *path;
+    char logpath[300];
+    clear_env();
+    snprintf(logpath, sizeof logpath, "%s/warn.log", tmpdir);
+    ossc_log_init(OSSC_LOG_WARN, logpath);
+    CHECK(load_with("{\"redis\": \"redis://:pw@127.0.0.1:6379\", \"sourcess\": 2,"
+                    " \"sources\": \"bad for the engine, not for config.c\"}",
+                    &b, &bad, &err, &path) == -1);
+    CHECK(load_with("{\"redis\": \"redis://:pw@127.0.0.1:6379\", \"sourcess\": 2}", &b, &bad,
+                    &err, &path) == 0);
+    CHECK(b.enabled && b.sources == 1);
+    ossc_config cfg;
+    CHECK(ossc_config_load(path, &cfg, &err) == 0);
+    ossc_log_init(OSSC_LOG_WARN, NULL);
+    char *log = slurp(logpath);
+    CHECK(strstr(log, "ignoring unknown keys 'broadcast.sourcess'") != NULL);
+    CHECK(strstr(log, "ignoring unknown keys 'broadcast'") == NULL);
+    free(log);
+}
+
+/* The public view for ossc doctor: the settings, never the secret. */
+static void test_public_view(void)
+{
+    ossc_error err;
+    char *json = NULL, cfg[1024];
+    const char *path;
+    clear_env();
+    path = write_tmp("config.json", "{}");
+    CHECK(ossc_broadcast_settings(path, &json, &err) == 0);
+    CHECK_STR(json ? json : "(null)", "{\"enabled\":false}");
+    ossc_string_free(json);
+
+    snprintf(cfg, sizeof cfg,
+             "{\"broadcast\": {\"redis\": \"redis://:redis-pw-not-shown@127.0.0.1:6390/3\","
+             " \"advertise\": \"10.0.0.5:7171\", \"sources\": 2}}");
+    path = write_tmp("config.json", cfg);
+    setenv("OSSC_BROADCAST_SECRET_FILE", secret_path, 1);
+    CHECK(ossc_broadcast_settings(path, &json, &err) == 0);
+    CHECK_STR(json ? json : "(null)",
+              "{\"enabled\":true,\"redis\":\"127.0.0.1:6390/3\",\"advertise\":\"10.0.0.5:7171\","
+              "\"listen\":\"10.0.0.5:7171\",\"sources\":2,\"stall_seconds\":5,"
+              "\"connect_timeout_ms\":1000,\"secret_from\":\"OSSC_BROADCAST_SECRET_FILE\"}");
+    CHECK(json && !strstr(json, "redis-pw-not-shown") && !strstr(json, SECRET));
+    ossc_string_free(json);
+    unsetenv("OSSC_BROADCAST_SECRET_FILE");
+    CHECK(ossc_broadcast_settings(path, &json, &err) == 0);
+    CHECK(json && strstr(json, "\"secret_from\":\"the Redis URL's password\""));
+    ossc_string_free(json);
+
+    path = write_tmp("config.json", "{\"broadcast\": {\"redis\": \"redis://:pw@h:1\", "
+                                    "\"stallSeconds\": 0}}");
+    CHECK(ossc_broadcast_settings(path, &json, &err) == -1 && json == NULL);
+    CHECK(err.code == EINVAL && strstr(err.message, "key 'broadcast.stallSeconds'"));
+}
+
+int main(void)
+{
+    if (make_tmpdir("bc-settings") != 0)
+        return 1;
+    ossc_log_init(OSSC_LOG_ERROR, NULL);
+    make_secret_file();
+    test_off_without_redis();
+    test_config_only();
+    test_env_wins();
+    test_bad_values();
+    test_refusals();
+    test_unreadable_config();
+    test_unknown_keys();
+    test_public_view();
+    remove_tmpdir();
+    return check_summary("test_bc_settings");
+}
