@@ -239,13 +239,18 @@ int ossc_modeldir_link_placeholder(const char *dir, const char *rel, const char 
         close(pfd);
         return 0; /* linked by another process sharing this cache */
     }
-    if (ossc_pathf(tmp, sizeof(tmp), "%s.ossc-link", base) < 0) {
+    /* The temporary link's name is this thread's own: processes sharing the
+     * cache (torchrun ranks, vLLM's workers) link the same placeholder at
+     * once, and a shared name let one delete or collide with another's.  The
+     * renames themselves may race: each puts the same link in place. */
+    if (ossc_pathf(tmp, sizeof(tmp), "%s.ossc-link.%ld.%ld", base, (long)getpid(),
+                   (long)syscall(SYS_gettid)) < 0) {
         close(pfd);
         return ossc_error_set(err, ENAMETOOLONG, "%s/%s: name too long", dir, rel);
     }
     if (fstatat(pfd, tmp, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         (S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
-        unlinkat(pfd, tmp, 0); /* left by a killed run */
+        unlinkat(pfd, tmp, 0); /* left by a killed run that had this pid and tid */
     e = symlinkat(target, pfd, tmp) < 0 || renameat(pfd, tmp, pfd, base) < 0 ? errno : 0;
     if (e)
         unlinkat(pfd, tmp, 0);

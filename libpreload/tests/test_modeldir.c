@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -144,6 +146,71 @@ static void test_link_follows_no_symlink(void)
     CHECK(holds("userdir6/w.bin", "user w"));
 }
 
+/* Processes sharing a cache (torchrun ranks, vLLM's workers) link the same
+ * placeholders at once: every call succeeds, every placeholder ends a link
+ * to its cache file and no temporary link is left.  A shared temporary name
+ * made one process delete or collide with another's ("File exists"). */
+#define RACERS 4
+#define RACED_FILES 300
+static void test_link_raced_by_processes(void)
+{
+    CHECK(mkdir(at("m7"), 0700) == 0);
+    for (int i = 0; i < RACED_FILES; i++) {
+        char rel[32];
+        snprintf(rel, sizeof rel, "m7/w%03d.bin", i);
+        put(rel, ""); /* the placeholder */
+    }
+    int go[2];
+    CHECK(pipe(go) == 0);
+    pid_t kids[RACERS];
+    for (int k = 0; k < RACERS; k++) {
+        kids[k] = fork();
+        if (kids[k] == 0) {
+            char c;
+            close(go[1]);
+            if (read(go[0], &c, 1) != 0) /* EOF: all start together */
+                _exit(3);
+            int failed = 0;
+            for (int i = 0; i < RACED_FILES; i++) {
+                char rel[32];
+                ossc_error err = {0};
+                snprintf(rel, sizeof rel, "w%03d.bin", i);
+                if (ossc_modeldir_link_placeholder(at("m7"), rel, "/dev/null", &err) != 0) {
+                    fprintf(stderr, "racer %d: %s\n", k, err.message);
+                    failed = 1;
+                }
+            }
+            _exit(failed);
+        }
+    }
+    close(go[0]);
+    close(go[1]);
+    for (int k = 0; k < RACERS; k++) {
+        int st = -1;
+        CHECK(waitpid(kids[k], &st, 0) == kids[k]);
+        CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    int links = 0, others = 0;
+    DIR *d = opendir(at("m7"));
+    CHECK(d != NULL);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char rel[300], to[64] = "";
+        snprintf(rel, sizeof rel, "m7/%s", e->d_name);
+        ssize_t n = readlink(at(rel), to, sizeof to - 1);
+        if (n > 0 && strstr(e->d_name, ".ossc-link") == NULL &&
+            strcmp((to[n] = '\0', to), "/dev/null") == 0)
+            links++;
+        else
+            others++;
+    }
+    if (d)
+        closedir(d);
+    CHECK(links == RACED_FILES);
+    CHECK(others == 0);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -155,6 +222,7 @@ int main(void)
     test_open_model_dir_refused();
     test_remove_follows_no_symlink();
     test_link_follows_no_symlink();
+    test_link_raced_by_processes();
     scratch_remove();
     return check_summary("test_modeldir");
 }
