@@ -330,9 +330,18 @@ static int load(ossc_bc_settings *b, const bc_source *src)
         memcpy(b->secret, inline_secret, n);
         b->secret_len = n;
         b->secret_source = "OSSC_BROADCAST_SECRET";
-    } else if (u.password[0]) {
+    } else if (u.password[0] && !url_v.json) {
         secret_from_password(b, u.password);
         b->secret_source = "the Redis URL's password";
+    } else if (u.password[0]) {
+        /* config.json is usually readable by every local user: a secret
+         * derived from a password in it would let any of them fetch (and,
+         * with the password, serve) model bytes. */
+        *src->bad = "broadcast.secretFile";
+        ossc_error_set(src->err, EINVAL, "%s: the peer secret is not derived from a Redis "
+                       "password kept in a config file: set broadcast.secretFile or "
+                       "OSSC_BROADCAST_SECRET_FILE", url_v.where);
+        goto err;
     } else {
         *src->bad = "OSSC_BROADCAST_SECRET_FILE";
         ossc_error_set(src->err, EINVAL, "broadcasting needs a shared secret: set "

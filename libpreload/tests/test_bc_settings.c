@@ -87,19 +87,27 @@ static void test_config_only(void)
     CHECK(b.sources == 2 && b.stall_s == 9 && b.connect_timeout_ms == 250);
     CHECK(b.secret_len == strlen(SECRET) && memcmp(b.secret, SECRET, b.secret_len) == 0);
 
-    /* defaults: listen = advertise = the local address towards Redis :7070;
-     * secret derived from the URL's password */
-    CHECK(load_with("{\"redis\": \"redis://:pw-of-redis@127.0.0.1:6379\"}", &b, &bad, &err,
-                    NULL) == 0);
+    /* defaults: listen = advertise = the local address towards Redis :7070 */
+    snprintf(cfg, sizeof cfg, "{\"redis\": \"redis://127.0.0.1:6379\", \"secretFile\": \"%s\"}",
+             secret_path);
+    CHECK(load_with(cfg, &b, &bad, &err, NULL) == 0);
     CHECK(b.enabled && b.sources == 1 && b.stall_s == 5 && b.connect_timeout_ms == 1000);
     CHECK_STR(b.advertise, "127.0.0.1:7070");
     CHECK_STR(b.listen, "127.0.0.1:7070");
-    CHECK(b.secret_len == 32);
+
+    /* a Redis password in config.json (readable by other users, usually)
+     * is never turned into the peer secret: a secret file is asked for */
+    CHECK(load_with("{\"redis\": \"redis://:pw-of-redis@127.0.0.1:6379\"}", &b, &bad, &err,
+                    NULL) == -1);
+    CHECK(!b.enabled && bad && strcmp(bad, "broadcast.secretFile") == 0);
+    CHECK(strstr(err.message, "key 'broadcast.redis'") && strstr(err.message, "secretFile"));
+    CHECK(!strstr(err.message, "pw-of-redis"));
 
     /* $OSS_CONNECTOR_CONFIG is the file when no path is given */
     const char *path;
-    CHECK(load_with("{\"redis\": \"redis://:pw@127.0.0.1:6379\", \"sources\": 3}", &b, &bad,
-                    &err, &path) == 0);
+    snprintf(cfg, sizeof cfg, "{\"redis\": \"redis://:pw@127.0.0.1:6379\", \"sources\": 3, "
+             "\"secretFile\": \"%s\"}", secret_path);
+    CHECK(load_with(cfg, &b, &bad, &err, &path) == 0);
     setenv("OSS_CONNECTOR_CONFIG", path, 1);
     CHECK(ossc_bc_settings_load(&b, "", &bad, &err) == 0 && b.enabled && b.sources == 3);
     CHECK(ossc_bc_settings_load(&b, NULL, &bad, &err) == 0 && b.enabled && b.sources == 3);
@@ -260,8 +268,10 @@ static void test_unknown_keys(void)
     CHECK(load_with("{\"redis\": \"redis://:pw@127.0.0.1:6379\", \"sourcess\": 2,"
                     " \"sources\": \"bad for the engine, not for config.c\"}",
                     &b, &bad, &err, &path) == -1);
-    CHECK(load_with("{\"redis\": \"redis://:pw@127.0.0.1:6379\", \"sourcess\": 2}", &b, &bad,
-                    &err, &path) == 0);
+    char cfgtext[1024];
+    snprintf(cfgtext, sizeof cfgtext, "{\"redis\": \"redis://127.0.0.1:6379\", \"sourcess\": 2, "
+             "\"secretFile\": \"%s\"}", secret_path);
+    CHECK(load_with(cfgtext, &b, &bad, &err, &path) == 0);
     CHECK(b.enabled && b.sources == 1);
     ossc_config cfg;
     CHECK(ossc_config_load(path, &cfg, &err) == 0);
@@ -297,9 +307,14 @@ static void test_public_view(void)
     CHECK(json && !strstr(json, "redis-pw-not-shown") && !strstr(json, SECRET));
     ossc_string_free(json);
     unsetenv("OSSC_BROADCAST_SECRET_FILE");
+    CHECK(ossc_broadcast_settings(path, &json, &err) == -1 && json == NULL);
+    CHECK(strstr(err.message, "not derived from a Redis password"));
+    /* the same URL from the environment: the secret is derived from it */
+    setenv("OSSC_BROADCAST_REDIS", "redis://:redis-pw-not-shown@127.0.0.1:6390/3", 1);
     CHECK(ossc_broadcast_settings(path, &json, &err) == 0);
     CHECK(json && strstr(json, "\"secret_from\":\"the Redis URL's password\""));
     ossc_string_free(json);
+    unsetenv("OSSC_BROADCAST_REDIS");
 
     path = write_tmp("config.json", "{\"broadcast\": {\"redis\": \"redis://:pw@h:1\", "
                                     "\"stallSeconds\": 0}}");
