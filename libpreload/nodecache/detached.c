@@ -14,6 +14,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+
+/* Older kernel headers (e.g. 4.18's) lack the name; the number is the same
+ * on every architecture (system calls from 5.x on share one table). */
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -47,6 +47,12 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+
+/* Older kernel headers (e.g. 4.18's) lack the name; the number is the same
+ * on every architecture (system calls from 5.x on share one table). */
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 #include <time.h>
 #include <unistd.h>
 

@@ -139,6 +139,14 @@ int ossc_settings_tunables(ossc_preload_settings *s, ossc_error *err)
                        v);
         s->hugepages = v[0] == '1';
     }
+    /* Read by the engine's config (engine/config.c); checked here too so a
+     * malformed value is a tunable like the others: reported once per
+     * process tree and dropped from the environment of its children. */
+    if (env("OSSC_HTTP_ADAPTIVE")) {
+        const char *v = getenv("OSSC_HTTP_ADAPTIVE");
+        if (strcmp(v, "1") != 0 && strcmp(v, "0") != 0)
+            return BAD(s, err, "OSSC_HTTP_ADAPTIVE", "OSSC_HTTP_ADAPTIVE='%s' must be 0 or 1", v);
+    }
     /* Broadcasting misconfigured: loading goes on from OSS, with the
      * variable or config key at fault named (a fleet never fails to start
      * over it).  s->config_path is set by both callers before this. */

@@ -324,7 +324,9 @@ class Cluster:
                  env_extra: Optional[Dict[str, str]] = None):
         self.emu, self.model, self.redis_url = emu, model, redis_url
         self.endpoint = endpoint or emu.endpoint
-        self.env_extra = dict(env_extra or {})
+        # A loaded 2-core machine can take seconds to join: the fetchers wait
+        # this (+1 s) for the node's place in the chain before going to OSS.
+        self.env_extra = {"OSSC_BROADCAST_CONNECT_TIMEOUT_MS": "10000", **(env_extra or {})}
         self.base = Path(tempfile.mkdtemp(prefix="ossc-test-bcnodes-", dir=_scratch_root()))
         self.secret_file = self.write_secret("secret", "the deployment's broadcast secret\n")
         self.nodes: List[Node] = []

@@ -13,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -103,8 +104,16 @@ class Node:
 
     def wait_loaded(self):
         """The app's {name: sha256} once it has read every file."""
-        first = self.proc.stdout.readline()
-        second = self.proc.stdout.readline()
+        lines = []
+
+        def read_two():
+            lines.extend([self.proc.stdout.readline(), self.proc.stdout.readline()])
+
+        reader = threading.Thread(target=read_two, daemon=True)
+        reader.start()
+        reader.join(WAIT_S)  # a hang in the load fails the test instead of holding it
+        first, second = (lines + ["", ""])[:2] if not reader.is_alive() else ("(no answer "
+                                                                              "in time)", "")
         if second.strip() != "loaded":
             self.proc.kill()
             _, err = self.proc.communicate(timeout=60)

@@ -95,12 +95,13 @@ def slow_oss(emu, cluster):
 def test_second_node_killed_mid_transfer(cluster, model, slow_oss):
     """The second of the chain dies (SIGKILL, watcher included) while the
     third receives from it: the rest relink and finish."""
+    # Armed before the nodes start: OSS holds by itself once part of the
+    # model is through, however slow the machine is to start the nodes.
+    slow_oss.arm()
     nodes = [cluster.node().start() for _ in range(4)]
     first, victim, third, fourth = cluster.chain(nodes)
     # Mid-transfer: the third node has bytes from the victim, then OSS is
-    # held so nothing more moves while the victim dies (armed: OSS holds by
-    # itself before the model is through, however late the test looks).
-    slow_oss.arm()
+    # held so nothing more moves while the victim dies.
     wait_for(f"{third.name} to receive from a peer", lambda: cluster.peer_bytes(third) > 0,
              on_timeout=cluster.describe)
     slow_oss.hold()
@@ -119,9 +120,9 @@ def test_second_node_killed_mid_transfer(cluster, model, slow_oss):
 
 def test_redis_stopped_mid_transfer(cluster, model, slow_oss, redis_server):
     """Redis dies mid-way: every node keeps its upstream and finishes."""
+    slow_oss.arm()  # before the start, as above
     nodes = [cluster.node().start() for _ in range(4)]
     last = cluster.chain(nodes)[-1]
-    slow_oss.arm()
     wait_for(f"{last.name} to receive from a peer", lambda: cluster.peer_bytes(last) > 0,
              on_timeout=cluster.describe)
     slow_oss.hold()

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import os
 import time
 
 from vllm.config import ModelConfig
@@ -85,6 +86,9 @@ class OssModelLoader(BaseModelLoader):
             raise ValueError(f"--load-format {LOAD_FORMAT} needs an oss:// model "
                              f"(got model={model_config.model!r}, model_weights={uri!r})")
         started = time.monotonic()
+        # The API server made model_dir's parents on its host; a worker may run
+        # on another (multi-node tensor/pipeline parallel) where they are missing.
+        os.makedirs(os.path.dirname(os.path.abspath(model_config.model)), exist_ok=True)
         with self.settings.connector() as connector:
             _one_local_rank_at_a_time(lambda: connector.prepare_directory(
                 uri, model_config.model, **self.settings.prepare_options()))
