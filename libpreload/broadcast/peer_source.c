@@ -6,8 +6,8 @@
  * upstream's chunk server through a peer client (engine/peer_client.h: the
  * engine's I/O threads, landing in the cache file, CRC as bytes arrive).
  * A 503 means "not landed there yet": asked again while the upstream is
- * unchanged and still making progress (below).  The ask-again happens in done() as
- * soon as the 503 is in, without blocking: the prefetcher polls done() for
+ * unchanged and making progress (below).  The ask-again happens in done()
+ * as soon as the 503 is in, without blocking: the prefetcher polls done() for
  * all its transfers, and a 503 settled inside wait() would hold it (and
  * every other chunk it has in flight) for the next long-poll.  Any other
  * failure: the upstream is reported suspect (the agent relinks), the peer
@@ -87,7 +87,7 @@ typedef struct peer_fetch {
     int origin;
     uint64_t first_503_ms;   /* 0: no 503 yet */
     /* The upstream's progress from its 503s (OSSC-Arrived): the largest
-     * number seen and when it was first seen (0: none from this upstream). */
+     * number seen and when it last grew (0: none from this upstream yet). */
     uint64_t up_arrived;
     uint64_t up_progress_ms;
     /* A peer reply settled by peer_done (fu freed): its outcome, for wait. */

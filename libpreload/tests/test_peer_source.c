@@ -19,7 +19,10 @@
  * - a server without OSSC-Arrived (an older one) is given up 4 x
  *   OSSC_BROADCAST_STALL_SECONDS after the first 503, as before.
  * The server with OSSC-Arrived and the one without are two servers over
- * the same fake node (one's view has arrived(), the other's not).
+ * the same fake node (one's view has arrived(), the other's not).  First,
+ * the header itself: a 503 carries the view's count, the engine's peer
+ * client surfaces it (ossc_future_peer_arrived), and a client counts the
+ * bytes it lands (ossc_client_count_arrivals).
  *
  * Waits are on events (the fake's condition variable, done() turning
  * true), with generous deadlines; nothing asserts a duration. */
@@ -35,8 +38,10 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "client.h" /* ossc_client_count_arrivals */
 #include "crc64.h"
 #include "ossc.h"
+#include "peer_client.h"
 #include "peer_source.h"
 #include "server.h"
 #include "tmpfiles.h"
@@ -376,6 +381,57 @@ static void gives_up_after_the_stall_deadline(void)
     close(fd);
 }
 
+/* One request of a fresh peer client to addr for [0, len): its outcome,
+ * the OSSC-Arrived it surfaced (*arrived, or UINT64_MAX when none) and
+ * the bytes the client counted as landed. */
+static int64_t one_request(const char *addr, uint64_t len, ossc_error *err, uint64_t *arrived,
+                           uint64_t *counted)
+{
+    ossc_peer_options o = {.addr = addr, .secret = (const uint8_t *)SECRET,
+                           .secret_len = strlen(SECRET), .stall_s = 60, .part_size = 1u << 30};
+    ossc_client *c = ossc_peer_client_new(&o, err);
+    CHECK(c != NULL);
+    if (!c)
+        return -1;
+    atomic_ullong count = 0;
+    ossc_client_count_arrivals(c, &count);
+    int fd = out_file("one_request.out");
+    int64_t n = -1;
+    ossc_future *f = ossc_get_async_fd(c, VID, "0", 0, len, fd, 0, err);
+    CHECK(f != NULL);
+    if (f) {
+        n = ossc_future_wait(f, err);
+        if (ossc_future_peer_arrived(f, arrived) != 1)
+            *arrived = UINT64_MAX;
+        ossc_future_free(f);
+    }
+    *counted = atomic_load(&count);
+    ossc_client_free(c);
+    close(fd);
+    return n;
+}
+
+static void reports_progress_in_503s(const char *with_progress, const char *without)
+{
+    ossc_error err = {0};
+    uint64_t arrived = 0, counted = 0;
+    set_landed(false);
+    pthread_mutex_lock(&up.lock);
+    up.arrived = 123456789012ull;
+    pthread_mutex_unlock(&up.lock);
+    CHECK(one_request(with_progress, 4096, &err, &arrived, &counted) == -1);
+    CHECK(err.http_status == 503);
+    CHECK(arrived == 123456789012ull);
+    CHECK(counted == 0);
+    CHECK(one_request(without, 4096, &err, &arrived, &counted) == -1);
+    CHECK(err.http_status == 503);
+    CHECK(arrived == UINT64_MAX); /* an older server: no progress known */
+    set_landed(true);
+    CHECK(one_request(with_progress, 100000, &err, &arrived, &counted) == 100000);
+    CHECK(arrived == UINT64_MAX); /* a 206 carries none */
+    CHECK(counted == 100000);     /* every byte counted as it landed */
+}
+
 /* Bytes keep landing upstream (every 503 reports more) but not this chunk,
  * for longer than the old deadline (4 x stall_s from the first 503): the
  * upstream is kept, and the chunk comes from it once it lands there. */
@@ -493,6 +549,7 @@ int main(void)
         asks_again_from_done(s);
         char with_progress[64];
         snprintf(with_progress, sizeof with_progress, "127.0.0.1:%d", bc_server_port(sp));
+        reports_progress_in_503s(with_progress, addr);
         keeps_a_slow_upstream(with_progress);
         gives_up_a_stalled_upstream(with_progress);
         decide_peer(addr); /* the server without OSSC-Arrived */
