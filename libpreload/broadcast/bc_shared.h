@@ -7,7 +7,8 @@
  * application processes wait for it, bounded by the connect timeout).
  * Fetchers report an upstream they gave up on in `suspect` (seqlock too);
  * the agent leaves it out of its chain and relinks.  Counters are
- * statistics for `ossc broadcast status` and the log. */
+ * statistics for `ossc broadcast status` and the log, and `arrived` the
+ * node's progress that its chunk server reports to downstream nodes. */
 #ifndef OSSC_BC_SHARED_H
 #define OSSC_BC_SHARED_H
 
@@ -37,6 +38,13 @@ struct bc_shared {
     atomic_ullong bad_peer_bytes; /* bytes from peers that failed the CRC check */
     char off_reason[512];         /* why this node stays out (set before `decided`) */
     atomic_uint off_told;         /* 1 once a process put off_reason on stderr */
+    uint32_t pad2;
+    /* Bytes of chunks landed on this node so far, counted as each piece is
+     * written (any source: the engine's clients add to it, client.h), not
+     * at chunk completion: the progress this node's chunk server reports in
+     * its 503s (OSSC-Arrived, server.h), by which a downstream node tells a
+     * slow upstream from a stalled one (peer_source.c). */
+    atomic_ullong arrived;
 };
 
 /* Reads role and upstream consistently (a copy of upstream into out). */

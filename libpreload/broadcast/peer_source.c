@@ -6,12 +6,21 @@
  * upstream's chunk server through a peer client (engine/peer_client.h: the
  * engine's I/O threads, landing in the cache file, CRC as bytes arrive).
  * A 503 means "not landed there yet": asked again while the upstream is
- * unchanged, up to the stall limit.  The ask-again happens in done() as
- * soon as the 503 is in, without blocking: the prefetcher polls done() for
+ * unchanged and making progress (below).  The ask-again happens in done()
+ * as soon as the 503 is in, without blocking: the prefetcher polls done() for
  * all its transfers, and a 503 settled inside wait() would hold it (and
  * every other chunk it has in flight) for the next long-poll.  Any other
  * failure: the upstream is reported suspect (the agent relinks), the peer
- * failure counted, and the chunk fetched from OSS in the same wait. */
+ * failure counted, and the chunk fetched from OSS in the same wait.
+ *
+ * Slow or stalled: a 503 carries the bytes landed on the upstream's node so
+ * far (OSSC-Arrived, server.h), counted as they arrive there.  While that
+ * number grows the upstream is slow, not stalled (on a slow link with a
+ * large prefetch window a chunk can take minutes to land there), and is
+ * asked again; it is given up once the number has not grown for
+ * STALLED_AFTER x the stall limit, or past an absolute cap.  A 503 without
+ * the header (an older server) is asked again for LEGACY_DEADLINE x the
+ * stall limit from the first 503, as before. */
 #include <errno.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -22,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "client.h" /* ossc_client_count_arrivals */
 #include "error.h"
 #include "log.h"
 #include "nodecache.h" /* ossc_in_hook */
@@ -37,6 +47,23 @@
  * connection for the server's long-poll; with fewer connections than
  * transfers, requests for chunks already there would queue behind it. */
 #define PEER_CONNECTIONS 64
+/* 503s, in units of the stall limit (OSSC_BROADCAST_STALL_SECONDS):
+ * - STALLED_AFTER: no growth of the upstream's OSSC-Arrived for this long
+ *   is a stall.  Twice the limit, not once: when the upstream's own
+ *   upstream stalls, it needs up to the stall limit to notice and switch to
+ *   OSS (its bytes flow again after that); giving up on it within the same
+ *   limit would make every node below a stalled one abandon its healthy
+ *   upstream too.
+ * - CAP: the most any chunk is waited for from the first 503, progress or
+ *   not (default 5 min).  The number counts the whole node's bytes, so it
+ *   grows while the upstream lands other chunks: it says the upstream is
+ *   alive, not that this chunk is coming (e.g. an upstream whose processes
+ *   never read that file); 5 min is ~14x what the default 256 MiB window
+ *   takes at 100 Mbit/s.
+ * - LEGACY_DEADLINE: a 503 without OSSC-Arrived (no progress known). */
+#define STALLED_AFTER 2u
+#define CAP 60u
+#define LEGACY_DEADLINE 4u
 static struct {
     pthread_mutex_t lock;
     pid_t pid;
@@ -58,12 +85,18 @@ typedef struct peer_fetch {
     char addr[BC_ADDR_MAX];
     unsigned gen;
     int origin;
-    uint64_t deadline_ms;    /* 503s are asked again until then (0: before the first) */
+    uint64_t first_503_ms;   /* 0: no 503 yet */
+    /* The upstream's progress from its 503s (OSSC-Arrived): the largest
+     * number seen and when it last grew (0: none from this upstream yet). */
+    uint64_t up_arrived;
+    uint64_t up_progress_ms;
     /* A peer reply settled by peer_done (fu freed): its outcome, for wait. */
     bool settled;
     int64_t n;
     uint64_t crc;
     bool got_crc;
+    bool got_arrived;        /* the reply carried OSSC-Arrived: in arrived */
+    uint64_t arrived;
     ossc_error perr;
 } peer_fetch;
 
@@ -119,6 +152,7 @@ static ossc_client *peer_client(const char *addr)
         };
         cl = ossc_peer_client_new(&o, &err);
         if (cl) {
+            ossc_client_count_arrivals(cl, &P.shared->arrived); /* this node's progress */
             snprintf(P.peers[P.n].addr, sizeof(P.peers[P.n].addr), "%s", addr);
             P.peers[P.n++].cl = cl;
         } else {
@@ -235,6 +269,7 @@ static void settle_peer(peer_fetch *h)
     ossc_in_hook++;
     h->n = ossc_future_wait(h->fu, &h->perr);
     h->got_crc = h->n >= 0 && ossc_future_crc64(h->fu, &h->crc, NULL) >= 0;
+    h->got_arrived = ossc_future_peer_arrived(h->fu, &h->arrived) == 1;
     ossc_future_free(h->fu);
     ossc_in_hook--;
     h->fu = NULL;
@@ -246,18 +281,54 @@ static bool peer_ok(const peer_fetch *h)
     return h->n == (int64_t)h->rq.len && h->got_crc;
 }
 
+/* Past the cap of 503s (CAP x the stall limit from the first one)? */
+static bool past_cap(const peer_fetch *h, uint64_t t)
+{
+    return h->first_503_ms && t - h->first_503_ms >= (uint64_t)P.b->stall_s * CAP * 1000u;
+}
+
+/* The settled reply was a 503: notes the upstream's progress and says
+ * whether it may be asked again (it grows, or no progress is known and the
+ * legacy deadline is not past).  When not, h->perr says why, for the log. */
+static bool upstream_progressing(peer_fetch *h)
+{
+    uint64_t t = now_ms();
+    uint64_t stall_ms = (uint64_t)P.b->stall_s * 1000u;
+    if (!h->first_503_ms)
+        h->first_503_ms = t;
+    if (h->got_arrived && (!h->up_progress_ms || h->arrived > h->up_arrived)) {
+        h->up_arrived = h->arrived;
+        h->up_progress_ms = t;
+    }
+    if (past_cap(h, t)) {
+        snprintf(h->perr.message, sizeof(h->perr.message),
+                 "the chunk did not land there within %u s", P.b->stall_s * CAP);
+        return false;
+    }
+    if (h->up_progress_ms && t - h->up_progress_ms >= stall_ms * STALLED_AFTER) {
+        snprintf(h->perr.message, sizeof(h->perr.message),
+                 "no progress there for %llu s (%llu bytes landed there)",
+                 (unsigned long long)((t - h->up_progress_ms) / 1000),
+                 (unsigned long long)h->up_arrived);
+        return false;
+    }
+    if (!h->up_progress_ms && t - h->first_503_ms >= stall_ms * LEGACY_DEADLINE) {
+        snprintf(h->perr.message, sizeof(h->perr.message),
+                 "not landed there within %u s (the upstream reports no progress)",
+                 P.b->stall_s * LEGACY_DEADLINE);
+        return false;
+    }
+    return true;
+}
+
 /* The settled reply was a 503 and the upstream is still the one asked:
  * ask it again now (the server long-polled already).  False when it cannot
- * (another upstream, the deadline, the request did not start).  The
- * deadline runs from the first 503: 4 x the stall limit of "not landed
- * there yet". */
+ * (another upstream, no progress there, the request did not start). */
 static bool ask_again(peer_fetch *h)
 {
     char addr[BC_ADDR_MAX];
     unsigned gen;
-    if (h->perr.http_status == 503 && !h->deadline_ms)
-        h->deadline_ms = now_ms() + (uint64_t)P.b->stall_s * 4000u;
-    if (h->perr.http_status != 503 || now_ms() >= h->deadline_ms ||
+    if (h->perr.http_status != 503 || !upstream_progressing(h) ||
         bc_shared_read(P.shared, addr, &gen) != BC_ROLE_PEER || !addr[0] || gen != h->gen ||
         is_suspect(h->addr))
         return false;
@@ -314,9 +385,10 @@ static int64_t peer_wait(ossc_chunk_fetch *f, uint64_t *crc, bool *have_crc, oss
         atomic_fetch_add(&P.shared->peer_failures, 1);
         if (!same) {
             /* Relinked meanwhile (or the upstream was given up): the new one. */
-            if (peer && !is_suspect(addr) && (!h->deadline_ms || now_ms() < h->deadline_ms)) {
+            if (peer && !is_suspect(addr) && !past_cap(h, now_ms())) {
                 snprintf(h->addr, sizeof(h->addr), "%s", addr);
                 h->gen = gen;
+                h->up_progress_ms = 0; /* another node: its own count */
                 ossc_error perr = {0};
                 if (start_peer(h, &perr)) {
                     h->settled = false;

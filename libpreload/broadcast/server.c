@@ -98,6 +98,28 @@ static enum MHD_Result reply_status(struct MHD_Connection *conn, unsigned int st
     return rc;
 }
 
+/* 503 "not landed yet" after the long-poll: ask again in a second, and
+ * the bytes landed on this node so far (BC_ARRIVED_HEADER), read now, so
+ * the peer sees whether this node is still making progress. */
+static enum MHD_Result reply_not_landed(const bc_server *s, struct MHD_Connection *conn)
+{
+    static const char text[] = "not landed yet\n";
+    struct MHD_Response *resp = MHD_create_response_from_buffer(
+        sizeof text - 1, (void *)text, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (s->view.arrived) {
+        char n[24];
+        snprintf(n, sizeof n, "%" PRIu64, s->view.arrived(s->view.ctx));
+        MHD_add_response_header(resp, BC_ARRIVED_HEADER, n);
+    }
+    enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
 /* The request's path for a log line: at most 64 bytes, anything but
  * printable ASCII as '?' (MHD has unescaped it: "%0a" is a newline). */
 static void printable_path(const char *url, char *out, size_t cap)
@@ -192,8 +214,7 @@ static enum MHD_Result answer(bc_server *s, struct MHD_Connection *conn, const c
     if (held < 0)
         return reply_status(conn, MHD_HTTP_NOT_FOUND, "not here\n", NULL, NULL);
     if (held == 0)
-        return reply_status(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "not landed yet\n",
-                            MHD_HTTP_HEADER_RETRY_AFTER, "1");
+        return reply_not_landed(s, conn);
     return serve_range(s, conn, req_cls, file, off, len, size);
 }
 

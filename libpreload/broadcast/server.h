@@ -13,7 +13,10 @@
  *   400  anything else malformed (peer_request.h), or a request body;
  *        405 a method other than GET; 431 (from MHD) request line and
  *        headers over 32 KiB
- *   503  not landed yet after wait_ms (the peer asks again)
+ *   503  not landed yet after wait_ms (the peer asks again), with
+ *        "OSSC-Arrived: <bytes>" when the view has arrived(): the bytes
+ *        landed on this node so far, by which the peer tells a slow node
+ *        (the number grows) from a stalled one (broadcast/peer_source.c)
  * Authentication comes first: nothing of an unauthenticated request (path,
  * method, range) is looked at, and the view is not called but refused().
  * No part of the request reaches the file system: the path is parsed into
@@ -52,7 +55,13 @@ typedef struct bc_cache_view {
     /* Called first in every server thread (the agent marks its threads as
      * ours under LD_PRELOAD); may be NULL. */
     void (*thread_enter)(void *ctx);
+    /* Bytes landed on this node so far, counted as they arrive (never
+     * decreasing), for the 503's BC_ARRIVED_HEADER; NULL: no header. */
+    uint64_t (*arrived)(void *ctx);
 } bc_cache_view;
+
+/* The 503's progress header (a decimal byte count). */
+#define BC_ARRIVED_HEADER "OSSC-Arrived"
 
 typedef struct bc_server_options {
     const char *listen;        /* "host:port" (IPv4 literal or name; port 0 = any) */

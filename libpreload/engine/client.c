@@ -165,6 +165,11 @@ void ossc_client_free(ossc_client *c)
     free(c);
 }
 
+void ossc_client_count_arrivals(ossc_client *c, atomic_ullong *arrived)
+{
+    ossc_http_count_arrivals(c->http, arrived);
+}
+
 int ossc_client_concurrency(const ossc_client *c)
 {
     return ossc_http_concurrency(c->http);

@@ -20,6 +20,13 @@ struct ossc_client {
     size_t peer_secret_len;
 };
 
+/* From now on, body bytes of c's ranged GETs are added to *arrived as
+ * each piece is written into its destination (NULL: no longer counted):
+ * a broadcasting node's progress, whatever its source (OSS or a peer),
+ * which its chunk server's 503s report (broadcast/server.h).  Cheap (one
+ * atomic add per piece); may be called again, from any thread. */
+void ossc_client_count_arrivals(ossc_client *c, atomic_ullong *arrived);
+
 /* Validates bucket and key of an operation; EINVAL naming what is wrong. */
 int ossc_check_object(const char *op, const char *bucket, const char *key, ossc_error *err);
 

@@ -391,6 +391,11 @@ void ossc_http_free(ossc_http *h)
         http_teardown(h, h->nthreads);
 }
 
+void ossc_http_count_arrivals(ossc_http *h, atomic_ullong *arrived)
+{
+    atomic_store_explicit(&h->arrived, arrived, memory_order_release);
+}
+
 int ossc_http_concurrency(const ossc_http *h)
 {
     return h->nthreads * h->per_thread;

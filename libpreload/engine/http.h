@@ -80,6 +80,8 @@ struct ossc_req {
     uint64_t server_crc;                /* x-oss-hash-crc64ecma (whole object) */
     uint64_t crc;                       /* CRC of the bytes received (want_crc) */
     uint64_t received;                  /* bytes written to dst / dst_fd */
+    bool has_peer_arrived;              /* the reply carried OSSC-Arrived (a chunk */
+    uint64_t peer_arrived;              /* server's 503, broadcast/server.h): its value */
     int64_t mtime;
     char etag[72];
     char request_id[64];
@@ -133,6 +135,9 @@ void ossc_http_free(ossc_http *h);
  * change. */
 void ossc_thread_lower_priority(int nice);
 int ossc_http_concurrency(const ossc_http *h);
+/* Adds the body bytes of h's ranged GETs to *arrived as each piece is
+ * written into its destination, from now on (NULL: stops). */
+void ossc_http_count_arrivals(ossc_http *h, atomic_ullong *arrived);
 /* Bytes per ranged GET for one read of `len` bytes: http.partSize, or with
  * http.adaptive the size adapt.c chooses from what this engine's transfers
  * measured (never below http.partSize; exactly it when the user set it). */

@@ -41,6 +41,10 @@ struct ossc_http {
     atomic_int gets_active;     /* ranged GETs into a sink in the multi handles */
     pthread_mutex_t adapt_lock; /* guards adapt */
     ossc_adapt adapt;           /* part size per read from measured throughput */
+    /* Body bytes of ranged GETs are added here as each piece is written
+     * into its destination (ossc_client_count_arrivals); NULL: not
+     * counted.  Set at any time, read by the I/O threads. */
+    _Atomic(atomic_ullong *) arrived;
 };
 
 /* Monotonic milliseconds with sub-millisecond precision (for audit times). */

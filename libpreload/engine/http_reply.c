@@ -72,6 +72,10 @@ static int take_bytes(ossc_req *r, const char *data, size_t len)
         r->crc = ossc_crc64_update(r->crc, data, len);
     r->received += len;
     r->attempt_received += len;
+    atomic_ullong *arrived =
+        r->owner ? atomic_load_explicit(&r->owner->http->arrived, memory_order_acquire) : NULL;
+    if (arrived) /* a broadcasting node's progress, as the bytes land (client.h) */
+        atomic_fetch_add_explicit(arrived, len, memory_order_relaxed);
     return 0;
 }
 
@@ -254,6 +258,7 @@ size_t ossc_reply_on_header(char *line, size_t size, size_t nmemb, void *userp)
         r->has_content_range = false;
         r->bad_content_length = false;
         r->content_length = -1;
+        r->has_peer_arrived = false;
         return len;
     }
     if (len <= 2 && (line[0] == '\r' || line[0] == '\n')) {
@@ -294,6 +299,11 @@ size_t ossc_reply_on_header(char *line, size_t size, size_t nmemb, void *userp)
         header_value(line, len, 20, value, sizeof(value));
         r->server_crc = strtoull(value, NULL, 10);
         r->has_server_crc = true;
+    } else if (header_is(line, len, "ossc-arrived")) {
+        /* A chunk server's 503: the bytes landed on that node so far
+         * (broadcast/server.h); anything but a plain number is ignored. */
+        header_value(line, len, 12, value, sizeof(value));
+        r->has_peer_arrived = parse_size(value, &r->peer_arrived);
     } else if (header_is(line, len, "x-oss-request-id")) {
         header_value(line, len, 16, r->request_id, sizeof(r->request_id));
     } else if (header_is(line, len, "last-modified")) {

@@ -16,6 +16,7 @@
 #include "error.h"
 #include "landing.h"
 #include "log.h"
+#include "peer_client.h" /* ossc_future_peer_arrived */
 #include "uri.h"
 
 /* ------------------------------------------------------ one-object checks */
@@ -392,6 +393,22 @@ int ossc_future_object_size(const ossc_future *f, uint64_t *size)
         }
     }
     return 0;
+}
+
+int ossc_future_peer_arrived(const ossc_future *f, uint64_t *arrived)
+{
+    if (!f->waited) {
+        errno = EINVAL;
+        return -1;
+    }
+    int found = 0;
+    for (size_t i = 0; i < f->nparts; i++) {
+        if (f->parts[i]->has_peer_arrived && (!found || f->parts[i]->peer_arrived > *arrived)) {
+            *arrived = f->parts[i]->peer_arrived;
+            found = 1;
+        }
+    }
+    return found;
 }
 
 uint64_t ossc_crc64(uint64_t crc, const void *buf, size_t len)

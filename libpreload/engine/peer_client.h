@@ -39,4 +39,11 @@ typedef struct ossc_peer_options {
 /* A client for one peer; free with ossc_client_free.  NULL with err. */
 ossc_client *ossc_peer_client_new(const ossc_peer_options *o, ossc_error *err);
 
+/* After ossc_future_wait on a peer request: 1 with *arrived set when a
+ * reply carried "OSSC-Arrived: <bytes>" (a 503's report of the bytes landed
+ * on the peer's node so far, broadcast/server.h; the largest when the
+ * request had several parts), 0 when none did (an older server: no
+ * progress known), -1 (EINVAL) before the wait. */
+int ossc_future_peer_arrived(const ossc_future *f, uint64_t *arrived);
+
 #endif

@@ -117,6 +117,12 @@ static void view_refused(void *ctx, const char *peer, const char *why)
     OSSC_WARN("broadcast: refused peer %s: %s", peer, why);
 }
 
+static uint64_t view_arrived(void *ctx)
+{
+    (void)ctx;
+    return atomic_load(&NC.h->bc.arrived);
+}
+
 static void view_thread_enter(void *ctx)
 {
     (void)ctx;
@@ -161,6 +167,7 @@ void nc_bc_watch_start(void)
         .served = view_served,
         .refused = view_refused,
         .thread_enter = view_thread_enter,
+        .arrived = view_arrived,
     };
     bc_agent_start(&NC.s.bc, &m, &NC.h->bc, &v);
     free(vf);

@@ -7,6 +7,7 @@
 
 #include "cache_internal.h"
 #include "chunk_source.h"
+#include "client.h" /* ossc_client_count_arrivals */
 
 static ossc_chunk_fetch *engine_start(void *ctx, const ossc_chunk_request *rq, ossc_error *err)
 {
@@ -16,6 +17,8 @@ static ossc_chunk_fetch *engine_start(void *ctx, const ossc_chunk_request *rq, o
         ossc_error_set(err, EIO, "no OSS client (see the log)");
         return NULL;
     }
+    if (NC.s.bc.enabled) /* broadcasting: the node's progress, as bytes land (bc_shared.h) */
+        ossc_client_count_arrivals(cl, &NC.h->bc.arrived);
     ossc_in_hook++;
     ossc_future *fu = ossc_get_async_fd(cl, rq->bucket, rq->key, rq->off, rq->len, rq->fd,
                                         rq->off, err);

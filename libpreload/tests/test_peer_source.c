@@ -10,9 +10,19 @@
  *   long-poll);
  * - the bytes then come from the peer (origin 1), with their CRC-64; the
  *   object store is never asked;
- * - past the stall deadline (4 x OSSC_BROADCAST_STALL_SECONDS from the
- *   first 503) done() stops asking, and wait() reports the upstream suspect
- *   and takes the chunk from the object store.
+ * - a slow upstream (its 503s' OSSC-Arrived keeps growing: bytes keep
+ *   landing there) is asked again past the old deadline (4 x the stall
+ *   limit from the first 503) and the chunk then comes from it;
+ * - a stalled upstream (OSSC-Arrived stops growing) is given up: done()
+ *   turns true, wait() reports it suspect and takes the chunk from the
+ *   object store;
+ * - a server without OSSC-Arrived (an older one) is given up 4 x
+ *   OSSC_BROADCAST_STALL_SECONDS after the first 503, as before.
+ * The server with OSSC-Arrived and the one without are two servers over
+ * the same fake node (one's view has arrived(), the other's not).  First,
+ * the header itself: a 503 carries the view's count, the engine's peer
+ * client surfaces it (ossc_future_peer_arrived), and a client counts the
+ * bytes it lands (ossc_client_count_arrivals).
  *
  * Waits are on events (the fake's condition variable, done() turning
  * true), with generous deadlines; nothing asserts a duration. */
@@ -28,8 +38,10 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "client.h" /* ossc_client_count_arrivals */
 #include "crc64.h"
 #include "ossc.h"
+#include "peer_client.h"
 #include "peer_source.h"
 #include "server.h"
 #include "tmpfiles.h"
@@ -48,6 +60,8 @@ static struct {
     unsigned char *bytes;
     bool landed;
     int hold_calls;
+    bool progressing; /* each hold call lands "bytes" elsewhere on the node */
+    uint64_t arrived;
 } up = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
 static void deadline_in(struct timespec *ts, int ms)
@@ -78,6 +92,8 @@ static int up_hold(void *ctx, uint32_t file, uint64_t off, uint64_t len, int wai
     deadline_in(&until, wait_ms);
     pthread_mutex_lock(&up.lock);
     up.hold_calls++;
+    if (up.progressing)
+        up.arrived += 4096;
     pthread_cond_broadcast(&up.cond);
     while (!up.landed)
         if (pthread_cond_timedwait(&up.cond, &up.lock, &until) == ETIMEDOUT)
@@ -112,6 +128,23 @@ static void up_refused(void *ctx, const char *peer, const char *why)
     fprintf(stderr, "refused %s: %s\n", peer, why);
 }
 
+static uint64_t up_arrived(void *ctx)
+{
+    (void)ctx;
+    pthread_mutex_lock(&up.lock);
+    uint64_t n = up.arrived;
+    pthread_mutex_unlock(&up.lock);
+    return n;
+}
+
+static void set_progressing(bool on)
+{
+    pthread_mutex_lock(&up.lock);
+    up.progressing = on;
+    pthread_mutex_unlock(&up.lock);
+}
+
+/* The view of a server without OSSC-Arrived (an older one). */
 static const bc_cache_view view = {
     .vid = VID,
     .nfiles = 1,
@@ -121,6 +154,19 @@ static const bc_cache_view view = {
     .fd = up_fd,
     .served = up_served,
     .refused = up_refused,
+};
+
+/* The same node, reporting its progress in its 503s. */
+static const bc_cache_view view_with_progress = {
+    .vid = VID,
+    .nfiles = 1,
+    .file_size = up_size,
+    .hold = up_hold,
+    .unhold = up_unhold,
+    .fd = up_fd,
+    .served = up_served,
+    .refused = up_refused,
+    .arrived = up_arrived,
 };
 
 static void set_landed(bool landed)
@@ -219,7 +265,7 @@ static void decide_peer(const char *addr)
 {
     snprintf(shared.upstream, sizeof shared.upstream, "%s", addr);
     shared.role = BC_ROLE_PEER;
-    atomic_store(&shared.seq, 2);
+    atomic_store(&shared.seq, atomic_load(&shared.seq) + 2); /* a new decision */
     snprintf(shared.vid, sizeof shared.vid, "%s", VID);
     atomic_store(&shared.decided, 1);
 }
@@ -241,6 +287,14 @@ static bool holds_upstream_bytes(int fd, uint64_t off, uint64_t len)
                 memcmp(got, up.bytes + off, len) == 0;
     free(got);
     return same;
+}
+
+static uint64_t elapsed_ms(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (uint64_t)((now.tv_sec - since->tv_sec) * 1000 +
+                      (now.tv_nsec - since->tv_nsec) / 1000000);
 }
 
 /* Polls done() as the prefetcher does (1 ms apart) until it is true or
@@ -309,6 +363,7 @@ static void gives_up_after_the_stall_deadline(void)
                              .fd = fd};
     ossc_error err = {0};
     oss.starts = 0;
+    unsigned suspects = atomic_load(&shared.suspect_seq);
     settings.stall_s = 1; /* the deadline: 4 s of 503s */
     ossc_chunk_fetch *f = src.start(src.ctx, &rq, &err);
     CHECK(f != NULL);
@@ -321,8 +376,142 @@ static void gives_up_after_the_stall_deadline(void)
     src.release(f);
     CHECK(oss.starts == 1);
     CHECK(holds_upstream_bytes(fd, rq.off, rq.len));
-    CHECK(atomic_load(&shared.suspect_seq) == 2);
+    CHECK(atomic_load(&shared.suspect_seq) == suspects + 2);
     CHECK(strcmp(shared.suspect, shared.upstream) == 0);
+    close(fd);
+}
+
+/* One request of a fresh peer client to addr for [0, len): its outcome,
+ * the OSSC-Arrived it surfaced (*arrived, or UINT64_MAX when none) and
+ * the bytes the client counted as landed. */
+static int64_t one_request(const char *addr, uint64_t len, ossc_error *err, uint64_t *arrived,
+                           uint64_t *counted)
+{
+    ossc_peer_options o = {.addr = addr, .secret = (const uint8_t *)SECRET,
+                           .secret_len = strlen(SECRET), .stall_s = 60, .part_size = 1u << 30};
+    ossc_client *c = ossc_peer_client_new(&o, err);
+    CHECK(c != NULL);
+    if (!c)
+        return -1;
+    atomic_ullong count = 0;
+    ossc_client_count_arrivals(c, &count);
+    int fd = out_file("one_request.out");
+    int64_t n = -1;
+    ossc_future *f = ossc_get_async_fd(c, VID, "0", 0, len, fd, 0, err);
+    CHECK(f != NULL);
+    if (f) {
+        n = ossc_future_wait(f, err);
+        if (ossc_future_peer_arrived(f, arrived) != 1)
+            *arrived = UINT64_MAX;
+        ossc_future_free(f);
+    }
+    *counted = atomic_load(&count);
+    ossc_client_free(c);
+    close(fd);
+    return n;
+}
+
+static void reports_progress_in_503s(const char *with_progress, const char *without)
+{
+    ossc_error err = {0};
+    uint64_t arrived = 0, counted = 0;
+    set_landed(false);
+    pthread_mutex_lock(&up.lock);
+    up.arrived = 123456789012ull;
+    pthread_mutex_unlock(&up.lock);
+    CHECK(one_request(with_progress, 4096, &err, &arrived, &counted) == -1);
+    CHECK(err.http_status == 503);
+    CHECK(arrived == 123456789012ull);
+    CHECK(counted == 0);
+    CHECK(one_request(without, 4096, &err, &arrived, &counted) == -1);
+    CHECK(err.http_status == 503);
+    CHECK(arrived == UINT64_MAX); /* an older server: no progress known */
+    set_landed(true);
+    CHECK(one_request(with_progress, 100000, &err, &arrived, &counted) == 100000);
+    CHECK(arrived == UINT64_MAX); /* a 206 carries none */
+    CHECK(counted == 100000);     /* every byte counted as it landed */
+}
+
+/* Bytes keep landing upstream (every 503 reports more) but not this chunk,
+ * for longer than the old deadline (4 x stall_s from the first 503): the
+ * upstream is kept, and the chunk comes from it once it lands there. */
+static void keeps_a_slow_upstream(const char *addr)
+{
+    decide_peer(addr);
+    set_landed(false);
+    set_progressing(true);
+    int fd = out_file("slow.out");
+    ossc_chunk_request rq = {.file = 0, .bucket = "b", .key = "k", .off = 8192, .len = 65536,
+                             .fd = fd};
+    ossc_error err = {0};
+    oss.starts = 0;
+    unsigned suspects = atomic_load(&shared.suspect_seq);
+    uint64_t arrived_here = atomic_load(&shared.arrived);
+    settings.stall_s = 1; /* old deadline 4 s; stall after 2 s without progress */
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    ossc_chunk_fetch *f = src.start(src.ctx, &rq, &err);
+    CHECK(f != NULL);
+    /* Past the old deadline with a margin, still asking. */
+    bool done_early = false;
+    while (!done_early && elapsed_ms(&start) < 4u * 1000u + 1500u) {
+        done_early = src.done(f);
+        struct timespec ms = {0, 1000000L};
+        nanosleep(&ms, NULL);
+    }
+    CHECK(!done_early);
+    set_landed(true);
+    CHECK(poll_done(f, 0));
+    uint64_t crc = 0;
+    bool have_crc = false;
+    int64_t n = src.wait(f, &crc, &have_crc, &err);
+    CHECK(n == (int64_t)rq.len);
+    CHECK(have_crc && crc == ossc_crc64_update(0, up.bytes + rq.off, rq.len));
+    CHECK(src.origin(f) == 1);
+    src.release(f);
+    CHECK(holds_upstream_bytes(fd, rq.off, rq.len));
+    CHECK(oss.starts == 0);
+    CHECK(atomic_load(&shared.suspect_seq) == suspects);
+    /* This node counted the peer's bytes as they landed (its own progress). */
+    CHECK(atomic_load(&shared.arrived) >= arrived_here + rq.len);
+    set_progressing(false);
+    close(fd);
+}
+
+/* Bytes land upstream for a while, then nothing: once OSSC-Arrived has
+ * not grown for the stall limit (x2) the upstream is given up. */
+static void gives_up_a_stalled_upstream(const char *addr)
+{
+    decide_peer(addr);
+    set_landed(false);
+    set_progressing(true);
+    int fd = out_file("stalled.out");
+    ossc_chunk_request rq = {.file = 0, .bucket = "b", .key = "k", .off = 0, .len = 65536,
+                             .fd = fd};
+    ossc_error err = {0};
+    oss.starts = 0;
+    unsigned suspects = atomic_load(&shared.suspect_seq);
+    settings.stall_s = 1;
+    int before = hold_calls();
+    ossc_chunk_fetch *f = src.start(src.ctx, &rq, &err);
+    CHECK(f != NULL);
+    CHECK(!poll_done(f, before + 3)); /* progressing: asked again */
+    set_progressing(false);
+    struct timespec stalled;
+    clock_gettime(CLOCK_MONOTONIC, &stalled);
+    CHECK(poll_done(f, 0)); /* no progress: given up */
+    printf("stalled upstream given up %llu ms after its last progress (stall limit %d s)\n",
+           (unsigned long long)elapsed_ms(&stalled), settings.stall_s);
+    uint64_t crc = 0;
+    bool have_crc = false;
+    int64_t n = src.wait(f, &crc, &have_crc, &err);
+    CHECK(n == (int64_t)rq.len && have_crc);
+    CHECK(src.origin(f) == 0);
+    src.release(f);
+    CHECK(oss.starts == 1);
+    CHECK(holds_upstream_bytes(fd, rq.off, rq.len));
+    CHECK(atomic_load(&shared.suspect_seq) == suspects + 2);
+    CHECK(strcmp(shared.suspect, addr) == 0);
     close(fd);
 }
 
@@ -345,7 +534,11 @@ int main(void)
     if (!s)
         fprintf(stderr, "bc_server_start: %s\n", err.message);
     CHECK(s != NULL);
-    if (s) {
+    bc_server *sp = bc_server_start(&o, &view_with_progress, &err);
+    if (!sp)
+        fprintf(stderr, "bc_server_start (with progress): %s\n", err.message);
+    CHECK(sp != NULL);
+    if (s && sp) {
         memcpy(settings.secret, SECRET, strlen(SECRET));
         settings.secret_len = strlen(SECRET);
         settings.connect_timeout_ms = 1000;
@@ -354,10 +547,17 @@ int main(void)
         decide_peer(addr);
         bc_peer_source_init(&src, &settings, &shared, &fake_oss);
         asks_again_from_done(s);
+        char with_progress[64];
+        snprintf(with_progress, sizeof with_progress, "127.0.0.1:%d", bc_server_port(sp));
+        reports_progress_in_503s(with_progress, addr);
+        keeps_a_slow_upstream(with_progress);
+        gives_up_a_stalled_upstream(with_progress);
+        decide_peer(addr); /* the server without OSSC-Arrived */
         gives_up_after_the_stall_deadline();
         bc_peer_source_reset();
-        bc_server_stop(s);
     }
+    bc_server_stop(sp);
+    bc_server_stop(s);
     close(up.fd);
     free(up.bytes);
     remove_tmpdir();

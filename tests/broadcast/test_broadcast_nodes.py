@@ -118,6 +118,29 @@ def test_second_node_killed_mid_transfer(cluster, model, slow_oss):
     assert f"upstream {victim.addr} failed" in third.log(), third.describe()
 
 
+def test_slow_upstream_is_not_given_up(cluster, model, emu):
+    """Slow is not stalled (issue 16): OSS sends 4 MiB/s in all, so with the
+    default prefetch window (every chunk in flight at once) no chunk lands
+    on the first node for ~18 s, past the old give-up of 4 x
+    OSSC_BROADCAST_STALL_SECONDS (12 s here) from the second node's first
+    503.  Those 503s report the bytes landing on the first node
+    (OSSC-Arrived), so the second keeps waiting for it: no upstream given
+    up, and OSS sends the model once.  (3 s: the stall limit must stay
+    above the chunk server's 2 s long-poll.)"""
+    proxy = ThrottleProxy(emu, cluster.base / "throttle.state", 4)
+    try:
+        cluster.endpoint = proxy.endpoint
+        cluster.env_extra["OSSC_BROADCAST_STALL_SECONDS"] = "3"
+        nodes = [cluster.node().start() for _ in range(2)]
+        first, second = cluster.chain(nodes)
+        finish_all(cluster, nodes)
+    finally:
+        proxy.stop()
+    assert " failed (" not in second.log(), second.describe()
+    assert f"receives from {first.addr}" in second.log(), second.describe()
+    assert oss_ratio(cluster, model) <= 1.05, cluster.describe()
+
+
 def test_redis_stopped_mid_transfer(cluster, model, slow_oss, redis_server):
     """Redis dies mid-way: every node keeps its upstream and finishes."""
     slow_oss.arm()  # before the start, as above
