@@ -294,7 +294,7 @@ static int load(ossc_bc_settings *b, const bc_source *src)
     snprintf(b->redis_url, sizeof(b->redis_url), "%s", url_v.text);
     snprintf(b->redis_shown, sizeof(b->redis_shown), "%s:%d/%d", u.host, u.port, u.db);
     if (int_setting(src, "OSSC_BROADCAST_SOURCES", "sources", 1, 1, 64, &b->sources) < 0 ||
-        int_setting(src, "OSSC_BROADCAST_STALL_SECONDS", "stallSeconds", 5, 1, 600,
+        int_setting(src, "OSSC_BROADCAST_STALL_SECONDS", "stallSeconds", 5, 3, 600,
                     &b->stall_s) < 0 ||
         int_setting(src, "OSSC_BROADCAST_CONNECT_TIMEOUT_MS", "connectTimeoutMs", 1000, 50,
                     60000, &b->connect_timeout_ms) < 0)

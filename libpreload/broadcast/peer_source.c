@@ -276,6 +276,13 @@ static void settle_peer(peer_fetch *h)
     h->settled = true;
 }
 
+/* A failure of this node's own landing (the cache's file system full, a
+ * memory cgroup at its limit), as opposed to the upstream's or the wire's. */
+static bool landing_failed_here(const ossc_error *e)
+{
+    return e->code == ENOSPC || e->code == EDQUOT || e->code == ENOMEM || e->code == EFBIG;
+}
+
 static bool peer_ok(const peer_fetch *h)
 {
     return h->n == (int64_t)h->rq.len && h->got_crc;
@@ -378,6 +385,12 @@ static int64_t peer_wait(ossc_chunk_fetch *f, uint64_t *crc, bool *have_crc, oss
         }
         if (ask_again(h))
             continue; /* not landed there yet: ask again (the server waited already) */
+        if (h->n < 0 && landing_failed_here(&h->perr)) {
+            /* The bytes could not land on this node (a full cache, no
+             * memory): not the upstream's fault, and OSS would fail alike. */
+            *err = h->perr;
+            return -1;
+        }
         char addr[BC_ADDR_MAX];
         unsigned gen;
         bool peer = bc_shared_read(P.shared, addr, &gen) == BC_ROLE_PEER && addr[0];

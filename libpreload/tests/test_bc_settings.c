@@ -171,9 +171,12 @@ static void test_bad_values(void)
     snprintf(cfg, sizeof cfg, "{%s, \"sources\": 65}", ok);
     expect_bad(cfg, "broadcast.sources", " must be an integer between 1 and 64");
     snprintf(cfg, sizeof cfg, "{%s, \"stallSeconds\": 0}", ok);
-    expect_bad(cfg, "broadcast.stallSeconds", " must be an integer between 1 and 600");
+    expect_bad(cfg, "broadcast.stallSeconds", " must be an integer between 3 and 600");
+    /* below the chunk server's 2 s long-poll + 1 s: every ask would time out */
+    snprintf(cfg, sizeof cfg, "{%s, \"stallSeconds\": 2}", ok);
+    expect_bad(cfg, "broadcast.stallSeconds", " must be an integer between 3 and 600");
     snprintf(cfg, sizeof cfg, "{%s, \"stallSeconds\": 2.5}", ok);
-    expect_bad(cfg, "broadcast.stallSeconds", " must be an integer between 1 and 600");
+    expect_bad(cfg, "broadcast.stallSeconds", " must be an integer between 3 and 600");
     snprintf(cfg, sizeof cfg, "{%s, \"connectTimeoutMs\": true}", ok);
     expect_bad(cfg, "broadcast.connectTimeoutMs", " must be an integer between 50 and 60000");
     snprintf(cfg, sizeof cfg, "{%s, \"advertise\": \"10.0.0.5\"}", ok);
