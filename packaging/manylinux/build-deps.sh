@@ -19,8 +19,9 @@
 #   JOBS              parallel compile jobs (default: nproc)
 # Prints the prefix on stdout; progress goes to stderr.
 #
-# Sources come from `apt-get source` (deb-src lines are added next to the
-# system's Debian lines when missing), so Debian's security patches are in.
+# Sources come from `apt-get source` (with source lists derived from the
+# system's Debian lines, in a private apt configuration under the cache:
+# /etc/apt is not changed), so Debian's security patches are in.
 # An unpacked source is kept: to take a newer Debian upload, remove its
 # directory under src/ (the stamp then no longer matches and it is rebuilt).
 set -euo pipefail
@@ -62,15 +63,19 @@ export PKG_CONFIG_PATH="$PREFIX/lib/pkgconfig" PKG_CONFIG_LIBDIR="$PREFIX/lib/pk
 HOST=x86_64-linux-gnu
 
 # -- sources -------------------------------------------------------------------
+# Debian's source lists in a private apt configuration under the cache
+# (nothing in /etc/apt is changed): APT_SRC holds the options for apt-get.
+APT_SRC=()
 ensure_deb_src() {
-    if grep -rqs '^Types:.*deb-src\|^deb-src ' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-        return
-    fi
-    local list=/etc/apt/sources.list.d/debian.sources
-    [ -f "$list" ] || die "no deb-src lines in /etc/apt and no $list to derive them from"
-    say "adding deb-src lines (/etc/apt/sources.list.d/ossc-deb-src.sources)"
-    sed 's/^Types: deb$/Types: deb-src/' "$list" > /etc/apt/sources.list.d/ossc-deb-src.sources
-    apt-get update -qq
+    [ ${#APT_SRC[@]} -eq 0 ] || return 0
+    local list=/etc/apt/sources.list.d/debian.sources apt="$CACHE/apt"
+    [ -f "$list" ] || die "no $list to derive Debian's source lists from"
+    mkdir -p "$apt/lists/partial"
+    sed 's/^Types: deb$/Types: deb-src/' "$list" > "$apt/src.sources"
+    APT_SRC=(-o "Dir::Etc::SourceList=$apt/src.sources" -o "Dir::Etc::SourceParts=$apt/none"
+             -o "Dir::State::Lists=$apt/lists")
+    say "reading Debian's source lists (private to $apt)"
+    apt-get "${APT_SRC[@]}" update -qq >&2
 }
 
 # fetch <source package>: unpacks it under src/ once; prints the directory.
@@ -84,7 +89,7 @@ fetch() {
     local dl="$SRC/download-$pkg"
     rm -rf "$dl" && mkdir -p "$dl" && chmod 0777 "$dl"  # apt's _apt user downloads
     say "fetching the source of $pkg"
-    (cd "$dl" && apt-get source --download-only -qq "$pkg" >&2) || true
+    (cd "$dl" && apt-get "${APT_SRC[@]}" source --download-only -qq "$pkg" >&2) || true
     local dsc orig
     dsc=$(ls "$dl"/*.dsc 2>/dev/null | head -n1 || true)
     if [ -n "$dsc" ] && (cd "$dl" && dpkg-source --no-check -x "$(basename "$dsc")" "$SRC/$pkg-src" >&2); then
