@@ -70,6 +70,7 @@ def main() -> None:
     p.add_argument("--prepare", help="oss:// URI: prepare_directory it into --model-dir first")
     p.add_argument("--config", default="", help="config.json for the Python API")
     args = p.parse_args()
+    runner = os.getppid()  # the test; if it dies (SIGKILLed pytest) this node ends too
 
     connector = None
     if args.prepare:
@@ -82,7 +83,7 @@ def main() -> None:
     with open(tmp, "w") as f:
         json.dump(result, f)
     os.replace(tmp, args.result)
-    while not os.path.exists(args.release):
+    while not os.path.exists(args.release) and os.getppid() == runner:
         time.sleep(RELEASE_POLL_S)
     if connector is not None:
         connector.close()
