@@ -10,8 +10,8 @@
 #include "http.h"
 
 /* Bytes prepared at a time: one huge page, so that where the kernel gives
- * huge pages each step is one fault, and the mmap lock that
- * MADV_POPULATE_WRITE takes is never held for long. */
+ * huge pages each step is one fault, and a GET's pages are allocated just
+ * ahead of its bytes, not all at once. */
 #define OSSC_LAND_STEP (2u << 20)
 
 /* Asks for huge pages on mappings made from now on (MADV_HUGEPAGE; the
@@ -28,16 +28,11 @@ void ossc_land_advise(void *m, size_t len);
 /* Makes bytes [0, upto) of r's destination (r->dst, a shared mapping of
  * r->dst_fd at r->dst_off) safe and cheap to copy into, in steps of
  * OSSC_LAND_STEP of the file's offsets, from r->dst_ready on: each step's
- * pages are allocated and mapped writable in one call
- * (MADV_POPULATE_WRITE) -- no page fault per 4 KiB page as the bytes are
- * copied -- or, where the kernel lacks it (before 5.14), allocated with
- * fallocate, so that the copy may fault but never into SIGBUS.  Runs on the
- * I/O thread that receives the bytes, off the application's path.  0, or
- * the errno of the step that failed (ENOSPC: the file system is full;
- * ENOMEM): no byte of that step may be copied. */
+ * pages are allocated with fallocate, so that the copy faults them in but
+ * never into SIGBUS, and the process's mmap lock is not held while they are
+ * zeroed (see landing.c).  Runs on the I/O thread that receives the bytes,
+ * off the application's path.  0, or the errno of the step that failed
+ * (ENOSPC: the file system is full): no byte of that step may be copied. */
 int ossc_land_prepare(ossc_req *r, uint64_t upto);
-
-/* For tests: behave as on a kernel without MADV_POPULATE_WRITE. */
-void ossc_land_pretend_no_populate(bool on);
 
 #endif

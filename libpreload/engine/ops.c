@@ -159,14 +159,14 @@ static void free_parts(ossc_future *f)
  *  - pwrite holds the file's inode lock across the copy, so every part of
  *    one file landing at once queued on it (perf of a model load: 15 % of
  *    all CPU spinning on that lock);
- *  - MADV_POPULATE_WRITE over a whole chunk held the process's mmap lock
- *    for reading and stalled the application's own mmap/brk behind the I/O
- *    threads (import torch under LD_PRELOAD took 7 s instead of 1.3 s).
- * Each part's I/O thread gets the pages ready in steps of 2 MiB just before
- * it copies into them (ossc_land_prepare, landing.c: populated, or
- * fallocated on old kernels), so a copy never faults into SIGBUS (a full
- * tmpfs is ENOSPC) nor takes a fault per page, and the mmap lock is held
- * for one step at a time.  Huge pages are asked for (ossc_land_advise).
+ *  - MADV_POPULATE_WRITE holds the process's mmap lock for reading and
+ *    stalled the application's own mmap/brk behind the niced I/O threads
+ *    (import torch under LD_PRELOAD took 7 s instead of 1.3 s over whole
+ *    chunks, still 2-3 s more in 2 MiB steps).
+ * Each part's I/O thread fallocates the pages in steps of 2 MiB just before
+ * it copies into them (ossc_land_prepare, landing.c), so a copy never
+ * faults into SIGBUS (a full tmpfs is ENOSPC), and its faults take only the
+ * mapping's own lock.  Huge pages are asked for (ossc_land_advise).
  * Other file systems (a fault there may still need blocks) use pwrite.
  * Returns the address fd_off is mapped at, or NULL when this is not
  * possible (not tmpfs, not open for reading and writing): pwrite then. */

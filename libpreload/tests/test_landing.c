@@ -1,7 +1,7 @@
 /* test_landing.c - a GET's bytes landing in a shared mapping of a tmpfs file
- * (engine/landing.c): every byte where it belongs, with MADV_POPULATE_WRITE
- * and with the fallocate fallback of kernels without it, huge pages asked
- * for or not, at offsets and lengths that align with nothing. */
+ * (engine/landing.c): every byte where it belongs, each step fallocated
+ * ahead of the copy, huge pages asked for or not, at offsets and lengths
+ * that align with nothing. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -100,10 +100,6 @@ int main(void)
     every_shape();
     ossc_land_use_hugepages(false);
     every_shape();
-    ossc_land_pretend_no_populate(true); /* a kernel before 5.14: fallocate */
-    every_shape();
     ossc_land_use_hugepages(true);
-    every_shape();
-    ossc_land_pretend_no_populate(false);
     return check_summary("test_landing");
 }
