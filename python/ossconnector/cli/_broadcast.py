@@ -96,19 +96,15 @@ def _call_error(exc: OSError) -> CommandError:
     return CommandError(str(exc))
 
 
-def settings(config_path: Optional[str]) -> dict:
-    """The broadcasting settings a node started now would use, as the
-    library reads them (variables over config.json's ``broadcast`` keys):
-    ``{"enabled": False}`` or the addresses, numbers and where the secret
-    comes from (never the secret).  CommandError naming the variable, or the
-    file and the key, when a setting would turn broadcasting off."""
+def _json_call(call) -> dict:
+    """call(out, err) fills out (char **) with JSON the library allocated:
+    that JSON as a dict; CommandError with the library's message."""
     from .._native import check, ffi, lib, new_error
 
     err = new_error()
     out = ffi.new("char **")
-    path = os.fspath(config_path).encode() if config_path else ffi.NULL
     try:
-        check(lib.ossc_broadcast_settings(path, out, err), err)
+        check(call(out, err), err)
     except OSError as exc:
         raise _call_error(exc) from None
     try:
@@ -116,6 +112,18 @@ def settings(config_path: Optional[str]) -> dict:
     finally:
         lib.ossc_string_free(out[0])
     return json.loads(text)
+
+
+def settings(config_path: Optional[str]) -> dict:
+    """The broadcasting settings a node started now would use, as the
+    library reads them (variables over config.json's ``broadcast`` keys):
+    ``{"enabled": False}`` or the addresses, numbers and where the secret
+    comes from (never the secret).  CommandError naming the variable, or the
+    file and the key, when a setting would turn broadcasting off."""
+    from .._native import ffi, lib
+
+    path = os.fspath(config_path).encode() if config_path else ffi.NULL
+    return _json_call(lambda out, err: lib.ossc_broadcast_settings(path, out, err))
 
 
 def ping(url: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
@@ -133,17 +141,7 @@ def ping(url: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> None:
 def status(url: str, oss_path: str, timeout_ms: int = DEFAULT_TIMEOUT_MS) -> dict:
     """The registry's view of the model at oss_path (the JSON of
     ossc_broadcast_status, as a dict)."""
-    from .._native import check, ffi, lib, new_error
+    from .._native import lib
 
-    err = new_error()
-    out = ffi.new("char **")
-    try:
-        check(lib.ossc_broadcast_status(url.encode(), oss_path.encode(), int(timeout_ms),
-                                        out, err), err)
-    except OSError as exc:
-        raise _call_error(exc) from None
-    try:
-        text = ffi.string(out[0]).decode("utf-8", "replace")
-    finally:
-        lib.ossc_string_free(out[0])
-    return json.loads(text)
+    return _json_call(lambda out, err: lib.ossc_broadcast_status(
+        url.encode(), oss_path.encode(), int(timeout_ms), out, err))
