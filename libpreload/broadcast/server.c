@@ -6,7 +6,9 @@
  * Every request is authenticated before anything else is looked at; the
  * bytes of a 206 go out by sendfile from a dup() of the view's descriptor
  * (MHD closes the descriptor it is given), and the file stays held until
- * MHD reports the request complete. */
+ * MHD reports the request complete.  A 206 goes out only through the send
+ * gate (send_gate.h): a few bodies at a time, oldest ready chunk first, so
+ * each lands downstream soon after it landed here. */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -32,6 +34,7 @@
 #include "log.h"
 #include "peer_auth.h"
 #include "peer_request.h"
+#include "send_gate.h"
 
 /* Request line and headers of one request fit in this (a peer request is a
  * few hundred bytes); a larger one gets 431 from MHD and the connection is
@@ -46,6 +49,7 @@ struct bc_server {
     size_t secret_len;
     int wait_ms;
     int port;
+    bc_send_gate gate;
 };
 
 /* One 206 in flight: the file it holds until MHD is done with it. */
@@ -151,8 +155,9 @@ static enum MHD_Result refuse(const bc_server *s, struct MHD_Connection *conn, c
 }
 
 /* 206 with [off, off+len) of the file, sent from a dup of the view's
- * descriptor; the file is held (the caller's hold() returned 1) and is
- * unheld in on_completed, or here when no response could be queued. */
+ * descriptor once the send gate lets it; the file is held (the caller's
+ * hold() returned 1) and is unheld, and the gate left, in on_completed, or
+ * here when no response could be queued. */
 static enum MHD_Result serve_range(bc_server *s, struct MHD_Connection *conn, void **req_cls,
                                    uint32_t file, uint64_t off, uint64_t len, uint64_t size)
 {
@@ -171,6 +176,9 @@ static enum MHD_Result serve_range(bc_server *s, struct MHD_Connection *conn, vo
         return reply_status(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot read the file\n",
                             NULL, NULL);
     }
+    /* From here on_completed runs for this request (MHD calls it whether or
+     * not the response is queued), and it leaves the gate. */
+    bc_send_gate_enter(&s->gate, s->wait_ms);
     char content_range[80];
     snprintf(content_range, sizeof content_range, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off,
              off + len - 1, size);
@@ -267,6 +275,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return;
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && s->view.served)
         s->view.served(s->view.ctx, sr->len);
+    bc_send_gate_leave(&s->gate);
     s->view.unhold(s->view.ctx, sr->file);
     free(sr);
 }
@@ -352,6 +361,14 @@ bc_server *bc_server_start(const bc_server_options *o, const bc_cache_view *v, o
     s->secret_len = o->secret_len;
     s->view = *v;
     s->wait_ms = o->wait_ms > 0 ? o->wait_ms : 2000;
+    int gate_rc = bc_send_gate_init(&s->gate, o->send_slots > 0 ? (unsigned)o->send_slots : 0);
+    if (gate_rc) {
+        ossc_error_set(err, gate_rc, "chunk server: send gate: %s", strerror(gate_rc));
+        OPENSSL_cleanse(s->secret, s->secret_len);
+        free(s->secret);
+        free(s);
+        return NULL;
+    }
     int fd = listen_on(o->listen, &s->port, err);
     if (fd < 0)
         goto err;
@@ -386,11 +403,12 @@ bc_server *bc_server_start(const bc_server_options *o, const bc_cache_view *v, o
         goto err;
     }
     OSSC_INFO("chunk server for %s listening on %s (port %d; %u connections, %u per address, "
-              "long-poll %d ms)",
-              v->vid, o->listen, s->port, conns, per_ip, s->wait_ms);
+              "long-poll %d ms, %u bodies at once)",
+              v->vid, o->listen, s->port, conns, per_ip, s->wait_ms, s->gate.slots);
     return s;
 
 err:
+    bc_send_gate_destroy(&s->gate);
     OPENSSL_cleanse(s->secret, s->secret_len);
     free(s->secret);
     free(s);
@@ -407,6 +425,7 @@ void bc_server_stop(bc_server *s)
     if (!s)
         return;
     MHD_stop_daemon(s->daemon);
+    bc_send_gate_destroy(&s->gate);
     OPENSSL_cleanse(s->secret, s->secret_len);
     free(s->secret);
     free(s);

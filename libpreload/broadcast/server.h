@@ -71,6 +71,7 @@ typedef struct bc_server_options {
     int per_ip;                /* default 16 */
     int wait_ms;               /* long-poll per request before 503, default 2000 */
     int timeout_s;             /* idle connection timeout, default 30 */
+    int send_slots;            /* 206 bodies going out at once, default BC_SEND_SLOTS (4) */
 } bc_server_options;
 
 typedef struct bc_server bc_server;

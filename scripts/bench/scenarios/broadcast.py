@@ -63,7 +63,6 @@ sys.path.insert(0, str(HERE.parent))   # scripts/bench
 from infra import DOC, RESULTS_DIR  # noqa: E402
 from report import machine_basics, merge_results, replace_section  # noqa: E402
 
-MARK_START, MARK_END = "<!-- broadcast:start -->", "<!-- broadcast:end -->"
 BUCKET, PREFIX = "models", "bench-model/"
 GiB, MiB = 1 << 30, 1 << 20
 CASES = ["broadcast", "each", "alone"]
@@ -149,6 +148,76 @@ class Redis:
             self.proc.terminate()
             self.proc.wait(timeout=20)
         self.proc = None
+
+
+class CpuBudget:
+    """Gives each node its own share of the CPU, as each node of a cluster has
+    its own cores: one cgroup per node with a CFS quota of ``percent`` % of
+    one core (cgroup v2 ``cpu.max`` where the unified hierarchy has the cpu
+    controller, else v1 ``cpu.cfs_quota_us``).  A node's application joins
+    its group between fork and exec (``joiner``; not through a shell, which
+    would itself start under LD_PRELOAD), so its cache watcher, which serves
+    the node's downstream, is in it too.
+    Root only; the groups are removed by ``close()``."""
+
+    PERIOD_US = 100_000
+
+    def __init__(self, percent: float):
+        self.quota = int(self.PERIOD_US * percent / 100)
+        v2 = Path("/sys/fs/cgroup")
+        if "cpu" in (v2 / "cgroup.controllers").read_text().split() if (
+                v2 / "cgroup.controllers").exists() else False:
+            self.root, self.v2 = v2, True
+            ctl = v2 / "cgroup.subtree_control"
+            if "cpu" not in ctl.read_text().split():
+                ctl.write_text("+cpu")
+        elif (Path("/sys/fs/cgroup/cpu") / "cpu.cfs_quota_us").exists():
+            self.root, self.v2 = Path("/sys/fs/cgroup/cpu"), False
+        else:
+            raise SystemExit("--node-cpu: no cgroup cpu controller here (neither cgroup v2 "
+                             "with cpu nor /sys/fs/cgroup/cpu)")
+        self.groups: list[Path] = []
+
+    def group(self, name: str) -> Path:
+        g = self.root / f"ossc-bench-{os.getpid()}-{name}"
+        try:
+            g.mkdir()
+        except FileExistsError:
+            pass
+        except OSError as e:
+            raise SystemExit(f"--node-cpu: cannot create cgroup {g}: {e} (root needed)")
+        if self.v2:
+            (g / "cpu.max").write_text(f"{self.quota} {self.PERIOD_US}")
+        else:
+            (g / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
+            (g / "cpu.cfs_quota_us").write_text(str(self.quota))
+        self.groups.append(g)
+        return g
+
+    @staticmethod
+    def joiner(group: Path):
+        """A ``preexec_fn`` that moves the child into ``group``."""
+        procs = str(group / "cgroup.procs")
+
+        def join():
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, str(os.getpid()).encode())
+            finally:
+                os.close(fd)
+        return join
+
+    def close(self) -> None:
+        for g in self.groups:
+            for _ in range(100):   # members that just exited leave a moment later
+                try:
+                    g.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        self.groups.clear()
 
 
 def sent_bytes(path: Path) -> int:
@@ -242,9 +311,9 @@ class Case:
     """Runs ``nodes`` applications at once and measures them."""
 
     def __init__(self, args, work: Path, preload: str, endpoint: str, meta: dict,
-                 sent_file: Path):
+                 sent_file: Path, budget: CpuBudget | None = None):
         self.args, self.work, self.preload, self.endpoint = args, work, preload, endpoint
-        self.meta, self.sent_file = meta, sent_file
+        self.meta, self.sent_file, self.budget = meta, sent_file, budget
         self.secret = work / "broadcast.secret"
         if not self.secret.exists():
             self.secret.write_bytes(os.urandom(32).hex().encode())
@@ -288,9 +357,10 @@ class Case:
             t0 = time.time()
             for k, (env, cache) in enumerate(envs):
                 s = dict(spec, dir=env["MODEL_DIR"])
+                join = self.budget.joiner(self.budget.group(f"node{k}")) if self.budget else None
                 procs.append(subprocess.Popen(
                     [sys.executable, str(HERE / "broadcast_worker.py"), json.dumps(s)],
-                    env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    preexec_fn=join, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                     stderr=open(run / f"node{k}" / "stderr", "w"), text=True))
                 caches.append(cache)
 
@@ -420,8 +490,17 @@ def plot(res: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def section_name(params: dict) -> str:
+    """Where a run is recorded (docs section, plot, results.json variant):
+    runs with per-node CPU quotas apart from runs that share the machine."""
+    return "broadcast_nodecpu" if params.get("node_cpu") else "broadcast"
+
+
 def markdown(doc: dict) -> str:
     m, p = doc["machine"], doc["params"]
+    cpu = (f"Every node in its own cgroup with a CPU quota of {p['node_cpu']:g} % of one core "
+           f"(its application and its cache watcher; the server, Redis and the proxy "
+           f"outside them). " if p.get("node_cpu") else "")
     lines = [
         f"Measured {time.strftime('%Y-%m-%d')} on {m['cores']} cores ({m['cpu']}), "
         f"{m['memory_GiB']} GiB RAM, {m['os']}, kernel {m['kernel']}; load average at start "
@@ -431,6 +510,7 @@ def markdown(doc: dict) -> str:
         f"Model: {len(doc['shards'])} shards, {doc['bytes'] / GiB:.2f} GiB. "
         f"{p['nodes']} nodes on this one machine (each: its own cache directory, MODEL_DIR, "
         f"127.0.0.x address); a node's application reads every file whole under LD_PRELOAD. "
+        f"{cpu}"
         f"Time: from starting the nodes until the last node has read every byte; SHA-256 of "
         f"every file on every node checked after the clock stopped. OSS bytes: body bytes the "
         f"server sent. Every node's `prefetch.nice`: {p['prefetch_nice']}. Median of "
@@ -454,7 +534,7 @@ def markdown(doc: dict) -> str:
                          f"(min {r['min']:.2f}, max {r['max']:.2f}) | {per} | "
                          f"{r['oss_bytes'] / r['model_bytes']:.3f} | {cpu} |")
     lines += ["", *[f"- {v}" for v in verdicts(doc["ratios"])], "",
-              "![per-node progress](benchmarks/broadcast.png)", ""]
+              f"![per-node progress](benchmarks/{section_name(p)}.png)", ""]
     return "\n".join(lines)
 
 
@@ -479,20 +559,26 @@ def parse(argv):
     p.add_argument("--prefetch-nice", type=int, default=10,
                    help="the nodes' prefetch.nice (the product's default 10; 0 when other "
                         "work on this machine would starve the nodes' I/O threads)")
+    p.add_argument("--node-cpu", type=float, metavar="PERCENT",
+                   help="give every node its own cgroup with a CPU quota of PERCENT %% of "
+                        "one core (root; as each node of a cluster has its own cores); "
+                        "records into its own section of the docs")
     p.add_argument("--no-verify", action="store_true", help="skip the SHA-256 check")
     p.add_argument("--timeout", type=float, default=600.0, help="per case, seconds")
     p.add_argument("--settle", type=float, default=6.0,
                    help="seconds of pause before every case (freed memory settles)")
     p.add_argument("--json", metavar="PATH", help="write the raw results as JSON")
     p.add_argument("--markdown", action="store_true",
-                   help=f"update {DOC} (section broadcast), results.json and broadcast.png")
+                   help=f"update {DOC} (section broadcast, or broadcast_nodecpu with --node-cpu), "
+                        "results.json and the section's plot")
     a = p.parse_args(argv)
     if a.quick:
         a.size_gib, a.runs = 0.25, 1
     return a
 
 
-def run_mode(args, mode: str, work: Path, meta: dict, preload: str) -> dict:
+def run_mode(args, mode: str, work: Path, meta: dict, preload: str,
+             budget: CpuBudget | None) -> dict:
     from infra.delay_proxy import DelayProxy
     from infra.servers import LocalBucket
 
@@ -508,7 +594,7 @@ def run_mode(args, mode: str, work: Path, meta: dict, preload: str) -> dict:
             proxy = DelayProxy(server, delay_ms=args.delay_ms, rate_mbit=0,
                                total_rate_mbit=args.egress_mbit).start()
             front = proxy
-        case = Case(args, work, preload, front.endpoint, meta, sent_file)
+        case = Case(args, work, preload, front.endpoint, meta, sent_file, budget)
         out = {}
         for name in [c for c in CASES if c in args.cases.split(",")]:
             runs = []
@@ -556,10 +642,13 @@ def main(argv=None, command: str | None = None) -> int:
     print(f"model: {len(meta['shards'])} shards, {meta['bytes'] / GiB:.2f} GiB", flush=True)
     # The nodes' caches live under work; /dev/shm keeps them in memory like the default.
     runs_dir = Path(tempfile.mkdtemp(prefix="bench-broadcast-", dir="/dev/shm"))
+    budget = CpuBudget(args.node_cpu) if args.node_cpu else None
     try:
-        results = {m: run_mode(args, m, runs_dir, meta, preload)
+        results = {m: run_mode(args, m, runs_dir, meta, preload, budget)
                    for m in MODES if m in args.modes.split(",")}
     finally:
+        if budget:
+            budget.close()
         if not args.keep_work:
             shutil.rmtree(runs_dir, ignore_errors=True)
         if tmp:
@@ -570,16 +659,19 @@ def main(argv=None, command: str | None = None) -> int:
         print(line)
     doc = {"machine": machine, "command": command, "params": {
         "nodes": args.nodes, "egress_mbit": args.egress_mbit, "delay_ms": args.delay_ms,
-        "prefetch_nice": args.prefetch_nice,
+        "prefetch_nice": args.prefetch_nice, "node_cpu": args.node_cpu,
         "runs": args.runs, "size_gib": args.size_gib}, "shards": meta["shards"],
         "bytes": meta["bytes"], "results": results, "ratios": rat}
     if args.json:
         Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
-    png = RESULTS_DIR / "broadcast.png"
+    section = section_name(doc["params"])
+    png = RESULTS_DIR / f"{section}.png"
     if args.markdown:
         plot(results, png)
-        replace_section(DOC, MARK_START, MARK_END, markdown(doc), "Benchmarks")
-        recs = [{"scenario": "broadcast", "variant": mode, "client": "ours", "key": case,
+        replace_section(DOC, f"<!-- {section}:start -->", f"<!-- {section}:end -->",
+                        markdown(doc), "Benchmarks")
+        suffix = section[len("broadcast"):]
+        recs = [{"scenario": "broadcast", "variant": mode + suffix, "client": "ours", "key": case,
                  "server": "localbucket", "median": r["seconds"], "min": r["min"],
                  "max": r["max"], "unit": "s", "nodes": r["nodes"],
                  "oss_bytes": r["oss_bytes"], "model_bytes": r["model_bytes"],
@@ -587,10 +679,10 @@ def main(argv=None, command: str | None = None) -> int:
                             "alone": "one node from OSS"}[case]}
                 for mode, cases in results.items() for case, r in cases.items()]
         merge_results(RESULTS_DIR / "results.json", recs,
-                      {f"broadcast_{m}" for m in results})
+                      {f"broadcast_{m}{suffix}" for m in results})
         print(f"wrote {DOC}, {png} and results.json")
     elif results:
-        plot(results, Path(work if args.workdir else tempfile.gettempdir()) / "broadcast.png")
+        plot(results, Path(work if args.workdir else tempfile.gettempdir()) / f"{section}.png")
     return 0
 
 
