@@ -207,6 +207,19 @@ class CpuBudget:
                 os.close(fd)
         return join
 
+    def throttled_s(self, group: Path) -> float:
+        """Seconds the group's members were held back by its quota so far."""
+        try:
+            for line in (group / "cpu.stat").read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "throttled_time":      # v1, nanoseconds
+                    return int(value) / 1e9
+                if key == "throttled_usec":      # v2
+                    return int(value) / 1e6
+        except (OSError, ValueError):
+            pass
+        return 0.0
+
     def close(self) -> None:
         for g in self.groups:
             for _ in range(100):   # members that just exited leave a moment later
@@ -353,6 +366,8 @@ class Case:
             sent0 = settled_sent(self.sent_file)
             samples: list[tuple[float, list[int]]] = []
             stop = threading.Event()
+            groups = [self.budget.group(f"node{k}") for k in range(nodes)] if self.budget else []
+            throttled0 = [self.budget.throttled_s(g) for g in groups]
             busy0 = busy_jiffies()
             t0 = time.time()
             for k, (env, cache) in enumerate(envs):
@@ -384,6 +399,7 @@ class Case:
                     raise RuntimeError(f"{case} ({mode}) took over {self.args.timeout} s")
             busy1 = busy_jiffies()
             cpu = [tree_cpu_s(p.pid) for p in procs]
+            throttled = [self.budget.throttled_s(g) - t for g, t in zip(groups, throttled0)]
             stop.set()
             sampler.join()
             samples.append((time.time() - t0, [landed_bytes(c, total) for c in caches]))
@@ -402,7 +418,7 @@ class Case:
                 raise RuntimeError(f"{case} ({mode}): wrong bytes: {bad[:4]}")
             return {"case": case, "mode": mode, "nodes": nodes, "seconds": max(done),
                     "per_node_s": done, "oss_bytes": sent, "model_bytes": self.meta["bytes"],
-                    "cpu_s": cpu, "machine_busy": (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]),
+                    "cpu_s": cpu, "throttled_s": throttled, "machine_busy": (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]),
                     "samples": samples, "work": str(run)}
         finally:
             for p in procs:
@@ -608,7 +624,9 @@ def run_mode(args, mode: str, work: Path, meta: dict, preload: str,
                 print(f"{mode:13s} {name:9s} run {i + 1}/{args.runs}: {r['seconds']:6.2f} s "
                       f"(nodes {', '.join(f'{s:.2f}' for s in r['per_node_s'])}), OSS bytes "
                       f"{r['oss_bytes'] / r['model_bytes']:.3f} x model; CPU s per node "
-                      f"{', '.join(f'{c:.2f}' for c in r['cpu_s'])}, machine busy "
+                      f"{', '.join(f'{c:.2f}' for c in r['cpu_s'])}"
+                      + (f"; held by the quota s {', '.join(f'{t:.2f}' for t in r['throttled_s'])}"
+                         if r["throttled_s"] else "") + ", machine busy "
                       f"{100 * r['machine_busy']:.0f}%; load "
                       f"{os.getloadavg()[0]:.2f}", flush=True)
             runs.sort(key=lambda r: r["seconds"])
