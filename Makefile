@@ -9,7 +9,7 @@ FUZZ_BUILD ?= build-fuzz
 TSAN_BUILD ?= build-tsan
 # Seconds each libFuzzer harness mutates in `make fuzz` (and `make test`).
 FUZZ_SECONDS ?= 30
-FUZZ_TARGETS = xml_list xml_error config cred uri manifest
+FUZZ_TARGETS = xml_list xml_error config cred uri manifest peer_request bc_settings
 
 .PHONY: demo test deps build test-c test-py asan fuzz tsan bench clean packages wheel docs
 

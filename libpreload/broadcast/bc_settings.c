@@ -182,7 +182,9 @@ static int read_secret_file(ossc_bc_settings *b, const bc_source *src, const bc_
         *src->bad = v->bad_name;
         return ossc_error_set(src->err, EINVAL, "%s: must be an absolute path", what);
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO named here must be refused, not waited on for a
+     * writer (it is not a regular file); it changes nothing for one that is. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
         int e = errno;

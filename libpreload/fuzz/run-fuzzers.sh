@@ -17,7 +17,7 @@ seconds=${2:-30}
 shift $(( $# >= 2 ? 2 : 1 ))
 here=$(cd "$(dirname "$0")" && pwd)
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(xml_list xml_error config cred uri manifest peer_request)
+[ ${#targets[@]} -gt 0 ] || targets=(xml_list xml_error config cred uri manifest peer_request bc_settings)
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
@@ -29,7 +29,7 @@ for t in "${targets[@]}"; do
     work=$build/fuzz-corpus/$t
     crashes=$build/fuzz-crashes
     mkdir -p "$work" "$crashes"
-    case $t in config|cred) d=json ;; *) d=$t ;; esac
+    case $t in config|cred|bc_settings) d=json ;; *) d=$t ;; esac
     dict=()
     [ -f "$here/dict/$d.dict" ] && dict=(-dict="$here/dict/$d.dict")
     echo "== fuzz_$t: ${seconds}s"

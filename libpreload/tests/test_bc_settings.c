@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bc_settings.h"
 #include "check.h"
@@ -200,6 +201,14 @@ static void test_bad_values(void)
     snprintf(cfg, sizeof cfg, "{%s, \"secretFile\": \"%s\"}", ok, path);
     snprintf(want, sizeof want, " (%s) must be a regular file nobody else can write", path);
     expect_bad(cfg, "broadcast.secretFile", want);
+    /* a FIFO (or any file that is not regular): refused at once; opening it
+     * for reading used to wait for a writer, i.e. hang the node's start */
+    snprintf(path, sizeof path, "%s/secret-fifo", tmpdir);
+    CHECK(mkfifo(path, 0600) == 0);
+    snprintf(cfg, sizeof cfg, "{%s, \"secretFile\": \"%s\"}", ok, path);
+    snprintf(want, sizeof want, " (%s) must be a regular file nobody else can write", path);
+    expect_bad(cfg, "broadcast.secretFile", want);
+    unlink(path);
     snprintf(path, sizeof path, "%s", write_tmp("short-secret", "short\n"));
     chmod(path, 0600);
     snprintf(cfg, sizeof cfg, "{%s, \"secretFile\": \"%s\"}", ok, path);
