@@ -18,7 +18,7 @@ import argparse
 import asyncio
 import os
 
-READ = 64 << 10
+from proxy_relay import start_relay
 
 
 class Counts:
@@ -31,17 +31,6 @@ class Counts:
         with open(tmp, "w") as f:
             f.write(f"{self.port} {self.partial} {self.corrupted}\n")
         os.replace(tmp, self.path)
-
-
-async def relay(reader, writer) -> None:
-    try:
-        while data := await reader.read(READ):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        writer.close()
 
 
 async def relay_replies(reader, writer, counts: Counts) -> None:
@@ -74,18 +63,9 @@ async def relay_replies(reader, writer, counts: Counts) -> None:
 
 async def serve(args) -> None:
     counts = Counts(args.state, args.every)
-    up_host, up_port = args.upstream.rsplit(":", 1)
-
-    async def on_client(c_reader, c_writer):
-        try:
-            s_reader, s_writer = await asyncio.open_connection(up_host, int(up_port),
-                                                               limit=1 << 20)
-        except OSError:
-            c_writer.close()
-            return
-        await asyncio.gather(relay(c_reader, s_writer), relay_replies(s_reader, c_writer, counts))
-
-    server = await asyncio.start_server(on_client, args.host, args.port)
+    server = await start_relay(args.host, args.port, args.upstream,
+                               lambda reader, writer: relay_replies(reader, writer, counts),
+                               limit=1 << 20)
     counts.port = server.sockets[0].getsockname()[1]
     counts.write()
     async with server:

@@ -28,7 +28,7 @@ import os
 import signal
 import time
 
-READ = 64 << 10  # per read from the server: the pacing granularity
+from proxy_relay import relay, start_relay  # reads of 64 KiB: the pacing granularity
 
 
 class Gate:
@@ -79,35 +79,10 @@ class Gate:
         await self.open.wait()  # a hold that came while this was paced
 
 
-async def pump(reader, writer, gate: Gate | None) -> None:
-    try:
-        while True:
-            data = await reader.read(READ)
-            if not data:
-                break
-            if gate:
-                await gate.admit(len(data))
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
-        pass
-    finally:
-        writer.close()
-
-
 async def serve(args) -> None:
     gate = Gate(args.rate_mib * (1 << 20), int(args.budget_mib * (1 << 20)), args.state)
-    up_host, up_port = args.upstream.rsplit(":", 1)
-
-    async def on_client(c_reader, c_writer):
-        try:
-            s_reader, s_writer = await asyncio.open_connection(up_host, int(up_port))
-        except OSError:
-            c_writer.close()
-            return
-        await asyncio.gather(pump(c_reader, s_writer, None), pump(s_reader, c_writer, gate))
-
-    server = await asyncio.start_server(on_client, args.host, 0)
+    server = await start_relay(args.host, 0, args.upstream,
+                               lambda reader, writer: relay(reader, writer, gate.admit))
     gate.port = server.sockets[0].getsockname()[1]
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGUSR1, gate.hold)
