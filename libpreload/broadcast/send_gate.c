@@ -50,7 +50,7 @@ int bc_send_gate_enter(bc_send_gate *g, int wait_ms)
     /* My turn: a slot is free and every older ticket went in (admit_upto
      * == ticket), or I am older than one that gave up (admit_upto > ticket). */
     while (!(g->inside < g->slots && ticket <= g->admit_upto)) {
-        if (pthread_cond_timedwait(&g->turn, &g->lock, &until) == ETIMEDOUT) {
+        if (g->opened || pthread_cond_timedwait(&g->turn, &g->lock, &until) == ETIMEDOUT) {
             in_turn = 0;
             break;
         }
@@ -61,6 +61,14 @@ int bc_send_gate_enter(bc_send_gate *g, int wait_ms)
     pthread_cond_broadcast(&g->turn);
     pthread_mutex_unlock(&g->lock);
     return in_turn;
+}
+
+void bc_send_gate_open(bc_send_gate *g)
+{
+    pthread_mutex_lock(&g->lock);
+    g->opened = true;
+    pthread_cond_broadcast(&g->turn);
+    pthread_mutex_unlock(&g->lock);
 }
 
 void bc_send_gate_leave(bc_send_gate *g)

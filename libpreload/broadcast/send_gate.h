@@ -21,6 +21,7 @@
 #define OSSC_BC_SEND_GATE_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Chunk bodies sent at once by default. */
@@ -33,6 +34,7 @@ typedef struct bc_send_gate {
     unsigned inside;
     uint64_t next_ticket;  /* handed to the next caller of enter() */
     uint64_t admit_upto;   /* tickets up to this one may enter when a slot is free */
+    bool opened;           /* bc_send_gate_open: everyone enters at once */
 } bc_send_gate;
 
 /* 0, or an errno when the lock or condition cannot be made.  slots 0 =
@@ -42,5 +44,8 @@ void bc_send_gate_destroy(bc_send_gate *g);
 /* 1 entered in turn, 0 entered after wait_ms without a turn. */
 int bc_send_gate_enter(bc_send_gate *g, int wait_ms);
 void bc_send_gate_leave(bc_send_gate *g);
+/* Lets every waiter, and every later caller, in at once (returning 0): a
+ * stopping server must not wait for turns. */
+void bc_send_gate_open(bc_send_gate *g);
 
 #endif

@@ -424,6 +424,7 @@ void bc_server_stop(bc_server *s)
 {
     if (!s)
         return;
+    bc_send_gate_open(&s->gate); /* replies waiting for a turn go now: stop joins them */
     MHD_stop_daemon(s->daemon);
     bc_send_gate_destroy(&s->gate);
     OPENSSL_cleanse(s->secret, s->secret_len);

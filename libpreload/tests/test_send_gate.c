@@ -149,6 +149,27 @@ static void many_threads(void)
     bc_send_gate_destroy(&g);
 }
 
+/* A stopping server opens the gate: a waiter goes in at once (not in turn),
+ * and so does every later caller. */
+static void open_lets_everyone_in(void)
+{
+    CHECK(bc_send_gate_init(&g, 1) == 0);
+    CHECK(bc_send_gate_enter(&g, 1000) == 1);
+    waiter w;
+    start(&w, 600000); /* 10 min: only the opening can let it in within the test's time */
+    CHECK(!atomic_load(&w.entered));
+    bc_send_gate_open(&g);
+    wait_entered(&w);
+    CHECK(atomic_load(&w.entered) == 1);
+    CHECK(bc_send_gate_enter(&g, 600000) == 0);
+    pthread_join(w.t, NULL);
+    bc_send_gate_leave(&g);
+    bc_send_gate_leave(&g);
+    bc_send_gate_leave(&g);
+    CHECK(inside() == 0);
+    bc_send_gate_destroy(&g);
+}
+
 static void default_slots(void)
 {
     CHECK(bc_send_gate_init(&g, 0) == 0);
@@ -162,5 +183,6 @@ int main(void)
     slots_and_order();
     give_up_enters_and_strands_nobody();
     many_threads();
+    open_lets_everyone_in();
     return check_summary("test_send_gate");
 }
