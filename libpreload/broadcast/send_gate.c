@@ -36,6 +36,8 @@ void bc_send_gate_destroy(bc_send_gate *g)
 
 int bc_send_gate_enter(bc_send_gate *g, int wait_ms)
 {
+    if (wait_ms < 0)
+        wait_ms = 0;
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += wait_ms / 1000;
@@ -50,7 +52,8 @@ int bc_send_gate_enter(bc_send_gate *g, int wait_ms)
     /* My turn: a slot is free and every older ticket went in (admit_upto
      * == ticket), or I am older than one that gave up (admit_upto > ticket). */
     while (!(g->inside < g->slots && ticket <= g->admit_upto)) {
-        if (g->opened || pthread_cond_timedwait(&g->turn, &g->lock, &until) == ETIMEDOUT) {
+        /* ETIMEDOUT, or any error: never wait on without a bound */
+        if (g->opened || pthread_cond_timedwait(&g->turn, &g->lock, &until) != 0) {
             in_turn = 0;
             break;
         }

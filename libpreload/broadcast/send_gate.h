@@ -5,15 +5,16 @@
  * only once it has fully landed there.  If a node sends every chunk that is
  * ready at once, over as many connections as its downstream keeps open,
  * they share the link and all finish late together: each hop then lags its
- * upstream by the whole set in flight (16 x 8 MiB, ~0.5 s at 250 MB/s on
- * the 2-core benchmark VM), and the lags add up along the chain.  Sending a
+ * upstream by the whole set in flight (everything ready of the up to 64
+ * chunks a downstream asks for at once: 0.4-0.6 s per hop on the 2-core
+ * benchmark VM), and the lags add up along the chain.  Sending a
  * few at a time, oldest first, lands each chunk downstream in a fraction of
  * that, so it can be forwarded on at once; a few TCP streams still fill a
  * link.
  *
  * Contract: bc_send_gate_enter() blocks until the caller may send (its turn
- * and fewer than `slots` inside) or until wait_ms passed, and then enters
- * anyway (a gate must never hold a request up for good: a slow peer keeps
+ * and fewer than `slots` inside) or until wait_ms passed (negative: 0), and
+ * then enters anyway (a gate must never hold a request up for good: a slow peer keeps
  * its slot until MHD reports its request done); every enter is matched by
  * one bc_send_gate_leave().  Thread-safe.  Cost: one mutex and a condition
  * broadcast per chunk sent. */

@@ -154,12 +154,20 @@ static enum MHD_Result refuse(const bc_server *s, struct MHD_Connection *conn, c
                         MHD_HTTP_HEADER_WWW_AUTHENTICATE, BC_AUTH_SCHEME);
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 /* 206 with [off, off+len) of the file, sent from a dup of the view's
- * descriptor once the send gate lets it; the file is held (the caller's
- * hold() returned 1) and is unheld, and the gate left, in on_completed, or
- * here when no response could be queued. */
+ * descriptor once the send gate lets it (waiting at most gate_ms); the
+ * file is held (the caller's hold() returned 1) and is unheld, and the gate
+ * left, in on_completed, or here when no response could be queued. */
 static enum MHD_Result serve_range(bc_server *s, struct MHD_Connection *conn, void **req_cls,
-                                   uint32_t file, uint64_t off, uint64_t len, uint64_t size)
+                                   uint32_t file, uint64_t off, uint64_t len, uint64_t size,
+                                   int gate_ms)
 {
     served_request *sr = malloc(sizeof *sr);
     int fd = s->view.fd(s->view.ctx, file);
@@ -178,7 +186,7 @@ static enum MHD_Result serve_range(bc_server *s, struct MHD_Connection *conn, vo
     }
     /* From here on_completed runs for this request (MHD calls it whether or
      * not the response is queued), and it leaves the gate. */
-    bc_send_gate_enter(&s->gate, s->wait_ms);
+    bc_send_gate_enter(&s->gate, gate_ms);
     char content_range[80];
     snprintf(content_range, sizeof content_range, "bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64, off,
              off + len - 1, size);
@@ -218,12 +226,22 @@ static enum MHD_Result answer(bc_server *s, struct MHD_Connection *conn, const c
     }
     if (st)
         return reply_status(conn, MHD_HTTP_BAD_REQUEST, "bad Range\n", NULL, NULL);
-    int held = s->view.hold(s->view.ctx, file, off, len, s->wait_ms);
+    /* The long-poll and the turn at the send gate split one wait_ms in
+     * halves, so a peer sees no byte for at most wait_ms (its stall limit
+     * is >= 3 s): the long-poll, then the gate for up to the other half
+     * plus whatever the long-poll left.  A fixed share for the gate, not
+     * only the rest: a chunk that lands late in its long-poll is the one
+     * next in line downstream, and must not skip the queue (measured: the
+     * hops fell 1.5-3 s behind each other when it did). */
+    uint64_t t0 = mono_ms();
+    int held = s->view.hold(s->view.ctx, file, off, len, s->wait_ms - s->wait_ms / 2);
     if (held < 0)
         return reply_status(conn, MHD_HTTP_NOT_FOUND, "not here\n", NULL, NULL);
     if (held == 0)
         return reply_not_landed(s, conn);
-    return serve_range(s, conn, req_cls, file, off, len, size);
+    uint64_t spent = mono_ms() - t0;
+    int gate_ms = spent >= (uint64_t)s->wait_ms ? 0 : s->wait_ms - (int)spent;
+    return serve_range(s, conn, req_cls, file, off, len, size, gate_ms);
 }
 
 /* The request context of a request whose headers have arrived (MHD's
@@ -403,8 +421,9 @@ bc_server *bc_server_start(const bc_server_options *o, const bc_cache_view *v, o
         goto err;
     }
     OSSC_INFO("chunk server for %s listening on %s (port %d; %u connections, %u per address, "
-              "long-poll %d ms, %u bodies at once)",
-              v->vid, o->listen, s->port, conns, per_ip, s->wait_ms, s->gate.slots);
+              "long-poll %d ms, %u bodies at once, each within %d ms)",
+              v->vid, o->listen, s->port, conns, per_ip, s->wait_ms - s->wait_ms / 2,
+              s->gate.slots, s->wait_ms);
     return s;
 
 err:

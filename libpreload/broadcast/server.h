@@ -13,7 +13,7 @@
  *   400  anything else malformed (peer_request.h), or a request body;
  *        405 a method other than GET; 431 (from MHD) request line and
  *        headers over 32 KiB
- *   503  not landed yet after wait_ms (the peer asks again), with
+ *   503  not landed yet after half of wait_ms (the peer asks again), with
  *        "OSSC-Arrived: <bytes>" when the view has arrived(): the bytes
  *        landed on this node so far, by which the peer tells a slow node
  *        (the number grows) from a stalled one (broadcast/peer_source.c)
@@ -69,7 +69,8 @@ typedef struct bc_server_options {
     size_t secret_len;
     int max_connections;       /* default 64 */
     int per_ip;                /* default 16 */
-    int wait_ms;               /* long-poll per request before 503, default 2000 */
+    int wait_ms;               /* per request, default 2000: half long-poll before 503, the
+                                  rest (at least) its turn at the send gate */
     int timeout_s;             /* idle connection timeout, default 30 */
     int send_slots;            /* 206 bodies going out at once, default BC_SEND_SLOTS (4) */
 } bc_server_options;

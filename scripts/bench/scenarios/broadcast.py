@@ -176,15 +176,22 @@ class CpuBudget:
             self.root, self.v2 = v2, True
             ctl = v2 / "cgroup.subtree_control"
             if "cpu" not in ctl.read_text().split():
-                ctl.write_text("+cpu")
+                try:
+                    ctl.write_text("+cpu")
+                except OSError as e:
+                    raise SystemExit(f"--node-cpu: cannot enable the cpu controller in {ctl}: "
+                                     f"{e} (root, outside a container's cgroup, needed)")
         elif (Path("/sys/fs/cgroup/cpu") / "cpu.cfs_quota_us").exists():
             self.root, self.v2 = Path("/sys/fs/cgroup/cpu"), False
         else:
             raise SystemExit("--node-cpu: no cgroup cpu controller here (neither cgroup v2 "
                              "with cpu nor /sys/fs/cgroup/cpu)")
-        self.groups: list[Path] = []
+        self.groups: dict[str, Path] = {}
 
     def group(self, name: str) -> Path:
+        """The group ``name`` (created with the quota on first use)."""
+        if name in self.groups:
+            return self.groups[name]
         g = self.root / f"ossc-bench-{os.getpid()}-{name}"
         try:
             g.mkdir()
@@ -197,7 +204,7 @@ class CpuBudget:
         else:
             (g / "cpu.cfs_period_us").write_text(str(self.PERIOD_US))
             (g / "cpu.cfs_quota_us").write_text(str(self.quota))
-        self.groups.append(g)
+        self.groups[name] = g
         return g
 
     @staticmethod
@@ -227,14 +234,16 @@ class CpuBudget:
         return 0.0
 
     def close(self) -> None:
-        for g in self.groups:
-            for _ in range(100):   # members that just exited leave a moment later
+        for g in self.groups.values():
+            for attempt in range(100):   # members that just exited leave a moment later
                 try:
                     g.rmdir()
                     break
                 except FileNotFoundError:
                     break
-                except OSError:
+                except OSError as e:
+                    if attempt == 99:
+                        print(f"--node-cpu: cgroup {g} left behind: {e}", file=sys.stderr)
                     time.sleep(0.1)
         self.groups.clear()
 
@@ -288,11 +297,12 @@ def warm_memory(gib: float) -> None:
 
     n = int(gib * GiB)
     with tempfile.TemporaryFile(dir="/dev/shm") as f:
-        f.truncate(n)
+        os.posix_fallocate(f.fileno(), 0, n)   # ENOSPC as an error, never SIGBUS below
         with mmap.mmap(f.fileno(), n) as m:
             block = b"\1" * (8 * MiB)
-            for off in range(0, n - len(block) + 1, len(block)):
-                m[off:off + len(block)] = block
+            for off in range(0, n, len(block)):
+                piece = min(len(block), n - off)
+                m[off:off + piece] = block[:piece]
 
 
 def busy_jiffies() -> tuple[int, int]:
@@ -351,6 +361,7 @@ class Case:
                  sent_file: Path, budget: CpuBudget | None = None):
         self.args, self.work, self.preload, self.endpoint = args, work, preload, endpoint
         self.meta, self.sent_file, self.budget = meta, sent_file, budget
+        self.runs = 0
         self.secret = work / "broadcast.secret"
         if not self.secret.exists():
             self.secret.write_bytes(os.urandom(32).hex().encode())
@@ -390,13 +401,17 @@ class Case:
             sent0 = settled_sent(self.sent_file)
             samples: list[tuple[float, list[int]]] = []
             stop = threading.Event()
-            groups = [self.budget.group(f"node{k}") for k in range(nodes)] if self.budget else []
+            # Groups of this run only: a watcher of an earlier run that is still
+            # leaving counts against its own group, not against these.
+            self.runs += 1
+            groups = [self.budget.group(f"run{self.runs}-node{k}") for k in range(nodes)] \
+                if self.budget else []
             throttled0 = [self.budget.throttled_s(g) for g in groups]
             busy0 = busy_jiffies()
             t0 = time.time()
             for k, (env, cache) in enumerate(envs):
                 s = dict(spec, dir=env["MODEL_DIR"])
-                join = self.budget.joiner(self.budget.group(f"node{k}")) if self.budget else None
+                join = self.budget.joiner(groups[k]) if self.budget else None
                 procs.append(subprocess.Popen(
                     [sys.executable, str(HERE / "broadcast_worker.py"), json.dumps(s)],
                     preexec_fn=join, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
