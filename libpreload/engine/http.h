@@ -68,6 +68,8 @@ struct ossc_req {
     uint64_t dst_off;
     uint64_t dst_ready;                 /* dst mapping dst_fd: bytes whose pages are
                                            ready to copy into (landing.c) */
+    int land_turn;                      /* dst mapping dst_fd: the file's write turn
+                                           (landing.c), -1: always copy into dst */
     int sink_errno;                     /* the write into dst_fd failed: no retry */
     bool want_crc;                      /* compute CRC64 of the bytes received */
 

@@ -64,7 +64,10 @@ static int take_bytes(ossc_req *r, const char *data, size_t len)
     if (r->dst && r->dst_fd >= 0 && r->received + len > r->dst_ready &&
         (r->sink_errno = ossc_land_prepare(r, r->received + len)) != 0)
         return -1; /* a mapped file: its pages first (ENOSPC, never SIGBUS) */
-    if (r->dst)
+    if (r->dst && r->dst_fd >= 0) {
+        if ((r->sink_errno = ossc_land_copy(r, data, len)) != 0)
+            return -1;
+    } else if (r->dst)
         memcpy(r->dst + r->received, data, len);
     else if ((r->sink_errno = sink_pwrite(r, data, len)) != 0)
         return -1;

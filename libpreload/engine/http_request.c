@@ -76,6 +76,7 @@ ossc_req *ossc_req_new(const char *method, const char *bucket, const char *key)
     snprintf(r->key, sizeof(r->key), "%s", key ? key : "");
     r->content_length = -1;
     r->dst_fd = -1;
+    r->land_turn = -1;
     return r;
 }
 

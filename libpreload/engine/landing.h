@@ -1,5 +1,6 @@
-/* landing.h - getting a tmpfs file's pages ready before a GET's bytes are
- * copied into a shared mapping of it (see landing.c). */
+/* landing.h - getting a tmpfs file's pages ready before a GET's bytes land
+ * in it, and landing them (by pwrite or through a shared mapping of it;
+ * see landing.c). */
 #ifndef OSSC_LANDING_H
 #define OSSC_LANDING_H
 
@@ -34,5 +35,21 @@ void ossc_land_advise(void *m, size_t len);
  * off the application's path.  0, or the errno of the step that failed
  * (ENOSPC: the file system is full): no byte of that step may be copied. */
 int ossc_land_prepare(ossc_req *r, uint64_t upto);
+
+/* The write turns of the file open as fd, for ossc_req.land_turn: files
+ * share a small table of turns by (device, inode), so all requests of
+ * this process landing in one file use the same ones.  -1 when fstat
+ * fails (then every byte is copied into the mapping). */
+int ossc_land_turn_of(int fd);
+
+/* Lands body bytes [data, data + len) at the request's current place,
+ * r->received bytes into its destination, a shared mapping r->dst of
+ * r->dst_fd whose pages ossc_land_prepare has readied for these bytes.
+ * When one of the file's two write turns is free, the bytes go in by
+ * pwrite (no page zeroed, no fault); when other threads of this process
+ * hold both, they are copied into the mapping instead, never waiting (see
+ * landing.c).
+ * 0, or the errno of a failed pwrite. */
+int ossc_land_copy(ossc_req *r, const char *data, size_t len);
 
 #endif

@@ -166,7 +166,9 @@ static void free_parts(ossc_future *f)
  * Each part's I/O thread fallocates the pages in steps of 2 MiB just before
  * it copies into them (ossc_land_prepare, landing.c), so a copy never
  * faults into SIGBUS (a full tmpfs is ENOSPC), and its faults take only the
- * mapping's own lock.  Huge pages are asked for (ossc_land_advise).
+ * mapping's own lock.  Huge pages are asked for (ossc_land_advise).  While
+ * no other thread of ours is writing the file, a piece goes in by pwrite
+ * after all (no fault, no zeroing; ossc_land_copy), never waiting for it.
  * Other file systems (a fault there may still need blocks) use pwrite.
  * Returns the address fd_off is mapped at, or NULL when this is not
  * possible (not tmpfs, not open for reading and writing): pwrite then. */
@@ -216,6 +218,7 @@ static ossc_future *get_async(ossc_client *c, const char *bucket, const char *ke
     f->dst = dst;
     ossc_waitgroup_init(&f->wg);
     char *mapped = dst ? NULL : map_file_range(f, fd, fd_off, len);
+    int turn = mapped ? ossc_land_turn_of(fd) : -1;
     uint64_t ps = ossc_http_part_for(c->http, len);
     f->nparts = len ? (size_t)((len + ps - 1) / ps) : 0;
     if (f->nparts) {
@@ -237,8 +240,10 @@ static ossc_future *get_async(ossc_client *c, const char *bucket, const char *ke
         } else {
             r->dst_fd = fd;
             r->dst_off = fd_off + poff;
-            if (mapped)
+            if (mapped) {
                 r->dst = mapped + poff;
+                r->land_turn = turn;
+            }
         }
         r->dst_cap = r->range_len;
         r->want_crc = true; /* every range: callers check what they assemble */

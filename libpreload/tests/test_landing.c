@@ -1,7 +1,9 @@
-/* test_landing.c - a GET's bytes landing in a shared mapping of a tmpfs file
- * (engine/landing.c): every byte where it belongs, each step fallocated
- * ahead of the copy, huge pages asked for or not, at offsets and lengths
- * that align with nothing. */
+/* test_landing.c - a GET's bytes landing in a tmpfs file (engine/landing.c):
+ * every byte where it belongs, each step fallocated ahead of the copy, huge
+ * pages asked for or not, at offsets and lengths that align with nothing,
+ * by pwrite (the file's write turns free), through the mapping (the turns
+ * held by someone else) and both mixed, and by threads sharing the turns. */
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -17,6 +19,26 @@
 #include "landing.h"
 
 static char path[64];
+
+/* Testing hooks of landing.c (not in landing.h). */
+bool ossc_land_turn_take(int turn);
+void ossc_land_turn_give(int turn);
+int ossc_land_turns_per_file(void);
+
+/* Holds (or gives back) every write turn of the file whose first is t. */
+static void hold_turns(int t, bool hold)
+{
+    for (int i = 0; i < ossc_land_turns_per_file(); i++) {
+        if (hold)
+            CHECK(ossc_land_turn_take(t + i));
+        else
+            ossc_land_turn_give(t + i);
+    }
+}
+
+/* How land() lands its pieces: the write turns free (pwrite), held by
+ * the test all along (the mapping), or held for every other piece (both). */
+enum how { BY_PWRITE, BY_MAPPING, MIXED };
 
 /* A fresh file of `size` bytes on /dev/shm (tmpfs), sparse. */
 static int shm_file(uint64_t size)
@@ -38,7 +60,7 @@ static unsigned char pattern(uint64_t i)
 /* Lands [off, off + len) of a file of `size` bytes as the I/O thread does:
  * received in pieces of `piece` bytes, each prepared then copied; checks
  * every byte through read() and that the rest of the file stayed zero. */
-static void land(uint64_t size, uint64_t off, uint64_t len, size_t piece)
+static void land(uint64_t size, uint64_t off, uint64_t len, size_t piece, enum how how)
 {
     int fd = shm_file(size);
     long page = sysconf(_SC_PAGESIZE);
@@ -55,6 +77,8 @@ static void land(uint64_t size, uint64_t off, uint64_t len, size_t piece)
     r.dst_fd = fd;
     r.dst_off = off;
     r.dst_cap = len;
+    r.land_turn = ossc_land_turn_of(fd);
+    CHECK(r.land_turn >= 0);
     unsigned char *src = malloc(piece);
     int failed = 0;
     for (uint64_t got = 0; got < len;) {
@@ -64,8 +88,14 @@ static void land(uint64_t size, uint64_t off, uint64_t len, size_t piece)
         if (got + n > r.dst_ready && ossc_land_prepare(&r, got + n) != 0)
             failed++;
         CHECK(r.dst_ready >= got + n);
-        memcpy(r.dst + got, src, n);
+        bool hold = how == BY_MAPPING || (how == MIXED && (got / piece) % 2 == 1);
+        if (hold)
+            hold_turns(r.land_turn, true);
+        CHECK(ossc_land_copy(&r, (const char *)src, n) == 0);
+        if (hold)
+            hold_turns(r.land_turn, false);
         got += n;
+        r.received = got;
     }
     CHECK(failed == 0);
     CHECK(r.dst_ready == len);
@@ -85,21 +115,90 @@ static void land(uint64_t size, uint64_t off, uint64_t len, size_t piece)
     unlink(path);
 }
 
-static void every_shape(void)
+static void every_shape(enum how how)
 {
-    land(8u << 20, 0, 8u << 20, 16384);                       /* one aligned chunk */
-    land(11u << 20, (3u << 20) + 100, (5u << 20) + 7, 16411); /* aligned with nothing */
-    land((6u << 20) + 1234, 4u << 20, (2u << 20) + 1234, 65536); /* up to an odd EOF */
-    land(1u << 20, 4095, 2, 1);                               /* across a page boundary */
-    land(5u << 20, 0, 5u << 20, 5u << 20);                    /* one piece, many steps */
+    land(8u << 20, 0, 8u << 20, 16384, how);                       /* one aligned chunk */
+    land(11u << 20, (3u << 20) + 100, (5u << 20) + 7, 16411, how); /* aligned with nothing */
+    land((6u << 20) + 1234, 4u << 20, (2u << 20) + 1234, 65536, how); /* up to an odd EOF */
+    land(1u << 20, 4095, 2, 1, how);                               /* across a page boundary */
+    land(1u << 20, 4090, 20, 3, how);                 /* pieces that split pages */
+    land(5u << 20, 0, 5u << 20, 5u << 20, how);                    /* one piece, many steps */
+}
+
+/* Threads landing neighbouring parts of one file at once, as a GET's parts
+ * do: they share the file's write turns, so some pieces go in by pwrite
+ * and the others through the mapping, at page-splitting offsets. */
+#define PARTS 4
+struct part {
+    ossc_req r;
+    uint64_t off;
+    int failed;
+};
+
+static void *land_part(void *arg)
+{
+    struct part *p = arg;
+    unsigned char src[7001];
+    for (uint64_t got = 0; got < p->r.dst_cap;) {
+        size_t n = p->r.dst_cap - got < sizeof(src) ? (size_t)(p->r.dst_cap - got) : sizeof(src);
+        for (size_t i = 0; i < n; i++)
+            src[i] = pattern(p->off + got + i);
+        if ((got + n > p->r.dst_ready && ossc_land_prepare(&p->r, got + n) != 0) ||
+            ossc_land_copy(&p->r, (const char *)src, n) != 0)
+            p->failed++;
+        got += n;
+        p->r.received = got;
+    }
+    return NULL;
+}
+
+static void threads_share_the_turns(void)
+{
+    uint64_t part_len = (3u << 20) + 333, size = PARTS * part_len;
+    int fd = shm_file(size);
+    char *m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(m != MAP_FAILED);
+    if (m == MAP_FAILED)
+        exit(1);
+    struct part parts[PARTS];
+    pthread_t t[PARTS];
+    memset(parts, 0, sizeof(parts));
+    for (int i = 0; i < PARTS; i++) {
+        struct part *p = &parts[i];
+        p->off = (uint64_t)i * part_len;
+        p->r.dst = m + p->off;
+        p->r.dst_fd = fd;
+        p->r.dst_off = p->off;
+        p->r.dst_cap = part_len;
+        p->r.land_turn = ossc_land_turn_of(fd);
+        CHECK(pthread_create(&t[i], NULL, land_part, p) == 0);
+    }
+    for (int i = 0; i < PARTS; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(parts[i].failed == 0);
+    }
+    munmap(m, (size_t)size);
+    unsigned char *back = malloc((size_t)size);
+    CHECK(pread(fd, back, (size_t)size, 0) == (ssize_t)size);
+    int wrong = 0;
+    for (uint64_t i = 0; i < size; i++)
+        wrong += back[i] != pattern(i);
+    CHECK(wrong == 0);
+    free(back);
+    close(fd);
+    unlink(path);
 }
 
 int main(void)
 {
+    enum how hows[] = {BY_PWRITE, BY_MAPPING, MIXED};
+    for (size_t h = 0; h < sizeof(hows) / sizeof(hows[0]); h++) {
+        ossc_land_use_hugepages(true);
+        every_shape(hows[h]);
+        ossc_land_use_hugepages(false);
+        every_shape(hows[h]);
+    }
     ossc_land_use_hugepages(true);
-    every_shape();
-    ossc_land_use_hugepages(false);
-    every_shape();
-    ossc_land_use_hugepages(true);
+    threads_share_the_turns();
     return check_summary("test_landing");
 }
