@@ -42,18 +42,7 @@ static int resp_append(ossc_req *r, const char *data, size_t len)
 /* Writes all of data into the sink file at its place; 0, or an errno. */
 static int sink_pwrite(ossc_req *r, const char *data, size_t len)
 {
-    uint64_t off = r->dst_off + r->received;
-    while (len > 0) {
-        ssize_t n = pwrite(r->dst_fd, data, len, (off_t)off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? errno : EIO;
-        data += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
-    }
-    return 0;
+    return ossc_land_pwrite(r->dst_fd, data, len, r->dst_off + r->received);
 }
 
 /* Stores body bytes [data, data + len) of a ranged GET's reply at the

@@ -148,7 +148,7 @@ void ossc_land_turn_give(int turn)
     atomic_flag_clear_explicit(&land_turns[turn].busy, memory_order_release);
 }
 
-static int pwrite_all(int fd, const char *data, size_t len, uint64_t off)
+int ossc_land_pwrite(int fd, const char *data, size_t len, uint64_t off)
 {
     while (len > 0) {
         ssize_t n = pwrite(fd, data, len, (off_t)off);
@@ -169,7 +169,7 @@ int ossc_land_copy(ossc_req *r, const char *data, size_t len)
     for (int turn = first; first >= 0 && turn < first + TURNS_PER_FILE && turn < LAND_TURNS;
          turn++) {
         if (ossc_land_turn_take(turn)) {
-            int e = pwrite_all(r->dst_fd, data, len, r->dst_off + r->received);
+            int e = ossc_land_pwrite(r->dst_fd, data, len, r->dst_off + r->received);
             ossc_land_turn_give(turn);
             return e;
         }

@@ -36,6 +36,10 @@ void ossc_land_advise(void *m, size_t len);
  * (ENOSPC: the file system is full): no byte of that step may be copied. */
 int ossc_land_prepare(ossc_req *r, uint64_t upto);
 
+/* Writes all of [data, data + len) into fd at off (retrying short writes
+ * and EINTR): 0, or the errno (EIO for a write of nothing). */
+int ossc_land_pwrite(int fd, const char *data, size_t len, uint64_t off);
+
 /* The write turns of the file open as fd, for ossc_req.land_turn: files
  * share a small table of turns by (device, inode), so all requests of
  * this process landing in one file use the same ones.  -1 when fstat
