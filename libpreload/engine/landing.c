@@ -1,6 +1,6 @@
 /* landing.c - getting a tmpfs file's pages ready before a GET's bytes land
- * in it, and landing them: by pwrite while no other thread of the process
- * is writing that file, else copied into a shared mapping of it.
+ * in it, and landing them: by pwrite while one of the file's two write
+ * turns is free, else copied into a shared mapping of it.
  *
  * Each step of OSSC_LAND_STEP bytes is allocated (and zeroed) with
  * fallocate on the I/O thread just before its bytes are copied in; the copy
@@ -32,7 +32,9 @@
  * threads of a process write one file at once, so the inode lock is held
  * briefly (a piece of a GET, ~16 KiB) and wanted by one other writer at a
  * time, besides fallocate and other processes.  Both paths write the same
- * page-cache pages, so readers see one file.  Measured (fill_cpu, 1 GiB, 8
+ * page-cache pages, so readers see one file (a page two parts share is
+ * zeroed once, under its folio lock, by whichever path touches it first).
+ * Measured (fill_cpu, 1 GiB, 8
  * files, 2-core VM): one turn per file landed ~45 % of the bytes by
  * pwrite, two ~60 %, four ~82 %, at the same CPU within the noise for two
  * and four (1.00-1.07x curl against 1.17-1.22x through the mapping alone);

@@ -167,8 +167,9 @@ static void free_parts(ossc_future *f)
  * it copies into them (ossc_land_prepare, landing.c), so a copy never
  * faults into SIGBUS (a full tmpfs is ENOSPC), and its faults take only the
  * mapping's own lock.  Huge pages are asked for (ossc_land_advise).  While
- * no other thread of ours is writing the file, a piece goes in by pwrite
- * after all (no fault, no zeroing; ossc_land_copy), never waiting for it.
+ * fewer than two other threads of ours are writing the file, a piece goes
+ * in by pwrite after all (no fault, no zeroing; ossc_land_copy), never
+ * waiting for it.
  * Other file systems (a fault there may still need blocks) use pwrite.
  * Returns the address fd_off is mapped at, or NULL when this is not
  * possible (not tmpfs, not open for reading and writing): pwrite then. */
