@@ -36,6 +36,14 @@
 
 #define DEFAULT_PORT 7070
 
+const char *const ossc_bc_env_names[] = {
+    "OSSC_BROADCAST_REDIS",         "OSSC_BROADCAST_ADVERTISE",
+    "OSSC_BROADCAST_LISTEN",        "OSSC_BROADCAST_SECRET_FILE",
+    "OSSC_BROADCAST_SECRET",        "OSSC_BROADCAST_SOURCES",
+    "OSSC_BROADCAST_STALL_SECONDS", "OSSC_BROADCAST_CONNECT_TIMEOUT_MS",
+    NULL,
+};
+
 static const char *env(const char *name)
 {
     const char *v = getenv(name);

@@ -29,6 +29,10 @@ typedef struct ossc_bc_settings {
     int connect_timeout_ms;    /* OSSC_BROADCAST_CONNECT_TIMEOUT_MS, default 1000 */
 } ossc_bc_settings;
 
+/* Every environment variable ossc_bc_settings_load() reads, NULL last
+ * (tests and the fuzzer clear them all). */
+extern const char *const ossc_bc_env_names[];
+
 /* Reads OSSC_BROADCAST_* and, for each one unset, its key in the
  * "broadcast" object of the config file ossc_config_load(config_path)
  * reads (NULL or "": $OSS_CONNECTOR_CONFIG, else the default path).  0 with

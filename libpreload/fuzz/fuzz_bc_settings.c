@@ -37,13 +37,6 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
     return real ? real(node, service, &h, res) : EAI_FAIL;
 }
 
-static const char *const vars[] = {
-    "OSSC_BROADCAST_REDIS",         "OSSC_BROADCAST_ADVERTISE",
-    "OSSC_BROADCAST_LISTEN",        "OSSC_BROADCAST_SECRET_FILE",
-    "OSSC_BROADCAST_SECRET",        "OSSC_BROADCAST_SOURCES",
-    "OSSC_BROADCAST_STALL_SECONDS", "OSSC_BROADCAST_CONNECT_TIMEOUT_MS",
-    "OSS_CONNECTOR_CONFIG",
-};
 
 static int all_zero(const void *p, size_t n)
 {
@@ -60,8 +53,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int env_cleared;
     if (!env_cleared) {
-        for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
-            unsetenv(vars[i]);
+        for (size_t i = 0; ossc_bc_env_names[i]; i++)
+            unsetenv(ossc_bc_env_names[i]);
+        unsetenv("OSS_CONNECTOR_CONFIG");
         env_cleared = 1;
     }
     static ossc_bc_settings b;

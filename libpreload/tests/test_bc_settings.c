@@ -18,18 +18,12 @@
 
 #define SECRET "0123456789abcdef-the-shared-secret"
 
-static const char *const vars[] = {
-    "OSSC_BROADCAST_REDIS",        "OSSC_BROADCAST_ADVERTISE",
-    "OSSC_BROADCAST_LISTEN",       "OSSC_BROADCAST_SECRET_FILE",
-    "OSSC_BROADCAST_SECRET",       "OSSC_BROADCAST_SOURCES",
-    "OSSC_BROADCAST_STALL_SECONDS", "OSSC_BROADCAST_CONNECT_TIMEOUT_MS",
-    "OSS_CONNECTOR_CONFIG",
-};
 
 static void clear_env(void)
 {
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
-        unsetenv(vars[i]);
+    for (size_t i = 0; ossc_bc_env_names[i]; i++)
+        unsetenv(ossc_bc_env_names[i]);
+    unsetenv("OSS_CONNECTOR_CONFIG");
 }
 
 static char secret_path[256];

@@ -308,6 +308,26 @@ static bool file_holds(int out, const unsigned char *want, uint64_t len)
     return same;
 }
 
+/* Fetches [off, off+len) of file number `file` (key "0", "1", ...) into a
+ * fresh output file `name` and checks that the bytes and the CRC as they
+ * arrived are the file's. */
+static void fetch_and_check(ossc_client *c, const char *name, int file, uint64_t off,
+                            uint64_t len)
+{
+    char key[16];
+    snprintf(key, sizeof key, "%d", file);
+    ossc_error err;
+    uint64_t crc = 0;
+    int out = out_file(name);
+    int64_t n = fetch(c, VID, key, off, len, out, &crc, &err);
+    if (n < 0)
+        fprintf(stderr, "fetch %s: %s\n", name, err.message);
+    CHECK(n == (int64_t)len);
+    CHECK(file_holds(out, fv.bytes[file] + off, len));
+    CHECK(crc == ossc_crc64(0, fv.bytes[file] + off, len));
+    close(out);
+}
+
 /* --- raw HTTP over a plain socket --- */
 
 static int raw_connect(const char *src_ip, int port)
@@ -484,23 +504,8 @@ static void fetch_whole_and_slice(void)
     fake_set(file_sizes[0], file_sizes[1], false);
     bc_server *s = start_server(2000, 64, 16);
     ossc_client *c = peer_client(s, SECRET, 1024 * 1024);
-    ossc_error err;
-    uint64_t crc = 0;
-    int out = out_file("whole");
-    int64_t n = fetch(c, VID, "0", 0, file_sizes[0], out, &crc, &err);
-    if (n < 0)
-        fprintf(stderr, "fetch: %s\n", err.message);
-    CHECK(n == (int64_t)file_sizes[0]);
-    CHECK(file_holds(out, fv.bytes[0], file_sizes[0]));
-    CHECK(crc == ossc_crc64(0, fv.bytes[0], file_sizes[0]));
-    close(out);
-
-    out = out_file("slice");
-    n = fetch(c, VID, "1", 100, 500, out, &crc, &err);
-    CHECK(n == 500);
-    CHECK(file_holds(out, fv.bytes[1] + 100, 500));
-    CHECK(crc == ossc_crc64(0, fv.bytes[1] + 100, 500));
-    close(out);
+    fetch_and_check(c, "whole", 0, 0, file_sizes[0]);
+    fetch_and_check(c, "slice", 1, 100, 500);
 
     CHECK(fake_wait_unheld());
     pthread_mutex_lock(&fv.lock);
@@ -523,16 +528,7 @@ static void one_body_at_a_time(void)
     pthread_mutex_unlock(&fv.lock);
     bc_server *s = start_server_slots(2000, 64, 16, 1);
     ossc_client *c = peer_client(s, SECRET, 256 * 1024);
-    ossc_error err;
-    uint64_t crc = 0;
-    int out = out_file("gated");
-    int64_t n = fetch(c, VID, "0", 0, file_sizes[0], out, &crc, &err);
-    if (n < 0)
-        fprintf(stderr, "fetch: %s\n", err.message);
-    CHECK(n == (int64_t)file_sizes[0]);
-    CHECK(file_holds(out, fv.bytes[0], file_sizes[0]));
-    CHECK(crc == ossc_crc64(0, fv.bytes[0], file_sizes[0]));
-    close(out);
+    fetch_and_check(c, "gated", 0, 0, file_sizes[0]);
     CHECK(fake_wait_unheld());
     pthread_mutex_lock(&fv.lock);
     CHECK(fv.served - served0 == file_sizes[0]);
