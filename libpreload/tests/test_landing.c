@@ -152,6 +152,42 @@ static void *land_part(void *arg)
     return NULL;
 }
 
+/* A pwrite that fails (here a descriptor open for reading only) fails the
+ * piece with its errno: nothing lands, nothing crashes, the turn is given
+ * back (the next piece, through a good descriptor, lands). */
+static void failed_pwrite_is_an_error(void)
+{
+    int fd = shm_file(1u << 20);
+    int ro = open(path, O_RDONLY | O_CLOEXEC);
+    CHECK(ro >= 0);
+    char *m = mmap(NULL, 1u << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(m != MAP_FAILED);
+    if (ro < 0 || m == MAP_FAILED)
+        exit(1);
+    ossc_req r;
+    memset(&r, 0, sizeof(r));
+    r.dst = m;
+    r.dst_fd = ro;
+    r.dst_cap = 1u << 20;
+    r.land_turn = ossc_land_turn_of(fd);
+    CHECK(ossc_land_prepare(&r, 4096) == EBADF); /* fallocate on a read-only fd */
+    r.dst_fd = fd;
+    CHECK(ossc_land_prepare(&r, 4096) == 0);
+    r.dst_fd = ro;
+    char bytes[4096];
+    memset(bytes, 0x5a, sizeof bytes);
+    CHECK(ossc_land_copy(&r, bytes, sizeof bytes) == EBADF);
+    r.dst_fd = fd;
+    CHECK(ossc_land_copy(&r, bytes, sizeof bytes) == 0);
+    char back[4096];
+    CHECK(pread(fd, back, sizeof back, 0) == (ssize_t)sizeof back);
+    CHECK(memcmp(back, bytes, sizeof back) == 0);
+    munmap(m, 1u << 20);
+    close(ro);
+    close(fd);
+    unlink(path);
+}
+
 static void threads_share_the_turns(void)
 {
     uint64_t part_len = (3u << 20) + 333, size = PARTS * part_len;
@@ -200,5 +236,6 @@ int main(void)
     }
     ossc_land_use_hugepages(true);
     threads_share_the_turns();
+    failed_pwrite_is_an_error();
     return check_summary("test_landing");
 }
