@@ -37,7 +37,6 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
     return real ? real(node, service, &h, res) : EAI_FAIL;
 }
 
-
 static int all_zero(const void *p, size_t n)
 {
     const unsigned char *c = p;
