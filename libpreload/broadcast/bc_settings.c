@@ -11,7 +11,9 @@
  * OSSC_BROADCAST_SECRET, else derived from the Redis URL's password
  * (whoever may use the deployment's Redis is of the deployment: the
  * one-variable set-up).  The advertised address defaults to the local
- * address this host reaches Redis from, port 7070. */
+ * IPv4 address this host reaches Redis from, port 7070; where there is
+ * none (the Redis host does not resolve to IPv4 now) broadcasting is off,
+ * the error naming OSSC_BROADCAST_ADVERTISE. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -263,25 +265,27 @@ static void secret_from_password(ossc_bc_settings *b, const char *password)
     EVP_MD_CTX_free(md);
 }
 
-/* The local address packets to host take (no packet is sent: a UDP
- * connect only picks the route). */
-static void local_address_towards(const char *host, int port, char *out, size_t cap)
+/* The local IPv4 address packets to host take (no packet is sent: a UDP
+ * connect only picks the route); -1 when host has no IPv4 address now or
+ * no route.  Never a guess: a node that advertised 127.0.0.1 to nodes on
+ * other hosts would send each of them to itself. */
+static int local_address_towards(const char *host, int port, char *out, size_t cap)
 {
-    snprintf(out, cap, "127.0.0.1");
     struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_DGRAM}, *ai = NULL;
     char ps[16];
     snprintf(ps, sizeof(ps), "%d", port);
     if (getaddrinfo(host, ps, &hints, &ai) != 0 || !ai)
-        return;
+        return -1;
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in me;
     socklen_t len = sizeof(me);
-    if (s >= 0 && connect(s, ai->ai_addr, ai->ai_addrlen) == 0 &&
-        getsockname(s, (struct sockaddr *)&me, &len) == 0)
-        inet_ntop(AF_INET, &me.sin_addr, out, (socklen_t)cap);
+    bool found = s >= 0 && connect(s, ai->ai_addr, ai->ai_addrlen) == 0 &&
+                 getsockname(s, (struct sockaddr *)&me, &len) == 0 &&
+                 inet_ntop(AF_INET, &me.sin_addr, out, (socklen_t)cap) != NULL;
     if (s >= 0)
         close(s);
     freeaddrinfo(ai);
+    return found ? 0 : -1;
 }
 
 /* The settings from src (environment over config); -1 with src->err. */
@@ -317,7 +321,15 @@ static int load(ossc_bc_settings *b, const bc_source *src)
         snprintf(b->advertise, sizeof(b->advertise), "%s", adv_v.text);
     } else {
         char ip[64];
-        local_address_towards(u.host, u.port, ip, sizeof(ip));
+        if (local_address_towards(u.host, u.port, ip, sizeof(ip)) < 0) {
+            *src->bad = "OSSC_BROADCAST_ADVERTISE";
+            ossc_error_set(src->err, EINVAL, "OSSC_BROADCAST_ADVERTISE is not set and this "
+                           "node's IPv4 address towards the Redis host '%s' could not be found "
+                           "(it does not resolve to an IPv4 address, or no route): set "
+                           "OSSC_BROADCAST_ADVERTISE=host:port (or broadcast.advertise), the "
+                           "address other nodes reach this one at", u.host);
+            goto err;
+        }
         snprintf(b->advertise, sizeof(b->advertise), "%s:%d", ip, DEFAULT_PORT);
     }
     snprintf(b->listen, sizeof(b->listen), "%s", lis_v.text ? lis_v.text : b->advertise);

@@ -142,6 +142,35 @@ static void test_env_wins(void)
     clear_env();
 }
 
+/* No advertised address given: the local address towards Redis, port 7070;
+ * a Redis host with no IPv4 address (".invalid" never resolves) gives no
+ * guess (127.0.0.1 would send nodes on other hosts to themselves) but an
+ * error naming OSSC_BROADCAST_ADVERTISE and the host. */
+static void test_default_advertise(void)
+{
+    ossc_bc_settings b;
+    ossc_error err;
+    const char *bad = NULL;
+    clear_env();
+    setenv("OSSC_BROADCAST_SECRET_FILE", secret_path, 1);
+    setenv("OSSC_BROADCAST_REDIS", "redis://127.0.0.1:6390/0", 1);
+    CHECK(ossc_bc_settings_load(&b, NULL, &bad, &err) == 0 && b.enabled);
+    CHECK_STR(b.advertise, "127.0.0.1:7070");
+    CHECK_STR(b.listen, "127.0.0.1:7070");
+
+    setenv("OSSC_BROADCAST_REDIS", "redis://ossc-redis.invalid:6379/0", 1);
+    CHECK(ossc_bc_settings_load(&b, NULL, &bad, &err) == -1 && !b.enabled);
+    CHECK(err.code == EINVAL && b.secret_len == 0);
+    CHECK_STR(bad ? bad : "(null)", "OSSC_BROADCAST_ADVERTISE");
+    CHECK(strstr(err.message, "Redis host 'ossc-redis.invalid'") != NULL);
+    CHECK(strstr(err.message, "set OSSC_BROADCAST_ADVERTISE=host:port") != NULL);
+
+    setenv("OSSC_BROADCAST_ADVERTISE", "10.0.0.5:7070", 1);
+    CHECK(ossc_bc_settings_load(&b, NULL, &bad, &err) == 0 && b.enabled);
+    CHECK_STR(b.advertise, "10.0.0.5:7070");
+    clear_env();
+}
+
 /* One bad value: -1, the message, the key named in *bad, nothing kept. */
 static void expect_bad(const char *broadcast, const char *key, const char *message_tail)
 {
@@ -337,6 +366,7 @@ int main(void)
     test_off_without_redis();
     test_config_only();
     test_env_wins();
+    test_default_advertise();
     test_bad_values();
     test_refusals();
     test_unreadable_config();

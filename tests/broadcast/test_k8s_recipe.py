@@ -159,8 +159,10 @@ def test_the_inference_pod_has_what_a_node_needs(manifests):
 def test_the_library_takes_the_pods_settings(manifests, tmp_path):
     """The inference pod's broadcasting variables, with the Secret's values
     filled in as Kubernetes would, read by the library: broadcasting on, Redis
-    at the Service, the secret from the mounted file, and the chunk server on
-    the port the pod declares."""
+    at the URL's port and database, the secret from the mounted file, and the
+    chunk server on the port the pod declares.  The Service's name resolves
+    only inside a cluster, so here it is replaced by 127.0.0.1 (a name that
+    does not resolve turns broadcasting off: test_bc_settings)."""
     secret = manifests[("Secret", "ossc-broadcast")]["stringData"]
     pod = manifests[("Deployment", "qwen")]["spec"]["template"]["spec"]
     (vllm,) = pod["containers"]
@@ -174,7 +176,7 @@ def test_the_library_takes_the_pods_settings(manifests, tmp_path):
                 if not k.startswith(("OSSC_", "OSS_")) and k != "LD_PRELOAD"}
     node_env.update(
         OSSC_BROADCAST_REDIS=env["OSSC_BROADCAST_REDIS"]["value"].replace(
-            "$(REDIS_PASSWORD)", password),
+            "$(REDIS_PASSWORD)", password).replace("@ossc-redis:", "@127.0.0.1:"),
         OSSC_BROADCAST_SECRET_FILE=str(secret_file),
         OSS_CONNECTOR_CONFIG=str(tmp_path / "no-config.json"))
     code = ("import json; from ossconnector.cli._broadcast import settings; "
@@ -185,7 +187,7 @@ def test_the_library_takes_the_pods_settings(manifests, tmp_path):
     got = json.loads(proc.stdout)
     port = manifests[("Service", "ossc-redis")]["spec"]["ports"][0]["port"]
     assert got["enabled"] is True
-    assert got["redis"] == f"ossc-redis:{port}/0"
+    assert got["redis"] == f"127.0.0.1:{port}/0"
     assert got["secret_from"] == "OSSC_BROADCAST_SECRET_FILE"
     (chunks,) = [p for p in vllm["ports"] if p["name"] == "ossc-chunks"]
     assert got["advertise"].rsplit(":", 1)[1] == str(chunks["containerPort"])
