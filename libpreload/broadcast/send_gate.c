@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <time.h>
 
+#include "deadline.h"
+
 int bc_send_gate_init(bc_send_gate *g, unsigned slots)
 {
     *g = (bc_send_gate){.slots = slots ? slots : BC_SEND_SLOTS};
@@ -36,16 +38,8 @@ void bc_send_gate_destroy(bc_send_gate *g)
 
 int bc_send_gate_enter(bc_send_gate *g, int wait_ms)
 {
-    if (wait_ms < 0)
-        wait_ms = 0;
     struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += wait_ms / 1000;
-    until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    ossc_deadline_in(&until, CLOCK_MONOTONIC, wait_ms);
     pthread_mutex_lock(&g->lock);
     uint64_t ticket = g->next_ticket++;
     int in_turn = 1;

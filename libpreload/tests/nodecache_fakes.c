@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "crc64.h"
+#include "deadline.h"
 #include "nodecache_fakes.h"
 
 /* ------------------------------------------------------------ catalog */
@@ -219,13 +220,7 @@ static int src_prefetcher(void *ctx)
 bool fake_wait_stalled(int n, int ms)
 {
     struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += ms / 1000;
-    dl.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    ossc_deadline_in(&dl, CLOCK_REALTIME, ms);
     pthread_mutex_lock(&src_lock);
     int rc = 0;
     while (stalled_now < n && rc == 0)

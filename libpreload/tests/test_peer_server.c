@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "deadline.h"
 #include "ossc.h"
 #include "peer_auth.h"
 #include "peer_client.h"
@@ -61,22 +62,11 @@ static uint64_t fake_size(void *ctx, uint32_t file)
     return file_sizes[file];
 }
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static int fake_hold(void *ctx, uint32_t file, uint64_t off, uint64_t len, int wait_ms)
 {
     fake_view *v = ctx;
     struct timespec until;
-    deadline_in(&until, wait_ms);
+    ossc_deadline_in(&until, CLOCK_REALTIME, wait_ms);
     pthread_mutex_lock(&v->lock);
     v->hold_calls++;
     pthread_cond_broadcast(&v->cond);
@@ -170,7 +160,7 @@ static void fake_set(uint64_t landed0, uint64_t landed1, bool gone)
 static bool fake_wait_at_least(const int *counter, int want)
 {
     struct timespec until;
-    deadline_in(&until, WAIT_EVENT_MS);
+    ossc_deadline_in(&until, CLOCK_REALTIME, WAIT_EVENT_MS);
     pthread_mutex_lock(&fv.lock);
     int rc = 0;
     while (*counter < want && rc != ETIMEDOUT)
@@ -184,7 +174,7 @@ static bool fake_wait_at_least(const int *counter, int want)
 static bool fake_wait_unheld(void)
 {
     struct timespec until;
-    deadline_in(&until, WAIT_EVENT_MS);
+    ossc_deadline_in(&until, CLOCK_REALTIME, WAIT_EVENT_MS);
     pthread_mutex_lock(&fv.lock);
     int rc = 0;
     while (fv.holds != 0 && rc != ETIMEDOUT)

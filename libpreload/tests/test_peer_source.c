@@ -40,6 +40,7 @@
 #include "check.h"
 #include "client.h" /* ossc_client_count_arrivals */
 #include "crc64.h"
+#include "deadline.h"
 #include "ossc.h"
 #include "peer_client.h"
 #include "peer_source.h"
@@ -64,17 +65,6 @@ static struct {
     uint64_t arrived;
 } up = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
 
-static void deadline_in(struct timespec *ts, int ms)
-{
-    clock_gettime(CLOCK_REALTIME, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts->tv_nsec >= 1000000000L) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000L;
-    }
-}
-
 static uint64_t up_size(void *ctx, uint32_t file)
 {
     (void)ctx;
@@ -89,7 +79,7 @@ static int up_hold(void *ctx, uint32_t file, uint64_t off, uint64_t len, int wai
     (void)off;
     (void)len;
     struct timespec until;
-    deadline_in(&until, wait_ms);
+    ossc_deadline_in(&until, CLOCK_REALTIME, wait_ms);
     pthread_mutex_lock(&up.lock);
     up.hold_calls++;
     if (up.progressing)
