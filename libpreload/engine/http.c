@@ -22,6 +22,7 @@
 #include "error.h"
 #include "forkgate.h"
 #include "log.h"
+#include "thread_name.h"
 
 /* Logs a failed curl_multi_* call where no request can carry the error
  * (the loop, teardown); returns whether it failed. */
@@ -237,6 +238,9 @@ static void *io_thread_main(void *arg)
 {
     ossc_io_thread *t = arg;
     ossc_http *h = t->http;
+    char name[16];
+    snprintf(name, sizeof(name), "ossc-io-%d", (int)(t - h->threads));
+    ossc_thread_name(name);
     ossc_thread_lower_priority(h->nice);
 
     while (!atomic_load(&h->stopping)) {

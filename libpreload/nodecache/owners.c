@@ -59,6 +59,7 @@
 #include "crc64.h"
 #include "error.h"
 #include "log.h"
+#include "thread_name.h"
 #include "cache_internal.h"
 
 /* A token for this process image, different after fork and exec, so a
@@ -188,6 +189,9 @@ void nc_watch(void *unused)
 {
     (void)unused;
     ossc_in_hook = 1;
+    /* The process's name in ps/top (its command line stays the
+     * application's: fork copied it); the threads it starts inherit it. */
+    ossc_thread_name("ossc-watcher");
     int held[256];
     int nheld = 0;
     for (uint32_t i = 0; i < NC.h->nfiles && nheld < (int)(sizeof(held) / sizeof(held[0])); i++) {

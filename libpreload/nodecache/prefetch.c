@@ -53,6 +53,7 @@
 #include "crc64.h"
 #include "error.h"
 #include "log.h"
+#include "thread_name.h"
 #include "cache_internal.h"
 
 /* ---------------------------------------------------------- prefetcher */
@@ -234,6 +235,7 @@ void *nc_prefetch_main(void *arg)
 {
     (void)arg;
     ossc_in_hook = 1; /* this thread's libc calls are never the application's */
+    ossc_thread_name("ossc-prefetch");
     int slots = nc_prefetch_slots(NC.source->prefetcher ? NC.source->prefetcher(NC.source->ctx) : 1);
     fetch *inflight = calloc((size_t)slots, sizeof(*inflight));
     int n = 0;

@@ -6,6 +6,7 @@ watcher never keeps the application's pipes open."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -82,3 +83,55 @@ def test_killed_users_and_pipes(emu, bucket, toy_model):
             if p and p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def holders_of(directory) -> set[int]:
+    """The processes with a descriptor open on a file in ``directory``."""
+    pids = set()
+    prefix = os.path.realpath(directory) + os.sep
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue            # gone, or not ours to look into
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}").startswith(prefix):
+                    pids.add(int(pid))
+                    break
+            except OSError:
+                pass
+    return pids
+
+
+def test_threads_and_watcher_are_named(emu, bucket, toy_model):
+    """Every thread the library starts in the application is named ossc-...
+    (top -H, ps -L, perf), and the watcher process is ossc-watcher, so none
+    passes for the application's own."""
+    m = toy_model
+    env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"])
+    shard = m["model_dir"] / "model-00001-of-00003.safetensors"
+    hold = (f"import os, sys; f = open({str(shard)!r}, 'rb'); f.read(16); "
+            "names = sorted(open(f'/proc/self/task/{t}/comm').read().strip() "
+            "for t in os.listdir('/proc/self/task')); "
+            "print(' '.join(names), flush=True); sys.stdin.readline()")
+    app = subprocess.Popen([sys.executable, "-c", hold], env=env, text=True,
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        names = app.stdout.readline().split()
+        assert "ossc-io-0" in names, names
+        ours = [n for n in names if n.startswith("ossc-")]
+        assert all(n == "ossc-prefetch" or re.fullmatch(r"ossc-io-\d+", n) for n in ours), names
+        watchers = holders_of(m["cache"]) - {app.pid}
+        assert watchers, "no process other than the application holds the cache"
+        for pid in watchers:
+            with open(f"/proc/{pid}/comm") as f:
+                assert f.read().strip() == "ossc-watcher", pid
+        app.communicate("\n", timeout=30)
+        assert app.returncode == 0
+        assert wait_until(lambda: cleaned(m)), (os.listdir(m["cache"]),
+                                                os.listdir(m["model_dir"]))
+    finally:
+        if app.poll() is None:
+            app.kill()
+            app.wait()
