@@ -206,6 +206,21 @@ static ossc_future *get_async(ossc_client *c, const char *bucket, const char *ke
                        bucket, key, fd);
         return NULL;
     }
+    /* The parts write at their own offsets: with O_APPEND every pwrite
+     * would go to the end of the file instead (Linux ignores its offset),
+     * the future succeeding over bytes that are not where they belong. */
+    int fl = !dst && fd >= 0 ? fcntl(fd, F_GETFL) : 0;
+    if (fl < 0) {
+        ossc_error_set(err, errno, "GET oss://%s/%s into descriptor %d: %s", bucket, key, fd,
+                       strerror(errno));
+        return NULL;
+    }
+    if (fl & O_APPEND) {
+        ossc_error_set(err, EINVAL, "GET oss://%s/%s into descriptor %d: it is open with "
+                       "O_APPEND, which puts every write at the end of the file; open it "
+                       "without O_APPEND (the bytes go to fd_offset)", bucket, key, fd);
+        return NULL;
+    }
     if (offset > UINT64_MAX - len)
         len = UINT64_MAX - offset;
     ossc_future *f = calloc(1, sizeof(*f));

@@ -120,7 +120,8 @@ OSSC_API ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const c
  * be allocated (fallocate), through a shared mapping of it (concurrent
  * parts of one file do not queue on its inode lock); with pwrite otherwise.
  * Never raises SIGBUS; a failed write fails the future with its errno (no
- * retry). */
+ * retry).  A descriptor open with O_APPEND is refused (EINVAL): its writes
+ * would all go to the end of the file. */
 OSSC_API ossc_future *ossc_get_async_fd(ossc_client *c, const char *bucket, const char *key,
                                         uint64_t offset, uint64_t len, int fd,
                                         uint64_t fd_offset, ossc_error *err);

@@ -507,6 +507,45 @@ static void fetch_whole_and_slice(void)
     bc_server_stop(s);
 }
 
+/* A destination open with O_APPEND is refused before any request (its
+ * writes would all land at the end of the file, the future succeeding):
+ * EINVAL naming the descriptor and O_APPEND, the file untouched, nothing
+ * served.  Checked on this test's folder and on /dev/shm (where the bytes
+ * would have gone through the mapping and by pwrite). */
+static void append_descriptor_refused(void)
+{
+    fake_set(file_sizes[0], file_sizes[1], false);
+    pthread_mutex_lock(&fv.lock);
+    uint64_t served0 = fv.served;
+    pthread_mutex_unlock(&fv.lock);
+    bc_server *s = start_server(2000, 64, 16);
+    ossc_client *c = peer_client(s, SECRET, 1024 * 1024);
+    char shm[64];
+    snprintf(shm, sizeof shm, "/dev/shm/ossc-test-append-%d", (int)getpid());
+    char here[160];
+    snprintf(here, sizeof here, "%s/append", tmpdir);
+    const char *paths[] = {here, shm};
+    for (int i = 0; i < 2; i++) {
+        int fd = open(paths[i], O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+        CHECK(fd >= 0);
+        ossc_error err;
+        CHECK(ossc_get_async_fd(c, VID, "0", 0, file_sizes[0], fd, 0, &err) == NULL);
+        CHECK(err.code == EINVAL && strstr(err.message, "O_APPEND") != NULL);
+        char want[32];
+        snprintf(want, sizeof want, "descriptor %d", fd);
+        CHECK(strstr(err.message, want) != NULL);
+        struct stat st;
+        CHECK(fstat(fd, &st) == 0 && st.st_size == 0);
+        close(fd);
+        unlink(paths[i]);
+    }
+    pthread_mutex_lock(&fv.lock);
+    CHECK(fv.served == served0);
+    pthread_mutex_unlock(&fv.lock);
+    ossc_client_free(c);
+    bc_server_stop(s);
+}
+
 /* One body at a time (send gate with one slot): a range fetched in 13
  * parts over 4 connections still arrives whole and right, every part in
  * its turn (none waits out the gate's 2 s: the test would take 6 s). */
@@ -868,6 +907,7 @@ int main(void)
     peer_auth_rules();
     request_parsing();
     fetch_whole_and_slice();
+    append_descriptor_refused();
     one_body_at_a_time();
     wrong_secret();
     source_address();
