@@ -150,6 +150,17 @@ void ossc_land_turn_give(int turn)
     atomic_flag_clear_explicit(&land_turns[turn].busy, memory_order_release);
 }
 
+bool ossc_land_whole_pages(int fd, uint64_t off, uint64_t len)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    if (off % page != 0 || off + len < off)
+        return false;
+    if ((off + len) % page == 0)
+        return true;
+    struct stat st;
+    return fstat(fd, &st) == 0 && off + len >= (uint64_t)st.st_size;
+}
+
 int ossc_land_pwrite(int fd, const char *data, size_t len, uint64_t off)
 {
     while (len > 0) {

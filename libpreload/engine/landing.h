@@ -36,6 +36,16 @@ void ossc_land_advise(void *m, size_t len);
  * (ENOSPC: the file system is full): no byte of that step may be copied. */
 int ossc_land_prepare(ossc_req *r, uint64_t upto);
 
+/* Whether [off, off + len) of the file open as fd may land through a
+ * shared mapping: it starts on a page boundary and ends on one, or at or
+ * past the end of the file, so it shares no page with a neighbouring range.
+ * A shared page could be fallocated for this range and then dropped again
+ * by the other range's failed fallocate (on ENOSPC the kernel removes every
+ * page of the failed call's range still unwritten, whoever allocated it),
+ * and a copy into it through the mapping would then fault on a full tmpfs:
+ * SIGBUS, where pwrite gets ENOSPC.  One fstat when the end is not aligned. */
+bool ossc_land_whole_pages(int fd, uint64_t off, uint64_t len);
+
 /* Writes all of [data, data + len) into fd at off (retrying short writes
  * and EINTR): 0, or the errno (EIO for a write of nothing). */
 int ossc_land_pwrite(int fd, const char *data, size_t len, uint64_t off);

@@ -172,11 +172,14 @@ static void free_parts(ossc_future *f)
  * waiting for it.
  * Other file systems (a fault there may still need blocks) use pwrite.
  * Returns the address fd_off is mapped at, or NULL when this is not
- * possible (not tmpfs, not open for reading and writing): pwrite then. */
+ * possible (not tmpfs, not open for reading and writing) or not safe (a
+ * range that shares a page with a neighbour: ossc_land_whole_pages): pwrite
+ * then. */
 static char *map_file_range(ossc_future *f, int fd, uint64_t fd_off, uint64_t len)
 {
     struct statfs fs;
-    if (len == 0 || fstatfs(fd, &fs) < 0 || fs.f_type != TMPFS_MAGIC)
+    if (len == 0 || fstatfs(fd, &fs) < 0 || fs.f_type != TMPFS_MAGIC ||
+        !ossc_land_whole_pages(fd, fd_off, len))
         return NULL;
     uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
     uint64_t start = fd_off & ~(page - 1);

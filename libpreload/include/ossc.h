@@ -116,8 +116,9 @@ typedef struct ossc_future ossc_future;
 OSSC_API ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const char *key,
                                      uint64_t offset, uint64_t len, void *dst, ossc_error *err);
 /* The same, writing the bytes into the file fd at fd_offset + (position
- * within the range): on tmpfs, when fd is open read-write and the range can
- * be allocated (fallocate), through a shared mapping of it (concurrent
+ * within the range): on tmpfs, when fd is open read-write, the range can
+ * be allocated (fallocate) and starts and ends on page boundaries (or ends
+ * at the end of the file), through a shared mapping of it (concurrent
  * parts of one file do not queue on its inode lock); with pwrite otherwise.
  * Never raises SIGBUS; a failed write fails the future with its errno (no
  * retry).  A descriptor open with O_APPEND is refused (EINVAL): its writes

@@ -225,8 +225,30 @@ static void threads_share_the_turns(void)
     unlink(path);
 }
 
+/* Which ranges may land through a mapping: whole pages, or up to the end
+ * of the file; a range sharing a page with a neighbour may not (a failed
+ * fallocate of the neighbour could drop that page: SIGBUS on a full
+ * tmpfs), nor one that wraps. */
+static void whole_pages_only(void)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t size = (6u << 20) + 1234;
+    int fd = shm_file(size);
+    CHECK(ossc_land_whole_pages(fd, 0, page));
+    CHECK(ossc_land_whole_pages(fd, page, 2 * page));
+    CHECK(ossc_land_whole_pages(fd, 4u << 20, (2u << 20) + 1234)); /* to the odd end */
+    CHECK(ossc_land_whole_pages(fd, 4u << 20, (2u << 20) + 9999)); /* past it */
+    CHECK(!ossc_land_whole_pages(fd, 100, page));                 /* starts mid-page */
+    CHECK(!ossc_land_whole_pages(fd, 0, page + 1));               /* ends mid-page */
+    CHECK(!ossc_land_whole_pages(fd, (3u << 20) + 100, (5u << 20) + 7));
+    CHECK(!ossc_land_whole_pages(fd, page, UINT64_MAX - 1));      /* wraps */
+    close(fd);
+    unlink(path);
+}
+
 int main(void)
 {
+    whole_pages_only();
     enum how hows[] = {BY_PWRITE, BY_MAPPING, MIXED};
     for (size_t h = 0; h < sizeof(hows) / sizeof(hows[0]); h++) {
         ossc_land_use_hugepages(true);
