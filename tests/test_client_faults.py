@@ -3,6 +3,8 @@ and truncation mid-body (resuming, not refetching), corrupted bytes
 (detected by CRC-64), stalls; and uploads that fail leave nothing behind."""
 
 import os
+import threading
+import time
 
 import pytest
 
@@ -128,3 +130,42 @@ def test_part_failing_for_good_aborts_upload(client, emu, bucket, oss2b):
     assert _pending_uploads(oss2b, "bad") == []
     with pytest.raises(FileNotFoundError):
         client.stat(f"oss://{bucket}/bad")
+
+
+def _replace_when_resume_waits(emu, bucket, key, new):
+    """Replaces the object once the second GET (the resume) sits in its
+    injected delay, i.e. after the first reply was cut and before the
+    resume reads the object: the resume sees the new version."""
+    def run():
+        deadline = time.monotonic() + 60
+        while any(f["kind"] == "delay" for f in emu.faults.list()):
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.01)
+        emu.put_object(bucket, key, new)
+    t = threading.Thread(target=run)
+    t.start()
+    return t
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["whole", "leading-range"])
+def test_object_replaced_between_attempts_is_read_again(client, emu, bucket, whole):
+    """A reply cut mid-body is resumed from the bytes kept; if the object
+    was replaced meanwhile, the resume answers with another ETag and would
+    splice two versions under a CRC that covers the splice (a leading
+    range has no whole-object CRC to catch it).  The read starts over once
+    and returns one version: the new one."""
+    old, new = os.urandom(3 * MiB + 77), os.urandom(3 * MiB + 77)
+    emu.put_object(bucket, "ver", old)
+    n = len(old) if whole else len(old) - 5000
+    emu.faults.truncate(after_bytes=MiB, count=1, bucket=bucket, key="ver", method="GET")
+    emu.faults.delay(3.0, count=2, bucket=bucket, key="ver", method="GET")
+    t = _replace_when_resume_waits(emu, bucket, "ver", new)
+    try:
+        buf = bytearray(n)
+        with client.open(f"oss://{bucket}/ver", size=len(old)) as f:
+            assert f.readinto(buf) == n
+    finally:
+        t.join()
+        emu.faults.clear()
+    assert bytes(buf) == new[:n]

@@ -85,7 +85,12 @@ struct ossc_req {
     bool has_peer_arrived;              /* the reply carried OSSC-Arrived (a chunk */
     uint64_t peer_arrived;              /* server's 503, broadcast/server.h): its value */
     int64_t mtime;
-    char etag[72];
+    char etag[72];                      /* of the latest reply (empty: it sent none) */
+    char first_etag[72];                /* of this request's first 2xx reply with a
+                                           body sink, kept across its attempts: a
+                                           resumed reply with another is "changed" */
+    bool changed;                       /* ... and one was: the object was replaced
+                                           mid-read (wire_err says how); not retried */
     char request_id[64];
     char *resp;                         /* other bodies (XML, errors), NUL-terminated */
     size_t resp_len, resp_cap;

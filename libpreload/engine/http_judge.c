@@ -140,6 +140,10 @@ static ossc_attempt_fault classify(const ossc_http *h, ossc_req *r, CURLcode cc,
                        n->what, strerror(r->sink_errno));
         return OSSC_FAULT_SINK;
     }
+    if (r->changed) {
+        ossc_error_set(&r->err, EIO, "%s %s: %s", r->method, n->what, r->wire_err);
+        return OSSC_FAULT_CHANGED;
+    }
     /* A reply that is not what we asked for: never taken, tried again (a
      * proxy or a connection may be at fault), then reported. */
     if (r->wire_err[0] || (cc == CURLE_WRITE_ERROR && r->overflow)) {

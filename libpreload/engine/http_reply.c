@@ -197,6 +197,18 @@ static void check_reply_headers(ossc_req *r)
     }
     if (!ossc_req_has_sink(r) || !r->has_range || r->http_status < 200 || r->http_status >= 300)
         return;
+    /* One version of the object per request: a resume (a later attempt
+     * after bytes were kept) that answers with another ETag would splice
+     * two versions into one range, under a CRC that covers the splice. */
+    if (r->etag[0] && !r->first_etag[0]) {
+        snprintf(r->first_etag, sizeof(r->first_etag), "%s", r->etag);
+    } else if (r->etag[0] && strcmp(r->etag, r->first_etag) != 0) {
+        r->changed = true;
+        snprintf(r->wire_err, sizeof(r->wire_err),
+                 "the object changed during the read (ETag \"%.70s\", then \"%.70s\")",
+                 r->first_etag, r->etag);
+        return;
+    }
     uint64_t last = r->range_off + r->range_len - 1;
     if (r->http_status == 200) {
         /* The whole object: its length is the object's size. */
@@ -251,6 +263,7 @@ size_t ossc_reply_on_header(char *line, size_t size, size_t nmemb, void *userp)
         r->bad_content_length = false;
         r->content_length = -1;
         r->has_peer_arrived = false;
+        r->etag[0] = '\0';
         return len;
     }
     if (len <= 2 && (line[0] == '\r' || line[0] == '\n')) {

@@ -136,6 +136,8 @@ static void submit_parts(ossc_future *f)
         r->attempts = 0;
         r->has_total_size = false;
         r->has_server_crc = false;
+        r->first_etag[0] = '\0';
+        r->changed = false;
         ossc_error_clear(&r->err);
         ossc_http_submit(f->client->http, r);
     }
@@ -316,18 +318,32 @@ static bool ends_object(const ossc_req *r)
 
 /* Assembles the parts' results: the bytes read are the leading run of full
  * parts plus at most one short part, which must end where the object ends
- * (never fewer bytes than asked otherwise).  Returns 1 when the whole
- * object was read and its CRC does not match (caller retries). */
+ * (never fewer bytes than asked otherwise).  Returns 1 when the read is
+ * worth one more try (the caller submits every part again): the whole
+ * object was read and its CRC does not match, or the object was replaced
+ * while being read (parts, or a part and its resume, of different ETags),
+ * so the bytes would splice two versions. */
 static int settle(ossc_future *f)
 {
     uint64_t total = 0;
     bool ended = false;
+    const char *etag = NULL; /* the first part's that had one */
     for (size_t i = 0; i < f->nparts; i++) {
         ossc_req *r = f->parts[i];
         if (r->result < 0) {
             f->err = r->err;
             f->result = -1;
-            return 0;
+            return r->changed; /* replaced mid-read: all of it once more */
+        }
+        /* Every part must come from one version of the object. */
+        if (r->first_etag[0] && !etag) {
+            etag = r->first_etag;
+        } else if (r->first_etag[0] && strcmp(r->first_etag, etag) != 0) {
+            f->result = ossc_error_set(&f->err, EIO,
+                                       "GET oss://%s/%s: the object changed during the read "
+                                       "(ETag \"%.70s\" in one part, \"%.70s\" in another)",
+                                       r->bucket, r->key, etag, r->first_etag);
+            return 1;
         }
         if ((ended && r->received) ||
             (r->has_total_size && f->parts[0]->has_total_size &&

@@ -50,6 +50,7 @@ static bool worth_retrying(const ossc_attempt_result *a, bool *ok)
     switch (a->fault) {
     case OSSC_FAULT_CANCELLED:
     case OSSC_FAULT_SINK:
+    case OSSC_FAULT_CHANGED:
         return false;
     case OSSC_FAULT_BAD_REPLY:
     case OSSC_FAULT_OVERFLOW:

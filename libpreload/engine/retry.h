@@ -23,6 +23,8 @@ typedef enum ossc_attempt_fault {
                               short body): retried, resuming after the bytes kept */
     OSSC_FAULT_OVERFLOW,   /* more body than the range: the attempt's bytes may be
                               misplaced, so retried from the range's first byte */
+    OSSC_FAULT_CHANGED,    /* a resumed reply is of another version of the object
+                              (ETag): never resumed; the caller reads again */
 } ossc_attempt_fault;
 
 typedef struct ossc_attempt_result {
