@@ -82,6 +82,10 @@ static void faults(void)
     CHECK(!p.retry && p.failed && !p.exhausted);
     p = plan_for(206, CURLE_WRITE_ERROR, OSSC_FAULT_SINK, 1);
     CHECK(!p.retry && p.failed);
+    /* A resume of another version of the object: never resumed (the
+     * future reads everything again, once). */
+    p = plan_for(206, CURLE_WRITE_ERROR, OSSC_FAULT_CHANGED, 1);
+    CHECK(!p.retry && p.failed && !p.exhausted);
     /* A reply breaking the protocol: retried even with a 2xx and CURLE_OK. */
     p = plan_for(206, CURLE_OK, OSSC_FAULT_BAD_REPLY, 1);
     CHECK(p.retry);
