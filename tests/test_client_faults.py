@@ -9,6 +9,7 @@ import time
 import pytest
 
 from ossconnector.errors import OssIntegrityError
+from tests_helpers import write_config
 
 MiB = 1 << 20
 
@@ -132,40 +133,75 @@ def test_part_failing_for_good_aborts_upload(client, emu, bucket, oss2b):
         client.stat(f"oss://{bucket}/bad")
 
 
-def _replace_when_resume_waits(emu, bucket, key, new):
-    """Replaces the object once the second GET (the resume) sits in its
-    injected delay, i.e. after the first reply was cut and before the
-    resume reads the object: the resume sees the new version."""
+def _replace_when_delays_taken(emu, bucket, key, new):
+    """Replaces the object once every injected delay was taken, i.e. while
+    the last delayed GET sits in its delay, before it reads the object: that
+    GET sees the new version, the ones before it the old.  Returns the
+    thread and a list that holds True once the object was replaced."""
+    done = []
+
     def run():
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         while any(f["kind"] == "delay" for f in emu.faults.list()):
             if time.monotonic() > deadline:
                 return
             time.sleep(0.01)
         emu.put_object(bucket, key, new)
+        done.append(True)
     t = threading.Thread(target=run)
     t.start()
-    return t
+    return t, done
 
 
 @pytest.mark.parametrize("whole", [True, False], ids=["whole", "leading-range"])
-def test_object_replaced_between_attempts_is_read_again(client, emu, bucket, whole):
-    """A reply cut mid-body is resumed from the bytes kept; if the object
-    was replaced meanwhile, the resume answers with another ETag and would
-    splice two versions under a CRC that covers the splice (a leading
-    range has no whole-object CRC to catch it).  The read starts over once
-    and returns one version: the new one."""
+def test_object_replaced_before_a_resume_is_read_again(emu, bucket, cred_file, tmp_path, whole):
+    """One part (8 MiB parts): its reply is cut after 1 MiB and resumed
+    from the bytes kept; the object was replaced meanwhile, so the resume
+    answers with another ETag and would splice two versions under a CRC that
+    covers the splice (a leading range has no whole-object CRC to catch it).
+    The resume is not taken: the read starts over once and returns one
+    version, the new one."""
+    from ossconnector import Client
+
     old, new = os.urandom(3 * MiB + 77), os.urandom(3 * MiB + 77)
     emu.put_object(bucket, "ver", old)
+    emu.reset_stats()
     n = len(old) if whole else len(old) - 5000
     emu.faults.truncate(after_bytes=MiB, count=1, bucket=bucket, key="ver", method="GET")
-    emu.faults.delay(3.0, count=2, bucket=bucket, key="ver", method="GET")
-    t = _replace_when_resume_waits(emu, bucket, "ver", new)
+    emu.faults.delay(0.0, count=1, bucket=bucket, key="ver", method="GET")  # the first GET
+    emu.faults.delay(5.0, count=1, bucket=bucket, key="ver", method="GET")  # the resume
+    t, replaced = _replace_when_delays_taken(emu, bucket, "ver", new)
+    buf = bytearray(n)
+    cfg = write_config(tmp_path, http={"partSize": 8 * MiB})
     try:
-        buf = bytearray(n)
-        with client.open(f"oss://{bucket}/ver", size=len(old)) as f:
+        with Client(emu.endpoint, cred_path=cred_file, config_path=cfg) as c:
+            with c.open(f"oss://{bucket}/ver", size=len(old)) as f:
+                assert f.readinto(buf) == n
+    finally:
+        t.join()
+        emu.faults.clear()
+    assert replaced == [True]
+    assert bytes(buf) == new[:n]
+    assert served(emu, bucket, "ver") >= MiB + n  # the cut reply, then all of it again
+
+
+def test_parts_of_two_versions_are_read_again(client, emu, bucket):
+    """1 MiB parts, read at once (three for this range): two reach the
+    server before the object is replaced, the third after.  Parts of one
+    read with different ETags would splice two versions: the read starts
+    over once, one version."""
+    old, new = os.urandom(3 * MiB + 77), os.urandom(3 * MiB + 77)
+    emu.put_object(bucket, "ver2", old)
+    n = len(old) - 5000
+    emu.faults.delay(0.0, count=2, bucket=bucket, key="ver2", method="GET")
+    emu.faults.delay(5.0, count=1, bucket=bucket, key="ver2", method="GET")
+    t, replaced = _replace_when_delays_taken(emu, bucket, "ver2", new)
+    buf = bytearray(n)
+    try:
+        with client.open(f"oss://{bucket}/ver2", size=len(old)) as f:
             assert f.readinto(buf) == n
     finally:
         t.join()
         emu.faults.clear()
+    assert replaced == [True]
     assert bytes(buf) == new[:n]

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -266,15 +267,24 @@ static void secret_from_password(ossc_bc_settings *b, const char *password)
 }
 
 /* The local IPv4 address packets to host take (no packet is sent: a UDP
- * connect only picks the route); -1 when host has no IPv4 address now or
- * no route.  Never a guess: a node that advertised 127.0.0.1 to nodes on
- * other hosts would send each of them to itself. */
-static int local_address_towards(const char *host, int port, char *out, size_t cap)
+ * connect only picks the route); -1 when host has no IPv4 address or no
+ * route.  A resolver that answers "try again" (EAI_AGAIN: a cluster's DNS
+ * at a pod's start) is asked again every 50 ms for up to wait_ms, the
+ * Redis connect timeout, so the start waits no longer than a Redis that
+ * does not answer would make it.  Never a guess: a node that advertised
+ * 127.0.0.1 to nodes on other hosts would send each of them to itself. */
+static int local_address_towards(const char *host, int port, int wait_ms, char *out, size_t cap)
 {
     struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_DGRAM}, *ai = NULL;
     char ps[16];
     snprintf(ps, sizeof(ps), "%d", port);
-    if (getaddrinfo(host, ps, &hints, &ai) != 0 || !ai)
+    int rc;
+    for (int waited = 0; (rc = getaddrinfo(host, ps, &hints, &ai)) == EAI_AGAIN &&
+                         waited < wait_ms; waited += 50) {
+        struct timespec pause = {0, 50 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    if (rc != 0 || !ai)
         return -1;
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in me;
@@ -321,7 +331,7 @@ static int load(ossc_bc_settings *b, const bc_source *src)
         snprintf(b->advertise, sizeof(b->advertise), "%s", adv_v.text);
     } else {
         char ip[64];
-        if (local_address_towards(u.host, u.port, ip, sizeof(ip)) < 0) {
+        if (local_address_towards(u.host, u.port, b->connect_timeout_ms, ip, sizeof(ip)) < 0) {
             *src->bad = "OSSC_BROADCAST_ADVERTISE";
             ossc_error_set(src->err, EINVAL, "OSSC_BROADCAST_ADVERTISE is not set and this "
                            "node's IPv4 address towards the Redis host '%s' could not be found "

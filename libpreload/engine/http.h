@@ -9,6 +9,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
+#include <strings.h>
 #include <pthread.h>
 #include "config.h"
 #include "cred.h"
@@ -149,6 +151,23 @@ void ossc_http_count_arrivals(ossc_http *h, atomic_ullong *arrived);
  * http.adaptive the size adapt.c chooses from what this engine's transfers
  * measured (never below http.partSize; exactly it when the user set it). */
 uint64_t ossc_http_part_for(ossc_http *h, uint64_t len);
+
+/* Whether two ETags (quotes already removed) name one version: a weak
+ * "W/" prefix, which a proxy may add, and letter case are not told apart
+ * (OSS's are hex digests). */
+static inline bool ossc_etag_same(const char *a, const char *b)
+{
+    if (strncmp(a, "W/", 2) == 0)
+        a += 2;
+    if (strncmp(b, "W/", 2) == 0)
+        b += 2;
+    a += *a == '"';
+    b += *b == '"';
+    size_t na = strlen(a), nb = strlen(b);
+    na -= na && a[na - 1] == '"';
+    nb -= nb && b[nb - 1] == '"';
+    return na == nb && strncasecmp(a, b, na) == 0;
+}
 
 /* The request's body goes to the caller (a buffer or a file), not r->resp. */
 static inline bool ossc_req_has_sink(const ossc_req *r)

@@ -199,10 +199,11 @@ static void check_reply_headers(ossc_req *r)
         return;
     /* One version of the object per request: a resume (a later attempt
      * after bytes were kept) that answers with another ETag would splice
-     * two versions into one range, under a CRC that covers the splice. */
+     * two versions into one range, under a CRC that covers the splice.
+     * Compared as ossc_etag_same says (a proxy may weaken or recase it). */
     if (r->etag[0] && !r->first_etag[0]) {
         snprintf(r->first_etag, sizeof(r->first_etag), "%s", r->etag);
-    } else if (r->etag[0] && strcmp(r->etag, r->first_etag) != 0) {
+    } else if (r->etag[0] && !ossc_etag_same(r->etag, r->first_etag)) {
         r->changed = true;
         snprintf(r->wire_err, sizeof(r->wire_err),
                  "the object changed during the read (ETag \"%.70s\", then \"%.70s\")",

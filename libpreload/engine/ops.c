@@ -338,7 +338,7 @@ static int settle(ossc_future *f)
         /* Every part must come from one version of the object. */
         if (r->first_etag[0] && !etag) {
             etag = r->first_etag;
-        } else if (r->first_etag[0] && strcmp(r->first_etag, etag) != 0) {
+        } else if (r->first_etag[0] && !ossc_etag_same(r->first_etag, etag)) {
             f->result = ossc_error_set(&f->err, EIO,
                                        "GET oss://%s/%s: the object changed during the read "
                                        "(ETag \"%.70s\" in one part, \"%.70s\" in another)",

@@ -1,7 +1,9 @@
 /* test_bc_settings.c - broadcasting settings (broadcast/bc_settings.c):
  * OSSC_BROADCAST_* over the "broadcast" object of config.json, one setting
  * at a time; bad values name the variable, or the file and the key. */
+#include <dlfcn.h>
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,28 @@
 
 #define SECRET "0123456789abcdef-the-shared-secret"
 
+
+/* The resolver as a cluster's DNS at a pod's start: "again.test" answers
+ * EAI_AGAIN while gai_again_left > 0, then resolves as 127.0.0.1; every
+ * other name goes to the real resolver. */
+static int gai_again_left, gai_again_asked;
+
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
+                struct addrinfo **res)
+{
+    int (*real)(const char *, const char *, const struct addrinfo *, struct addrinfo **) =
+        (int (*)(const char *, const char *, const struct addrinfo *,
+                 struct addrinfo **))dlsym(RTLD_NEXT, "getaddrinfo");
+    if (node && strcmp(node, "again.test") == 0) {
+        gai_again_asked++;
+        if (gai_again_left > 0) {
+            gai_again_left--;
+            return EAI_AGAIN;
+        }
+        node = "127.0.0.1";
+    }
+    return real ? real(node, service, hints, res) : EAI_FAIL;
+}
 
 static void clear_env(void)
 {
@@ -168,6 +192,24 @@ static void test_default_advertise(void)
     setenv("OSSC_BROADCAST_ADVERTISE", "10.0.0.5:7070", 1);
     CHECK(ossc_bc_settings_load(&b, NULL, &bad, &err) == 0 && b.enabled);
     CHECK_STR(b.advertise, "10.0.0.5:7070");
+    unsetenv("OSSC_BROADCAST_ADVERTISE");
+
+    /* "Try again" from the resolver: asked again every 50 ms, within the
+     * connect timeout (200 ms: 4 waits, 5 questions), then given up. */
+    setenv("OSSC_BROADCAST_REDIS", "redis://again.test:6390/0", 1);
+    setenv("OSSC_BROADCAST_CONNECT_TIMEOUT_MS", "200", 1);
+    gai_again_left = 3;
+    gai_again_asked = 0;
+    CHECK(ossc_bc_settings_load(&b, NULL, &bad, &err) == 0 && b.enabled);
+    CHECK_STR(b.advertise, "127.0.0.1:7070");
+    CHECK(gai_again_asked == 4);
+    gai_again_left = 1000;
+    gai_again_asked = 0;
+    CHECK(ossc_bc_settings_load(&b, NULL, &bad, &err) == -1 && !b.enabled);
+    CHECK_STR(bad ? bad : "(null)", "OSSC_BROADCAST_ADVERTISE");
+    CHECK(strstr(err.message, "Redis host 'again.test'") != NULL);
+    CHECK(gai_again_asked == 5);
+    gai_again_left = 0;
     clear_env();
 }
 

@@ -111,10 +111,21 @@ def test_threads_and_watcher_are_named(emu, bucket, toy_model):
     m = toy_model
     env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"])
     shard = m["model_dir"] / "model-00001-of-00003.safetensors"
-    hold = (f"import os, sys; f = open({str(shard)!r}, 'rb'); f.read(16); "
-            "names = sorted(open(f'/proc/self/task/{t}/comm').read().strip() "
-            "for t in os.listdir('/proc/self/task')); "
-            "print(' '.join(names), flush=True); sys.stdin.readline()")
+    # The names are read once the first I/O thread has named itself (it
+    # does so as it starts, maybe after the read that made it work).
+    hold = (f"import os, sys, time; f = open({str(shard)!r}, 'rb'); f.read(16)\n"
+            "def names():\n"
+            "    out = []\n"
+            "    for t in os.listdir('/proc/self/task'):\n"
+            "        try:\n"
+            "            out.append(open(f'/proc/self/task/{t}/comm').read().strip())\n"
+            "        except OSError:\n"
+            "            pass\n"
+            "    return sorted(out)\n"
+            "deadline = time.monotonic() + 60\n"
+            "while 'ossc-io-0' not in names() and time.monotonic() < deadline:\n"
+            "    time.sleep(0.01)\n"
+            "print(' '.join(names()), flush=True); sys.stdin.readline()")
     app = subprocess.Popen([sys.executable, "-c", hold], env=env, text=True,
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
