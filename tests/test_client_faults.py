@@ -133,24 +133,33 @@ def test_part_failing_for_good_aborts_upload(client, emu, bucket, oss2b):
         client.stat(f"oss://{bucket}/bad")
 
 
-def _replace_when_delays_taken(emu, bucket, key, new):
-    """Replaces the object once every injected delay was taken, i.e. while
-    the last delayed GET sits in its delay, before it reads the object: that
-    GET sees the new version, the ones before it the old.  Returns the
-    thread and a list that holds True once the object was replaced."""
-    done = []
+def _read_while_replaced(client, emu, bucket, key, size, new, n):
+    """Reads the first n bytes of the object (size bytes) while a thread
+    replaces it with ``new`` once every injected delay was taken, i.e.
+    while the last delayed GET sits in its delay, before it reads the
+    object: that GET sees the new version, the ones before it the old.
+    Returns what was read; asserts the replacement happened."""
+    replaced = []
 
-    def run():
+    def replace():
         deadline = time.monotonic() + 120
         while any(f["kind"] == "delay" for f in emu.faults.list()):
             if time.monotonic() > deadline:
                 return
             time.sleep(0.01)
         emu.put_object(bucket, key, new)
-        done.append(True)
-    t = threading.Thread(target=run)
+        replaced.append(True)
+    t = threading.Thread(target=replace)
     t.start()
-    return t, done
+    buf = bytearray(n)
+    try:
+        with client.open(f"oss://{bucket}/{key}", size=size) as f:
+            assert f.readinto(buf) == n
+    finally:
+        t.join()
+        emu.faults.clear()
+    assert replaced == [True], "the delayed GETs never came: nothing was replaced"
+    return bytes(buf)
 
 
 @pytest.mark.parametrize("whole", [True, False], ids=["whole", "leading-range"])
@@ -170,18 +179,10 @@ def test_object_replaced_before_a_resume_is_read_again(emu, bucket, cred_file, t
     emu.faults.truncate(after_bytes=MiB, count=1, bucket=bucket, key="ver", method="GET")
     emu.faults.delay(0.0, count=1, bucket=bucket, key="ver", method="GET")  # the first GET
     emu.faults.delay(5.0, count=1, bucket=bucket, key="ver", method="GET")  # the resume
-    t, replaced = _replace_when_delays_taken(emu, bucket, "ver", new)
-    buf = bytearray(n)
     cfg = write_config(tmp_path, http={"partSize": 8 * MiB})
-    try:
-        with Client(emu.endpoint, cred_path=cred_file, config_path=cfg) as c:
-            with c.open(f"oss://{bucket}/ver", size=len(old)) as f:
-                assert f.readinto(buf) == n
-    finally:
-        t.join()
-        emu.faults.clear()
-    assert replaced == [True]
-    assert bytes(buf) == new[:n]
+    with Client(emu.endpoint, cred_path=cred_file, config_path=cfg) as c:
+        got = _read_while_replaced(c, emu, bucket, "ver", len(old), new, n)
+    assert got == new[:n]
     assert served(emu, bucket, "ver") >= MiB + n  # the cut reply, then all of it again
 
 
@@ -195,13 +196,4 @@ def test_parts_of_two_versions_are_read_again(client, emu, bucket):
     n = len(old) - 5000
     emu.faults.delay(0.0, count=2, bucket=bucket, key="ver2", method="GET")
     emu.faults.delay(5.0, count=1, bucket=bucket, key="ver2", method="GET")
-    t, replaced = _replace_when_delays_taken(emu, bucket, "ver2", new)
-    buf = bytearray(n)
-    try:
-        with client.open(f"oss://{bucket}/ver2", size=len(old)) as f:
-            assert f.readinto(buf) == n
-    finally:
-        t.join()
-        emu.faults.clear()
-    assert replaced == [True]
-    assert bytes(buf) == new[:n]
+    assert _read_while_replaced(client, emu, bucket, "ver2", len(old), new, n) == new[:n]
