@@ -152,9 +152,9 @@ void ossc_http_count_arrivals(ossc_http *h, atomic_ullong *arrived);
  * measured (never below http.partSize; exactly it when the user set it). */
 uint64_t ossc_http_part_for(ossc_http *h, uint64_t len);
 
-/* Whether two ETags (quotes already removed) name one version: a weak
- * "W/" prefix, which a proxy may add, and letter case are not told apart
- * (OSS's are hex digests). */
+/* Whether two ETags, quoted or not, name one version: a weak "W/" prefix,
+ * which a proxy may add, and letter case are not told apart (OSS's are hex
+ * digests). */
 static inline bool ossc_etag_same(const char *a, const char *b)
 {
     if (strncmp(a, "W/", 2) == 0)
