@@ -115,6 +115,8 @@ struct ossc_future {
     size_t map_len;
     int waited;
     int crc_retried;
+    char pin[72];       /* the version asked for (If-Match), "" for any */
+    char etag[72];      /* the version the bytes are of, once settled ("" unknown) */
     uint64_t crc;       /* of the bytes read, once settled */
     int64_t result;
     ossc_error err;
@@ -136,7 +138,9 @@ static void submit_parts(ossc_future *f)
         r->attempts = 0;
         r->has_total_size = false;
         r->has_server_crc = false;
-        r->first_etag[0] = '\0';
+        /* A pinned read compares every reply with the pin, not with its
+         * first reply (http_reply.c: check_reply_headers). */
+        snprintf(r->first_etag, sizeof(r->first_etag), "%s", f->pin);
         r->changed = false;
         ossc_error_clear(&r->err);
         ossc_http_submit(f->client->http, r);
@@ -198,14 +202,41 @@ static char *map_file_range(ossc_future *f, int fd, uint64_t fd_off, uint64_t le
     return (char *)m + (fd_off - start);
 }
 
-/* Both asynchronous GETs: into dst, or (dst NULL) into fd at fd_off. */
+/* Whether etag can be sent as If-Match: short enough to be kept whole,
+ * and nothing that could end the header or the quoted string (a caller's
+ * string never reaches the wire unchecked). */
+static bool etag_sendable(const char *etag)
+{
+    size_t n = strlen(etag);
+    if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"') { /* quoted, as a header has it */
+        etag++;
+        n -= 2;
+    }
+    if (n == 0 || n >= sizeof(((ossc_future *)0)->pin) - 2)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)etag[i];
+        if (ch < 0x21 || ch == 0x7f || ch == '"' || ch == '\\')
+            return false;
+    }
+    return true;
+}
+
+/* Every asynchronous GET: into dst, or (dst NULL) into fd at fd_off; of
+ * the version etag names only (sent as If-Match), or of any (NULL, ""). */
 static ossc_future *get_async(ossc_client *c, const char *bucket, const char *key,
-                              uint64_t offset, uint64_t len, char *dst, int fd,
-                              uint64_t fd_off, ossc_error *err)
+                              const char *etag, uint64_t offset, uint64_t len, char *dst,
+                              int fd, uint64_t fd_off, ossc_error *err)
 {
     ossc_error_clear(err);
     if (check_one_object("GET", bucket, key, err) < 0)
         return NULL;
+    if (etag && etag[0] && !etag_sendable(etag)) {
+        ossc_error_set(err, EINVAL, "GET oss://%s/%s: \"%.80s\" is not an ETag (at most 69 "
+                       "printable characters, quoted or not, no space, backslash or other "
+                       "quote)", bucket, key, etag);
+        return NULL;
+    }
     if (len > 0 && !dst && fd < 0) {
         ossc_error_set(err, EINVAL, "GET oss://%s/%s: no destination (NULL buffer, fd %d)",
                        bucket, key, fd);
@@ -237,6 +268,14 @@ static ossc_future *get_async(ossc_client *c, const char *bucket, const char *ke
     f->offset = offset;
     f->len = len;
     f->dst = dst;
+    snprintf(f->pin, sizeof(f->pin), "%s", etag ? etag : "");
+    size_t pn = strlen(f->pin);
+    if (pn >= 2 && f->pin[0] == '"' && f->pin[pn - 1] == '"') { /* quoted: as sent */
+        memmove(f->pin, f->pin + 1, pn - 2);
+        f->pin[pn - 2] = '\0';
+    }
+    char if_match[sizeof(f->pin) + 2];
+    snprintf(if_match, sizeof(if_match), "\"%s\"", f->pin);
     ossc_waitgroup_init(&f->wg);
     char *mapped = dst ? NULL : map_file_range(f, fd, fd_off, len);
     int turn = mapped ? ossc_land_turn_of(fd) : -1;
@@ -252,6 +291,8 @@ static ossc_future *get_async(ossc_client *c, const char *bucket, const char *ke
         if (!r)
             goto oom;
         f->parts[i] = r;
+        if (f->pin[0] && ossc_req_header(r, "If-Match", if_match) < 0)
+            goto oom;
         uint64_t poff = (uint64_t)i * ps;
         r->has_range = true;
         r->range_off = offset + poff;
@@ -281,20 +322,27 @@ oom:
     return NULL;
 }
 
-ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const char *key,
-                            uint64_t offset, uint64_t len, void *dst, ossc_error *err)
+ossc_future *ossc_get_async_version(ossc_client *c, const char *bucket, const char *key,
+                                    const char *etag, uint64_t offset, uint64_t len, void *dst,
+                                    ossc_error *err)
 {
     if (len > 0 && !dst) {
         ossc_error_clear(err);
         ossc_error_set(err, EINVAL, "GET oss://%s/%s: NULL destination buffer", bucket, key);
         return NULL;
     }
-    return get_async(c, bucket, key, offset, len, dst, -1, 0, err);
+    return get_async(c, bucket, key, etag, offset, len, dst, -1, 0, err);
 }
 
-ossc_future *ossc_get_async_fd(ossc_client *c, const char *bucket, const char *key,
-                               uint64_t offset, uint64_t len, int fd, uint64_t fd_offset,
-                               ossc_error *err)
+ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const char *key,
+                            uint64_t offset, uint64_t len, void *dst, ossc_error *err)
+{
+    return ossc_get_async_version(c, bucket, key, NULL, offset, len, dst, err);
+}
+
+ossc_future *ossc_get_async_fd_version(ossc_client *c, const char *bucket, const char *key,
+                                       const char *etag, uint64_t offset, uint64_t len, int fd,
+                                       uint64_t fd_offset, ossc_error *err)
 {
     if (len > 0 && fd < 0) {
         ossc_error_clear(err);
@@ -302,7 +350,14 @@ ossc_future *ossc_get_async_fd(ossc_client *c, const char *bucket, const char *k
                        fd);
         return NULL;
     }
-    return get_async(c, bucket, key, offset, len, NULL, fd, fd_offset, err);
+    return get_async(c, bucket, key, etag, offset, len, NULL, fd, fd_offset, err);
+}
+
+ossc_future *ossc_get_async_fd(ossc_client *c, const char *bucket, const char *key,
+                               uint64_t offset, uint64_t len, int fd, uint64_t fd_offset,
+                               ossc_error *err)
+{
+    return ossc_get_async_fd_version(c, bucket, key, NULL, offset, len, fd, fd_offset, err);
 }
 
 /* Whether a part that got fewer bytes than its range ended where the
@@ -316,42 +371,72 @@ static bool ends_object(const ossc_req *r)
            (r->received == 0 && r->range_off >= r->total_size);
 }
 
+/* The read met another version of the object than the one it began with
+ * (or was pinned to).  Unpinned, it is worth reading once more (returns 1:
+ * the bytes would splice two versions, a fresh read gets one); pinned, the
+ * version asked for is gone: ESTALE, final (returns 0). */
+static int changed(ossc_future *f, const ossc_req *r, const char *what)
+{
+    if (!f->pin[0]) {
+        f->result = ossc_error_set(&f->err, EIO, "GET oss://%s/%s: the object changed during "
+                                   "the read (%s)", r->bucket, r->key, what);
+        return 1;
+    }
+    f->result = ossc_error_set(&f->err, ESTALE, "GET oss://%s/%s: the object was replaced: "
+                               "this read is of the version with ETag \"%.70s\" (%s)",
+                               r->bucket, r->key, f->pin, what);
+    return 0;
+}
+
 /* Assembles the parts' results: the bytes read are the leading run of full
  * parts plus at most one short part, which must end where the object ends
  * (never fewer bytes than asked otherwise).  Returns 1 when the read is
  * worth one more try (the caller submits every part again): the whole
  * object was read and its CRC does not match, or the object was replaced
- * while being read (parts, or a part and its resume, of different ETags),
- * so the bytes would splice two versions. */
+ * while being read (parts, or a part and its resume, of different ETags or
+ * sizes), so the bytes would splice two versions -- unless the read is
+ * pinned to a version (changed()). */
 static int settle(ossc_future *f)
 {
     uint64_t total = 0;
     bool ended = false;
     const char *etag = NULL; /* the first part's that had one */
+    char what[200];
+    f->etag[0] = '\0';
     for (size_t i = 0; i < f->nparts; i++) {
         ossc_req *r = f->parts[i];
+        if (r->result < 0 && f->pin[0] && r->http_status == 412) {
+            snprintf(what, sizeof(what), "the server refused it: 412 Precondition Failed");
+            return changed(f, r, what);
+        }
+        if (r->result < 0 && r->changed) {
+            snprintf(what, sizeof(what), "ETag \"%.70s\", then \"%.70s\"", r->first_etag,
+                     r->etag);
+            return changed(f, r, what);
+        }
         if (r->result < 0) {
             f->err = r->err;
             f->result = -1;
-            return r->changed; /* replaced mid-read: all of it once more */
+            return 0;
         }
         /* Every part must come from one version of the object. */
         if (r->first_etag[0] && !etag) {
             etag = r->first_etag;
         } else if (r->first_etag[0] && !ossc_etag_same(r->first_etag, etag)) {
-            f->result = ossc_error_set(&f->err, EIO,
-                                       "GET oss://%s/%s: the object changed during the read "
-                                       "(ETag \"%.70s\" in one part, \"%.70s\" in another)",
-                                       r->bucket, r->key, etag, r->first_etag);
-            return 1;
+            snprintf(what, sizeof(what), "ETag \"%.70s\" in one part, \"%.70s\" in another",
+                     etag, r->first_etag);
+            return changed(f, r, what);
         }
-        if ((ended && r->received) ||
-            (r->has_total_size && f->parts[0]->has_total_size &&
-             r->total_size != f->parts[0]->total_size)) {
-            f->result = ossc_error_set(&f->err, EIO,
-                                       "GET oss://%s/%s: object changed while being read",
-                                       r->bucket, r->key);
-            return 0;
+        if (r->has_total_size && f->parts[0]->has_total_size &&
+            r->total_size != f->parts[0]->total_size) {
+            snprintf(what, sizeof(what), "%" PRIu64 " bytes by one part, %" PRIu64
+                     " by another", f->parts[0]->total_size, r->total_size);
+            return changed(f, r, what);
+        }
+        if (ended && r->received) {
+            snprintf(what, sizeof(what), "bytes past the end one part found at %" PRIu64,
+                     r->range_off);
+            return changed(f, r, what);
         }
         total += r->received;
         if (r->received < r->range_len && !ended) {
@@ -367,6 +452,7 @@ static int settle(ossc_future *f)
         }
     }
     f->result = (int64_t)total;
+    snprintf(f->etag, sizeof(f->etag), "%s", etag ? etag : "");
     uint64_t crc = 0;
     for (size_t i = 0; i < f->nparts && f->parts[i]->received; i++)
         crc = i == 0 ? f->parts[i]->crc
@@ -418,6 +504,15 @@ int ossc_future_crc64(const ossc_future *f, uint64_t *crc, uint64_t *object_crc)
     if (object_crc)
         *object_crc = first->server_crc;
     return 1;
+}
+
+const char *ossc_future_etag(const ossc_future *f)
+{
+    if (!f->waited || f->result < 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return f->etag;
 }
 
 int ossc_future_object_size(const ossc_future *f, uint64_t *size)

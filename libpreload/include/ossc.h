@@ -126,6 +126,24 @@ OSSC_API ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const c
 OSSC_API ossc_future *ossc_get_async_fd(ossc_client *c, const char *bucket, const char *key,
                                         uint64_t offset, uint64_t len, int fd,
                                         uint64_t fd_offset, ossc_error *err);
+/* As ossc_get_async and ossc_get_async_fd, of one version of the object
+ * only: etag (as ossc_head, a listing or ossc_future_etag gave it, quoted
+ * or not) is sent as If-Match, and when the server refuses it (412) or
+ * answers with another ETag the read fails with ESTALE, naming the ETag
+ * asked for, and is not tried again: that version is gone.  This is how a
+ * reader that assembles an object from several reads (a file handle, a
+ * cache of chunks) keeps every byte of one version.  NULL or "": any
+ * version (the plain functions).  An etag that cannot be sent as a header
+ * (over 69 characters, a space, a quote inside, a backslash or a control
+ * character) is EINVAL. */
+OSSC_API ossc_future *ossc_get_async_version(ossc_client *c, const char *bucket,
+                                             const char *key, const char *etag,
+                                             uint64_t offset, uint64_t len, void *dst,
+                                             ossc_error *err);
+OSSC_API ossc_future *ossc_get_async_fd_version(ossc_client *c, const char *bucket,
+                                                const char *key, const char *etag,
+                                                uint64_t offset, uint64_t len, int fd,
+                                                uint64_t fd_offset, ossc_error *err);
 OSSC_API int64_t ossc_future_wait(ossc_future *f, ossc_error *err);
 /* After ossc_future_wait returned n >= 0: *crc is the CRC-64/ECMA (the
  * x-oss-hash-crc64ecma polynomial) of those n bytes as they arrived off the
@@ -141,6 +159,12 @@ OSSC_API int ossc_future_crc64(const ossc_future *f, uint64_t *crc, uint64_t *ob
  * -1 (EINVAL) before a successful wait.  With ossc_future_crc64 this lets
  * a caller that assembles ranges check them once they cover the object. */
 OSSC_API int ossc_future_object_size(const ossc_future *f, uint64_t *size);
+/* After ossc_future_wait returned n >= 0: the ETag of the version the n
+ * bytes are of, without quotes ("" when the server sent none); valid until
+ * ossc_future_free.  Every part of one read is of that version (a read
+ * that met two is read again once, or fails).  NULL (EINVAL) before a
+ * successful wait. */
+OSSC_API const char *ossc_future_etag(const ossc_future *f);
 /* CRC-64/ECMA as in x-oss-hash-crc64ecma, for callers that assemble
  * ranges: ossc_crc64 continues `crc` (0 to start) over len bytes of buf;
  * ossc_crc64_join is the CRC of A||B from crc(A), crc(B) and len(B),

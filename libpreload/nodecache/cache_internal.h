@@ -14,7 +14,7 @@
 #include "nodecache.h"
 
 #define STATE_MAGIC 0x3143534fu /* "OSC1" */
-#define STATE_VERSION 7
+#define STATE_VERSION 8
 #define MAX_PIDS 512
 
 enum chunk_state { ABSENT = 0, FETCHING = 1, READY = 2, FAILED = 3, RELEASING = 4 };
@@ -63,6 +63,8 @@ struct shm_file {
     atomic_uint mismatches;
     atomic_uint oss_only;   /* bytes from a peer failed the check: from OSS only */
     uint32_t pad;
+    char etag[72];          /* the version (HEAD's ETag) every chunk is fetched from,
+                               "" when the store sent none */
 };
 
 /* This process's view of the cache (one per process). */
@@ -181,7 +183,7 @@ void nc_remove_lock_and_dir(void);
 void nc_remove_everything(void);
 int nc_map_existing(void);
 int nc_create_in_cache(const char *name);
-int nc_describe_large_files(const ossc_large_file *lf, size_t n, uint64_t *crc, uint32_t *has_crc);
+int nc_describe_large_files(const ossc_large_file *lf, size_t n, ossc_large_version *v);
 void nc_remove_prepared(const ossc_large_file *lf, size_t n);
 int nc_create_state(void);
 

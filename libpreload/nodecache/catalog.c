@@ -1,8 +1,9 @@
 /* catalog.c - the engine as the default catalog (catalog.h): MODEL_DIR
  * prepared from a listing of OSS_PATH (modeldir.c), each large file's size
- * and CRC-64 from a HEAD, the chunk size from the client's part size.
+ * CRC-64 and ETag from a HEAD, the chunk size from the client's part size.
  * Engine calls run under the re-entry guard. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cache_internal.h"
@@ -25,7 +26,7 @@ static int engine_prepare(void *ctx, const ossc_preload_settings *s, ossc_large_
 
 /* One HEAD (sequential: a model has few large files). */
 static int engine_describe(void *ctx, const ossc_preload_settings *s, const ossc_large_file *lf,
-                           uint64_t *size, uint64_t *crc, bool *has_crc, ossc_error *err)
+                           ossc_large_version *out, ossc_error *err)
 {
     (void)ctx;
     ossc_client *cl = nc_client();
@@ -44,9 +45,10 @@ static int engine_describe(void *ctx, const ossc_preload_settings *s, const ossc
                        e.message);
         return -1;
     }
-    *size = info.size;
-    *crc = info.crc64;
-    *has_crc = info.has_crc64 != 0;
+    out->size = info.size;
+    out->crc = info.crc64;
+    out->has_crc = info.has_crc64 != 0;
+    snprintf(out->etag, sizeof(out->etag), "%s", info.etag ? info.etag : "");
     ossc_object_info_clear(&info);
     return 0;
 }

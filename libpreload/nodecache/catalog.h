@@ -2,7 +2,8 @@
  *
  * Building a cache asks its catalog twice: prepare (mirror MODEL_DIR and
  * list the large files, with the chunk size) and, per large file, describe
- * (its size now and the CRC-64 its bytes are checked against).  The default
+ * (its size now, the CRC-64 its bytes are checked against and the ETag of
+ * the version its chunks are fetched from).  The default
  * catalog is the engine (a listing of OSS_PATH, GETs of the small files,
  * placeholders, one HEAD per large file: see modeldir.c); a test gives its
  * own to attach a cache with no server.  Called under the setup lock, by
@@ -15,6 +16,16 @@
 
 #include "nodecache.h"
 
+/* A large file's object as it is now: its size, the CRC-64/ECMA of its
+ * bytes when the store sent one, and its ETag (the version every chunk is
+ * then fetched from, "" when the store sent none). */
+typedef struct ossc_large_version {
+    uint64_t size;
+    uint64_t crc;
+    bool has_crc;
+    char etag[72];
+} ossc_large_version;
+
 typedef struct ossc_catalog {
     void *ctx;
     /* Prepares MODEL_DIR for settings s and returns its large files sorted
@@ -23,11 +34,11 @@ typedef struct ossc_catalog {
      * nothing behind in MODEL_DIR. */
     int (*prepare)(void *ctx, const ossc_preload_settings *s, ossc_large_file **files,
                    size_t *nfiles, uint64_t *chunk_size, ossc_error *err);
-    /* Large file lf as it is now: its size (the cache refuses one that is
-     * not the listed size) and, with *has_crc true, the CRC-64/ECMA of its
-     * bytes.  0, or -1 with err naming the file and what failed. */
+    /* Large file lf as it is now (the cache refuses a size that is not the
+     * listed size; its chunks are fetched of that ETag only).  0, or -1
+     * with err naming the file and what failed. */
     int (*describe)(void *ctx, const ossc_preload_settings *s, const ossc_large_file *lf,
-                    uint64_t *size, uint64_t *crc, bool *has_crc, ossc_error *err);
+                    ossc_large_version *out, ossc_error *err);
 } ossc_catalog;
 
 /* The engine: listing, GETs and HEADs through this process's client. */

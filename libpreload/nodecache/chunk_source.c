@@ -1,6 +1,8 @@
 /* chunk_source.c - the engine as the default chunk source (chunk_source.h):
  * a ranged GET of the object landed in the cache file by the engine, with
- * the CRC-64 it computes as the bytes arrive.  Runs under the re-entry
+ * the CRC-64 it computes as the bytes arrive, of the version the catalog
+ * described only (If-Match its ETag: a replaced object fails the chunk
+ * with ESTALE rather than mixing two versions in one file).  Runs under the re-entry
  * guard: the engine's own libc calls never reach the hooks. */
 #include <errno.h>
 #include <stddef.h>
@@ -20,8 +22,8 @@ static ossc_chunk_fetch *engine_start(void *ctx, const ossc_chunk_request *rq, o
     if (NC.s.bc.enabled) /* broadcasting: the node's progress, as bytes land (bc_shared.h) */
         ossc_client_count_arrivals(cl, &NC.h->bc.arrived);
     ossc_in_hook++;
-    ossc_future *fu = ossc_get_async_fd(cl, rq->bucket, rq->key, rq->off, rq->len, rq->fd,
-                                        rq->off, err);
+    ossc_future *fu = ossc_get_async_fd_version(cl, rq->bucket, rq->key, rq->etag, rq->off,
+                                                rq->len, rq->fd, rq->off, err);
     ossc_in_hook--;
     return (ossc_chunk_fetch *)fu;
 }

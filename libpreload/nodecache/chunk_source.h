@@ -28,6 +28,7 @@ typedef struct ossc_chunk_request {
     uint64_t off;
     uint64_t len;
     int fd;
+    const char *etag; /* the object's version: bytes of another are refused ("": any) */
     bool oss_only;   /* from the object store only (bytes from a peer failed the check) */
 } ossc_chunk_request;
 

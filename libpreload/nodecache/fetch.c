@@ -185,7 +185,7 @@ int nc_fetch_start(fetch *fx, int file, uint64_t c)
         return -1;
     }
     ossc_chunk_request rq = {.file = file, .bucket = NC.s.bucket, .key = f->key,
-                             .off = c * NC.h->chunk_size, .len = fx->len, .fd = fd,
+                             .etag = f->etag, .off = c * NC.h->chunk_size, .len = fx->len, .fd = fd,
                              .oss_only = atomic_load(&f->oss_only) != 0};
     fx->handle = NC.source->start(NC.source->ctx, &rq, &err);
     if (!fx->handle) {

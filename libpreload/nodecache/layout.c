@@ -157,18 +157,18 @@ int nc_create_in_cache(const char *name)
 }
 
 /* Every large file as the catalog describes it now: its size must be the
- * listing's, and its CRC (when known) is what the file's bytes are checked
- * against.  Sequential: a model has few large files. */
-int nc_describe_large_files(const ossc_large_file *lf, size_t n, uint64_t *crc, uint32_t *has_crc)
+ * listing's, its CRC (when known) is what the file's bytes are checked
+ * against, and its ETag the version every chunk is fetched from.
+ * Sequential: a model has few large files. */
+int nc_describe_large_files(const ossc_large_file *lf, size_t n, ossc_large_version *v)
 {
     for (size_t i = 0; i < n; i++) {
         ossc_error err = {0};
-        uint64_t size = 0;
-        bool known = false;
-        if (NC.catalog->describe(NC.catalog->ctx, &NC.s, &lf[i], &size, &crc[i], &known, &err) < 0)
+        memset(&v[i], 0, sizeof(v[i]));
+        if (NC.catalog->describe(NC.catalog->ctx, &NC.s, &lf[i], &v[i], &err) < 0)
             return nc_refuse(err.code ? err.code : EIO, "cannot prepare MODEL_DIR %s from %s: %s",
                              NC.s.model_dir, NC.s.oss_path, err.message);
-        has_crc[i] = known ? 1 : 0;
+        uint64_t size = v[i].size;
         if (size != lf[i].size)
             return nc_refuse(EIO, "cannot prepare MODEL_DIR %s from %s: oss://%s/%s is %llu bytes "
                           "by HEAD but %llu by the listing: it changed while MODEL_DIR was "
@@ -214,13 +214,11 @@ int nc_create_state(void)
         NC.attach_err = err;
         return -1;
     }
-    uint64_t *objcrc = calloc(n ? n : 1, sizeof(*objcrc));
-    uint32_t *has_crc = calloc(n ? n : 1, sizeof(*has_crc));
-    if (!objcrc || !has_crc || nc_describe_large_files(lf, n, objcrc, has_crc) < 0) {
-        if (!objcrc || !has_crc)
+    ossc_large_version *ver = calloc(n ? n : 1, sizeof(*ver));
+    if (!ver || nc_describe_large_files(lf, n, ver) < 0) {
+        if (!ver)
             nc_refuse(ENOMEM, "out of memory preparing %s", NC.s.model_dir);
-        free(objcrc);
-        free(has_crc);
+        free(ver);
         nc_remove_prepared(lf, n);
         ossc_large_files_free(lf, n);
         return -1;
@@ -242,8 +240,7 @@ int nc_create_state(void)
     if (m == MAP_FAILED) {
         nc_refuse(errno, "cannot create cache state %s/%s: %s", NC.dir, tmp, strerror(errno));
         unlinkat(NC.dirfd, tmp, 0);
-        free(objcrc);
-        free(has_crc);
+        free(ver);
         nc_remove_prepared(lf, n);
         ossc_large_files_free(lf, n);
         return -1;
@@ -266,8 +263,9 @@ int nc_create_state(void)
         f->size = lf[i].size;
         f->first_chunk = next;
         f->nchunks = (f->size + chunk - 1) / chunk;
-        f->object_crc = objcrc[i];
-        f->has_crc = has_crc[i];
+        f->object_crc = ver[i].crc;
+        f->has_crc = ver[i].has_crc ? 1 : 0;
+        snprintf(f->etag, sizeof(f->etag), "%s", ver[i].etag);
         next += f->nchunks;
         char name[32];
         snprintf(name, sizeof(name), "data.%zu", i);
@@ -279,8 +277,7 @@ int nc_create_state(void)
         if (dfd >= 0)
             ossc_libc.close(dfd);
     }
-    free(objcrc);
-    free(has_crc);
+    free(ver);
     if (rc == 0 && renameat(NC.dirfd, tmp, NC.dirfd, "state") < 0)
         rc = nc_refuse(errno, "cannot install cache state %s/state: %s", NC.dir, strerror(errno));
     if (rc < 0)

@@ -210,11 +210,33 @@ int nc_refuse_corrupt(int file)
     return -1;
 }
 
+/* A chunk of file failed with ESTALE: its object is no longer the version
+ * MODEL_DIR was prepared from (its chunks are fetched with If-Match that
+ * ETag, chunk_source.c).  Says so once per process and file on stderr, as
+ * nc_refuse_corrupt does; errno stays ESTALE. */
+static int refuse_replaced(int file)
+{
+    struct shm_file *f = &NC.files[file];
+    if (NC.told && !NC.told[file] && !NC.s.in_process) {
+        NC.told[file] = true;
+        fprintf(stderr, "oss-connector: oss://%s/%s (%s/%s): the object was replaced after "
+                "MODEL_DIR was prepared (then ETag \"%s\"): refusing to mix its versions "
+                "(ESTALE); start the application again once every process using MODEL_DIR has "
+                "exited, to load the new version\n", NC.s.bucket, f->key, NC.s.model_dir,
+                f->rel, f->etag);
+    }
+    OSSC_ERROR("read of %s/%s refused: oss://%s/%s was replaced after MODEL_DIR was prepared "
+               "(ETag \"%s\" then)", NC.s.model_dir, f->rel, NC.s.bucket, f->key, f->etag);
+    errno = ESTALE;
+    return -1;
+}
+
 /* The serving rule: no byte of a large file before the whole file is
  * VERIFIED.  So [off, off+len) only says the caller needs some bytes: the
  * whole file is fetched (concurrently, by us for what nobody else fetches,
  * past the memory limit: a demanded file is always completed) and checked.
- * Returns 0, or -1 with errno (EIO for a CORRUPT file). */
+ * Returns 0, or -1 with errno (EIO for a CORRUPT file, ESTALE for one
+ * whose object was replaced meanwhile). */
 int ossc_cache_wait(int file, uint64_t off, uint64_t len)
 {
     (void)off;
@@ -242,7 +264,7 @@ int ossc_cache_wait(int file, uint64_t off, uint64_t len)
             continue;
         }
         if (ossc_cache_fetch(file, 0, f->size) < 0)
-            return -1;
+            return errno == ESTALE ? refuse_replaced(file) : -1;
         nc_verify_file(file);
     }
 }

@@ -63,15 +63,16 @@ static uint64_t true_crc(int file, uint64_t size)
 }
 
 static int cat_describe(void *ctx, const ossc_preload_settings *s, const ossc_large_file *lf,
-                        uint64_t *size, uint64_t *crc, bool *has_crc, ossc_error *err)
+                        ossc_large_version *out, ossc_error *err)
 {
     (void)ctx;
     (void)s;
     for (int i = 0; i < cat_n; i++)
         if (strcmp(cat_files[i].rel, lf->rel) == 0) {
-            *size = cat_files[i].size;
-            *has_crc = cat_crc;
-            *crc = cat_crc ? true_crc(i, cat_files[i].size) : 0;
+            out->size = cat_files[i].size;
+            out->has_crc = cat_crc;
+            out->crc = cat_crc ? true_crc(i, cat_files[i].size) : 0;
+            snprintf(out->etag, sizeof(out->etag), "fake-%d", i);
             return 0;
         }
     return ossc_error_set(err, ENOENT, "no such file %s", lf->rel);
@@ -131,7 +132,15 @@ int fake_starts(int file)
 static ossc_chunk_fetch *src_start(void *ctx, const ossc_chunk_request *rq, ossc_error *err)
 {
     (void)ctx;
-    (void)err;
+    /* Every chunk is asked of the version the catalog described (its ETag
+     * "fake-<file>"): a cache that lost the pin fails every fetch. */
+    char want[32];
+    snprintf(want, sizeof(want), "fake-%d", rq->file);
+    if (!rq->etag || strcmp(rq->etag, want) != 0) {
+        ossc_error_set(err, EPROTO, "chunk of file %d asked of version \"%s\", not \"%s\"",
+                       rq->file, rq->etag ? rq->etag : "(null)", want);
+        return NULL;
+    }
     ossc_chunk_fetch *h = calloc(1, sizeof(*h));
     if (!h) {
         ossc_error_set(err, ENOMEM, "out of memory");

@@ -60,9 +60,13 @@ int64_t ossc_get_range(ossc_client *c, const char *bucket, const char *key,
 typedef struct ossc_future ossc_future;
 ossc_future *ossc_get_async(ossc_client *c, const char *bucket, const char *key,
                             uint64_t offset, uint64_t len, void *dst, ossc_error *err);
+ossc_future *ossc_get_async_version(ossc_client *c, const char *bucket, const char *key,
+                                    const char *etag, uint64_t offset, uint64_t len,
+                                    void *dst, ossc_error *err);
 int64_t ossc_future_wait(ossc_future *f, ossc_error *err);
 int ossc_future_crc64(const ossc_future *f, uint64_t *crc, uint64_t *object_crc);
 int ossc_future_object_size(const ossc_future *f, uint64_t *size);
+const char *ossc_future_etag(const ossc_future *f);
 uint64_t ossc_crc64(uint64_t crc, const void *buf, size_t len);
 uint64_t ossc_crc64_join(uint64_t crc_a, uint64_t crc_b, uint64_t len_b);
 int ossc_future_done(ossc_future *f);

@@ -9,10 +9,15 @@ POST     /_emulator/stats/reset           zero all counters
 GET      /_emulator/faults                pending faults (list of FaultSpec dicts)
 POST     /_emulator/faults                add one fault (object) or several (list)
                                           -> ``{"ids": [..]}``
-DELETE   /_emulator/faults                drop all pending faults
+DELETE   /_emulator/faults                drop all pending faults (and release held
+                                          requests)
+GET      /_emulator/faults/held           ``{"held": n}``: requests a hold fault keeps
+POST     /_emulator/faults/release        let every held request go on
 POST     /_emulator/buckets               ``{"name": b}`` create (idempotent)
 DELETE   /_emulator/buckets/<b>           delete bucket with all its objects/uploads
-PUT      /_emulator/objects/<b>/<key>     raw body -> object (unsigned upload helper)
+PUT      /_emulator/objects/<b>/<key>     raw body -> object (unsigned upload helper;
+                                          header ``X-Emulator-No-Crc64: 1``: replies
+                                          about it carry no x-oss-hash-crc64ecma)
 POST     /_emulator/sparse                ``{"bucket","key","size","markers"=true}``
                                           -> zero-filled sparse object
 POST     /_emulator/reset                 delete every bucket, fault and counter
@@ -85,6 +90,11 @@ class AdminApi:
         if route == "/stats/reset" and method == "POST":
             app.stats.reset()
             return _json(200, {"ok": True})
+        if route == "/faults/held" and method == "GET":
+            return _json(200, {"held": app.faults.held()})
+        if route == "/faults/release" and method == "POST":
+            app.faults.release()
+            return _json(200, {"ok": True})
         if route == "/faults":
             if method == "GET":
                 return _json(200, {"faults": app.faults.list()})
@@ -112,8 +122,9 @@ class AdminApi:
             app.store.get_bucket(bucket)
             payload = receive_body(req)
             from .metadata import metadata_from_headers
+            no_crc = (req.header("x-emulator-no-crc64") or "").strip() == "1"
             app.store.install_object(bucket, key, payload.buffer, payload.size, payload.md5, payload.crc64,
-                                     metadata_from_headers(req.headers))
+                                     metadata_from_headers(req.headers), crc_header=not no_crc)
             return _json(200, {"etag": payload.md5, "crc64": str(payload.crc64), "size": payload.size})
         if route == "/sparse" and method == "POST":
             data = _read_json(environ)

@@ -135,6 +135,7 @@ class EmulatorApp:
 
     def _dispatch(self, req):
         ctx = self._fault_context(req)
+        self.faults.hold_here(ctx)
         delay = self.faults.take(ctx, ("delay",))
         if delay is not None:
             time.sleep(delay.delay)

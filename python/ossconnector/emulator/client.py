@@ -33,6 +33,12 @@ class RemoteFaults(FaultControls):
     def list(self):
         return self._client._call("GET", "/faults")["faults"]
 
+    def held(self):
+        return self._client._call("GET", "/faults/held")["held"]
+
+    def release(self):
+        self._client._call("POST", "/faults/release")
+
 
 class AdminClient:
     def __init__(self, endpoint=None, timeout=30.0):
@@ -87,9 +93,13 @@ class AdminClient:
         """Delete ``name`` together with all its objects and uploads."""
         self._call("DELETE", "/buckets/" + quote(name, safe=""))
 
-    def put_object(self, bucket, key, data, content_type=None):
-        """Store ``data`` (bytes) without signing; returns {etag, crc64, size}."""
+    def put_object(self, bucket, key, data, content_type=None, crc64_header=True):
+        """Store ``data`` (bytes) without signing; returns {etag, crc64, size}.
+        ``crc64_header=False``: replies about the object carry no
+        ``x-oss-hash-crc64ecma`` (an object a client cannot check)."""
         headers = {"Content-Type": content_type} if content_type else {}
+        if not crc64_header:
+            headers["X-Emulator-No-Crc64"] = "1"
         return self._call("PUT", "/objects/%s/%s" % (quote(bucket, safe=""), quote(key, safe="")),
                           raw_body=bytes(data), headers=headers)
 

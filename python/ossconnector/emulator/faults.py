@@ -14,6 +14,12 @@ Contract:
                instead of performing the operation (nothing is stored);
   ``delay``    sleep ``delay`` seconds before the first response byte (the
                request is then served normally);
+  ``hold``     keep the request waiting before it runs until the test calls
+               ``release()`` (or ``delay`` seconds pass: a safety cap,
+               default 120), then serve it normally; ``held()`` says how many
+               wait now, so a test acts while a request is known to be in
+               flight (replace the object it reads, kill a process) without
+               racing a timer;
   ``reset``    send headers and ``after_bytes`` body bytes, then reset the TCP
                connection (RST);
   ``truncate`` send headers (with the full Content-Length) and
@@ -37,7 +43,8 @@ from dataclasses import asdict, dataclass, fields
 
 from .bodies import ConnectionAbort, iter_body
 
-KINDS = ("error", "delay", "reset", "truncate", "corrupt")
+KINDS = ("error", "delay", "hold", "reset", "truncate", "corrupt")
+HOLD_CAP_S = 120.0
 BODY_KINDS = ("reset", "truncate", "corrupt")
 BODY_FAULT_OPS = ("GetObject", "ListObjects", "ListObjectsV2")
 DEFAULT_CODES = {429: "TooManyRequests", 500: "InternalError", 502: "BadGateway",
@@ -119,6 +126,9 @@ class FaultControls:
     def delay(self, seconds, count=1, **match):
         return self.add("delay", delay=float(seconds), count=count, **match)
 
+    def hold(self, count=1, cap_s=HOLD_CAP_S, **match):
+        return self.add("hold", delay=float(cap_s), count=count, **match)
+
     def reset(self, after_bytes=0, count=1, **match):
         return self.add("reset", after_bytes=after_bytes, count=count, **match)
 
@@ -139,6 +149,14 @@ class FaultControls:
     def add_spec(self, spec):
         raise NotImplementedError
 
+    def held(self):
+        """How many requests a ``hold`` fault keeps waiting now."""
+        raise NotImplementedError
+
+    def release(self):
+        """Lets every held request go on."""
+        raise NotImplementedError
+
     def clear(self):
         raise NotImplementedError
 
@@ -153,6 +171,34 @@ class FaultRegistry(FaultControls):
         self._lock = threading.Lock()
         self._faults = []
         self._ids = itertools.count(1)
+        self._released = threading.Condition(self._lock)
+        self._release_gen = 0
+        self._held = 0
+
+    def held(self):
+        with self._lock:
+            return self._held
+
+    def release(self):
+        with self._lock:
+            self._release_gen += 1
+            self._released.notify_all()
+
+    def hold_here(self, ctx):
+        """Takes a ``hold`` fault matching ``ctx``, if one is pending, and
+        waits until release() (or its cap)."""
+        with self._lock:
+            gen = self._release_gen
+        fault = self.take(ctx, ("hold",))
+        if fault is None:
+            return
+        with self._lock:
+            self._held += 1
+            try:
+                self._released.wait_for(lambda: self._release_gen != gen,
+                                        timeout=fault.delay or HOLD_CAP_S)
+            finally:
+                self._held -= 1
 
     def add_spec(self, spec):
         fault = spec if isinstance(spec, FaultSpec) else FaultSpec.from_dict(dict(spec))
@@ -165,6 +211,8 @@ class FaultRegistry(FaultControls):
     def clear(self):
         with self._lock:
             self._faults.clear()
+            self._release_gen += 1  # nothing stays held past a test
+            self._released.notify_all()
 
     def list(self):
         with self._lock:

@@ -16,8 +16,8 @@ OssError):
   conditions; answers ``CopyObjectResult`` XML.
 - ``delete_object``: 204 whether or not the key existed.
 Every object response carries ``x-oss-hash-crc64ecma`` (whole-object CRC,
-also on ranged GETs, like OSS), ``x-oss-object-type`` and
-``x-oss-storage-class``.
+also on ranged GETs, like OSS; not for an object the admin API stored
+without one), ``x-oss-object-type`` and ``x-oss-storage-class``.
 """
 
 from urllib.parse import unquote
@@ -49,8 +49,9 @@ def object_headers(app, key):
         ("Accept-Ranges", "bytes"),
         ("x-oss-object-type", info["object_type"]),
         ("x-oss-storage-class", info["storage_class"]),
-        ("x-oss-hash-crc64ecma", str(app.store.object_crc(key))),
     ])
+    if info.get("crc_header", True):
+        headers.append(("x-oss-hash-crc64ecma", str(app.store.object_crc(key))))
     if info.get("content_md5"):
         headers.append(("Content-MD5", info["content_md5"]))
     return headers
@@ -115,8 +116,9 @@ def head_object(app, req):
 def get_object_meta(app, req):
     key = app.store.get_object(req.bucket, req.key)
     headers = [("Content-Length", str(key.size)), ("ETag", key.etag),
-               ("Last-Modified", http_date(key.last_modified)),
-               ("x-oss-hash-crc64ecma", str(app.store.object_crc(key)))]
+               ("Last-Modified", http_date(key.last_modified))]
+    if app.store.object_info(key).get("crc_header", True):
+        headers.append(("x-oss-hash-crc64ecma", str(app.store.object_crc(key))))
     return Response(200, headers, b"", content_length=key.size)
 
 

@@ -99,11 +99,14 @@ class Store:
         return key
 
     def install_object(self, bucket_name, key_name, buffer, size, etag, crc, metadata,
-                       object_type="Normal", storage_class="Standard"):
+                       object_type="Normal", storage_class="Standard", crc_header=True):
         """Register ``buffer`` (file-like, positioned anywhere) as the object's value.
 
         ``etag`` is given without quotes; ``metadata`` maps moto-style names
-        (``Content-Type``, ``x-amz-meta-foo``) to values.
+        (``Content-Type``, ``x-amz-meta-foo``) to values.  ``crc_header``
+        False: replies about the object carry no ``x-oss-hash-crc64ecma``
+        (as objects from before OSS had CRC-64, or another S3-compatible
+        store), so a client cannot check its bytes against one.
         """
         bucket = self.get_bucket(bucket_name)
         backend = self.backend
@@ -117,7 +120,8 @@ class Store:
         key.contentsize = size
         key.set_metadata(dict(metadata))
         setattr(key, ATTR_CRC, crc)
-        setattr(key, ATTR_INFO, {"object_type": object_type, "storage_class": storage_class})
+        setattr(key, ATTR_INFO, {"object_type": object_type, "storage_class": storage_class,
+                                 "crc_header": bool(crc_header)})
         with self.lock:
             if bucket.is_versioned:
                 bucket.keys[key_name] = key

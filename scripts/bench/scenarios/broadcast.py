@@ -313,11 +313,12 @@ def busy_jiffies() -> tuple[int, int]:
 
 
 # The node cache's state file (libpreload/nodecache/cache_internal.h and
-# layout.c's nc_state_size): header (nfiles at byte 12, chunk_size at 16,
-# total_chunks at 24), nfiles records of SHM_FILE bytes (size at 2048,
-# first_chunk at 2056, nchunks at 2064), then per chunk a 64-bit CRC, and
-# the 32-bit chunk states (READY = 2), then four more 32-bit arrays.
-SHM_FILE, READY = 2128, 2
+# layout.c's nc_state_size), STATE_VERSION 8: header (version at byte 4,
+# nfiles at 12, chunk_size at 16, total_chunks at 24), nfiles records of
+# SHM_FILE bytes (size at 2048, first_chunk at 2056, nchunks at 2064), then
+# per chunk a 64-bit CRC, and the 32-bit chunk states (READY = 2), then four
+# more 32-bit arrays.
+STATE_VERSION, SHM_FILE, READY = 8, 2200, 2
 PER_CHUNK = 8 + 5 * 4
 
 
@@ -336,6 +337,10 @@ def landed_bytes(cache_root: Path, cap: int) -> int:
         return 0
     if len(raw) < 32:
         return 0
+    version = struct.unpack_from("<I", raw, 4)[0]
+    if version != STATE_VERSION:
+        raise RuntimeError(f"{paths[0]}: state version {version}; this scenario reads version "
+                           f"{STATE_VERSION} (update its layout constants)")
     nfiles, chunk, chunks = struct.unpack_from("<I", raw, 12)[0], *struct.unpack_from(
         "<QQ", raw, 16)
     header = len(raw) - nfiles * SHM_FILE - chunks * PER_CHUNK
