@@ -202,23 +202,31 @@ static char *map_file_range(ossc_future *f, int fd, uint64_t fd_off, uint64_t le
     return (char *)m + (fd_off - start);
 }
 
-/* Whether etag can be sent as If-Match: short enough to be kept whole,
- * and nothing that could end the header or the quoted string (a caller's
- * string never reaches the wire unchecked). */
-static bool etag_sendable(const char *etag)
+/* The opaque part of etag into out (cap bytes): without a weak "W/"
+ * prefix (a proxy's; the object's own ETag is strong, so If-Match names it
+ * strong) and without its quotes.  Returns false when the rest cannot be
+ * sent in If-Match: empty, too long for out, or holding anything that
+ * could end the header or the quoted string (a space, quote, backslash,
+ * control character) -- a caller's string never reaches the wire
+ * unchecked. */
+static bool etag_opaque(const char *etag, char *out, size_t cap)
 {
+    if (strncmp(etag, "W/", 2) == 0)
+        etag += 2;
     size_t n = strlen(etag);
-    if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"') { /* quoted, as a header has it */
+    if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"') {
         etag++;
         n -= 2;
     }
-    if (n == 0 || n >= sizeof(((ossc_future *)0)->pin) - 2)
+    if (n == 0 || n >= cap)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)etag[i];
         if (ch < 0x21 || ch == 0x7f || ch == '"' || ch == '\\')
             return false;
     }
+    memcpy(out, etag, n);
+    out[n] = '\0';
     return true;
 }
 
@@ -231,7 +239,8 @@ static ossc_future *get_async(ossc_client *c, const char *bucket, const char *ke
     ossc_error_clear(err);
     if (check_one_object("GET", bucket, key, err) < 0)
         return NULL;
-    if (etag && etag[0] && !etag_sendable(etag)) {
+    char pin[70] = "";
+    if (etag && etag[0] && !etag_opaque(etag, pin, sizeof(pin))) {
         ossc_error_set(err, EINVAL, "GET oss://%s/%s: \"%.80s\" is not an ETag (at most 69 "
                        "printable characters, quoted or not, no space, backslash or other "
                        "quote)", bucket, key, etag);
@@ -268,12 +277,7 @@ static ossc_future *get_async(ossc_client *c, const char *bucket, const char *ke
     f->offset = offset;
     f->len = len;
     f->dst = dst;
-    snprintf(f->pin, sizeof(f->pin), "%s", etag ? etag : "");
-    size_t pn = strlen(f->pin);
-    if (pn >= 2 && f->pin[0] == '"' && f->pin[pn - 1] == '"') { /* quoted: as sent */
-        memmove(f->pin, f->pin + 1, pn - 2);
-        f->pin[pn - 2] = '\0';
-    }
+    snprintf(f->pin, sizeof(f->pin), "%s", pin);
     char if_match[sizeof(f->pin) + 2];
     snprintf(if_match, sizeof(if_match), "\"%s\"", f->pin);
     ossc_waitgroup_init(&f->wg);
@@ -452,7 +456,8 @@ static int settle(ossc_future *f)
         }
     }
     f->result = (int64_t)total;
-    snprintf(f->etag, sizeof(f->etag), "%s", etag ? etag : "");
+    if (!etag || !etag_opaque(etag, f->etag, sizeof(f->etag)))
+        f->etag[0] = '\0'; /* none, or none that could be asked for again */
     uint64_t crc = 0;
     for (size_t i = 0; i < f->nparts && f->parts[i]->received; i++)
         crc = i == 0 ? f->parts[i]->crc

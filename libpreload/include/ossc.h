@@ -129,7 +129,8 @@ OSSC_API ossc_future *ossc_get_async_fd(ossc_client *c, const char *bucket, cons
 /* As ossc_get_async and ossc_get_async_fd, of one version of the object
  * only: etag (as ossc_head, a listing or ossc_future_etag gave it, quoted
  * or not) is sent as If-Match, and when the server refuses it (412) or
- * answers with another ETag the read fails with ESTALE, naming the ETag
+ * answers with another ETag (a weak "W/" prefix and letter case aside)
+ * the read fails with ESTALE, naming the ETag
  * asked for, and is not tried again: that version is gone.  This is how a
  * reader that assembles an object from several reads (a file handle, a
  * cache of chunks) keeps every byte of one version.  NULL or "": any
@@ -160,7 +161,8 @@ OSSC_API int ossc_future_crc64(const ossc_future *f, uint64_t *crc, uint64_t *ob
  * a caller that assembles ranges check them once they cover the object. */
 OSSC_API int ossc_future_object_size(const ossc_future *f, uint64_t *size);
 /* After ossc_future_wait returned n >= 0: the ETag of the version the n
- * bytes are of, without quotes ("" when the server sent none); valid until
+ * bytes are of, without quotes or a proxy's weak "W/" prefix ("" when the
+ * server sent none): what ossc_get_async_version takes; valid until
  * ossc_future_free.  Every part of one read is of that version (a read
  * that met two is read again once, or fails).  NULL (EINVAL) before a
  * successful wait. */
