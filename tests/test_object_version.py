@@ -93,3 +93,28 @@ def test_reader_not_replaced_reads_every_byte(client, emu, bucket):
     with client.open(f"oss://{bucket}/v", size=size) as f:
         f.seek(size - 4096)
         assert f.read(1000) == new[size - 4096:size - 3096]
+
+
+def test_readers_sharing_a_check_share_the_version(client, emu, bucket):
+    """A DCP load reads one object through several batches and readers that
+    share one ObjectCheck: they share its version too, so the object
+    replaced between two of them fails the later one with ESTALE."""
+    from ossconnector.checkpoint.reader import CheckpointReader
+    from ossconnector.readahead import ObjectCheck
+
+    size = 8 * MiB
+    old, new = os.urandom(size), os.urandom(size)
+    emu.put_object(bucket, "d", old)
+    uri = f"oss://{bucket}/d"
+    shared = ObjectCheck(uri)
+    with CheckpointReader(client, bucket, "d", size, object_check=shared) as a:
+        assert a.read(1000) == old[:1000]
+    emu.put_object(bucket, "d", new)
+    with CheckpointReader(client, bucket, "d", size, object_check=shared) as b:
+        b.seek(size - 1000)
+        with pytest.raises(OssError) as e:
+            b.read(1000)
+    assert e.value.errno == errno.ESTALE and uri in str(e.value)
+    with CheckpointReader(client, bucket, "d", size) as c:  # a reader of its own
+        c.seek(size - 1000)
+        assert c.read(1000) == new[-1000:]

@@ -61,7 +61,8 @@ class _Batch:
     def begin(self, client, object_check: ObjectCheck) -> None:
         bucket, key = parse_uri(self.uri)
         self.buf = bytearray(self.end - self.start)
-        self.fetch = SlicedGet(ObjectName(client, bucket, key), self.start, len(self.buf),
+        name = ObjectName(client, bucket, key, version=object_check.version)
+        self.fetch = SlicedGet(name, self.start, len(self.buf),
                                ffi.from_buffer(self.buf), check=object_check)
 
     def cancel(self) -> None:

@@ -29,6 +29,7 @@ from typing import List, Optional
 
 from .._native import ffi, lib
 from ..errors import OssIntegrityError
+from ._version import ObjectVersion
 
 __all__ = ["CrcCoverage", "Fetched", "ObjectCheck"]
 
@@ -139,6 +140,9 @@ class ObjectCheck:
         self._lock = threading.Lock()
         #: The object's CRC once the bytes read were checked against it.
         self.verified_crc: Optional[int] = None
+        #: The version every GET checked here is pinned to (readers that
+        #: share this check share it).
+        self.version = ObjectVersion(uri)
 
     def raise_if_corrupt(self) -> None:
         if self._corrupt is not None:

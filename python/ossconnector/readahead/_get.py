@@ -7,13 +7,10 @@ while waiting).  :class:`SlicedGet` splits a range into slices handed to
 the engine at once (it runs at most ``Client.concurrency`` of them), so a
 read of a few MiB is fetched over several connections (:func:`slice_size`).
 
-Every GET of one :class:`ObjectName` is of one version of the object: the
-first GET to finish pins the version (its ETag) and every GET started after
-it asks for that version only (``If-Match``); one that was already running
-is compared when it finishes.  A replaced object fails the read with ESTALE
-(:class:`~ossconnector.errors.OssError`, naming both ETags) instead of
-handing out bytes of two versions (Mountpoint pins a file handle the same
-way).
+Every GET of one :class:`ObjectName` is of one version of the object
+(:class:`~ossconnector.readahead._version.ObjectVersion`: the first to
+finish pins its ETag, later ones send If-Match; a replaced object fails
+the read with ESTALE).
 
 With an :class:`~ossconnector.readahead._crc.ObjectCheck`, every GET that
 lands is recorded with the CRC-64 the engine computed as its bytes arrived
@@ -29,6 +26,7 @@ from typing import List, Optional
 from .._native import check, check_ptr, ffi, lib, new_error
 from ..errors import OssError
 from ._crc import Fetched, ObjectCheck
+from ._version import ObjectVersion
 
 __all__ = ["ObjectName", "RangeGet", "SlicedGet", "slice_size"]
 
@@ -39,40 +37,20 @@ SLICES_PER_READ = 8
 class ObjectName:
     """Where GETs go: ``oss://bucket/key`` on ``client``, with the encoded
     names the engine takes (``key_errors``: how the key is encoded), and
-    the version its GETs are pinned to (``etag``, without quotes; None
-    until the first GET finishes, unless given)."""
+    the :class:`ObjectVersion` its GETs are pinned to (a new one unless
+    given)."""
 
-    __slots__ = ("client", "bucket", "key", "uri", "bucket_b", "key_b", "etag")
+    __slots__ = ("client", "bucket", "key", "uri", "bucket_b", "key_b", "version")
 
     def __init__(self, client, bucket: str, key: str, key_errors: str = "strict",
-                 etag: Optional[str] = None):
+                 version: Optional[ObjectVersion] = None):
         self.client = client
         self.bucket = bucket
         self.key = key
         self.uri = f"oss://{bucket}/{key}"
         self.bucket_b = bucket.encode()
         self.key_b = key.encode("utf-8", key_errors)
-        self.etag = etag or None
-
-    def settle_version(self, etag: str) -> None:
-        """A GET of this object finished with bytes of version ``etag``
-        ("" when the server named none): the first pins it, any other
-        raises ESTALE."""
-        if not etag:
-            return
-        if self.etag is None:
-            self.etag = etag
-        elif not same_etag(etag, self.etag):
-            raise OssError(errno.ESTALE, f"{self.uri}: the object was replaced while being read "
-                                         f"(ETag \"{self.etag}\", then \"{etag}\")")
-
-
-def same_etag(a: str, b: str) -> bool:
-    """Whether two ETags name one version: quotes, a proxy's weak ``W/``
-    prefix and letter case aside (as the engine's ossc_etag_same)."""
-    def norm(e: str) -> str:
-        return (e[2:] if e.startswith("W/") else e).strip('"').lower()
-    return norm(a) == norm(b)
+        self.version = version if version is not None else ObjectVersion(self.uri)
 
 
 class RangeGet:
@@ -94,7 +72,8 @@ class RangeGet:
         self.check = check
         self.fetched: Optional[Fetched] = None
         err = new_error()
-        pin = name.etag.encode("ascii", "replace") if name.etag else ffi.NULL
+        etag = name.version.etag
+        pin = etag.encode("ascii", "replace") if etag else ffi.NULL
         self._future = check_ptr(lib.ossc_get_async_version(name.client._get_native(),
                                                             name.bucket_b, name.key_b, pin,
                                                             offset, length, dst, err),
@@ -120,7 +99,7 @@ class RangeGet:
         finally:
             lib.ossc_future_free(future)
         check(n, err, self.name.uri)
-        self.name.settle_version(version)
+        self.name.version.settle(version)
         if self.check is not None:
             self.check.record(self.fetched, self.dst)
         return n

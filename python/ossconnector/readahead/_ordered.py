@@ -77,7 +77,8 @@ class ObjectBuffer:
     def __init__(self, pool: "PrefetchPool", bucket: str, key: str, size: int,
                  check: Optional[ObjectCheck] = None):
         self.pool = pool
-        self.name = ObjectName(pool.client, bucket, key)
+        self.check = check or ObjectCheck(f"oss://{bucket}/{key}", size)
+        self.name = ObjectName(pool.client, bucket, key, version=self.check.version)
         self.uri = self.name.uri
         self.size = size
         self.chunk = pool.chunk_size
@@ -89,7 +90,6 @@ class ObjectBuffer:
         self.busy = 0     # fetches writing into mem right now
         self.held = 0     # bytes accounted against the pool's limit
         self.closed = False
-        self.check = check or ObjectCheck(self.uri, size)
 
     def span(self, c: int) -> tuple[int, int]:
         off = c * self.chunk

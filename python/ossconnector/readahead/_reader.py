@@ -64,14 +64,15 @@ class RangeReader(ObjectStream):
 
     def __init__(self, client, bucket: str, key: str, size: int, *, strategy: Strategy,
                  object_check: Optional[ObjectCheck] = None):
-        name = ObjectName(client, bucket, key)
+        uri = f"oss://{bucket}/{key}"
+        self._object_check = object_check or ObjectCheck(uri, size)
+        name = ObjectName(client, bucket, key, version=self._object_check.version)
         super().__init__(size, name.uri)
         self._client = client
         self._target = name
         self.bucket = bucket
         self.key = key
         self.uri = name.uri
-        self._object_check = object_check or ObjectCheck(name.uri, size)
         self._strategy = strategy
         # Client.close() and fork call _release_native / _forget_native.
         client._streams.add(self)
