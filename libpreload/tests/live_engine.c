@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -105,6 +106,57 @@ static void test_put_get_ranges(void)
  * (CRC-verified) and a range across parts, through a mapping of the file
  * or with pwrite; a bad descriptor and a file opened read-only fail with
  * their errno. */
+/* Pinned reads: of the version asked for, into memory and into a file;
+ * ESTALE once the object was replaced (412 to If-Match). */
+static void test_pinned_version(void)
+{
+    ossc_error err;
+    size_t n = 2 * 1024 * 1024 + 5; /* three 1 MiB parts */
+    unsigned char *v1 = malloc(n), *v2 = malloc(n), *back = calloc(1, n);
+    fill(v1, n, 11);
+    fill(v2, n, 12);
+    CHECK(ossc_put(client, bucket, "live/pinned", v1, n, &err) == 0);
+    ossc_object_info info;
+    CHECK(ossc_head(client, bucket, "live/pinned", &info, &err) == 0);
+    char etag[80];
+    snprintf(etag, sizeof(etag), "%s", info.etag);
+    ossc_object_info_clear(&info);
+    CHECK(etag[0] != '\0');
+
+    ossc_future *f = ossc_get_async_version(client, bucket, "live/pinned", etag, 0, n, back, &err);
+    CHECK(f != NULL);
+    CHECK(ossc_future_etag(f) == NULL); /* not waited yet */
+    CHECK(ossc_future_wait(f, &err) == (int64_t)n);
+    CHECK(memcmp(back, v1, n) == 0);
+    CHECK(strcasecmp(ossc_future_etag(f), etag) == 0);
+    ossc_future_free(f);
+
+    CHECK(ossc_put(client, bucket, "live/pinned", v2, n, &err) == 0);
+    memset(back, 0, n);
+    f = ossc_get_async_version(client, bucket, "live/pinned", etag, 1000, n - 1000, back, &err);
+    CHECK(f != NULL);
+    CHECK(ossc_future_wait(f, &err) == -1);
+    CHECK(err.code == ESTALE);
+    CHECK(strstr(err.message, etag) != NULL);
+    CHECK(ossc_future_etag(f) == NULL);
+    ossc_future_free(f);
+    char tmpl[] = "/tmp/live-pinned-XXXXXX";
+    int fd = mkstemp(tmpl);
+    CHECK(fd >= 0);
+    unlink(tmpl);
+    f = ossc_get_async_fd_version(client, bucket, "live/pinned", etag, 0, n, fd, 0, &err);
+    CHECK(f != NULL);
+    CHECK(ossc_future_wait(f, &err) == -1 && err.code == ESTALE);
+    ossc_future_free(f);
+    /* Unpinned: the new version. */
+    CHECK(ossc_get_range(client, bucket, "live/pinned", 0, n, back, &err) == (int64_t)n);
+    CHECK(memcmp(back, v2, n) == 0);
+    close(fd);
+    free(v1);
+    free(v2);
+    free(back);
+}
+
 static void test_get_into_file(void)
 {
     ossc_error err;
@@ -273,6 +325,7 @@ int main(void)
         return 2;
     }
     test_put_get_ranges();
+    test_pinned_version();
     test_get_into_file();
     test_errors();
     test_writer();
