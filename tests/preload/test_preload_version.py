@@ -12,7 +12,6 @@ emulator's ``hold`` fault): no timer decides the order."""
 
 import hashlib
 import json
-import os
 import subprocess
 import time
 
@@ -31,14 +30,26 @@ def _config(tmp_path):
     return str(cfg)
 
 
-def _wait_held(emu, proc, timeout=120):
-    """Waits until the server holds one GET (the event), or fails if the
-    process ended first."""
-    deadline = time.monotonic() + timeout
-    while emu.faults.held() < 1:
-        assert proc.poll() is None, f"exited {proc.returncode} before any GET was held"
-        assert time.monotonic() < deadline, "no GET reached the server"
-        time.sleep(0.02)
+def _sha256sum_held(emu, bucket, key, path, env, while_held=lambda: None):
+    """Runs sha256sum on path under env while the server holds the first
+    GET of key; calls while_held once that GET is known to be held (the
+    event: no timer), then releases it.  Returns (exit status, stdout,
+    stderr)."""
+    emu.faults.hold(count=1, bucket=bucket, key=key, method="GET")
+    proc = subprocess.Popen(["sha256sum", str(path)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while emu.faults.held() < 1:
+            assert proc.poll() is None, f"exited {proc.returncode} before any GET was held"
+            assert time.monotonic() < deadline, "no GET reached the server"
+            time.sleep(0.02)
+        while_held()
+    finally:
+        emu.faults.release()
+        out, err = proc.communicate(timeout=300)
+        emu.faults.clear()
+    return proc.returncode, out, err
 
 
 @pytest.mark.parametrize("with_crc", [False, True], ids=["no-crc", "crc"])
@@ -51,17 +62,10 @@ def test_object_replaced_while_loading_is_refused(emu, bucket, toy_model, tmp_pa
     emu.put_object(bucket, key, old, crc64_header=with_crc)
     env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"],
                       OSS_CONNECTOR_CONFIG=_config(tmp_path))
-    emu.faults.hold(count=1, bucket=bucket, key=key, method="GET")
-    proc = subprocess.Popen(["sha256sum", str(m["model_dir"] / WEIGHT)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_held(emu, proc)
-        emu.put_object(bucket, key, new, crc64_header=with_crc)
-    finally:
-        emu.faults.release()
-        out, err = proc.communicate(timeout=300)
-        emu.faults.clear()
-    assert proc.returncode != 0, out
+    rc, out, err = _sha256sum_held(
+        emu, bucket, key, m["model_dir"] / WEIGHT, env,
+        while_held=lambda: emu.put_object(bucket, key, new, crc64_header=with_crc))
+    assert rc != 0, out
     assert out == ""  # no hash at all, so none of a spliced file
     assert f"oss://{bucket}/{key}" in err, err
     log = (tmp_path / "connector.log").read_text()
@@ -76,14 +80,6 @@ def test_object_not_replaced_loads_with_the_pin(emu, bucket, toy_model, tmp_path
     emu.put_object(bucket, key, m["files"][WEIGHT], crc64_header=False)
     env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"],
                       OSS_CONNECTOR_CONFIG=_config(tmp_path))
-    emu.faults.hold(count=1, bucket=bucket, key=key, method="GET")
-    proc = subprocess.Popen(["sha256sum", str(m["model_dir"] / WEIGHT)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        _wait_held(emu, proc)
-    finally:
-        emu.faults.release()
-        out, err = proc.communicate(timeout=300)
-        emu.faults.clear()
-    assert proc.returncode == 0, err
+    rc, out, err = _sha256sum_held(emu, bucket, key, m["model_dir"] / WEIGHT, env)
+    assert rc == 0, err
     assert out.split()[0] == hashlib.sha256(m["files"][WEIGHT]).hexdigest()
