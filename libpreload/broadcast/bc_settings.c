@@ -32,6 +32,7 @@
 #include <openssl/evp.h>
 
 #include "bc_settings.h"
+#include "hostport.h"
 #include "config.h"
 #include "error.h"
 #include "log.h"
@@ -160,15 +161,12 @@ static int int_setting(const bc_source *src, const char *var, const char *member
     return 0;
 }
 
-/* host:port with a port 0..65535 and a non-empty host. */
+/* host:port or [v6]:port with a port 0..65535 and a non-empty host. */
 static bool valid_hostport(const char *v)
 {
-    const char *colon = strrchr(v, ':');
-    if (!colon || colon == v || strlen(v) >= 128)
-        return false;
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    return colon[1] && !*end && port >= 0 && port <= 65535;
+    char host[128];
+    int port;
+    return strlen(v) < 128 && bc_hostport_split(v, host, sizeof(host), &port) == 0;
 }
 
 static int hostport_setting(const bc_source *src, const char *var, const char *member,
@@ -177,8 +175,10 @@ static int hostport_setting(const bc_source *src, const char *var, const char *m
     if (string_setting(src, var, member, 128, v) < 0)
         return -1;
     if (v->text && !valid_hostport(v->text))
-        return v->json ? fail(src, v, " ('%s') must be host:port", v->text)
-                       : fail(src, v, "='%s' must be host:port", v->text);
+        return v->json ? fail(src, v, " ('%s') must be host:port ([address]:port for IPv6)",
+                              v->text)
+                       : fail(src, v, "='%s' must be host:port ([address]:port for IPv6)",
+                              v->text);
     return 0;
 }
 
@@ -266,16 +266,19 @@ static void secret_from_password(ossc_bc_settings *b, const char *password)
     EVP_MD_CTX_free(md);
 }
 
-/* The local IPv4 address packets to host take (no packet is sent: a UDP
- * connect only picks the route); -1 when host has no IPv4 address or no
- * route.  A resolver that answers "try again" (EAI_AGAIN: a cluster's DNS
+/* The local address packets to host take (no packet is sent: a UDP
+ * connect only picks the route), as an address with port: "a.b.c.d:port",
+ * or "[v6]:port" when host has no IPv4 address that routes but an IPv6
+ * one (an IPv6-only cluster); -1 when it has neither or no route.  A
+ * resolver that answers "try again" (EAI_AGAIN: a cluster's DNS
  * at a pod's start) is asked again every 50 ms for up to wait_ms, the
  * Redis connect timeout, so the start waits no longer than a Redis that
  * does not answer would make it.  Never a guess: a node that advertised
  * 127.0.0.1 to nodes on other hosts would send each of them to itself. */
-static int local_address_towards(const char *host, int port, int wait_ms, char *out, size_t cap)
+static int local_address_towards(const char *host, int port, int wait_ms, int adv_port,
+                                 char *out, size_t cap)
 {
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_DGRAM}, *ai = NULL;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_DGRAM}, *ai = NULL;
     char ps[16];
     snprintf(ps, sizeof(ps), "%d", port);
     int rc;
@@ -286,14 +289,29 @@ static int local_address_towards(const char *host, int port, int wait_ms, char *
     }
     if (rc != 0 || !ai)
         return -1;
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in me;
-    socklen_t len = sizeof(me);
-    bool found = s >= 0 && connect(s, ai->ai_addr, ai->ai_addrlen) == 0 &&
-                 getsockname(s, (struct sockaddr *)&me, &len) == 0 &&
-                 inet_ntop(AF_INET, &me.sin_addr, out, (socklen_t)cap) != NULL;
-    if (s >= 0)
-        close(s);
+    static const int families[] = {AF_INET, AF_INET6}; /* IPv4 first, as before */
+    bool found = false;
+    for (size_t f = 0; f < 2 && !found; f++) {
+        int family = families[f];
+        for (const struct addrinfo *a = ai; a && !found; a = a->ai_next) {
+            if (a->ai_family != family)
+                continue;
+            int s = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            struct sockaddr_storage me;
+            socklen_t len = sizeof(me);
+            char ip[INET6_ADDRSTRLEN];
+            const void *addr = family == AF_INET
+                                   ? (const void *)&((struct sockaddr_in *)&me)->sin_addr
+                                   : (const void *)&((struct sockaddr_in6 *)&me)->sin6_addr;
+            found = s >= 0 && connect(s, a->ai_addr, a->ai_addrlen) == 0 &&
+                    getsockname(s, (struct sockaddr *)&me, &len) == 0 &&
+                    me.ss_family == family &&
+                    inet_ntop(family, addr, ip, sizeof(ip)) != NULL &&
+                    bc_hostport_join(ip, adv_port, out, cap) == 0;
+            if (s >= 0)
+                close(s);
+        }
+    }
     freeaddrinfo(ai);
     return found ? 0 : -1;
 }
@@ -330,17 +348,16 @@ static int load(ossc_bc_settings *b, const bc_source *src)
     if (adv_v.text) {
         snprintf(b->advertise, sizeof(b->advertise), "%s", adv_v.text);
     } else {
-        char ip[64];
-        if (local_address_towards(u.host, u.port, b->connect_timeout_ms, ip, sizeof(ip)) < 0) {
+        if (local_address_towards(u.host, u.port, b->connect_timeout_ms, DEFAULT_PORT,
+                                  b->advertise, sizeof(b->advertise)) < 0) {
             *src->bad = "OSSC_BROADCAST_ADVERTISE";
             ossc_error_set(src->err, EINVAL, "OSSC_BROADCAST_ADVERTISE is not set and this "
-                           "node's IPv4 address towards the Redis host '%s' could not be found "
-                           "(it does not resolve to an IPv4 address, or no route): set "
+                           "node's address towards the Redis host '%s' could not be found "
+                           "(it does not resolve, or no route): set "
                            "OSSC_BROADCAST_ADVERTISE=host:port (or broadcast.advertise), the "
                            "address other nodes reach this one at", u.host);
             goto err;
         }
-        snprintf(b->advertise, sizeof(b->advertise), "%s:%d", ip, DEFAULT_PORT);
     }
     snprintf(b->listen, sizeof(b->listen), "%s", lis_v.text ? lis_v.text : b->advertise);
 

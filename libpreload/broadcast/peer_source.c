@@ -37,6 +37,7 @@
 #include "nodecache.h" /* ossc_in_hook */
 #include "peer_client.h"
 #include "peer_source.h"
+#include "hostport.h"
 
 /* A peer client per upstream address, shared by this process's fetches;
  * kept until reset (relinks are rare, each client has its I/O threads). */
@@ -112,17 +113,9 @@ static uint64_t now_ms(void)
  * Empty when it does not fit. */
 static void advertised_host(char *out, size_t cap)
 {
-    const char *adv = P.b->advertise;
-    const char *colon = strrchr(adv, ':');
-    size_t n = colon ? (size_t)(colon - adv) : 0;
-    if (n >= 2 && adv[0] == '[' && adv[n - 1] == ']') {
-        adv++;
-        n -= 2;
-    }
-    if (n >= cap)
-        n = 0;
-    memcpy(out, adv, n);
-    out[n] = '\0';
+    int port;
+    if (bc_hostport_split(P.b->advertise, out, cap, &port) < 0)
+        out[0] = '\0';
 }
 
 static ossc_client *peer_client(const char *addr)

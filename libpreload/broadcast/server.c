@@ -10,6 +10,7 @@
  * gate (send_gate.h): a few bodies at a time, oldest ready chunk first, so
  * each lands downstream soon after it landed here. */
 #include "server.h"
+#include "hostport.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -309,30 +310,32 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     OSSC_INFO("chunk server (libmicrohttpd): %s", msg);
 }
 
-/* A listening TCP socket on o->listen ("host:port", IPv4), bound here so a
- * failure names its errno; -1 with err naming the address. */
+/* A listening TCP socket on o->listen ("host:port", or "[v6]:port": an
+ * IPv6 socket bound to that address only), bound here so a failure names
+ * its errno; -1 with err naming the address. */
 static int listen_on(const char *listen_addr, int *port, ossc_error *err)
 {
-    char host[256];
-    const char *colon = listen_addr ? strrchr(listen_addr, ':') : NULL;
-    if (!colon || colon == listen_addr || (size_t)(colon - listen_addr) >= sizeof host ||
-        !colon[1])
-        return ossc_error_set(err, EINVAL, "chunk server: listen address '%s' is not host:port",
-                              listen_addr ? listen_addr : "");
-    memcpy(host, listen_addr, (size_t)(colon - listen_addr));
-    host[colon - listen_addr] = '\0';
-    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM,
+    char host[256], ps[8];
+    int want = 0;
+    if (!listen_addr || bc_hostport_split(listen_addr, host, sizeof host, &want) < 0)
+        return ossc_error_set(err, EINVAL, "chunk server: listen address '%s' is not host:port "
+                              "([address]:port for IPv6)", listen_addr ? listen_addr : "");
+    snprintf(ps, sizeof ps, "%d", want);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
-    int gai = getaddrinfo(host, colon + 1, &hints, &ai);
+    int gai = getaddrinfo(host, ps, &hints, &ai);
     if (gai != 0)
         return ossc_error_set(err, EINVAL, "chunk server: cannot resolve listen address '%s': %s",
                               listen_addr, gai_strerror(gai));
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     /* SO_REUSEADDR (not SO_REUSEPORT): a restart binds despite TIME_WAIT,
-     * and a second server on the same port still fails. */
+     * and a second server on the same port still fails.  IPV6_V6ONLY: an
+     * IPv6 address listens there only, never on IPv4 as well. */
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        (ai->ai_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) ||
         bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
         int e = errno;
         if (fd >= 0)
@@ -342,7 +345,7 @@ static int listen_on(const char *listen_addr, int *port, ossc_error *err)
                               strerror(e));
     }
     freeaddrinfo(ai);
-    struct sockaddr_in bound;
+    struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
     if (getsockname(fd, (struct sockaddr *)&bound, &blen) < 0) {
         int e = errno;
@@ -350,7 +353,8 @@ static int listen_on(const char *listen_addr, int *port, ossc_error *err)
         return ossc_error_set(err, e, "chunk server: getsockname on %s: %s", listen_addr,
                               strerror(e));
     }
-    *port = ntohs(bound.sin_port);
+    *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                              : ((struct sockaddr_in *)&bound)->sin_port);
     return fd;
 }
 

@@ -4,13 +4,17 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "bc_settings.h"
+#include "hostport.h"
 #include "check.h"
 #include "config.h"
 #include "error.h"
@@ -162,7 +166,8 @@ static void test_env_wins(void)
     setenv("OSSC_BROADCAST_SOURCES", "4", 1);
     setenv("OSSC_BROADCAST_ADVERTISE", "no-port", 1);
     CHECK(load_with(cfg, &b, &bad, &err, NULL) == -1);
-    CHECK_STR(err.message, "OSSC_BROADCAST_ADVERTISE='no-port' must be host:port");
+    CHECK_STR(err.message,
+              "OSSC_BROADCAST_ADVERTISE='no-port' must be host:port ([address]:port for IPv6)");
     clear_env();
 }
 
@@ -213,6 +218,73 @@ static void test_default_advertise(void)
     clear_env();
 }
 
+/* Whether this host has IPv6 loopback that routes (a container may have
+ * IPv6 off): a UDP connect to ::1 (no packet sent). */
+static bool have_ipv6_loopback(void)
+{
+    struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_port = htons(9)};
+    a.sin6_addr = in6addr_loopback;
+    int s = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    bool ok = s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) == 0;
+    if (s >= 0)
+        close(s);
+    return ok;
+}
+
+/* IPv6: "[address]:port" given, or found towards a Redis host that has only
+ * an IPv6 address (an IPv6-only cluster). */
+static void test_ipv6_addresses(void)
+{
+    ossc_bc_settings b;
+    ossc_error err;
+    const char *bad = NULL;
+    clear_env();
+    setenv("OSSC_BROADCAST_SECRET_FILE", secret_path, 1);
+    setenv("OSSC_BROADCAST_REDIS", "redis://[fd00::1]:6390/0", 1);
+    setenv("OSSC_BROADCAST_ADVERTISE", "[fd00::5]:7171", 1);
+    setenv("OSSC_BROADCAST_LISTEN", "[::]:7171", 1);
+    CHECK(ossc_bc_settings_load(&b, NULL, &bad, &err) == 0 && b.enabled);
+    CHECK_STR(b.advertise, "[fd00::5]:7171");
+    CHECK_STR(b.listen, "[::]:7171");
+    unsetenv("OSSC_BROADCAST_ADVERTISE");
+    unsetenv("OSSC_BROADCAST_LISTEN");
+    if (have_ipv6_loopback()) {
+        setenv("OSSC_BROADCAST_REDIS", "redis://[::1]:6390/0", 1);
+        CHECK(ossc_bc_settings_load(&b, NULL, &bad, &err) == 0 && b.enabled);
+        CHECK_STR(b.advertise, "[::1]:7070");
+        CHECK_STR(b.listen, "[::1]:7070");
+    } else {
+        fprintf(stderr, "test_bc_settings: no IPv6 loopback here: default IPv6 address "
+                        "not checked\n");
+    }
+    clear_env();
+}
+
+/* The address format itself (hostport.h). */
+static void test_hostport(void)
+{
+    char host[64], out[64];
+    int port = -1;
+    CHECK(bc_hostport_split("10.0.0.5:7070", host, sizeof host, &port) == 0);
+    CHECK_STR(host, "10.0.0.5");
+    CHECK(port == 7070);
+    CHECK(bc_hostport_split("[fe80::1%eth0]:0", host, sizeof host, &port) == 0);
+    CHECK_STR(host, "fe80::1%eth0");
+    CHECK(port == 0);
+    CHECK(bc_hostport_split("node-1.example:65535", host, sizeof host, &port) == 0);
+    const char *bad[] = {"", ":7070", "host", "host:", "host:65536", "host:-1", "host:7o70",
+                         "::1:7070", "[::1]", "[::1]7070", "[::1]:", "[]:7070", "[::1:7070",
+                         "host:123456", "a:b:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK(bc_hostport_split(bad[i], host, sizeof host, &port) == -1);
+    CHECK(bc_hostport_split("averyveryverylonghostname:1", host, 8, &port) == -1);
+    CHECK(bc_hostport_join("::1", 7070, out, sizeof out) == 0);
+    CHECK_STR(out, "[::1]:7070");
+    CHECK(bc_hostport_join("10.0.0.5", 1, out, sizeof out) == 0);
+    CHECK_STR(out, "10.0.0.5:1");
+    CHECK(bc_hostport_join("10.0.0.5", 7070, out, 8) == -1);
+}
+
 /* One bad value: -1, the message, the key named in *bad, nothing kept. */
 static void expect_bad(const char *broadcast, const char *key, const char *message_tail)
 {
@@ -246,7 +318,16 @@ static void test_bad_values(void)
     snprintf(cfg, sizeof cfg, "{%s, \"connectTimeoutMs\": true}", ok);
     expect_bad(cfg, "broadcast.connectTimeoutMs", " must be an integer between 50 and 60000");
     snprintf(cfg, sizeof cfg, "{%s, \"advertise\": \"10.0.0.5\"}", ok);
-    expect_bad(cfg, "broadcast.advertise", " ('10.0.0.5') must be host:port");
+    expect_bad(cfg, "broadcast.advertise",
+               " ('10.0.0.5') must be host:port ([address]:port for IPv6)");
+    /* an IPv6 address must be bracketed: "::1:7070" could be ::1 port 7070
+     * or ::1:7070 with no port */
+    snprintf(cfg, sizeof cfg, "{%s, \"advertise\": \"::1:7070\"}", ok);
+    expect_bad(cfg, "broadcast.advertise",
+               " ('::1:7070') must be host:port ([address]:port for IPv6)");
+    snprintf(cfg, sizeof cfg, "{%s, \"listen\": \"[::1]7070\"}", ok);
+    expect_bad(cfg, "broadcast.listen",
+               " ('[::1]7070') must be host:port ([address]:port for IPv6)");
     snprintf(cfg, sizeof cfg, "{%s, \"listen\": 7070}", ok);
     expect_bad(cfg, "broadcast.listen", " must be a non-empty string");
     snprintf(cfg, sizeof cfg, "{%s, \"secretFile\": \"\"}", ok);
@@ -409,6 +490,8 @@ int main(void)
     test_config_only();
     test_env_wins();
     test_default_advertise();
+    test_ipv6_addresses();
+    test_hostport();
     test_bad_values();
     test_refusals();
     test_unreadable_config();

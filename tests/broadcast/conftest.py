@@ -22,9 +22,10 @@ import pytest
 READY_TIMEOUT = 60.0  # a loaded 2-core machine can be slow to start a process
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
+def _free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
         return s.getsockname()[1]
 
 
@@ -40,8 +41,9 @@ class RedisServer:
     """One redis-server process.  ``url`` includes the password when there is
     one; ``url_for(db)`` names another database."""
 
-    def __init__(self, workdir: str, password: Optional[str] = None):
+    def __init__(self, workdir: str, password: Optional[str] = None, host: str = "127.0.0.1"):
         self.password = password
+        self.host = host
         self.workdir = workdir
         self.port = 0
         self.proc: Optional[subprocess.Popen] = None
@@ -53,7 +55,8 @@ class RedisServer:
 
     def url_for(self, db: int) -> str:
         auth = f":{self.password}@" if self.password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/{db}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"redis://{auth}{host}:{self.port}/{db}"
 
     @property
     def pid(self) -> int:
@@ -63,8 +66,8 @@ class RedisServer:
         """Starts on a free port (the same port again after stop(), so URLs
         handed out stay valid) and waits until it answers PING."""
         for _ in range(5):  # another process may take the port between probe and bind
-            port = self.port or _free_port()
-            args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1",
+            port = self.port or _free_port(self.host)
+            args = ["redis-server", "--port", str(port), "--bind", self.host,
                     "--save", "", "--appendonly", "no", "--dir", self.workdir,
                     "--logfile", self.log_path, "--daemonize", "no"]
             if self.password:
@@ -90,7 +93,7 @@ class RedisServer:
     def ping(self) -> bool:
         """True when the server answers PING (after AUTH when it has a password)."""
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            with socket.create_connection((self.host, self.port), timeout=2) as s:
                 msg = (_resp("AUTH", self.password) if self.password else b"") + _resp("PING")
                 s.sendall(msg)
                 data = b""
@@ -105,7 +108,7 @@ class RedisServer:
 
     def cli(self, *args: str, db: int = 0) -> str:
         """redis-cli against this server; its stdout (check=True)."""
-        cmd: List[str] = ["redis-cli", "-h", "127.0.0.1", "-p", str(self.port), "-n", str(db)]
+        cmd: List[str] = ["redis-cli", "-h", self.host, "-p", str(self.port), "-n", str(db)]
         if self.password:
             cmd += ["--no-auth-warning", "-a", self.password]
         r = subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True,
@@ -127,10 +130,10 @@ def redis_factory(tmp_path):
         pytest.skip("redis-server/redis-cli not installed (scripts/install-deps.sh)")
     started: List[RedisServer] = []
 
-    def make(password: Optional[str] = None) -> RedisServer:
+    def make(password: Optional[str] = None, host: str = "127.0.0.1") -> RedisServer:
         workdir = tmp_path / f"redis-{len(started)}"
         workdir.mkdir()
-        server = RedisServer(str(workdir), password)
+        server = RedisServer(str(workdir), password, host)
         started.append(server)
         return server.start()
 

@@ -63,9 +63,25 @@ def wait_for(what: str, check: Callable[[], object], timeout: float = TIMEOUT_S,
 
 
 def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
+
+
+def host_port(host: str, port: int) -> str:
+    """An address as broadcasting writes it: "[v6]:port" for IPv6."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def have_ipv6_loopback() -> bool:
+    """Whether ::1 can be bound here (a container may have IPv6 off)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
 
 
 # ------------------------------------------------------------ the model
@@ -191,7 +207,7 @@ class Node:
         self.release_path = self.dir / "release"
         self.token = uuid.uuid4().hex
         if self.advertise is None:
-            self.advertise = f"{self.host}:{free_port(self.host)}"
+            self.advertise = host_port(self.host, free_port(self.host))
         self.dir.mkdir(parents=True)
         self.cache_dir.mkdir(mode=0o700)
         self.config_path.write_text(json.dumps({

@@ -22,7 +22,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from nodes import (  # noqa: E402
-    MiB, Cluster, CorruptingProxy, ThrottleProxy, free_port, make_model, upload_model, wait_for)
+    MiB, Cluster, CorruptingProxy, ThrottleProxy, free_port, have_ipv6_loopback, make_model,
+    upload_model, wait_for)
 from ossconnector.emulator.testing import unique_bucket_name  # noqa: E402
 
 # Slow enough OSS (through throttle_proxy.py) to act while the model flows:
@@ -259,3 +260,24 @@ def test_prepare_directory_node_beside_preload_nodes(cluster, model):
     assert re.search(r"broadcast: node \S+ \(\S+\) joined", log), prepared.describe()
     assert " receives from " in log, prepared.describe()
     assert oss_ratio(cluster, model) <= 1.05, cluster.describe()
+
+
+def test_two_nodes_over_ipv6(emu, model, redis_factory):
+    """An IPv6-only network: Redis at [::1], each node advertising
+    "[::1]:port" (nodes on one host differ by port here); the second node
+    receives the model from the first over IPv6."""
+    if not have_ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1) on this machine")
+    redis = redis_factory(host="::1")
+    assert redis.url.startswith("redis://[::1]:")
+    emu.reset_stats()
+    c = Cluster(emu, model, redis.url)
+    try:
+        nodes = [c.node(host="::1").start() for _ in range(2)]
+        assert all(n.addr.startswith("[::1]:") for n in nodes)
+        finish_all(c, nodes)
+        assert oss_ratio(c, model) <= 1.05, c.describe()
+        receivers = [n for n in nodes if " receives from [::1]:" in n.log()]
+        assert len(receivers) == 1, c.describe()
+    finally:
+        c.close()

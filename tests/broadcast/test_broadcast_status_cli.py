@@ -7,9 +7,15 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sys
 import time
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from nodes import free_port, have_ipv6_loopback  # noqa: E402
 
 VID = "0123456789abcdef0123456789abcdef"
 PATH = "oss://bkt/model/"
@@ -237,6 +243,32 @@ def test_doctor_redis_down_and_bad_advertise(redis_factory, doctor, monkeypatch)
     assert doctor_lines(out)["advertise"][0] == "FAIL" and "not host:port" in out
     # the library would turn broadcasting off over it: doctor says so, naming the variable
     assert "FAIL  broadcast    OSSC_BROADCAST_ADVERTISE='no-port-here' must be host:port" in out
+
+
+def test_doctor_ipv6(redis_factory, doctor, monkeypatch):
+    """Redis at [::1] and an advertised [::1]:port: the settings, Redis and
+    the bind check all take the bracketed form; an unbracketed IPv6
+    address is refused as the library refuses it."""
+    if not have_ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1) on this machine")
+    server = redis_factory(host="::1")
+    monkeypatch.setenv("OSSC_BROADCAST_REDIS", server.url)
+    port = free_port("::1")
+    monkeypatch.setenv("OSSC_BROADCAST_ADVERTISE", f"[::1]:{port}")
+    monkeypatch.setenv("OSSC_BROADCAST_SECRET", "0123456789abcdef-doctor")
+    code, out, _ = doctor()
+    lines = doctor_lines(out)
+    assert code == 0, out
+    assert f"settings: advertise [::1]:{port}, listen [::1]:{port}" in out
+    assert lines["broadcast"][1].startswith(f"redis: ok ([::1]:{server.port} db 0")
+    assert lines["advertise"] == ("ok", f"$OSSC_BROADCAST_ADVERTISE=[::1]:{port} "
+                                        "can be bound here")
+    monkeypatch.setenv("OSSC_BROADCAST_ADVERTISE", f"::1:{port}")
+    code, out, _ = doctor()
+    assert code == 1
+    assert doctor_lines(out)["advertise"][0] == "FAIL" and "not host:port" in out
+    assert (f"OSSC_BROADCAST_ADVERTISE='::1:{port}' must be host:port ([address]:port for "
+            "IPv6)") in out
 
 
 def test_redis_fixture_restart(redis_server):

@@ -426,10 +426,16 @@ def _check_broadcast(rep: _Report, args, lib_ok: bool) -> None:
 
 
 def _split_host_port(text: str) -> Tuple[str, int]:
+    """host:port, or [IPv6 address]:port (as the library reads them: an
+    unbracketed IPv6 address is refused there too)."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError("not host:port")
-    return host.strip("[]"), int(port)
+    if host.startswith("[") and host.endswith("]") and len(host) > 2:
+        return host[1:-1], int(port)
+    if ":" in host or "[" in host or "]" in host:
+        raise ValueError("not host:port")
+    return host, int(port)
 
 
 def _check_bind(rep: _Report, name: str, value: str) -> None:
@@ -441,7 +447,8 @@ def _check_bind(rep: _Report, name: str, value: str) -> None:
         host, port = _split_host_port(value)
     except ValueError:
         rep.line("FAIL", "advertise", f"{name}={value!r} is not host:port",
-                 "e.g. 10.0.0.5:7070 (an address of this node that the others reach)")
+                 "e.g. 10.0.0.5:7070 or [fd00::5]:7070 (an address of this node that the "
+                 "others reach)")
         return
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)

@@ -1,0 +1,51 @@
+/* hostport.c - "host:port" and "[v6]:port" (hostport.h). */
+#include "hostport.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+int bc_hostport_split(const char *s, char *host, size_t cap, int *port)
+{
+    if (!s || cap == 0)
+        return -1;
+    const char *h = s, *h_end, *colon;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':')
+            return -1;
+        h = s + 1;
+        h_end = close;
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon || memchr(s, ':', (size_t)(colon - s)))
+            return -1; /* none, or an unbracketed IPv6 address */
+        h_end = colon;
+    }
+    size_t n = (size_t)(h_end - h);
+    if (n == 0 || n >= cap)
+        return -1;
+    const char *p = colon + 1;
+    long v = 0;
+    if (!*p || strlen(p) > 5)
+        return -1;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    if (v > 65535)
+        return -1;
+    memcpy(host, h, n);
+    host[n] = '\0';
+    *port = (int)v;
+    return 0;
+}
+
+int bc_hostport_join(const char *host, int port, char *out, size_t cap)
+{
+    bool v6 = strchr(host, ':') != NULL;
+    int n = snprintf(out, cap, v6 ? "[%s]:%d" : "%s:%d", host, port);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}

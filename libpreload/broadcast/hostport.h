@@ -1,0 +1,20 @@
+/* hostport.h - broadcasting's addresses as they are written: "host:port",
+ * or "[v6 address]:port" for an IPv6 address (OSSC_BROADCAST_ADVERTISE,
+ * OSSC_BROADCAST_LISTEN, the registry's node addresses). */
+#ifndef OSSC_BC_HOSTPORT_H
+#define OSSC_BC_HOSTPORT_H
+
+#include <stddef.h>
+
+/* Splits s into host (without brackets; NUL-terminated in host[cap]) and a
+ * port in 0..65535.  -1 when s is not host:port: no port or a port that is
+ * not a decimal number in range, an empty host, a host with ':' outside
+ * brackets (an IPv6 address must be bracketed: "::1:7070" is ambiguous),
+ * text between ']' and ':', or a host that does not fit. */
+int bc_hostport_split(const char *s, char *host, size_t cap, int *port);
+
+/* Writes host and port as an address into out[cap]: brackets around a
+ * host with ':' (IPv6).  -1 when it does not fit. */
+int bc_hostport_join(const char *host, int port, char *out, size_t cap);
+
+#endif
