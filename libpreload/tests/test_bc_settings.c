@@ -171,8 +171,17 @@ static void test_env_wins(void)
     clear_env();
 }
 
+/* The environment of a node with broadcasting on: the secret file and
+ * Redis at redis_url, nothing else. */
+static void only_redis_env(const char *redis_url)
+{
+    clear_env();
+    setenv("OSSC_BROADCAST_SECRET_FILE", secret_path, 1);
+    setenv("OSSC_BROADCAST_REDIS", redis_url, 1);
+}
+
 /* No advertised address given: the local address towards Redis, port 7070;
- * a Redis host with no IPv4 address (".invalid" never resolves) gives no
+ * a Redis host that does not resolve (".invalid" never does) gives no
  * guess (127.0.0.1 would send nodes on other hosts to themselves) but an
  * error naming OSSC_BROADCAST_ADVERTISE and the host. */
 static void test_default_advertise(void)
@@ -180,9 +189,7 @@ static void test_default_advertise(void)
     ossc_bc_settings b;
     ossc_error err;
     const char *bad = NULL;
-    clear_env();
-    setenv("OSSC_BROADCAST_SECRET_FILE", secret_path, 1);
-    setenv("OSSC_BROADCAST_REDIS", "redis://127.0.0.1:6390/0", 1);
+    only_redis_env("redis://127.0.0.1:6390/0");
     CHECK(ossc_bc_settings_load(&b, NULL, &bad, &err) == 0 && b.enabled);
     CHECK_STR(b.advertise, "127.0.0.1:7070");
     CHECK_STR(b.listen, "127.0.0.1:7070");
@@ -238,9 +245,7 @@ static void test_ipv6_addresses(void)
     ossc_bc_settings b;
     ossc_error err;
     const char *bad = NULL;
-    clear_env();
-    setenv("OSSC_BROADCAST_SECRET_FILE", secret_path, 1);
-    setenv("OSSC_BROADCAST_REDIS", "redis://[fd00::1]:6390/0", 1);
+    only_redis_env("redis://[fd00::1]:6390/0");
     setenv("OSSC_BROADCAST_ADVERTISE", "[fd00::5]:7171", 1);
     setenv("OSSC_BROADCAST_LISTEN", "[::]:7171", 1);
     CHECK(ossc_bc_settings_load(&b, NULL, &bad, &err) == 0 && b.enabled);
