@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include "config.h"
 #include "cred.h"
+#include "etag.h"
 #include "ossc.h"
 #include "sign.h"
 #include "uri.h"
@@ -87,8 +88,9 @@ struct ossc_req {
     bool has_peer_arrived;              /* the reply carried OSSC-Arrived (a chunk */
     uint64_t peer_arrived;              /* server's 503, broadcast/server.h): its value */
     int64_t mtime;
-    char etag[72];                      /* of the latest reply (empty: it sent none) */
-    char first_etag[72];                /* of this request's first 2xx reply with a
+    char etag[OSSC_ETAG_MAX];           /* of the latest reply (empty: it sent none, or
+                                           one too long to keep whole) */
+    char first_etag[OSSC_ETAG_MAX];     /* of this request's first 2xx reply with a
                                            body sink, kept across its attempts: a
                                            resumed reply with another is "changed" */
     bool changed;                       /* ... and one was: the object was replaced
@@ -151,23 +153,6 @@ void ossc_http_count_arrivals(ossc_http *h, atomic_ullong *arrived);
  * http.adaptive the size adapt.c chooses from what this engine's transfers
  * measured (never below http.partSize; exactly it when the user set it). */
 uint64_t ossc_http_part_for(ossc_http *h, uint64_t len);
-
-/* Whether two ETags, quoted or not, name one version: a weak "W/" prefix,
- * which a proxy may add, and letter case are not told apart (OSS's are hex
- * digests). */
-static inline bool ossc_etag_same(const char *a, const char *b)
-{
-    if (strncmp(a, "W/", 2) == 0)
-        a += 2;
-    if (strncmp(b, "W/", 2) == 0)
-        b += 2;
-    a += *a == '"';
-    b += *b == '"';
-    size_t na = strlen(a), nb = strlen(b);
-    na -= na && a[na - 1] == '"';
-    nb -= nb && b[nb - 1] == '"';
-    return na == nb && strncasecmp(a, b, na) == 0;
-}
 
 /* The request's body goes to the caller (a buffer or a file), not r->resp. */
 static inline bool ossc_req_has_sink(const ossc_req *r)

@@ -298,7 +298,7 @@ size_t ossc_reply_on_header(char *line, size_t size, size_t nmemb, void *userp)
             n -= 2;
         }
         if (n >= sizeof(r->etag))
-            n = sizeof(r->etag) - 1;
+            n = 0; /* too long to keep whole: unknown, never a cut (http.h) */
         memcpy(r->etag, v, n);
         r->etag[n] = '\0';
     } else if (header_is(line, len, "x-oss-hash-crc64ecma")) {

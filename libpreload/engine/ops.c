@@ -115,8 +115,8 @@ struct ossc_future {
     size_t map_len;
     int waited;
     int crc_retried;
-    char pin[72];       /* the version asked for (If-Match), "" for any */
-    char etag[72];      /* the version the bytes are of, once settled ("" unknown) */
+    char pin[OSSC_ETAG_MAX];  /* the version asked for (If-Match), "" for any */
+    char etag[OSSC_ETAG_MAX]; /* the version the bytes are of, once settled ("" unknown) */
     uint64_t crc;       /* of the bytes read, once settled */
     int64_t result;
     ossc_error err;
@@ -202,34 +202,6 @@ static char *map_file_range(ossc_future *f, int fd, uint64_t fd_off, uint64_t le
     return (char *)m + (fd_off - start);
 }
 
-/* The opaque part of etag into out (cap bytes): without a weak "W/"
- * prefix (a proxy's; the object's own ETag is strong, so If-Match names it
- * strong) and without its quotes.  Returns false when the rest cannot be
- * sent in If-Match: empty, too long for out, or holding anything that
- * could end the header or the quoted string (a space, quote, backslash,
- * control character) -- a caller's string never reaches the wire
- * unchecked. */
-static bool etag_opaque(const char *etag, char *out, size_t cap)
-{
-    if (strncmp(etag, "W/", 2) == 0)
-        etag += 2;
-    size_t n = strlen(etag);
-    if (n >= 2 && etag[0] == '"' && etag[n - 1] == '"') {
-        etag++;
-        n -= 2;
-    }
-    if (n == 0 || n >= cap)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)etag[i];
-        if (ch < 0x21 || ch == 0x7f || ch == '"' || ch == '\\')
-            return false;
-    }
-    memcpy(out, etag, n);
-    out[n] = '\0';
-    return true;
-}
-
 /* Every asynchronous GET: into dst, or (dst NULL) into fd at fd_off; of
  * the version etag names only (sent as If-Match), or of any (NULL, ""). */
 static ossc_future *get_async(ossc_client *c, const char *bucket, const char *key,
@@ -239,11 +211,11 @@ static ossc_future *get_async(ossc_client *c, const char *bucket, const char *ke
     ossc_error_clear(err);
     if (check_one_object("GET", bucket, key, err) < 0)
         return NULL;
-    char pin[70] = "";
-    if (etag && etag[0] && !etag_opaque(etag, pin, sizeof(pin))) {
-        ossc_error_set(err, EINVAL, "GET oss://%s/%s: \"%.80s\" is not an ETag (at most 69 "
+    char pin[OSSC_ETAG_MAX] = "";
+    if (etag && etag[0] && !ossc_etag_opaque(etag, pin, sizeof(pin))) {
+        ossc_error_set(err, EINVAL, "GET oss://%s/%s: \"%.80s\" is not an ETag (at most %d "
                        "printable characters, quoted or not, no space, backslash or other "
-                       "quote)", bucket, key, etag);
+                       "quote)", bucket, key, etag, OSSC_ETAG_MAX - 1);
         return NULL;
     }
     if (len > 0 && !dst && fd < 0) {
@@ -387,7 +359,7 @@ static int changed(ossc_future *f, const ossc_req *r, const char *what)
         return 1;
     }
     f->result = ossc_error_set(&f->err, ESTALE, "GET oss://%s/%s: the object was replaced: "
-                               "this read is of the version with ETag \"%.70s\" (%s)",
+                               "this read is of the version with ETag \"%.128s\" (%s)",
                                r->bucket, r->key, f->pin, what);
     return 0;
 }
@@ -456,7 +428,7 @@ static int settle(ossc_future *f)
         }
     }
     f->result = (int64_t)total;
-    if (!etag || !etag_opaque(etag, f->etag, sizeof(f->etag)))
+    if (!etag || !ossc_etag_opaque(etag, f->etag, sizeof(f->etag)))
         f->etag[0] = '\0'; /* none, or none that could be asked for again */
     uint64_t crc = 0;
     for (size_t i = 0; i < f->nparts && f->parts[i]->received; i++)

@@ -21,7 +21,7 @@ typedef struct part_rec {
     char *buf;
     size_t len;
     uint64_t crc;
-    char etag[72];
+    char etag[OSSC_ETAG_MAX];
     int done;
 } part_rec;
 

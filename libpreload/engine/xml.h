@@ -4,6 +4,7 @@
 #define OSSC_XML_H
 
 #include <stddef.h>
+#include "etag.h"
 #include "ossc.h"
 
 /* <Error><Code/><Message/><RequestId/>...</Error> -> err->oss_code,
@@ -86,7 +87,7 @@ int ossc_xml_parse_bucket_names(const char *body, size_t len, char *out, size_t 
  * </Part>...</CompleteMultipartUpload>; *out is malloc'd, caller frees. */
 typedef struct ossc_part_etag {
     int part_number;
-    char etag[72];
+    char etag[OSSC_ETAG_MAX];
 } ossc_part_etag;
 int ossc_xml_build_complete(const ossc_part_etag *parts, size_t n, char **out, size_t *out_len,
                             ossc_error *err);

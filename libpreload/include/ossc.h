@@ -135,7 +135,7 @@ OSSC_API ossc_future *ossc_get_async_fd(ossc_client *c, const char *bucket, cons
  * reader that assembles an object from several reads (a file handle, a
  * cache of chunks) keeps every byte of one version.  NULL or "": any
  * version (the plain functions).  An etag that cannot be sent as a header
- * (over 69 characters, a space, a quote inside, a backslash or a control
+ * (over 127 characters, a space, a quote inside, a backslash or a control
  * character) is EINVAL. */
 OSSC_API ossc_future *ossc_get_async_version(ossc_client *c, const char *bucket,
                                              const char *key, const char *etag,

@@ -63,8 +63,9 @@ struct shm_file {
     atomic_uint mismatches;
     atomic_uint oss_only;   /* bytes from a peer failed the check: from OSS only */
     uint32_t pad;
-    char etag[72];          /* the version (HEAD's ETag) every chunk is fetched from,
-                               "" when the store sent none */
+    char etag[OSSC_ETAG_MAX]; /* the version (HEAD's ETag, opaque part) every chunk is
+                                 fetched from; "" when the store sent none it can be
+                                 asked for by (then chunks are not pinned) */
 };
 
 /* This process's view of the cache (one per process). */

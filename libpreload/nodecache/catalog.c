@@ -48,7 +48,11 @@ static int engine_describe(void *ctx, const ossc_preload_settings *s, const ossc
     out->size = info.size;
     out->crc = info.crc64;
     out->has_crc = info.has_crc64 != 0;
-    snprintf(out->etag, sizeof(out->etag), "%s", info.etag ? info.etag : "");
+    /* The version chunks are pinned to, as If-Match takes it; one that
+     * cannot be sent (or none) pins nothing rather than failing every
+     * chunk (the CRC still checks the file where the store sends one). */
+    if (!info.etag || !ossc_etag_opaque(info.etag, out->etag, sizeof(out->etag)))
+        out->etag[0] = '\0';
     ossc_object_info_clear(&info);
     return 0;
 }

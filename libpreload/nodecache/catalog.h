@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "etag.h"
 #include "nodecache.h"
 
 /* A large file's object as it is now: its size, the CRC-64/ECMA of its
@@ -23,7 +24,7 @@ typedef struct ossc_large_version {
     uint64_t size;
     uint64_t crc;
     bool has_crc;
-    char etag[72];
+    char etag[OSSC_ETAG_MAX];
 } ossc_large_version;
 
 typedef struct ossc_catalog {

@@ -6,7 +6,8 @@
 
 #include "check.h"
 #include "config.h"
-#include "http.h" /* ossc_etag_same */
+#include "etag.h" /* ossc_etag_same, ossc_etag_opaque */
+#include "http.h"
 #include "retry.h"
 
 static ossc_config cfg;
@@ -187,6 +188,24 @@ static void etag_versions(void)
     CHECK(!ossc_etag_same("5B3C1A2E", "5B3C1A2E-2"));
     CHECK(!ossc_etag_same("W/", "5B"));
     CHECK(ossc_etag_same("", ""));
+
+    /* What If-Match sends: the opaque part, checked (etag.h). */
+    char out[OSSC_ETAG_MAX];
+    CHECK(ossc_etag_opaque("W/\"5B3C-2\"", out, sizeof out));
+    CHECK(strcmp(out, "5B3C-2") == 0);
+    CHECK(ossc_etag_opaque("5B3C", out, sizeof out) && strcmp(out, "5B3C") == 0);
+    CHECK(ossc_etag_opaque("caf\xc3\xa9", out, sizeof out)); /* obs-text is allowed */
+    const char *refused[] = {"", "\"\"", "W/", "a b", "a\"b", "a\\b", "a\r\nX-Evil: 1",
+                             "a\tb", "a\x7f"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++)
+        CHECK(!ossc_etag_opaque(refused[i], out, sizeof out));
+    char longest[OSSC_ETAG_MAX + 1];
+    memset(longest, 'A', OSSC_ETAG_MAX - 1);
+    longest[OSSC_ETAG_MAX - 1] = '\0'; /* 127: fits */
+    CHECK(ossc_etag_opaque(longest, out, sizeof out) && strlen(out) == OSSC_ETAG_MAX - 1);
+    longest[OSSC_ETAG_MAX - 1] = 'A';
+    longest[OSSC_ETAG_MAX] = '\0'; /* 128: does not */
+    CHECK(!ossc_etag_opaque(longest, out, sizeof out));
 }
 
 int main(void)

@@ -17,7 +17,9 @@ POST     /_emulator/buckets               ``{"name": b}`` create (idempotent)
 DELETE   /_emulator/buckets/<b>           delete bucket with all its objects/uploads
 PUT      /_emulator/objects/<b>/<key>     raw body -> object (unsigned upload helper;
                                           header ``X-Emulator-No-Crc64: 1``: replies
-                                          about it carry no x-oss-hash-crc64ecma)
+                                          about it carry no x-oss-hash-crc64ecma;
+                                          ``X-Emulator-Etag: v``: its ETag is v, as
+                                          other stores write theirs)
 POST     /_emulator/sparse                ``{"bucket","key","size","markers"=true}``
                                           -> zero-filled sparse object
 POST     /_emulator/reset                 delete every bucket, fault and counter
@@ -123,9 +125,10 @@ class AdminApi:
             payload = receive_body(req)
             from .metadata import metadata_from_headers
             no_crc = (req.header("x-emulator-no-crc64") or "").strip() == "1"
-            app.store.install_object(bucket, key, payload.buffer, payload.size, payload.md5, payload.crc64,
+            etag = req.header("x-emulator-etag") or payload.md5
+            app.store.install_object(bucket, key, payload.buffer, payload.size, etag, payload.crc64,
                                      metadata_from_headers(req.headers), crc_header=not no_crc)
-            return _json(200, {"etag": payload.md5, "crc64": str(payload.crc64), "size": payload.size})
+            return _json(200, {"etag": etag, "crc64": str(payload.crc64), "size": payload.size})
         if route == "/sparse" and method == "POST":
             data = _read_json(environ)
             key = create_sparse_object(app.store, data["bucket"], data["key"], int(data["size"]),

@@ -93,13 +93,17 @@ class AdminClient:
         """Delete ``name`` together with all its objects and uploads."""
         self._call("DELETE", "/buckets/" + quote(name, safe=""))
 
-    def put_object(self, bucket, key, data, content_type=None, crc64_header=True):
+    def put_object(self, bucket, key, data, content_type=None, crc64_header=True, etag=None):
         """Store ``data`` (bytes) without signing; returns {etag, crc64, size}.
         ``crc64_header=False``: replies about the object carry no
-        ``x-oss-hash-crc64ecma`` (an object a client cannot check)."""
+        ``x-oss-hash-crc64ecma`` (an object a client cannot check);
+        ``etag``: the object's ETag (latin-1 text, without quotes) instead
+        of the MD5, as other S3-compatible stores write theirs."""
         headers = {"Content-Type": content_type} if content_type else {}
         if not crc64_header:
             headers["X-Emulator-No-Crc64"] = "1"
+        if etag is not None:
+            headers["X-Emulator-Etag"] = etag
         return self._call("PUT", "/objects/%s/%s" % (quote(bucket, safe=""), quote(key, safe="")),
                           raw_body=bytes(data), headers=headers)
 

@@ -73,7 +73,7 @@ class RangeGet:
         self.fetched: Optional[Fetched] = None
         err = new_error()
         etag = name.version.etag
-        pin = etag.encode("ascii", "replace") if etag else ffi.NULL
+        pin = etag.encode("latin-1") if etag else ffi.NULL  # the bytes the server sent
         self._future = check_ptr(lib.ossc_get_async_version(name.client._get_native(),
                                                             name.bucket_b, name.key_b, pin,
                                                             offset, length, dst, err),
@@ -95,7 +95,7 @@ class RangeGet:
         try:
             if n >= 0:
                 self.fetched = Fetched(future, self.offset, n)
-                version = ffi.string(lib.ossc_future_etag(future)).decode("ascii", "replace")
+                version = ffi.string(lib.ossc_future_etag(future)).decode("latin-1")
         finally:
             lib.ossc_future_free(future)
         check(n, err, self.name.uri)

@@ -318,7 +318,7 @@ def busy_jiffies() -> tuple[int, int]:
 # SHM_FILE bytes (size at 2048, first_chunk at 2056, nchunks at 2064), then
 # per chunk a 64-bit CRC, and the 32-bit chunk states (READY = 2), then four
 # more 32-bit arrays.
-STATE_VERSION, SHM_FILE, READY = 8, 2200, 2
+STATE_VERSION, SHM_FILE, READY = 8, 2256, 2
 PER_CHUNK = 8 + 5 * 4
 
 
