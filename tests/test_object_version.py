@@ -10,6 +10,7 @@ too: ossc_get_async_version, ossc_future_etag."""
 
 import errno
 import os
+import time
 
 import pytest
 
@@ -156,3 +157,37 @@ def test_etag_too_long_to_keep_reads_normally(client, emu, bucket):
         assert f.read(1000) == data[size - 4096:size - 3096]
     n, err, version, got = _get(client, bucket, "t", None, size)
     assert n == size and got == data and version == ""
+
+
+def test_dataset_item_of_unknown_size_is_one_version(client, emu, bucket):
+    """A dataset item read with no size known: a guess-sized GET first and,
+    when it comes back full, the rest.  The size comes from that GET's own
+    reply (no HEAD, which could see a replacement and cut the first
+    version's bytes to the second's size), and the rest is pinned to its
+    version: replaced in between, the item fails with ESTALE."""
+    from ossconnector.datasets._prefetch import Fetch
+
+    data = os.urandom(3 * MiB + 5)
+    emu.put_object(bucket, "item", data)
+    emu.reset_stats()
+    assert Fetch(client, bucket, "item", guess=MiB).result() == data
+    stats = emu.object_stats(bucket, "item")
+    assert stats.get("HEAD", 0) == 0 and stats.get("GET", 0) >= 2, stats
+
+    # Replaced by a smaller object once the guess GET has landed (done():
+    # the event): the rest is refused, not the first MiB cut to 800 bytes.
+    fetch = Fetch(client, bucket, "item", guess=MiB)
+    wait_until(fetch.done)
+    emu.put_object(bucket, "item", os.urandom(800))
+    with pytest.raises(OssError) as e:
+        fetch.result()
+    assert e.value.errno == errno.ESTALE, e.value
+
+
+def wait_until(ready, timeout=120):
+    """Polls ready() (an event the code under test sets), failing after
+    timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert time.monotonic() < deadline, f"{ready} never became true"
+        time.sleep(0.01)

@@ -107,16 +107,21 @@ class Fetch:
         out, self._out = self._out, None
         n = get.wait()
         if not self.known and n == self.length:
-            data = self._read_rest(out)
+            data = self._read_rest(out, get.fetched.object_size)
         else:
             data = out if n == self.length else out[:n]
         self._data = data
         self.nbytes = len(data)
         return data
 
-    def _read_rest(self, head: bytes) -> bytes:
-        """The guess buffer came back full: learn the size, fetch the rest."""
-        size = self.client.stat(self.uri).size - self.offset
+    def _read_rest(self, head: bytes, object_size: Optional[int]) -> bytes:
+        """The guess buffer came back full: the size is the one the head's
+        own reply named (the version the head is of: a HEAD now could see a
+        replacement and cut the head to its size), else a HEAD's; then the
+        rest, pinned to the head's version."""
+        if object_size is None:
+            object_size = self.client.stat(self.uri).size
+        size = object_size - self.offset
         if size <= self.length:
             return head[:size]
         out, ptr = _fresh_bytes(size)
