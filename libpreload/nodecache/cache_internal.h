@@ -64,8 +64,8 @@ struct shm_file {
     atomic_uint oss_only;   /* bytes from a peer failed the check: from OSS only */
     uint32_t pad;
     char etag[OSSC_ETAG_MAX]; /* the version (HEAD's ETag, opaque part) every chunk is
-                                 fetched from; "" when the store sent none it can be
-                                 asked for by (then chunks are not pinned) */
+                                 fetched from; "" when the store sent none, or one
+                                 If-Match cannot carry (then chunks are not pinned) */
 };
 
 /* This process's view of the cache (one per process). */
