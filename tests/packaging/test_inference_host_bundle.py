@@ -14,8 +14,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
-
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUNDLE_DIR = os.path.join(ROOT, "scripts", "bench", "inference_host")
 
 
