@@ -115,6 +115,36 @@ def test_delay(emu, obj, bucket):
     assert time.monotonic() - start >= 0.4
 
 
+def _wait_held(emu, n, timeout=60):
+    deadline = time.monotonic() + timeout
+    while emu.faults.held() != n:
+        assert time.monotonic() < deadline, f"held {emu.faults.held()}, waited for {n}"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("let_go", ["release", "clear"])
+def test_hold_keeps_a_request_until_released(emu, obj, let_go):
+    """A held GET waits (held() says so) until release() or clear(), then is
+    served in full; nothing is held afterwards."""
+    import threading
+
+    bucket_name, key = obj
+    emu.faults.hold(key=key, method="GET")
+    got = []
+    t = threading.Thread(target=lambda: got.append(get_raw(emu, bucket_name, key)))
+    t.start()
+    try:
+        _wait_held(emu, 1)
+        assert t.is_alive() and not got  # still waiting at the server
+        assert emu.faults.list() == []   # the fault was taken
+    finally:
+        getattr(emu.faults, let_go)()
+        t.join(timeout=60)
+    head, body, _ = got[0]
+    assert parse_head(head)[0] == 200 and body == DATA
+    _wait_held(emu, 0)
+
+
 def test_fail_part_and_complete(emu, bucket):
     part = os.urandom(100 * 1024)
     upload_id = bucket.init_multipart_upload("mpf").upload_id

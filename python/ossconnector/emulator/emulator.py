@@ -85,6 +85,7 @@ class Emulator(AdminClient):
     def stop(self):
         if self.server is None:
             return
+        self.app.faults.release()  # requests a hold fault keeps: let them finish now
         self.server.stop()
         self._thread.join(timeout=10)
         self.server = None
