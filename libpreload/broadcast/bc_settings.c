@@ -161,24 +161,29 @@ static int int_setting(const bc_source *src, const char *var, const char *member
     return 0;
 }
 
-/* host:port or [v6]:port with a port 0..65535 and a non-empty host. */
-static bool valid_hostport(const char *v)
-{
-    char host[128];
-    int port;
-    return strlen(v) < 128 && bc_hostport_split(v, host, sizeof(host), &port) == 0;
-}
-
+/* An address setting: host:port or [v6]:port (hostport.h), the port at
+ * least min_port (the advertised one cannot be 0: other nodes connect to
+ * it; a listen port 0 picks a free one). */
 static int hostport_setting(const bc_source *src, const char *var, const char *member,
-                            bc_value *v)
+                            int min_port, bc_value *v)
 {
     if (string_setting(src, var, member, 128, v) < 0)
         return -1;
-    if (v->text && !valid_hostport(v->text))
+    char host[128];
+    int port = 0;
+    if (!v->text)
+        return 0;
+    if (strlen(v->text) >= sizeof(host) ||
+        bc_hostport_split(v->text, host, sizeof(host), &port) < 0)
         return v->json ? fail(src, v, " ('%s') must be host:port ([address]:port for IPv6)",
                               v->text)
                        : fail(src, v, "='%s' must be host:port ([address]:port for IPv6)",
                               v->text);
+    if (port < min_port)
+        return v->json ? fail(src, v, " ('%s'): the port must be from %d to 65535", v->text,
+                              min_port)
+                       : fail(src, v, "='%s': the port must be from %d to 65535", v->text,
+                              min_port);
     return 0;
 }
 
@@ -342,8 +347,8 @@ static int load(ossc_bc_settings *b, const bc_source *src)
                     60000, &b->connect_timeout_ms) < 0)
         goto err;
 
-    if (hostport_setting(src, "OSSC_BROADCAST_ADVERTISE", "advertise", &adv_v) < 0 ||
-        hostport_setting(src, "OSSC_BROADCAST_LISTEN", "listen", &lis_v) < 0)
+    if (hostport_setting(src, "OSSC_BROADCAST_ADVERTISE", "advertise", 1, &adv_v) < 0 ||
+        hostport_setting(src, "OSSC_BROADCAST_LISTEN", "listen", 0, &lis_v) < 0)
         goto err;
     if (adv_v.text) {
         snprintf(b->advertise, sizeof(b->advertise), "%s", adv_v.text);

@@ -1,6 +1,7 @@
 /* hostport.c - "host:port" and "[v6]:port" (hostport.h). */
 #include "hostport.h"
 
+#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +25,7 @@ int bc_hostport_split(const char *s, char *host, size_t cap, int *port)
         h_end = colon;
     }
     size_t n = (size_t)(h_end - h);
-    if (n == 0 || n >= cap)
+    if (n == 0 || n >= cap || (s[0] != '[' && (memchr(h, '[', n) || memchr(h, ']', n))))
         return -1;
     const char *p = colon + 1;
     long v = 0;
@@ -39,6 +40,12 @@ int bc_hostport_split(const char *s, char *host, size_t cap, int *port)
         return -1;
     memcpy(host, h, n);
     host[n] = '\0';
+    /* Brackets hold an IPv6 address and nothing else: no name, no IPv4,
+     * no zone ("%eth0" names an interface of one machine only; the
+     * engine's peer clients refuse all three). */
+    unsigned char a6[16];
+    if (s[0] == '[' && inet_pton(AF_INET6, host, a6) != 1)
+        return -1;
     *port = (int)v;
     return 0;
 }

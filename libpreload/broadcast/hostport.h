@@ -8,9 +8,11 @@
 
 /* Splits s into host (without brackets; NUL-terminated in host[cap]) and a
  * port in 0..65535.  -1 when s is not host:port: no port or a port that is
- * not a decimal number in range, an empty host, a host with ':' outside
- * brackets (an IPv6 address must be bracketed: "::1:7070" is ambiguous),
- * text between ']' and ':', or a host that does not fit. */
+ * not a decimal number in range, an empty host, a host with ':', '[' or ']'
+ * outside brackets (an IPv6 address must be bracketed: "::1:7070" is
+ * ambiguous), brackets around anything but an IPv6 address (a name, IPv4,
+ * or a zone id such as "%eth0"), text between ']' and ':', or a host that
+ * does not fit. */
 int bc_hostport_split(const char *s, char *host, size_t cap, int *port);
 
 /* Writes host and port as an address into out[cap]: brackets around a

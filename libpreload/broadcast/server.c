@@ -65,7 +65,8 @@ static void enter(const bc_server *s)
         s->view.thread_enter(s->view.ctx);
 }
 
-/* "a.b.c.d:port" of the connection's peer, "?" when MHD does not say. */
+/* "a.b.c.d:port" or "[v6]:port" of the connection's peer, as the registry
+ * spells addresses; "?:0" when MHD does not say. */
 static void peer_name(struct MHD_Connection *conn, char *out, size_t cap)
 {
     const union MHD_ConnectionInfo *ci =
@@ -84,7 +85,8 @@ static void peer_name(struct MHD_Connection *conn, char *out, size_t cap)
             port = ntohs(in6->sin6_port);
         }
     }
-    snprintf(out, cap, "%s:%d", host, port);
+    if (bc_hostport_join(host, port, out, cap) < 0 && cap)
+        out[0] = '\0';
 }
 
 /* A reply with a short static text body and, when given, one more header. */
@@ -310,9 +312,10 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     OSSC_INFO("chunk server (libmicrohttpd): %s", msg);
 }
 
-/* A listening TCP socket on o->listen ("host:port", or "[v6]:port": an
- * IPv6 socket bound to that address only), bound here so a failure names
- * its errno; -1 with err naming the address. */
+/* A listening TCP socket on o->listen: "host:port" (an IPv4 address, or a
+ * name resolved to IPv4, as always) or "[v6]:port" (an IPv6 socket bound to
+ * that address only), bound here so a failure names its errno; -1 with err
+ * naming the address. */
 static int listen_on(const char *listen_addr, int *port, ossc_error *err)
 {
     char host[256], ps[8];
@@ -321,8 +324,8 @@ static int listen_on(const char *listen_addr, int *port, ossc_error *err)
         return ossc_error_set(err, EINVAL, "chunk server: listen address '%s' is not host:port "
                               "([address]:port for IPv6)", listen_addr ? listen_addr : "");
     snprintf(ps, sizeof ps, "%d", want);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {.ai_family = listen_addr[0] == '[' ? AF_INET6 : AF_INET,
+                             .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     int gai = getaddrinfo(host, ps, &hints, &ai);
     if (gai != 0)

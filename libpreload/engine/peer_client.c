@@ -49,10 +49,20 @@ static void peer_config(const ossc_peer_options *o, ossc_config *cfg)
     cfg->http.sign_version = OSSC_SIGN_PEER;
 }
 
-/* True when host is a numeric IPv4/IPv6 address of this host: a socket
- * binds to it (port 0, closed at once; nothing is sent).  Cost: one
- * socket per peer client. */
-static bool local_address(const char *host)
+/* The address family a connection to addr ("host:port", "[v6]:port")
+ * will use as far as the text says: AF_INET6 for a bracketed address,
+ * AF_INET otherwise (an IPv4 address, or a name: broadcasting resolves
+ * names to IPv4). */
+static int peer_family(const char *addr)
+{
+    return addr[0] == '[' ? AF_INET6 : AF_INET;
+}
+
+/* True when host is a numeric address of this host of family `family`: a
+ * socket binds to it (port 0, closed at once; nothing is sent).  An
+ * address of the other family is never used as the source (a connection
+ * from IPv6 to IPv4 cannot be made).  Cost: one socket per peer client. */
+static bool local_address(const char *host, int family)
 {
     struct sockaddr_storage ss = {0};
     socklen_t len = 0;
@@ -67,6 +77,8 @@ static bool local_address(const char *host)
     } else {
         return false;
     }
+    if (ss.ss_family != family)
+        return false;
     int s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     bool ok = s >= 0 && bind(s, (struct sockaddr *)&ss, len) == 0;
     if (s >= 0)
@@ -109,11 +121,11 @@ ossc_client *ossc_peer_client_new(const ossc_peer_options *o, ossc_error *err)
     c->target.peer_secret = c->peer_secret;
     c->target.peer_secret_len = c->peer_secret_len;
     if (o->bind_host && o->bind_host[0] && strlen(o->bind_host) < sizeof(c->target.bind_host)) {
-        if (local_address(o->bind_host))
+        if (local_address(o->bind_host, peer_family(o->addr)))
             snprintf(c->target.bind_host, sizeof(c->target.bind_host), "%s", o->bind_host);
         else
-            OSSC_DEBUG("peer client for %s: %s is not a local address: not bound to it",
-                       o->addr, o->bind_host);
+            OSSC_DEBUG("peer client for %s: %s is not a local address of the peer's family: "
+                       "not bound to it", o->addr, o->bind_host);
     }
 
     int transfers = o->concurrency > 0 ? o->concurrency : PEER_CONCURRENCY;

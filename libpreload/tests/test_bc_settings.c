@@ -273,13 +273,14 @@ static void test_hostport(void)
     CHECK(bc_hostport_split("10.0.0.5:7070", host, sizeof host, &port) == 0);
     CHECK_STR(host, "10.0.0.5");
     CHECK(port == 7070);
-    CHECK(bc_hostport_split("[fe80::1%eth0]:0", host, sizeof host, &port) == 0);
-    CHECK_STR(host, "fe80::1%eth0");
+    CHECK(bc_hostport_split("[fe80::1]:0", host, sizeof host, &port) == 0);
+    CHECK_STR(host, "fe80::1");
     CHECK(port == 0);
     CHECK(bc_hostport_split("node-1.example:65535", host, sizeof host, &port) == 0);
     const char *bad[] = {"", ":7070", "host", "host:", "host:65536", "host:-1", "host:7o70",
                          "::1:7070", "[::1]", "[::1]7070", "[::1]:", "[]:7070", "[::1:7070",
-                         "host:123456", "a:b:1"};
+                         "host:123456", "a:b:1", "[fe80::1%eth0]:7070", "[node-1]:7070",
+                         "[10.0.0.5]:7070", "host]:1", "a[b:1"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
         CHECK(bc_hostport_split(bad[i], host, sizeof host, &port) == -1);
     CHECK(bc_hostport_split("averyveryverylonghostname:1", host, 8, &port) == -1);
@@ -330,6 +331,11 @@ static void test_bad_values(void)
     snprintf(cfg, sizeof cfg, "{%s, \"advertise\": \"::1:7070\"}", ok);
     expect_bad(cfg, "broadcast.advertise",
                " ('::1:7070') must be host:port ([address]:port for IPv6)");
+    snprintf(cfg, sizeof cfg, "{%s, \"advertise\": \"10.0.0.5:0\"}", ok);
+    expect_bad(cfg, "broadcast.advertise", " ('10.0.0.5:0'): the port must be from 1 to 65535");
+    snprintf(cfg, sizeof cfg, "{%s, \"advertise\": \"[fe80::1%%eth0]:7070\"}", ok);
+    expect_bad(cfg, "broadcast.advertise",
+               " ('[fe80::1%eth0]:7070') must be host:port ([address]:port for IPv6)");
     snprintf(cfg, sizeof cfg, "{%s, \"listen\": \"[::1]7070\"}", ok);
     expect_bad(cfg, "broadcast.listen",
                " ('[::1]7070') must be host:port ([address]:port for IPv6)");

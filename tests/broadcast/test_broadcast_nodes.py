@@ -281,3 +281,16 @@ def test_two_nodes_over_ipv6(emu, model, redis_factory):
         assert len(receivers) == 1, c.describe()
     finally:
         c.close()
+
+
+def test_ipv4_and_ipv6_nodes_in_one_chain(cluster, model):
+    """A dual-stack cluster: one node advertises IPv4, the other IPv6 (a
+    peer client binds its own address as the source only towards a peer of
+    the same family); whichever is upstream, the other receives from it."""
+    if not have_ipv6_loopback():
+        pytest.skip("no IPv6 loopback (::1) on this machine")
+    nodes = [cluster.node(host="127.0.0.2").start(), cluster.node(host="::1").start()]
+    finish_all(cluster, nodes)
+    assert oss_ratio(cluster, model) <= 1.05, cluster.describe()
+    receivers = [n for n in nodes if " receives from " in n.log()]
+    assert len(receivers) == 1, cluster.describe()

@@ -269,6 +269,10 @@ def test_doctor_ipv6(redis_factory, doctor, monkeypatch):
     assert doctor_lines(out)["advertise"][0] == "FAIL" and "not host:port" in out
     assert (f"OSSC_BROADCAST_ADVERTISE='::1:{port}' must be host:port ([address]:port for "
             "IPv6)") in out
+    # a zone id names an interface of one machine: refused by both
+    monkeypatch.setenv("OSSC_BROADCAST_ADVERTISE", f"[fe80::1%lo]:{port}")
+    code, out, _ = doctor()
+    assert code == 1 and doctor_lines(out)["advertise"][0] == "FAIL", out
 
 
 def test_redis_fixture_restart(redis_server):

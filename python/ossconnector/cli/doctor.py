@@ -426,12 +426,19 @@ def _check_broadcast(rep: _Report, args, lib_ok: bool) -> None:
 
 
 def _split_host_port(text: str) -> Tuple[str, int]:
-    """host:port, or [IPv6 address]:port (as the library reads them: an
-    unbracketed IPv6 address is refused there too)."""
+    """host:port, or [IPv6 address]:port, as the library reads them
+    (libpreload/broadcast/hostport.c): an unbracketed IPv6 address, brackets
+    around anything but an IPv6 address (a zone id included), and a port
+    that is not 1-5 ASCII digits from 1 to 65535 are refused."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if (not sep or not host or not 0 < len(port) <= 5 or not port.isascii()
+            or not port.isdigit() or not 0 < int(port) < 65536):
         raise ValueError("not host:port")
-    if host.startswith("[") and host.endswith("]") and len(host) > 2:
+    if host.startswith("[") and host.endswith("]"):
+        try:
+            socket.inet_pton(socket.AF_INET6, host[1:-1])
+        except OSError:
+            raise ValueError("not host:port") from None
         return host[1:-1], int(port)
     if ":" in host or "[" in host or "]" in host:
         raise ValueError("not host:port")
@@ -451,7 +458,8 @@ def _check_bind(rep: _Report, name: str, value: str) -> None:
                  "others reach)")
         return
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family = socket.AF_INET6 if value.startswith("[") else socket.AF_INET  # as the library
+        infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
     except socket.gaierror as exc:
         rep.line("FAIL", "advertise", f"{name}={value}: {host} does not resolve "
                  f"({exc.strerror})", "use an IP address or a name this node resolves")
@@ -460,6 +468,8 @@ def _check_bind(rep: _Report, name: str, value: str) -> None:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:  # as the chunk server binds it: IPv6 only
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(addr)
     except OSError as exc:
         if exc.errno == _errno.EADDRINUSE:

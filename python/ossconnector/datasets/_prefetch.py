@@ -8,8 +8,10 @@ order, so the caller's transform runs while the next objects arrive.
 
 Sizes may be unknown (URI lists, manifests): such an object is read into a
 ``guess``-byte buffer (the power of two above the largest object seen so
-far); a short read gives its size at once, a full one is followed by a HEAD
-and a GET of the rest.
+far); a short read gives its size at once, a full one is followed by a GET
+of the rest, its size from the first GET's reply and of that reply's
+version (If-Match: a replacement in between fails the item with ESTALE).
+Only a server that names no size in the reply costs a HEAD.
 
 Integrity: a read of a whole object from offset 0 in one GET (known size,
 or a short guess read) is checked by the engine against the object's

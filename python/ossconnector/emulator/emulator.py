@@ -85,7 +85,7 @@ class Emulator(AdminClient):
     def stop(self):
         if self.server is None:
             return
-        self.app.faults.release()  # requests a hold fault keeps: let them finish now
+        self.app.faults.clear()  # releases held requests; no pending hold catches one more
         self.server.stop()
         self._thread.join(timeout=10)
         self.server = None
