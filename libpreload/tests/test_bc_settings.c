@@ -323,22 +323,30 @@ static void test_bad_values(void)
     expect_bad(cfg, "broadcast.stallSeconds", " must be an integer between 3 and 600");
     snprintf(cfg, sizeof cfg, "{%s, \"connectTimeoutMs\": true}", ok);
     expect_bad(cfg, "broadcast.connectTimeoutMs", " must be an integer between 50 and 60000");
-    snprintf(cfg, sizeof cfg, "{%s, \"advertise\": \"10.0.0.5\"}", ok);
-    expect_bad(cfg, "broadcast.advertise",
-               " ('10.0.0.5') must be host:port ([address]:port for IPv6)");
-    /* an IPv6 address must be bracketed: "::1:7070" could be ::1 port 7070
-     * or ::1:7070 with no port */
-    snprintf(cfg, sizeof cfg, "{%s, \"advertise\": \"::1:7070\"}", ok);
-    expect_bad(cfg, "broadcast.advertise",
-               " ('::1:7070') must be host:port ([address]:port for IPv6)");
-    snprintf(cfg, sizeof cfg, "{%s, \"advertise\": \"10.0.0.5:0\"}", ok);
-    expect_bad(cfg, "broadcast.advertise", " ('10.0.0.5:0'): the port must be from 1 to 65535");
-    snprintf(cfg, sizeof cfg, "{%s, \"advertise\": \"[fe80::1%%eth0]:7070\"}", ok);
-    expect_bad(cfg, "broadcast.advertise",
-               " ('[fe80::1%eth0]:7070') must be host:port ([address]:port for IPv6)");
-    snprintf(cfg, sizeof cfg, "{%s, \"listen\": \"[::1]7070\"}", ok);
-    expect_bad(cfg, "broadcast.listen",
-               " ('[::1]7070') must be host:port ([address]:port for IPv6)");
+    /* Addresses: an IPv6 one must be bracketed ("::1:7070" could be ::1
+     * port 7070 or ::1:7070 with no port), brackets hold an IPv6 address
+     * and nothing else (no zone id), and the advertised port is not 0. */
+    static const struct {
+        const char *member, *value;
+        bool port_zero;
+    } addresses[] = {
+        {"advertise", "10.0.0.5", false},
+        {"advertise", "::1:7070", false},
+        {"advertise", "[fe80::1%eth0]:7070", false},
+        {"listen", "[::1]7070", false},
+        {"advertise", "10.0.0.5:0", true},
+    };
+    for (size_t i = 0; i < sizeof addresses / sizeof *addresses; i++) {
+        char key[64], tail[160];
+        snprintf(cfg, sizeof cfg, "{%s, \"%s\": \"%s\"}", ok, addresses[i].member,
+                 addresses[i].value);
+        snprintf(key, sizeof key, "broadcast.%s", addresses[i].member);
+        snprintf(tail, sizeof tail,
+                 addresses[i].port_zero ? " ('%s'): the port must be from 1 to 65535"
+                                        : " ('%s') must be host:port ([address]:port for IPv6)",
+                 addresses[i].value);
+        expect_bad(cfg, key, tail);
+    }
     snprintf(cfg, sizeof cfg, "{%s, \"listen\": 7070}", ok);
     expect_bad(cfg, "broadcast.listen", " must be a non-empty string");
     snprintf(cfg, sizeof cfg, "{%s, \"secretFile\": \"\"}", ok);
