@@ -20,6 +20,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,10 +272,34 @@ static void secret_from_password(ossc_bc_settings *b, const char *password)
     EVP_MD_CTX_free(md);
 }
 
+/* A local address as others reach it, with port: "a.b.c.d:port", or
+ * "[v6]:port"; an IPv4-mapped IPv6 address (::ffff:a.b.c.d, a Redis URL
+ * that names one) as the IPv4 address it is.  -1 for a link-local IPv6
+ * address: without its zone (which names an interface of this machine
+ * only) no other node can reach it, so it is never advertised. */
+static int address_text(const struct sockaddr_storage *ss, int port, char *out, size_t cap)
+{
+    char ip[INET6_ADDRSTRLEN];
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+        if (!inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip)))
+            return -1;
+    } else {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        if (IN6_IS_ADDR_LINKLOCAL(a6))
+            return -1;
+        if (IN6_IS_ADDR_V4MAPPED(a6) ? !inet_ntop(AF_INET, &a6->s6_addr[12], ip, sizeof(ip))
+                                     : !inet_ntop(AF_INET6, a6, ip, sizeof(ip)))
+            return -1;
+    }
+    return bc_hostport_join(ip, port, out, cap);
+}
+
 /* The local address packets to host take (no packet is sent: a UDP
  * connect only picks the route), as an address with port: "a.b.c.d:port",
  * or "[v6]:port" when host has no IPv4 address that routes but an IPv6
- * one (an IPv6-only cluster); -1 when it has neither or no route.  A
+ * one (an IPv6-only cluster); -1 when it has neither, no route, or only a
+ * link-local one (address_text).  A
  * resolver that answers "try again" (EAI_AGAIN: a cluster's DNS
  * at a pod's start) is asked again every 50 ms for up to wait_ms, the
  * Redis connect timeout, so the start waits no longer than a Redis that
@@ -304,15 +329,9 @@ static int local_address_towards(const char *host, int port, int wait_ms, int ad
             int s = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
             struct sockaddr_storage me;
             socklen_t len = sizeof(me);
-            char ip[INET6_ADDRSTRLEN];
-            const void *addr = family == AF_INET
-                                   ? (const void *)&((struct sockaddr_in *)&me)->sin_addr
-                                   : (const void *)&((struct sockaddr_in6 *)&me)->sin6_addr;
             found = s >= 0 && connect(s, a->ai_addr, a->ai_addrlen) == 0 &&
                     getsockname(s, (struct sockaddr *)&me, &len) == 0 &&
-                    me.ss_family == family &&
-                    inet_ntop(family, addr, ip, sizeof(ip)) != NULL &&
-                    bc_hostport_join(ip, adv_port, out, cap) == 0;
+                    me.ss_family == family && address_text(&me, adv_port, out, cap) == 0;
             if (s >= 0)
                 close(s);
         }

@@ -258,6 +258,10 @@ static void test_ipv6_addresses(void)
         CHECK(ossc_bc_settings_load(&b, NULL, &bad, &err) == 0 && b.enabled);
         CHECK_STR(b.advertise, "[::1]:7070");
         CHECK_STR(b.listen, "[::1]:7070");
+        /* an IPv4-mapped address is the IPv4 address it maps */
+        setenv("OSSC_BROADCAST_REDIS", "redis://[::ffff:127.0.0.1]:6390/0", 1);
+        CHECK(ossc_bc_settings_load(&b, NULL, &bad, &err) == 0 && b.enabled);
+        CHECK_STR(b.advertise, "127.0.0.1:7070");
     } else {
         fprintf(stderr, "test_bc_settings: no IPv6 loopback here: default IPv6 address "
                         "not checked\n");
