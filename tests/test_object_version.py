@@ -79,6 +79,33 @@ def test_reader_replaced_mid_read_fails_with_estale(client, emu, bucket):
     assert f"oss://{bucket}/v" in str(e.value) and "replaced" in str(e.value)
 
 
+@pytest.mark.parametrize("if_match", [True, False], ids=["if-match", "compare-only"])
+def test_engine_pin_with_and_without_if_match(emu, bucket, cred_file, tmp_path, if_match):
+    """http.ifMatch false (for a proxy that rewrites ETags but forwards
+    If-Match unchanged): a pinned read sends no If-Match, and a replaced
+    object is still refused -- by comparing the reply's ETag (after the
+    bytes came) instead of the server's 412."""
+    from ossconnector import Client
+    from tests_helpers import write_config
+
+    old, new = os.urandom(300_000), os.urandom(300_000)
+    etag_old = emu.put_object(bucket, "m", old)["etag"].strip('"')
+    cfg = write_config(tmp_path, http={"ifMatch": if_match})
+    with Client(emu.endpoint, cred_path=cred_file, config_path=cfg) as c:
+        n, err, version, data = _get(c, bucket, "m", etag_old, len(old))
+        assert n == len(old) and data == old
+        emu.put_object(bucket, "m", new)
+        emu.reset_stats()
+        n, err, version, data = _get(c, bucket, "m", etag_old, len(old))
+    message = ffi.string(err.message).decode()
+    assert n == -1 and err.code == errno.ESTALE, message
+    sent = emu.object_stats(bucket, "m")["bytes_sent"]
+    if if_match:
+        assert "412 Precondition Failed" in message and sent == 0
+    else:
+        assert f'ETag "{etag_old}", then' in message and sent > 0, message
+
+
 def test_reader_not_replaced_reads_every_byte(client, emu, bucket):
     """The pin costs nothing when nothing changes: the same reads return
     the object's bytes, and a new reader after a replacement reads the new

@@ -47,6 +47,7 @@ void ossc_config_defaults(ossc_config *cfg)
     cfg->http.part_size = 8ull << 20;
     cfg->http.part_size_set = false;
     cfg->http.adaptive = true;
+    cfg->http.if_match = true;
     cfg->http.max_retries = 5;
     cfg->http.connect_timeout_ms = 5000;
     cfg->http.low_speed_timeout_s = 30;
@@ -96,6 +97,7 @@ static const struct key_def key_table[] = {
     /* OSS parts: 100 KiB minimum (except the last), 5 GiB maximum. */
     {"http.partSize", KEY_U64, OFF(http.part_size), 102400, 5368709120.0},
     {"http.adaptive", KEY_BOOL, OFF(http.adaptive), 0, 0},
+    {"http.ifMatch", KEY_BOOL, OFF(http.if_match), 0, 0},
     {"http.maxRetries", KEY_INT, OFF(http.max_retries), 0, 100},
     {"http.connectTimeoutMs", KEY_INT, OFF(http.connect_timeout_ms), 1, 600000},
     {"http.lowSpeedTimeoutSec", KEY_INT, OFF(http.low_speed_timeout_s), 1, 3600},

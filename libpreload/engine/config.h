@@ -50,6 +50,9 @@ typedef struct ossc_config {
         bool adaptive;            /* http.adaptive: part size and streams per read from
                                      measured throughput (adapt.h), true; OSSC_HTTP_ADAPTIVE
                                      (0 or 1) overrides it */
+        bool if_match;            /* http.ifMatch: a read pinned to a version sends it as
+                                     If-Match, true; false (a proxy that rewrites ETags but
+                                     forwards If-Match): replies' ETags are only compared */
         int max_retries;          /* http.maxRetries, 5 */
         int connect_timeout_ms;   /* http.connectTimeoutMs, 5000 */
         int low_speed_timeout_s;  /* http.lowSpeedTimeoutSec: abort a transfer stalled this long, 30 */

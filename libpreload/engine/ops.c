@@ -267,7 +267,9 @@ static ossc_future *get_async(ossc_client *c, const char *bucket, const char *ke
         if (!r)
             goto oom;
         f->parts[i] = r;
-        if (f->pin[0] && ossc_req_header(r, "If-Match", if_match) < 0)
+        /* http.ifMatch false: the pin is only compared with each reply's
+         * ETag (http_reply.c), after the server sent the bytes. */
+        if (f->pin[0] && c->cfg.http.if_match && ossc_req_header(r, "If-Match", if_match) < 0)
             goto oom;
         uint64_t poff = (uint64_t)i * ps;
         r->has_range = true;

@@ -255,6 +255,7 @@ static void check_defaults(const ossc_config *c)
     CHECK(c->http.part_size == 8u * 1024 * 1024);
     CHECK(c->http.part_size_set == false);
     CHECK(c->http.adaptive == true);
+    CHECK(c->http.if_match == true);
     CHECK(c->http.max_retries == 5);
     CHECK(c->http.connect_timeout_ms == 5000);
     CHECK(c->http.low_speed_timeout_s == 30);
@@ -494,6 +495,8 @@ static void test_adaptive(void)
     CHECK(ossc_config_load(p, &c, &e) == 0);
     CHECK(c.http.adaptive == false);
     CHECK(c.http.part_size_set == true); /* set, even to the default value */
+    const char *q = write_tmp("ifmatch.json", "{\"http\": {\"ifMatch\": false}}");
+    CHECK(ossc_config_load(q, &c, &e) == 0 && c.http.if_match == false);
     setenv(OSSC_ADAPTIVE_ENV, "1", 1);
     CHECK(ossc_config_load(p, &c, &e) == 0);
     CHECK(c.http.adaptive == true);
