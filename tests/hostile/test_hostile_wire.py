@@ -5,6 +5,7 @@ the engine talks HTTP(S) to."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -54,6 +55,28 @@ def wire(tmp_path):
     for server, client in made:
         client.close()
         server.close()
+
+
+# ------------------------------------------- a new version, If-Match ignored
+
+def test_server_ignoring_if_match_never_splices_versions(tmp_path):
+    """The object is replaced after a reader's first read and the server
+    ignores If-Match (and sends no CRC): a read beyond what read-ahead
+    fetched is refused by comparing the reply's ETag -- ESTALE naming the
+    object, never the other version's bytes."""
+    big = os.urandom(16 << 20)
+    with WireServer(big, "replaced", crc=False) as server:
+        c = _client(tmp_path, server.endpoint)
+        try:
+            with c.open(URI, size=len(big)) as r:
+                assert r.read(1000) == big[:1000]
+                server.replace()
+                r.seek(len(big) - 4096)
+                with pytest.raises(OssError) as e:
+                    r.read(1000)
+        finally:
+            c.close()
+    assert e.value.errno == errno.ESTALE and "obj.bin" in str(e.value), e.value
 
 
 # ---------------------------------------------------------- ignored Range

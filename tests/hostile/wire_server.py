@@ -19,7 +19,11 @@ honest size):
 ``negative_length`` 206 with ``Content-Length: -5``;
 ``slow_loris``     headers, then one body byte every ``trickle_s`` seconds;
 ``silent``         reads the request and never answers;
-``fail_first``     ``fail_count`` GETs answered 503, then honest.
+``fail_first``     ``fail_count`` GETs answered 503, then honest;
+``replaced``       honest until ``replace()``; every GET after it ignores
+                   If-Match and serves another version (other bytes, ETag
+                   "4567"), as a store that does not honour If-Match after an
+                   overwrite.
 
 ``requests`` lists ``(monotonic time, method, Range header)`` of every
 request received; ``wait_requests(n)`` waits for n of them.  ``tls`` (a
@@ -72,6 +76,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
+        if b == "replaced" and owner.replaced.is_set():
+            data = bytes(x ^ 0x5A for x in data)
+            self._etag = '"4567"'
         m = _RANGE.match(self.headers.get("Range", "") or "")
         if not m or b == "ignore_range":
             self._send(200, data, None)
@@ -106,7 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(length))
         if owner.crc:
             self.send_header("x-oss-hash-crc64ecma", str(crc64(owner.data)))
-        self.send_header("ETag", '"0123"')
+        self.send_header("ETag", getattr(self, "_etag", '"0123"'))
         self.send_header("x-oss-request-id", "wire-server")
 
     def _send(self, status, body, content_range, length="auto", cut=None, trickle=False):
@@ -157,6 +164,7 @@ class WireServer:
         self._gets = 0
         self._lock = threading.Condition()
         self._stop = threading.Event()
+        self.replaced = threading.Event()  # behaviour "replaced": from now on
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
         scheme = "http"
@@ -184,6 +192,10 @@ class WireServer:
             if not self._lock.wait_for(lambda: len(self.requests) >= n, timeout):
                 raise TimeoutError(f"wire server: {len(self.requests)} of {n} requests came")
             return list(self.requests)
+
+    def replace(self) -> None:
+        """Behaviour ``replaced``: every GET from now on is of another version."""
+        self.replaced.set()
 
     def close(self):
         self._stop.set()
