@@ -194,16 +194,25 @@ void nc_verify_file(int file)
     nc_set_verify(f, UNVERIFIED);
 }
 
+/* Says why file's reads are refused on stderr, once per process and file
+ * ("oss-connector: oss://bucket/key (MODEL_DIR/rel): <why>"), unless the
+ * cache runs inside the Python process (it raises instead). */
+static void tell_once(int file, const char *why)
+{
+    struct shm_file *f = &NC.files[file];
+    if (!NC.told || NC.told[file] || NC.s.in_process)
+        return;
+    NC.told[file] = true;
+    fprintf(stderr, "oss-connector: oss://%s/%s (%s/%s): %s\n", NC.s.bucket, f->key,
+            NC.s.model_dir, f->rel, why);
+}
+
 /* A CORRUPT file: EIO, with the key on stderr once per process. */
 int nc_refuse_corrupt(int file)
 {
     struct shm_file *f = &NC.files[file];
-    if (NC.told && !NC.told[file] && !NC.s.in_process) {
-        NC.told[file] = true;
-        fprintf(stderr, "oss-connector: oss://%s/%s (%s/%s): the bytes received twice do not "
-                "match the object's CRC-64: refusing to serve them (EIO)\n", NC.s.bucket, f->key,
-                NC.s.model_dir, f->rel);
-    }
+    tell_once(file, "the bytes received twice do not match the object's CRC-64: refusing to "
+                    "serve them (EIO)");
     OSSC_ERROR("read of %s/%s refused: oss://%s/%s is CORRUPT (CRC-64 mismatch)", NC.s.model_dir,
                f->rel, NC.s.bucket, f->key);
     errno = EIO;
@@ -212,19 +221,16 @@ int nc_refuse_corrupt(int file)
 
 /* A chunk of file failed with ESTALE: its object is no longer the version
  * MODEL_DIR was prepared from (its chunks are fetched with If-Match that
- * ETag, chunk_source.c).  Says so once per process and file on stderr, as
- * nc_refuse_corrupt does; errno stays ESTALE. */
+ * ETag, chunk_source.c).  ESTALE, with the key on stderr once per process. */
 static int refuse_replaced(int file)
 {
     struct shm_file *f = &NC.files[file];
-    if (NC.told && !NC.told[file] && !NC.s.in_process) {
-        NC.told[file] = true;
-        fprintf(stderr, "oss-connector: oss://%s/%s (%s/%s): the object was replaced after "
-                "MODEL_DIR was prepared (then ETag \"%s\"): refusing to mix its versions "
-                "(ESTALE); start the application again once every process using MODEL_DIR has "
-                "exited, to load the new version\n", NC.s.bucket, f->key, NC.s.model_dir,
-                f->rel, f->etag);
-    }
+    char why[OSSC_ETAG_MAX + 256];
+    snprintf(why, sizeof(why), "the object was replaced after MODEL_DIR was prepared (then "
+             "ETag \"%s\"): refusing to mix its versions (ESTALE); start the application "
+             "again once every process using MODEL_DIR has exited, to load the new version",
+             f->etag);
+    tell_once(file, why);
     OSSC_ERROR("read of %s/%s refused: oss://%s/%s was replaced after MODEL_DIR was prepared "
                "(ETag \"%s\" then)", NC.s.model_dir, f->rel, NC.s.bucket, f->key, f->etag);
     errno = ESTALE;
