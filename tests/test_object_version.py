@@ -10,12 +10,12 @@ too: ossc_get_async_version, ossc_future_etag."""
 
 import errno
 import os
-import time
 
 import pytest
 
 from ossconnector._native import ffi, lib, new_error
 from ossconnector.errors import OssError
+from tests_helpers import wait_until
 
 MiB = 1 << 20
 
@@ -204,17 +204,9 @@ def test_dataset_item_of_unknown_size_is_one_version(client, emu, bucket):
     # Replaced by a smaller object once the guess GET has landed (done():
     # the event): the rest is refused, not the first MiB cut to 800 bytes.
     fetch = Fetch(client, bucket, "item", guess=MiB)
-    wait_until(fetch.done)
+    wait_until(fetch.done, "the guess GET")
     emu.put_object(bucket, "item", os.urandom(800))
     with pytest.raises(OssError) as e:
         fetch.result()
     assert e.value.errno == errno.ESTALE, e.value
 
-
-def wait_until(ready, timeout=120):
-    """Polls ready() (an event the code under test sets), failing after
-    timeout seconds."""
-    deadline = time.monotonic() + timeout
-    while not ready():
-        assert time.monotonic() < deadline, f"{ready} never became true"
-        time.sleep(0.01)

@@ -4,6 +4,7 @@ tmp_path_on_tmpfs, which the conftests that want it import)."""
 import contextlib
 import json
 import os
+import time
 
 import pytest
 
@@ -32,6 +33,18 @@ def write_config(tmp_path, **overrides):
 
 
 write_config_file = write_config
+
+
+def wait_until(ready, what, timeout=120.0, proc=None):
+    """Polls ready() -- an event the code under test causes (a request held
+    at the server, a fetch done) -- every 10 ms; fails naming what after
+    timeout seconds, or at once when proc (a Popen) ended first."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc is not None:
+            assert proc.poll() is None, f"exited {proc.returncode} before {what}"
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(0.01)
 
 
 @contextlib.contextmanager

@@ -14,19 +14,18 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import List, Optional
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from nodes import free_port  # noqa: E402
+
 READY_TIMEOUT = 60.0  # a loaded 2-core machine can be slow to start a process
-
-
-def _free_port(host: str = "127.0.0.1") -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def _resp(*args: str) -> bytes:
@@ -66,7 +65,7 @@ class RedisServer:
         """Starts on a free port (the same port again after stop(), so URLs
         handed out stay valid) and waits until it answers PING."""
         for _ in range(5):  # another process may take the port between probe and bind
-            port = self.port or _free_port(self.host)
+            port = self.port or free_port(self.host)
             args = ["redis-server", "--port", str(port), "--bind", self.host,
                     "--save", "", "--appendonly", "no", "--dir", self.workdir,
                     "--logfile", self.log_path, "--daemonize", "no"]

@@ -11,6 +11,7 @@ import pytest
 from oss2.models import PartInfo
 
 from ossconnector.emulator.testing import build_request, parse_head, raw_exchange, request_target, signed_headers
+from tests_helpers import wait_until
 
 DATA = bytes(range(256)) * 4096  # 1 MiB
 
@@ -115,13 +116,6 @@ def test_delay(emu, obj, bucket):
     assert time.monotonic() - start >= 0.4
 
 
-def _wait_held(emu, n, timeout=60):
-    deadline = time.monotonic() + timeout
-    while emu.faults.held() != n:
-        assert time.monotonic() < deadline, f"held {emu.faults.held()}, waited for {n}"
-        time.sleep(0.01)
-
-
 @pytest.mark.parametrize("let_go", ["release", "clear"])
 def test_hold_keeps_a_request_until_released(emu, obj, let_go):
     """A held GET waits (held() says so) until release() or clear(), then is
@@ -134,7 +128,7 @@ def test_hold_keeps_a_request_until_released(emu, obj, let_go):
     t = threading.Thread(target=lambda: got.append(get_raw(emu, bucket_name, key)))
     t.start()
     try:
-        _wait_held(emu, 1)
+        wait_until(lambda: emu.faults.held() == 1, "the GET held")
         assert t.is_alive() and not got  # still waiting at the server
         assert emu.faults.list() == []   # the fault was taken
     finally:
@@ -142,7 +136,7 @@ def test_hold_keeps_a_request_until_released(emu, obj, let_go):
         t.join(timeout=60)
     head, body, _ = got[0]
     assert parse_head(head)[0] == 200 and body == DATA
-    _wait_held(emu, 0)
+    wait_until(lambda: emu.faults.held() == 0, "nothing held")
 
 
 def test_fail_part_and_complete(emu, bucket):
