@@ -39,7 +39,7 @@ Two kinds of scenario:
   -->`` (and peak RSS and CPU s/GiB of every client, between ``<!--
   resources:start -->`` and ``:end -->``).
 * **standalone scenarios** (engine_get, datasets_nginx, ckpt_seaweedfs,
-  model_connector, broadcast) set up their own server and take their own options
+  model_connector, broadcast, relay_cost) set up their own server and take their own options
   (``run.py --scenario NAME --help``); they write their own section of
   docs/benchmarks.md with ``--markdown`` and their own JSON with ``--json``.
 """
@@ -97,6 +97,8 @@ STANDALONE = {
                              "into /dev/shm, and exit time vs the floor"),
     "broadcast": ("broadcast", "4 nodes load one model: broadcast chain vs each from OSS vs "
                                "one alone, egress limited and not (issue 16)"),
+    "relay_cost": ("relay_cost", "what serving a chunk over loopback costs the sending node "
+                                 "(sender and receiver CPU per GiB; issue 16)"),
 }
 RECORD_NAMES = {"ckpt": ["ckpt_save", "ckpt_load"]}   # option -> its records' scenarios
 # --variant cloud: the scenarios that may run through the delay proxy, and those of "all"

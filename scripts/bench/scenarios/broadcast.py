@@ -233,6 +233,26 @@ class CpuBudget:
             pass
         return 0.0
 
+    @staticmethod
+    def cpu_s(group: Path) -> float:
+        """CPU seconds (user + system) of every process now in the group:
+        the node's application and its cache watcher, which runs the chunk
+        server and, started detached, is nobody's child (tree_cpu_s cannot
+        see it).  Processes that already exited are not counted."""
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        try:
+            pids = (group / "cgroup.procs").read_text().split()
+        except OSError:
+            return 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / tick
+            except (OSError, ValueError, IndexError):
+                pass
+        return total
+
     def close(self) -> None:
         for g in self.groups.values():
             for attempt in range(100):   # members that just exited leave a moment later
@@ -442,7 +462,8 @@ class Case:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{case} ({mode}) took over {self.args.timeout} s")
             busy1 = busy_jiffies()
-            cpu = [tree_cpu_s(p.pid) for p in procs]
+            cpu = [self.budget.cpu_s(g) for g in groups] if self.budget else \
+                [tree_cpu_s(p.pid) for p in procs]
             throttled = [self.budget.throttled_s(g) - t for g, t in zip(groups, throttled0)]
             stop.set()
             sampler.join()
@@ -560,7 +581,10 @@ def markdown(doc: dict) -> str:
     m, p = doc["machine"], doc["params"]
     cpu = (f"Every node in its own cgroup with a CPU quota of {p['node_cpu']:g} % of one core "
            f"(its application and its cache watcher; the server, Redis and the proxy "
-           f"outside them). " if p.get("node_cpu") else "")
+           f"outside them); CPU s per node: every process in the node's group, the watcher "
+           f"(chunk server) included. " if p.get("node_cpu") else
+           "CPU s per node: the application and its children (not the detached cache "
+           "watcher, which runs the chunk server). ")
     if p.get("warm_memory_gib"):
         cpu += (f"Before every case {p['warm_memory_gib']:g} GiB of shared memory were touched "
                 f"and freed (`--warm-memory`). ")
