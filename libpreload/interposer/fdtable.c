@@ -1,16 +1,23 @@
 /* fdtable.c - which of this process's file descriptors and mappings
  * belong to cached model files.  Lookups are lock-free (every hooked read
- * asks); updates take a mutex. */
+ * asks); updates take a mutex.
+ *
+ * The table is the process's memory, which a vfork child shares: a child of
+ * vfork (Python's subprocess, posix_spawn-like code) that closes or dup2s
+ * fds before its exec changes its own fd table, not its parent's.  So the
+ * table changes only in the process that owns it (getpid() == owner_pid,
+ * set at start and after fork); a vfork child's changes are ignored.  The
+ * getpid() is paid only when an fd of ours is involved. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "interposer.h"
 
-#define FD_SLOTS 65536 /* fds above this are never ours: we refuse them */
 #define MAX_MAPS 4096
 
-static atomic_int fd_file[FD_SLOTS]; /* file index + 1, 0 = not ours */
+static atomic_int fd_file[OSSC_FD_SLOTS]; /* file index + 1, 0 = not ours */
 
 struct mapping {
     uintptr_t addr;
@@ -21,24 +28,51 @@ static struct mapping maps[MAX_MAPS];
 static size_t nmaps;
 static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static atomic_int owner_pid;
+
+void ossc_fd_owner_reset(void)
+{
+    atomic_store(&owner_pid, (int)getpid());
+}
+
+bool ossc_fd_owner(void)
+{
+    return (int)getpid() == atomic_load_explicit(&owner_pid, memory_order_relaxed);
+}
+
 void ossc_fd_set(int fd, int file)
 {
-    if (fd >= 0 && fd < FD_SLOTS)
+    if (fd >= 0 && fd < OSSC_FD_SLOTS && ossc_fd_owner())
         atomic_store(&fd_file[fd], file + 1);
 }
 
 int ossc_fd_get(int fd)
 {
-    if (fd < 0 || fd >= FD_SLOTS)
+    if (fd < 0 || fd >= OSSC_FD_SLOTS)
         return -1;
     return atomic_load_explicit(&fd_file[fd], memory_order_relaxed) - 1;
 }
 
 int ossc_fd_take(int fd)
 {
-    if (fd < 0 || fd >= FD_SLOTS)
+    if (fd < 0 || fd >= OSSC_FD_SLOTS)
+        return -1;
+    if (atomic_load_explicit(&fd_file[fd], memory_order_relaxed) == 0 || !ossc_fd_owner())
         return -1;
     return atomic_exchange(&fd_file[fd], 0) - 1;
+}
+
+void ossc_fd_take_range(int first, int last)
+{
+    if (first < 0)
+        first = 0;
+    if (last >= OSSC_FD_SLOTS || last < 0)
+        last = OSSC_FD_SLOTS - 1;
+    for (int fd = first; fd <= last; fd++) {
+        int f = ossc_fd_take(fd);
+        if (f >= 0)
+            ossc_cache_user_drop(f);
+    }
 }
 
 void ossc_map_add(void *addr, size_t len, int file)
@@ -77,7 +111,7 @@ int ossc_map_take(void *addr, size_t len)
 
 void ossc_fd_recount_after_fork(void)
 {
-    for (int fd = 0; fd < FD_SLOTS; fd++) {
+    for (int fd = 0; fd < OSSC_FD_SLOTS; fd++) {
         int f = ossc_fd_get(fd);
         if (f >= 0)
             ossc_cache_user_add(f);
@@ -88,7 +122,7 @@ void ossc_fd_recount_after_fork(void)
 
 void ossc_fd_release_all(void)
 {
-    for (int fd = 0; fd < FD_SLOTS; fd++) {
+    for (int fd = 0; fd < OSSC_FD_SLOTS; fd++) {
         int f = ossc_fd_take(fd);
         if (f >= 0)
             ossc_cache_user_drop(f);

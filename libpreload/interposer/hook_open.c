@@ -25,11 +25,21 @@ static int ours(int dirfd, const char *path, int flags)
     return ossc_cache_lookup_path(abs);
 }
 
-/* Opens file i for the application; fd registered as ours. */
+/* Opens file i for the application; fd registered as ours.  An fd that
+ * lands beyond the table is moved below it, or refused with EMFILE. */
 static int open_ours(int file, int flags)
 {
     ossc_in_hook++;
     int fd = ossc_cache_open(file, flags);
+    if (fd >= OSSC_FD_SLOTS) {
+        int low = ossc_real.fcntl(fd, (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 0);
+        ossc_real.close(fd);
+        if (low >= OSSC_FD_SLOTS)
+            ossc_real.close(low);
+        fd = low >= 0 && low < OSSC_FD_SLOTS ? low : -1;
+        if (fd < 0)
+            errno = EMFILE;
+    }
     ossc_in_hook--;
     if (fd >= 0)
         ossc_fd_set(fd, file);

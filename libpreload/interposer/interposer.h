@@ -65,6 +65,9 @@ struct ossc_real {
     void *(*mmap64)(void *, size_t, int, int, int, off_t);
     int (*munmap)(void *, size_t);
     int (*close)(int);
+    int (*close_range)(unsigned int, unsigned int, int);
+    void (*closefrom)(int);
+    int (*fclose)(FILE *);
     int (*dup)(int);
     int (*dup2)(int, int);
     int (*dup3)(int, int, int);
@@ -102,10 +105,20 @@ extern atomic_bool ossc_preload_active;
 
 /* ------------------------------------------------------------ fd table */
 
-/* Which fds of this process are ours (fd -> file index). */
+/* Which fds of this process are ours (fd -> file index).  Only fds below
+ * OSSC_FD_SLOTS can be: an fd of ours that would land above it is refused
+ * with EMFILE (a read of an untracked fd would not wait for its bytes). */
+#define OSSC_FD_SLOTS 65536
 void ossc_fd_set(int fd, int file);
 int ossc_fd_get(int fd); /* file index or -1 */
 int ossc_fd_take(int fd); /* removes, returns file index or -1 */
+/* fds first..last (last < 0: to the end) stop being ours, each dropped as
+ * a user of its file: they are about to be closed (close_range, closefrom). */
+void ossc_fd_take_range(int first, int last);
+/* The process that owns the table: set at start and in a fork's child.
+ * False in a vfork child, whose changes to the table are ignored. */
+void ossc_fd_owner_reset(void);
+bool ossc_fd_owner(void);
 /* Mappings of our files (for munmap). */
 void ossc_map_add(void *addr, size_t len, int file);
 int ossc_map_take(void *addr, size_t len); /* file index or -1 */

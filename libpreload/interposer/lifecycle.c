@@ -30,6 +30,7 @@ static void after_fork_child(void)
 {
     if (ossc_forking_detached || !atomic_load(&ossc_preload_active))
         return;
+    ossc_fd_owner_reset();
     ossc_cache_after_fork_child();
     ossc_fd_recount_after_fork();
 }
@@ -114,6 +115,7 @@ __attribute__((constructor)) static void ossc_preload_init(void)
     if (rc == 0)
         rc = ossc_cache_attach(&s);
     if (rc == 0) {
+        ossc_fd_owner_reset();
         pthread_atfork(before_fork, NULL, after_fork_child);
         atexit(at_exit);
         atomic_store(&ossc_preload_active, true);

@@ -60,6 +60,9 @@ static void resolve_all(void)
     RESOLVE(mmap64, "mmap64", 1);
     RESOLVE(munmap, "munmap", 1);
     RESOLVE(close, "close", 1);
+    RESOLVE(close_range, "close_range", 0); /* glibc >= 2.34 */
+    RESOLVE(closefrom, "closefrom", 0);     /* glibc >= 2.34 */
+    RESOLVE(fclose, "fclose", 1);
     RESOLVE(dup, "dup", 1);
     RESOLVE(dup2, "dup2", 1);
     RESOLVE(dup3, "dup3", 1);

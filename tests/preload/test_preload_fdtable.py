@@ -1,0 +1,144 @@
+"""The interposer's record of which fds are ours follows every way an fd
+closes or is duplicated: fclose (libc closes a stream's fd internally),
+close_range, closefrom, and a vfork child (Python's subprocess)
+that closes or dup2s fds before its exec, which must not change its
+parent's record.
+
+What the record says is observable without timing: fstat of an fd of ours
+describes the placeholder in MODEL_DIR (its inode), fstat of any other fd
+the file behind it.  A stale entry makes a closed (or reused) number
+answer fstat with the placeholder's inode; a lost entry makes a model fd
+answer with the cache file's."""
+
+import os
+
+from preload_helpers import preload_env, run
+
+SHARD = "model-00001-of-00003.safetensors"
+
+PRELUDE = r"""
+import ctypes, errno, json, os, subprocess, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+libc.fileno.argtypes = [ctypes.c_void_p]
+shard = os.path.join(os.environ['MODEL_DIR'], %r)
+placeholder = os.stat(shard).st_ino
+def looks_ours(fd):
+    try:
+        return os.fstat(fd).st_ino == placeholder
+    except OSError as e:
+        assert e.errno == errno.EBADF, e
+        return False
+out = {}
+""" % SHARD
+
+
+def run_checks(toy_model, emu, bucket, body, **extra):
+    m = toy_model
+    env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"], **extra)
+    proc = run(PRELUDE + body + "\nprint(json.dumps(out))", env, timeout=180)
+    import json
+
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_fclose_forgets_the_stream_fd(emu, bucket, toy_model):
+    got = run_checks(toy_model, emu, bucket, r"""
+fp = libc.fopen(shard.encode(), b"rb")
+assert fp, ctypes.get_errno()
+n = libc.fileno(fp)
+out['open_is_ours'] = looks_ours(n)
+assert libc.fclose(fp) == 0
+out['closed_is_ours'] = looks_ours(n)
+# The number's next owner is a file of the user's: it must be itself.
+scratch = os.path.join(os.environ['SCRATCH'], 'scratch')
+with open(scratch, 'wb') as f:
+    f.write(b'user bytes')
+fd = os.open(scratch, os.O_RDWR)
+out['reused_is_ours'] = looks_ours(fd)
+out['reused_is_itself'] = os.fstat(fd).st_ino == os.stat(scratch).st_ino
+os.close(fd)
+""", SCRATCH=toy_model["cache"].parent)
+    assert got == {"open_is_ours": True, "closed_is_ours": False, "reused_is_ours": False,
+                   "reused_is_itself": True}
+
+
+def test_close_range_and_closefrom_forget_their_fds(emu, bucket, toy_model):
+    got = run_checks(toy_model, emu, bucket, r"""
+libc.close_range.argtypes = [ctypes.c_uint, ctypes.c_uint, ctypes.c_int]
+fd = os.open(shard, os.O_RDONLY)
+out['open_is_ours'] = looks_ours(fd)
+# CLOSE_RANGE_CLOEXEC (4) closes nothing: the fd stays ours.
+assert libc.close_range(fd, fd, 4) == 0
+out['cloexec_is_ours'] = looks_ours(fd)
+assert libc.close_range(fd, fd, 0) == 0
+out['closed_is_ours'] = looks_ours(fd)
+# closefrom(n) closes every fd from n on: done in a forked child, whose
+# engine threads are gone, with the model fd the highest of its fds.
+high = os.dup2(os.open(shard, os.O_RDONLY), 900)
+out['high_is_ours'] = looks_ours(high)
+r, w = os.pipe()
+pid = os.fork()
+if pid == 0:
+    libc.closefrom(high)
+    os.write(w, b'1' if looks_ours(high) else b'0')
+    os._exit(0)
+os.waitpid(pid, 0)
+out['closefrom_in_child_is_ours'] = os.read(r, 1) == b'1'
+out['parent_still_ours'] = looks_ours(high)
+""")
+    assert got == {"open_is_ours": True, "cloexec_is_ours": True, "closed_is_ours": False,
+                   "high_is_ours": True, "closefrom_in_child_is_ours": False,
+                   "parent_still_ours": True}
+
+
+def test_vfork_child_leaves_the_parents_record_alone(emu, bucket, toy_model):
+    """Python's subprocess runs its child with vfork where it can: the child
+    shares the parent's memory while it dup2s the model fd onto its stdin
+    and closes the others (close_range) before exec.  The parent's record
+    must still say its model fd is ours and its stdin is not."""
+    got = run_checks(toy_model, emu, bucket, r"""
+fd = os.open(shard, os.O_RDONLY)
+keep = os.open(shard, os.O_RDONLY)
+out['before'] = [looks_ours(fd), looks_ours(keep), looks_ours(0)]
+proc = subprocess.run(['sha256sum'], stdin=fd, capture_output=True, close_fds=True)
+assert proc.returncode == 0, proc.stderr
+import hashlib
+os.lseek(fd, 0, 0)
+data = b''.join(iter(lambda: os.read(fd, 1 << 20), b''))
+out['child_saw_the_bytes'] = proc.stdout.split()[0].decode() == hashlib.sha256(data).hexdigest()
+out['after'] = [looks_ours(fd), looks_ours(keep), looks_ours(0)]
+""")
+    assert got == {"before": [True, True, False], "child_saw_the_bytes": True,
+                   "after": [True, True, False]}
+
+
+def test_duplicate_beyond_the_table_is_refused(emu, bucket, toy_model):
+    """An fd of ours duplicated to a number the table cannot hold would be
+    read without waiting for its bytes: refused with EMFILE instead."""
+    got = run_checks(toy_model, emu, bucket, r"""
+import resource
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+try:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (70000, max(hard, 70000)))
+except (ValueError, OSError):
+    out['skip'] = True
+if 'skip' not in out:
+    fd = os.open(shard, os.O_RDONLY)
+    try:
+        os.dup2(fd, 66000)
+        out['dup2'] = 'ok'
+    except OSError as e:
+        out['dup2'] = errno.errorcode[e.errno]
+    out['high_open'] = looks_ours(66000)
+    plain = os.open('/dev/null', os.O_RDONLY)
+    os.dup2(plain, 66001)  # not ours: no limit
+    out['plain_high'] = os.fstat(66001).st_ino == os.fstat(plain).st_ino
+""")
+    if got.get("skip"):
+        import pytest
+
+        pytest.skip("cannot raise RLIMIT_NOFILE past 65536 here")
+    assert got == {"dup2": "EMFILE", "high_open": False, "plain_high": True}
