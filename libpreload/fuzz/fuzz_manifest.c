@@ -3,7 +3,10 @@
  * connector deletes, so beyond ASan/UBSan this aborts when an accepted
  * entry could name a file outside MODEL_DIR (absolute, a "." / ".." /
  * empty component, a newline or NUL), is too long, or when writing the
- * entries back and parsing again does not give the same manifest. */
+ * entries (and their identity lines) back and parsing again does not give
+ * the same manifest. */
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,14 +32,15 @@ static int stays_below(const char *e)
     }
 }
 
-/* Writes m back as a manifest (header, then one entry a line). */
+/* Writes m back as a manifest (header, then one entry a line, each with
+ * an identity preceded by its "#@" line). */
 static char *serialize(const ossc_manifest *m, size_t *len)
 {
     size_t cap = strlen(OSSC_MANIFEST_HEADER) + (m->oss_path ? strlen(m->oss_path) : 0) + 2;
     char *text, *p;
 
     for (size_t i = 0; i < m->n; i++)
-        cap += strlen(m->entries[i]) + 1;
+        cap += strlen(m->entries[i]) + 1 + 64;
     p = text = malloc(cap);
     if (!text)
         abort();
@@ -48,6 +52,9 @@ static char *serialize(const ossc_manifest *m, size_t *len)
         p += h + o + 1;
     }
     for (size_t i = 0; i < m->n; i++) {
+        if (m->ino[i])
+            p += sprintf(p, OSSC_MANIFEST_ID_PREFIX "%" PRIu64 " %" PRId64 "\n", m->ino[i],
+                         m->mtime_ns[i]);
         size_t n = strlen(m->entries[i]);
         memcpy(p, m->entries[i], n);
         p[n] = '\n';
@@ -85,7 +92,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         !again.oss_path != !m.oss_path || (m.oss_path && strcmp(m.oss_path, again.oss_path)))
         abort();
     for (size_t i = 0; i < m.n; i++)
-        if (strcmp(m.entries[i], again.entries[i]) != 0)
+        if (strcmp(m.entries[i], again.entries[i]) != 0 || m.ino[i] != again.ino[i] ||
+            m.mtime_ns[i] != again.mtime_ns[i])
             abort();
     free(text);
     ossc_manifest_free(&again);

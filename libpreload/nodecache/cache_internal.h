@@ -14,7 +14,7 @@
 #include "nodecache.h"
 
 #define STATE_MAGIC 0x3143534fu /* "OSC1" */
-#define STATE_VERSION 8
+#define STATE_VERSION 9
 #define MAX_PIDS 512
 
 enum chunk_state { ABSENT = 0, FETCHING = 1, READY = 2, FAILED = 3, RELEASING = 4 };
@@ -63,6 +63,8 @@ struct shm_file {
     atomic_uint mismatches;
     atomic_uint oss_only;   /* bytes from a peer failed the check: from OSS only */
     uint32_t pad;
+    uint64_t ph_ino;        /* the placeholder in MODEL_DIR as made (ossc_large_file) */
+    int64_t ph_mtime_ns;
     char etag[OSSC_ETAG_MAX]; /* the version (HEAD's ETag, opaque part) every chunk is
                                  fetched from; "" when the store sent none, or one
                                  If-Match cannot carry (then chunks are not pinned) */

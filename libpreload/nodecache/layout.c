@@ -114,12 +114,12 @@ void nc_remove_lock_and_dir(void)
  * placeholders (they would read as zeros without the interposer). */
 void nc_remove_everything(void)
 {
-    const char **rels = malloc((NC.h->nfiles ? NC.h->nfiles : 1) * sizeof(*rels));
-    for (uint32_t i = 0; rels && i < NC.h->nfiles; i++)
-        rels[i] = NC.files[i].rel;
-    if (rels)
-        ossc_modeldir_remove_placeholders(NC.s.model_dir, rels, NC.h->nfiles);
-    free(rels);
+    ossc_placeholder *ph = malloc((NC.h->nfiles ? NC.h->nfiles : 1) * sizeof(*ph));
+    for (uint32_t i = 0; ph && i < NC.h->nfiles; i++)
+        ph[i] = (ossc_placeholder){NC.files[i].rel, NC.files[i].ph_ino, NC.files[i].ph_mtime_ns};
+    if (ph)
+        ossc_modeldir_remove_placeholders(NC.s.model_dir, ph, NC.h->nfiles);
+    free(ph);
     nc_remove_cache_files(NC.h->nfiles);
     nc_remove_lock_and_dir();
 }
@@ -184,12 +184,12 @@ int nc_describe_large_files(const ossc_large_file *lf, size_t n, ossc_large_vers
  * placeholder's zeros.  The small files stay: they hold the real bytes. */
 void nc_remove_prepared(const ossc_large_file *lf, size_t n)
 {
-    const char **rels = malloc((n ? n : 1) * sizeof(*rels));
-    for (size_t i = 0; rels && i < n; i++)
-        rels[i] = lf[i].rel;
-    if (rels)
-        ossc_modeldir_remove_placeholders(NC.s.model_dir, rels, n);
-    free(rels);
+    ossc_placeholder *ph = malloc((n ? n : 1) * sizeof(*ph));
+    for (size_t i = 0; ph && i < n; i++)
+        ph[i] = (ossc_placeholder){lf[i].rel, lf[i].ph_ino, lf[i].ph_mtime_ns};
+    if (ph)
+        ossc_modeldir_remove_placeholders(NC.s.model_dir, ph, n);
+    free(ph);
 }
 
 /* Builds MODEL_DIR (through the catalog) and a new state file (under the
@@ -261,6 +261,8 @@ int nc_create_state(void)
         snprintf(f->rel, sizeof(f->rel), "%s", lf[i].rel);
         snprintf(f->key, sizeof(f->key), "%s", lf[i].key);
         f->size = lf[i].size;
+        f->ph_ino = lf[i].ph_ino;
+        f->ph_mtime_ns = lf[i].ph_mtime_ns;
         f->first_chunk = next;
         f->nchunks = (f->size + chunk - 1) / chunk;
         f->object_crc = ver[i].crc;

@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ossc.h"
 
@@ -15,18 +16,28 @@
  * in PATH_MAX once joined to MODEL_DIR is never longer. */
 #define OSSC_MANIFEST_ENTRY_MAX 4095
 
+/* A line "#@ INO MTIME_NS" before an entry records what the connector
+ * wrote there (the file's inode and modification time, nanoseconds): a
+ * regular file found there with another inode or time was changed or
+ * replaced since, and is not the connector's to delete.  Readers that do
+ * not know the line skip it as a comment. */
+#define OSSC_MANIFEST_ID_PREFIX "#@ "
+
 /* A parsed manifest: oss_path is the OSS_PATH named by the header (NULL
- * when there is none), entries are relative paths in file order. */
+ * when there is none), entries are relative paths in file order; ino[i]
+ * and mtime_ns[i] the identity recorded for entries[i] (ino 0: none). */
 typedef struct ossc_manifest {
     char *oss_path;
     char **entries;
+    uint64_t *ino;
+    int64_t *mtime_ns;
     size_t n;
 } ossc_manifest;
 
 /* Parses a manifest's text (len bytes, need not be NUL-terminated). 0, or -1 with err naming
  * `name` (the manifest's path) and the line at fault: an entry that is absolute, has a "." /
- * ".." / empty component, a NUL byte, or is too long.  Lines starting with '#' and empty lines
- * are skipped.  On failure *out is left empty (nothing to free). */
+ * ".." / empty component, a NUL byte, or is too long, or a malformed identity line.  Other
+ * lines starting with '#' and empty lines are skipped.  On failure *out is left empty (nothing to free). */
 int ossc_manifest_parse(const char *text, size_t len, const char *name, ossc_manifest *out,
                         ossc_error *err);
 void ossc_manifest_free(ossc_manifest *m);

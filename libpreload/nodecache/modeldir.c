@@ -25,6 +25,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <linux/openat2.h>
 #include <stdatomic.h>
@@ -80,6 +81,41 @@ static void strlist_free(strlist *l)
         free(l->v[i]);
     free(l->v);
     memset(l, 0, sizeof(*l));
+}
+
+/* What the connector wrote at a name (inode, mtime): read from the old
+ * manifest, recorded for the new one. */
+typedef struct identity {
+    const char *rel; /* owned by the strlist or list it came from */
+    uint64_t ino;
+    int64_t mtime_ns;
+} identity;
+
+typedef struct idlist {
+    identity *v;
+    size_t n, cap;
+} idlist;
+
+static int idlist_add(idlist *l, const char *rel, uint64_t ino, int64_t mtime_ns)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 32;
+        identity *v = realloc(l->v, cap * sizeof(*v));
+        if (!v)
+            return -1;
+        l->v = v;
+        l->cap = cap;
+    }
+    l->v[l->n++] = (identity){rel, ino, mtime_ns};
+    return 0;
+}
+
+static const identity *idlist_find(const idlist *l, const char *rel)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i].rel, rel) == 0)
+            return &l->v[i];
+    return NULL;
 }
 
 void ossc_large_files_free(ossc_large_file *files, size_t n)
@@ -212,7 +248,8 @@ static int open_model_dir(const char *dir, bool *made, ossc_error *err)
 
 /* Reads the manifest's entries (checked by ossc_manifest_parse); none
  * when absent.  A manifest that is not a regular file is refused. */
-static int read_manifest(int root, const char *dir, strlist *out, ossc_error *err)
+static int read_manifest(int root, const char *dir, strlist *out, idlist *ids,
+                         ossc_error *err)
 {
     char path[PATH_MAX];
     if (ossc_pathf(path, sizeof(path), "%s/%s", dir, MANIFEST) < 0)
@@ -242,7 +279,8 @@ static int read_manifest(int root, const char *dir, strlist *out, ossc_error *er
     if (rc < 0)
         return -1;
     for (size_t i = 0; rc == 0 && i < m.n; i++)
-        if (strlist_add(out, m.entries[i]) < 0)
+        if (strlist_add(out, m.entries[i]) < 0 ||
+            (m.ino[i] && idlist_add(ids, out->v[out->n - 1], m.ino[i], m.mtime_ns[i]) < 0))
             rc = ossc_error_set(err, ENOMEM, "out of memory");
     ossc_manifest_free(&m);
     return rc;
@@ -308,6 +346,17 @@ static int find_foreign(int dfd, char *rel, const strlist *known)
     return rc;
 }
 
+/* The first file the old manifest recorded an identity for that is now a
+ * regular file of another inode or modification time (a user edited or
+ * replaced it); NULL when none. */
+static const char *first_changed(int root, const idlist *ids)
+{
+    for (size_t i = 0; i < ids->n; i++)
+        if (md_changed_beneath(root, ids->v[i].rel, ids->v[i].ino, ids->v[i].mtime_ns))
+            return ids->v[i].rel;
+    return NULL;
+}
+
 /* ------------------------------------------------------- the preparation */
 
 typedef struct small_fetch {
@@ -318,8 +367,9 @@ typedef struct small_fetch {
 } small_fetch;
 
 static int finish_small(int root, const char *dir, small_fetch *sf, strlist *created,
-                        ossc_error *err)
+                        idlist *made, ossc_error *err)
 {
+    struct stat st;
     int64_t n = ossc_future_wait(sf->future, err);
     ossc_future_free(sf->future);
     sf->future = NULL;
@@ -329,27 +379,36 @@ static int finish_small(int root, const char *dir, small_fetch *sf, strlist *cre
     else if ((uint64_t)n != sf->obj->size)
         rc = ossc_error_set(err, EIO, "oss object %s changed while being downloaded",
                             sf->obj->key);
-    else if ((rc = md_write_file(root, dir, sf->rel, sf->buf, (size_t)n, err)) == 0 &&
-             strlist_add(created, sf->rel) < 0)
+    else if ((rc = md_write_file(root, dir, sf->rel, sf->buf, (size_t)n, &st, err)) == 0 &&
+             (strlist_add(created, sf->rel) < 0 ||
+              idlist_add(made, sf->rel, (uint64_t)st.st_ino, md_mtime_ns(&st)) < 0))
         rc = ossc_error_set(err, ENOMEM, "out of memory");
     free(sf->buf);
     sf->buf = NULL;
     return rc;
 }
 
+/* The manifest: entries, each file the connector wrote preceded by its
+ * identity line (made: NULL or what was written, see manifest.h). */
 static int write_manifest(int root, const char *dir, const char *oss_path,
-                          const strlist *entries, ossc_error *err)
+                          const strlist *entries, const idlist *made, ossc_error *err)
 {
     size_t cap = 256 + strlen(oss_path), len = 0;
     for (size_t i = 0; i < entries->n; i++)
-        cap += strlen(entries->v[i]) + 1;
+        cap += strlen(entries->v[i]) + 1 + 64;
     char *buf = malloc(cap);
     if (!buf)
         return ossc_error_set(err, ENOMEM, "out of memory");
     len += (size_t)snprintf(buf, cap, "%s%s\n", OSSC_MANIFEST_HEADER, oss_path);
-    for (size_t i = 0; i < entries->n; i++)
+    for (size_t i = 0; i < entries->n; i++) {
+        const identity *id = made ? idlist_find(made, entries->v[i]) : NULL;
+        if (id)
+            len += (size_t)snprintf(buf + len, cap - len,
+                                    OSSC_MANIFEST_ID_PREFIX "%" PRIu64 " %" PRId64 "\n", id->ino,
+                                    id->mtime_ns);
         len += (size_t)snprintf(buf + len, cap - len, "%s\n", entries->v[i]);
-    int rc = md_write_file(root, dir, MANIFEST, buf, len, err);
+    }
+    int rc = md_write_file(root, dir, MANIFEST, buf, len, NULL, err);
     free(buf);
     return rc;
 }
@@ -410,7 +469,7 @@ static void undo(int root, const ossc_preload_settings *s, bool made_dir,
             strlist_add(&left, journal->v[i]);
     ossc_error ignored;
     if (left.n)
-        write_manifest(root, s->model_dir, s->oss_path, &left, &ignored);
+        write_manifest(root, s->model_dir, s->oss_path, &left, NULL, &ignored);
     else {
         unlinkat(root, MANIFEST, 0);
         if (made_dir)
@@ -426,6 +485,7 @@ int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
 {
     ossc_list_result *list = NULL;
     strlist known = {0}, journal = {0}, created = {0};
+    idlist known_ids = {0}, made = {0};
     ossc_large_file *large = NULL;
     size_t nlarge = 0;
     small_fetch inflight[SMALL_IN_FLIGHT];
@@ -443,7 +503,7 @@ int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
     if (root < 0)
         goto out;
     ossc_error why = {0};
-    if (read_manifest(root, dir, &known, &why) < 0) {
+    if (read_manifest(root, dir, &known, &known_ids, &why) < 0) {
         ossc_error_set(err, why.code,
                        "%s; nothing in MODEL_DIR was deleted or written: remove the manifest "
                        "(and what it lists) by hand or choose another directory",
@@ -463,6 +523,16 @@ int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
         goto out;
     }
 
+    const char *changed = first_changed(root, &known_ids);
+    if (changed) {
+        ossc_error_set(err, EEXIST,
+                       "MODEL_DIR %s: '%s' was changed or replaced since the connector wrote "
+                       "it; nothing was deleted: move it out of MODEL_DIR (or delete it) and "
+                       "start again",
+                       dir, changed);
+        goto out;
+    }
+
     if (ossc_list_all(c, s->bucket, s->prefix, 0, &list, err) < 0)
         goto out;
     if (list->count == 0) {
@@ -475,7 +545,7 @@ int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
         ossc_error_set(err, ENOMEM, "out of memory");
         goto out;
     }
-    if (write_manifest(root, dir, s->oss_path, &journal, err) < 0)
+    if (write_manifest(root, dir, s->oss_path, &journal, NULL, err) < 0)
         goto out;
 
     large = calloc(list->count, sizeof(*large));
@@ -503,7 +573,7 @@ int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
         if (mkdirs(root, dir, rel, &created, err) < 0)
             goto out;
         if (ninflight == SMALL_IN_FLIGHT) {
-            if (finish_small(root, dir, &inflight[0], &created, err) < 0)
+            if (finish_small(root, dir, &inflight[0], &created, &made, err) < 0)
                 goto out;
             memmove(inflight, inflight + 1, sizeof(inflight[0]) * (SMALL_IN_FLIGHT - 1));
             ninflight--;
@@ -525,20 +595,28 @@ int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
         ninflight++;
     }
     while (ninflight) {
-        if (finish_small(root, dir, &inflight[0], &created, err) < 0)
+        if (finish_small(root, dir, &inflight[0], &created, &made, err) < 0)
             goto out;
         memmove(inflight, inflight + 1, sizeof(inflight[0]) * (SMALL_IN_FLIGHT - 1));
         ninflight--;
     }
     for (size_t i = 0; i < nlarge; i++) {
+        struct stat st;
         if (mkdirs(root, dir, large[i].rel, &created, err) < 0 ||
-            md_make_placeholder(root, dir, large[i].rel, large[i].size, err) < 0)
+            md_make_placeholder(root, dir, large[i].rel, large[i].size, &st, err) < 0)
             goto out;
-        if (strlist_add(&created, large[i].rel) < 0) {
+        large[i].ph_ino = (uint64_t)st.st_ino;
+        large[i].ph_mtime_ns = md_mtime_ns(&st);
+        if (strlist_add(&created, large[i].rel) < 0 ||
+            idlist_add(&made, large[i].rel, large[i].ph_ino, large[i].ph_mtime_ns) < 0) {
             ossc_error_set(err, ENOMEM, "out of memory");
             goto out;
         }
     }
+
+    /* The journal again, now with what was written at each name. */
+    if (write_manifest(root, dir, s->oss_path, &journal, &made, err) < 0)
+        goto out;
 
     /* Sorted by relative path: the cache looks files up by bsearch. */
     for (size_t i = 1; i < nlarge; i++)
@@ -569,5 +647,7 @@ out:
     strlist_free(&known);
     strlist_free(&journal);
     strlist_free(&created);
+    free(known_ids.v);
+    free(made.v);
     return rc;
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "log.h"
 #include "modeldir_beneath.h"
 #include "nodecache.h"
 
@@ -113,8 +114,28 @@ void md_remove_beneath(int root, const char *rel, bool dirs)
     close(pfd);
 }
 
+int64_t md_mtime_ns(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+bool md_changed_beneath(int root, const char *rel, uint64_t ino, int64_t mtime_ns)
+{
+    if (ino == 0)
+        return false;
+    const char *base;
+    int pfd = md_open_parent(root, rel, &base);
+    if (pfd < 0)
+        return false;
+    struct stat st;
+    bool changed = fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+                   ((uint64_t)st.st_ino != ino || md_mtime_ns(&st) != mtime_ns);
+    close(pfd);
+    return changed;
+}
+
 int md_write_file(int root, const char *dir, const char *rel, const void *data, size_t len,
-                      ossc_error *err)
+                  struct stat *made, ossc_error *err)
 {
     const char *base;
     char tmp[NAME_MAX + 1];
@@ -152,6 +173,8 @@ int md_write_file(int root, const char *dir, const char *rel, const void *data, 
             left -= (size_t)w;
         }
     }
+    if (!e && made && fstat(fd, made) < 0)
+        e = errno;
     if (ossc_libc.close(fd) < 0 && !e)
         e = errno;
     if (!e && renameat(pfd, tmp, pfd, base) < 0)
@@ -163,7 +186,7 @@ int md_write_file(int root, const char *dir, const char *rel, const void *data, 
 }
 
 int md_make_placeholder(int root, const char *dir, const char *rel, uint64_t size,
-                            ossc_error *err)
+                        struct stat *made, ossc_error *err)
 {
     const char *base;
     int pfd = md_open_parent(root, rel, &base);
@@ -177,6 +200,8 @@ int md_make_placeholder(int root, const char *dir, const char *rel, uint64_t siz
     if (fd < 0)
         return ossc_error_set(err, e, "cannot create %s/%s: %s", dir, rel, strerror(e));
     int rc = ftruncate(fd, (off_t)size);
+    if (rc == 0 && made)
+        rc = fstat(fd, made);
     e = errno;
     ossc_libc.close(fd);
     if (rc < 0)
@@ -202,13 +227,22 @@ static int open_prepared_dir(const char *dir)
     return fd;
 }
 
-void ossc_modeldir_remove_placeholders(const char *dir, const char *const *rels, size_t n)
+/* A regular file at a placeholder's name that is no longer the placeholder
+ * made there (a user copied the real file over it, or replaced it) stays,
+ * with one warning naming it; a link (symlinks mode) is removed itself. */
+void ossc_modeldir_remove_placeholders(const char *dir, const ossc_placeholder *ph, size_t n)
 {
     int root = open_prepared_dir(dir);
     if (root < 0)
         return;
-    for (size_t i = 0; i < n; i++)
-        md_remove_beneath(root, rels[i], false);
+    for (size_t i = 0; i < n; i++) {
+        if (md_changed_beneath(root, ph[i].rel, ph[i].ino, ph[i].mtime_ns))
+            OSSC_WARN("%s/%s was changed or replaced since the connector made it as a "
+                      "placeholder: left in place, not deleted",
+                      dir, ph[i].rel);
+        else
+            md_remove_beneath(root, ph[i].rel, false);
+    }
     close(root);
 }
 

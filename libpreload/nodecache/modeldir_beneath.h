@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "ossc.h"
@@ -20,11 +21,19 @@ int md_open_parent(int root, const char *rel, const char **base);
 mode_t md_kind_beneath(int root, const char *rel);
 /* Unlinks a regular file or symlink (dirs: rmdirs an empty directory). */
 void md_remove_beneath(int root, const char *rel, bool dirs);
-/* Writes rel atomically through a temporary name; err names the file. */
+/* Writes rel atomically through a temporary name; err names the file.
+ * *made (when not NULL): the file as written (its inode and mtime). */
 int md_write_file(int root, const char *dir, const char *rel, const void *data, size_t len,
-                  ossc_error *err);
-/* Creates rel as a sparse placeholder of size bytes (O_EXCL). */
+                  struct stat *made, ossc_error *err);
+/* Creates rel as a sparse placeholder of size bytes (O_EXCL); *made as
+ * for md_write_file. */
 int md_make_placeholder(int root, const char *dir, const char *rel, uint64_t size,
-                        ossc_error *err);
+                        struct stat *made, ossc_error *err);
+/* st's modification time in nanoseconds (the manifest's identity). */
+int64_t md_mtime_ns(const struct stat *st);
+/* True when rel is a regular file that is not the one recorded (inode ino,
+ * modification time mtime_ns): changed or replaced since the connector
+ * wrote it.  False when absent, of another kind, or ino is 0 (none). */
+bool md_changed_beneath(int root, const char *rel, uint64_t ino, int64_t mtime_ns);
 
 #endif

@@ -149,6 +149,8 @@ typedef struct ossc_large_file {
     char *key;       /* object key */
     char *rel;       /* path relative to MODEL_DIR */
     uint64_t size;
+    uint64_t ph_ino;     /* the placeholder as made (inode, mtime in ns): */
+    int64_t ph_mtime_ns; /* only that file is removed later; ino 0 = unknown */
 } ossc_large_file;
 int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
                           ossc_large_file **files, size_t *nfiles, ossc_error *err);
@@ -158,9 +160,16 @@ void ossc_large_files_free(ossc_large_file *files, size_t n);
  * attach that failed: removes the large files' placeholders rels[0..n)
  * (regular files, or the links symlinks mode put there) beneath MODEL_DIR's
  * descriptor, following no symlink anywhere: an entry behind a link planted
- * later is left alone, never the file the link reaches.  Best effort;
+ * later is left alone, never the file the link reaches; a regular file that
+ * is no longer the placeholder made there is left too (a warning names it).  Best effort;
  * nothing when MODEL_DIR is no longer a directory of our euid. */
-void ossc_modeldir_remove_placeholders(const char *model_dir, const char *const *rels, size_t n);
+typedef struct ossc_placeholder {
+    const char *rel;
+    uint64_t ino;     /* as made (ossc_large_file's ph_*); 0: remove whatever */
+    int64_t mtime_ns; /* regular file is there */
+} ossc_placeholder;
+void ossc_modeldir_remove_placeholders(const char *model_dir, const ossc_placeholder *ph,
+                                       size_t n);
 /* Symlinks mode: replaces the placeholder rel by a symlink to target
  * (atomically, by rename), beneath MODEL_DIR's descriptor, following no
  * symlink.  0 (also when another process linked it already), or -1 with

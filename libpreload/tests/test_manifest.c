@@ -26,7 +26,7 @@ static ossc_manifest parse_ok(const char *text, size_t len)
  * "line <line>". */
 static void parse_fails(const char *text, size_t len, size_t line)
 {
-    ossc_manifest m = {(char *)"untouched", NULL, 7};
+    ossc_manifest m = {(char *)"untouched", NULL, NULL, NULL, 7};
     ossc_error err = {0};
     CHECK(ossc_manifest_parse(text, len, NAME, &m, &err) == -1);
     CHECK(err.code == EINVAL);
@@ -151,9 +151,33 @@ static void test_entry_round_trip(void)
     CHECK(!ossc_manifest_entry_ok("a\nb") && !ossc_manifest_entry_ok("#x"));
 }
 
+/* "#@ INO MTIME_NS" gives the next entry (only) its identity. */
+static void test_identity_lines(void)
+{
+    ossc_manifest m = OK("# oss-connector manifest v1: files created from oss://b/m/\n"
+                         "#@ 1234 1700000000123456789\n"
+                         "config.json\n"
+                         "sub\n"
+                         "#@ 99 -5\n"
+                         "sub/w.bin\n");
+    CHECK(m.n == 3);
+    if (m.n == 3) {
+        CHECK(m.ino[0] == 1234 && m.mtime_ns[0] == 1700000000123456789LL);
+        CHECK(m.ino[1] == 0 && m.mtime_ns[1] == 0);
+        CHECK(m.ino[2] == 99 && m.mtime_ns[2] == -5);
+    }
+    ossc_manifest_free(&m);
+    FAILS("#@ 12\nx\n", 1);
+    FAILS("a\n#@ 0 5\nx\n", 2);
+    FAILS("#@ 12 5 6\nx\n", 1);
+    FAILS("#@ 12 5x\nx\n", 1);
+    FAILS("#@ 1 2\nok\n#@ 123456789012345678901234567890 1\nx\n", 3);
+}
+
 int main(void)
 {
     test_accepts();
+    test_identity_lines();
     test_refuses_escapes();
     test_refuses_nul_and_length();
     test_rel_path_safe();

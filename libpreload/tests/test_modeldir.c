@@ -125,11 +125,72 @@ static void test_remove_follows_no_symlink(void)
     put("m5/p.bin", "placeholder");
     CHECK(symlink(at("userdir"), at("m5/sub")) == 0);   /* sub/x.bin lies behind a link */
     CHECK(symlink(at("user_q.txt"), at("m5/q.bin")) == 0);
-    const char *rels[] = {"p.bin", "sub/x.bin", "q.bin"};
-    ossc_modeldir_remove_placeholders(at("m5"), rels, 3);
+    const ossc_placeholder ph[] = {{"p.bin", 0, 0}, {"sub/x.bin", 0, 0}, {"q.bin", 0, 0}};
+    ossc_modeldir_remove_placeholders(at("m5"), ph, 3);
     CHECK(!exists_nofollow("m5/p.bin"));
     CHECK(holds("userdir/x.bin", "user x"));
     CHECK(holds("user_q.txt", "user q"));
+}
+
+static int64_t mtime_ns(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+/* A placeholder a user wrote into (cp of the real file over it) or
+ * replaced stays; the untouched one goes. */
+static void test_remove_keeps_changed_placeholders(void)
+{
+    CHECK(mkdir(at("m8"), 0700) == 0);
+    put("m8/same.bin", "");
+    put("m8/written.bin", "");
+    put("m8/replaced.bin", "");
+    struct stat same, written, replaced;
+    CHECK(stat(at("m8/same.bin"), &same) == 0);
+    CHECK(stat(at("m8/written.bin"), &written) == 0);
+    CHECK(stat(at("m8/replaced.bin"), &replaced) == 0);
+    /* mtime granularity is the kernel tick: move it explicitly. */
+    struct timespec later[2] = {{0, UTIME_OMIT}, {written.st_mtim.tv_sec + 1, 0}};
+    put("m8/written.bin", "real weights");
+    CHECK(utimensat(AT_FDCWD, at("m8/written.bin"), later, 0) == 0);
+    put("m8/new.tmp", "user's own");
+    CHECK(rename(at("m8/new.tmp"), at("m8/replaced.bin")) == 0);
+    const ossc_placeholder ph[] = {
+        {"same.bin", (uint64_t)same.st_ino, mtime_ns(&same)},
+        {"written.bin", (uint64_t)written.st_ino, mtime_ns(&written)},
+        {"replaced.bin", (uint64_t)replaced.st_ino, mtime_ns(&replaced)},
+    };
+    ossc_modeldir_remove_placeholders(at("m8"), ph, 3);
+    CHECK(!exists_nofollow("m8/same.bin"));
+    CHECK(holds("m8/written.bin", "real weights"));
+    CHECK(holds("m8/replaced.bin", "user's own"));
+}
+
+/* A file the old manifest recorded that a user changed since: the next
+ * preparation refuses, naming it, and deletes nothing. */
+static void test_changed_file_refused(void)
+{
+    CHECK(mkdir(at("m9"), 0700) == 0);
+    put("m9/config.json", "{\"from\": \"oss\"}");
+    put("m9/w.bin", "");
+    struct stat cfg, w;
+    CHECK(stat(at("m9/config.json"), &cfg) == 0);
+    CHECK(stat(at("m9/w.bin"), &w) == 0);
+    char manifest[512];
+    snprintf(manifest, sizeof manifest,
+             OSSC_MANIFEST_HEADER "oss://b/m/\n#@ %llu %lld\nconfig.json\n#@ %llu %lld\nw.bin\n",
+             (unsigned long long)cfg.st_ino, (long long)mtime_ns(&cfg),
+             (unsigned long long)w.st_ino, (long long)mtime_ns(&w));
+    put("m9/.ossc-manifest", manifest);
+    put("m9/edited.tmp", "{\"edited\": true}");
+    CHECK(rename(at("m9/edited.tmp"), at("m9/config.json")) == 0);
+    ossc_error err;
+    CHECK(prepare("m9", &err) == -1);
+    CHECK(err.code == EEXIST);
+    CHECK(strstr(err.message, "config.json") != NULL);
+    CHECK(strstr(err.message, "nothing was deleted") != NULL);
+    CHECK(holds("m9/config.json", "{\"edited\": true}"));
+    CHECK(exists_nofollow("m9/w.bin"));
 }
 
 /* Linking a placeholder through a symlinked directory is refused. */
@@ -221,6 +282,8 @@ int main(void)
     test_manifest_outside_refused();
     test_open_model_dir_refused();
     test_remove_follows_no_symlink();
+    test_remove_keeps_changed_placeholders();
+    test_changed_file_refused();
     test_link_follows_no_symlink();
     test_link_raced_by_processes();
     scratch_remove();

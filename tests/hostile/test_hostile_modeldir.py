@@ -422,3 +422,40 @@ def test_failed_head_after_preparation_leaves_no_placeholder(emu, bucket, nested
     emu.faults.clear()
     res = json.loads(run([sys.executable, "-c", READ_MODEL, *NESTED], env).stdout)
     assert res["sub/big.bin"] == {"len": len(NESTED["sub/big.bin"]), "zeros": False}, res
+
+
+# --------------------------------- files the connector made, changed since
+
+
+def test_user_files_over_placeholders_and_edits_are_never_deleted(emu, bucket, model, tmp_path):
+    """The manifest records what the connector wrote at each name (inode
+    and modification time).  A user who copies the real weights over a
+    placeholder while the application runs keeps them when the last
+    process leaves; a user who edits a small file the connector wrote keeps
+    the edit: the next run refuses, naming the file, and deletes nothing."""
+    model_dir = tmp_path / "model"
+    env = preload_env(emu, bucket, model, model_dir, tmp_path / "cache")
+    mine = b"the user's own weights" * 100
+    # Under the interposer, a write-open of a placeholder is the real file:
+    # what a user's cp does beside a running application.
+    run([sys.executable, "-c", f"""
+import os
+with open(os.path.join(os.environ['MODEL_DIR'], 'a-weights.bin'), 'wb') as f:
+    f.write({mine!r})
+"""], env)
+    assert (model_dir / "a-weights.bin").read_bytes() == mine
+    proc = run([sys.executable, "-c", READ_MODEL, *MODEL], env, check=False)
+    assert "a-weights.bin" in proc.stderr and "changed or replaced" in proc.stderr, proc.stderr
+    assert "nothing was deleted" in proc.stderr
+    assert (model_dir / "a-weights.bin").read_bytes() == mine
+
+    # An edit of a small file the connector wrote (the weights moved away).
+    (model_dir / "a-weights.bin").unlink()
+    assert_model_served(read_model(env))
+    edited = b'{"model_type": "edited by hand"}'
+    tmp = model_dir / "config.json.new"
+    tmp.write_bytes(edited)
+    tmp.rename(model_dir / "config.json")
+    proc = run([sys.executable, "-c", READ_MODEL, *MODEL], env, check=False)
+    assert "'config.json' was changed or replaced" in proc.stderr, proc.stderr
+    assert (model_dir / "config.json").read_bytes() == edited
