@@ -346,6 +346,7 @@ static int prepare_locked(const ossc_client_options *co, const ossc_dir_options 
     S.total = 0;
     for (uint32_t i = 0; i < S.nfiles; i++)
         S.total += ossc_cache_file_size((int)i);
+    ossc_fd_owner_reset(); /* this process owns the fd table (fdtable.c) */
     if (!S.atfork) {
         pthread_atfork(NULL, NULL, after_fork_child);
         S.atfork = true;

@@ -30,9 +30,21 @@ static pthread_mutex_t maps_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static atomic_int owner_pid;
 
-void ossc_fd_owner_reset(void)
+static void owner_after_fork(void)
 {
     atomic_store(&owner_pid, (int)getpid());
+}
+
+static void owner_watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, owner_after_fork);
+}
+
+void ossc_fd_owner_reset(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    atomic_store(&owner_pid, (int)getpid());
+    pthread_once(&once, owner_watch_forks); /* a fork's child owns its copy */
 }
 
 bool ossc_fd_owner(void)

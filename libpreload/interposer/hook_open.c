@@ -46,12 +46,44 @@ static int open_ours(int file, int flags)
     return fd;
 }
 
+/* The file whose placeholder fd is open on, or -1. */
+static int placeholder_behind(int fd)
+{
+    struct stat st;
+    int rc = ossc_real.fstat ? ossc_real.fstat(fd, &st) : ossc_real.fxstat(1, fd, &st);
+    if (rc < 0 || !S_ISREG(st.st_mode))
+        return -1;
+    int64_t mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    return ossc_cache_lookup_inode((uint64_t)st.st_dev, (uint64_t)st.st_ino, mtime_ns);
+}
+
+/* A read-only open that libc made (the path lookup missed) but that
+ * reached one of our placeholders by another name: a symlink or hard link
+ * to it, a bind mount, /proc/self/cwd/...  Its bytes would be the
+ * placeholder's zeros: the fd is swapped for one of ours (or the open
+ * fails with that errno).  Cost: one fstat per read-only open of the
+ * process while the interposer is active. */
+static int other_name(int fd, int flags)
+{
+    if (fd < 0 || !atomic_load_explicit(&ossc_preload_active, memory_order_relaxed) ||
+        ossc_in_hook || (flags & O_ACCMODE) != O_RDONLY || (flags & (O_PATH | O_DIRECTORY | O_TRUNC)))
+        return fd;
+    int f = placeholder_behind(fd);
+    if (f < 0)
+        return fd;
+    int mine = open_ours(f, flags & ~(O_CREAT | O_EXCL));
+    int e = errno;
+    ossc_real.close(fd);
+    errno = e;
+    return mine;
+}
+
 OSSC_EXPORT int open(const char *path, int flags, ...)
 {
     OSSC_MODE_ARG(flags, mode);
     ossc_real_resolve();
     int f = ours(AT_FDCWD, path, flags);
-    return f >= 0 ? open_ours(f, flags) : ossc_real.open(path, flags, mode);
+    return f >= 0 ? open_ours(f, flags) : other_name(ossc_real.open(path, flags, mode), flags);
 }
 
 OSSC_EXPORT int open64(const char *path, int flags, ...)
@@ -59,7 +91,7 @@ OSSC_EXPORT int open64(const char *path, int flags, ...)
     OSSC_MODE_ARG(flags, mode);
     ossc_real_resolve();
     int f = ours(AT_FDCWD, path, flags);
-    return f >= 0 ? open_ours(f, flags) : ossc_real.open64(path, flags, mode);
+    return f >= 0 ? open_ours(f, flags) : other_name(ossc_real.open64(path, flags, mode), flags);
 }
 
 OSSC_EXPORT int openat(int dirfd, const char *path, int flags, ...)
@@ -67,7 +99,8 @@ OSSC_EXPORT int openat(int dirfd, const char *path, int flags, ...)
     OSSC_MODE_ARG(flags, mode);
     ossc_real_resolve();
     int f = ours(dirfd, path, flags);
-    return f >= 0 ? open_ours(f, flags) : ossc_real.openat(dirfd, path, flags, mode);
+    return f >= 0 ? open_ours(f, flags)
+                  : other_name(ossc_real.openat(dirfd, path, flags, mode), flags);
 }
 
 OSSC_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
@@ -75,7 +108,8 @@ OSSC_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
     OSSC_MODE_ARG(flags, mode);
     ossc_real_resolve();
     int f = ours(dirfd, path, flags);
-    return f >= 0 ? open_ours(f, flags) : ossc_real.openat64(dirfd, path, flags, mode);
+    return f >= 0 ? open_ours(f, flags)
+                  : other_name(ossc_real.openat64(dirfd, path, flags, mode), flags);
 }
 
 /* _FORTIFY_SOURCE variants (no mode argument).  __open_2 and __open64_2:
@@ -87,7 +121,7 @@ static int open_fortified(const char *path, int flags, int (*chk)(const char *, 
     int f = ours(AT_FDCWD, path, flags);
     if (f >= 0)
         return open_ours(f, flags);
-    return chk ? chk(path, flags) : plain(path, flags);
+    return other_name(chk ? chk(path, flags) : plain(path, flags), flags);
 }
 
 OSSC_EXPORT int __open_2(const char *path, int flags)
@@ -112,7 +146,7 @@ static int openat_fortified(int dirfd, const char *path, int flags,
     int f = ours(dirfd, path, flags);
     if (f >= 0)
         return open_ours(f, flags);
-    return chk ? chk(dirfd, path, flags) : plain(dirfd, path, flags);
+    return other_name(chk ? chk(dirfd, path, flags) : plain(dirfd, path, flags), flags);
 }
 
 OSSC_EXPORT int __openat_2(int dirfd, const char *path, int flags)
@@ -156,16 +190,30 @@ static int fopen_flags(const char *mode)
     return (mode && mode[0] == 'r' && !strchr(mode, '+')) ? O_RDONLY : O_RDWR;
 }
 
+/* fopen's other_name: a read-only stream libc opened on a placeholder
+ * reached by another name is replaced by one of ours. */
+static FILE *fopen_other_name(FILE *fp, const char *mode)
+{
+    if (!fp || fopen_flags(mode) != O_RDONLY ||
+        !atomic_load_explicit(&ossc_preload_active, memory_order_relaxed) || ossc_in_hook)
+        return fp;
+    int f = placeholder_behind(fileno(fp));
+    if (f < 0)
+        return fp;
+    ossc_real.fclose(fp);
+    return fopen_ours(f, mode);
+}
+
 OSSC_EXPORT FILE *fopen(const char *path, const char *mode)
 {
     ossc_real_resolve();
     int f = ours(AT_FDCWD, path, fopen_flags(mode));
-    return f >= 0 ? fopen_ours(f, mode) : ossc_real.fopen(path, mode);
+    return f >= 0 ? fopen_ours(f, mode) : fopen_other_name(ossc_real.fopen(path, mode), mode);
 }
 
 OSSC_EXPORT FILE *fopen64(const char *path, const char *mode)
 {
     ossc_real_resolve();
     int f = ours(AT_FDCWD, path, fopen_flags(mode));
-    return f >= 0 ? fopen_ours(f, mode) : ossc_real.fopen64(path, mode);
+    return f >= 0 ? fopen_ours(f, mode) : fopen_other_name(ossc_real.fopen64(path, mode), mode);
 }

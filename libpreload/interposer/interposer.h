@@ -115,8 +115,11 @@ int ossc_fd_take(int fd); /* removes, returns file index or -1 */
 /* fds first..last (last < 0: to the end) stop being ours, each dropped as
  * a user of its file: they are about to be closed (close_range, closefrom). */
 void ossc_fd_take_range(int first, int last);
-/* The process that owns the table: set at start and in a fork's child.
- * False in a vfork child, whose changes to the table are ignored. */
+/* The process that owns the table: set by ossc_fd_owner_reset when the
+ * interposer (LD_PRELOAD or in-process hooks) starts, and in every fork's
+ * child from then on (an atfork handler).  False in a vfork child, whose
+ * changes to the table are ignored; false before any reset (no fd is
+ * ours then). */
 void ossc_fd_owner_reset(void);
 bool ossc_fd_owner(void);
 /* Mappings of our files (for munmap). */

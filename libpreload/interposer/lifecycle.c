@@ -30,7 +30,6 @@ static void after_fork_child(void)
 {
     if (ossc_forking_detached || !atomic_load(&ossc_preload_active))
         return;
-    ossc_fd_owner_reset();
     ossc_cache_after_fork_child();
     ossc_fd_recount_after_fork();
 }

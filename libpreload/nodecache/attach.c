@@ -290,6 +290,8 @@ int ossc_cache_attach(const ossc_preload_settings *s)
     for (uint32_t i = 0; NC.wfd && i < NC.h->nfiles; i++)
         NC.wfd[i] = -1;
     nc_real_model_dir(s->model_dir, NC.model_dir_real, sizeof(NC.model_dir_real));
+    struct stat md;
+    NC.model_dev = stat(NC.model_dir_real, &md) == 0 ? (uint64_t)md.st_dev : 0;
     ossc_land_use_hugepages(s->hugepages); /* for the mappings chunks land through */
     nc_bc_attach(); /* before the prefetcher: chunks from peers when broadcasting */
     nc_try_lead();

@@ -77,6 +77,7 @@ struct cache_process {
     ossc_preload_settings s;
     char dir[PATH_MAX];
     char model_dir_real[PATH_MAX];
+    uint64_t model_dev;     /* st_dev of MODEL_DIR (its placeholders'), 0 unknown */
     int dirfd;              /* the cache directory, opened O_NOFOLLOW and checked */
     int lockfd;
     struct shm_header *h;

@@ -117,6 +117,16 @@ uint64_t ossc_cache_file_size(int file)
     return NC.files[file].size;
 }
 
+int ossc_cache_lookup_inode(uint64_t dev, uint64_t ino, int64_t mtime_ns)
+{
+    if (!NC.h || !NC.model_dev || dev != NC.model_dev || ino == 0)
+        return -1;
+    for (uint32_t i = 0; i < NC.h->nfiles; i++)
+        if (NC.files[i].ph_ino == ino && NC.files[i].ph_mtime_ns == mtime_ns)
+            return (int)i;
+    return -1;
+}
+
 int ossc_cache_lookup_path(const char *abs)
 {
     const char *roots[2] = {NC.s.model_dir, NC.model_dir_real};

@@ -88,6 +88,12 @@ void ossc_cache_detach(void);
 
 /* Index of the large file at this absolute path (inside MODEL_DIR), or -1. */
 int ossc_cache_lookup_path(const char *abs_path);
+/* The file whose placeholder is the inode (dev, ino) with modification
+ * time mtime_ns (as made: an inode number reused by another file does not
+ * match), or -1: a placeholder reached by another name (a symlink or hard
+ * link to it, a bind mount, /proc/self/cwd/...), which the path lookup
+ * misses. */
+int ossc_cache_lookup_inode(uint64_t dev, uint64_t ino, int64_t mtime_ns);
 /* Path of file i's placeholder in MODEL_DIR. */
 int ossc_cache_placeholder(int file, char *out, size_t cap);
 /* Size of large file i. */

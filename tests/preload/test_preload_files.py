@@ -186,3 +186,47 @@ def test_subshells_exit_while_prefetching(emu, bucket, toy_model):
     for _ in range(3):
         proc = run(["bash", "-c", script], env, timeout=120)
         assert proc.stdout.strip() == "done"
+
+
+def test_placeholder_reached_by_another_name_serves_the_objects_bytes(emu, bucket, toy_model,
+                                                                        tmp_path):
+    """A symlink or hard link to a placeholder, or a path through
+    /proc/self/cwd, misses the interposer's path lookup; the placeholder's
+    inode is recognised instead, so the reader gets the object's bytes,
+    never the placeholder's zeros (OSSC_LAZY: nothing lands unasked)."""
+    m = toy_model
+    env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"], OSSC_LAZY=1)
+    rel = "model-00001-of-00003.safetensors"
+    code = f"""
+import ctypes, hashlib, json, os
+d = os.environ['MODEL_DIR']
+shard = os.path.join(d, {rel!r})
+other = {str(tmp_path)!r}
+os.symlink(shard, os.path.join(other, 'via-symlink'))
+os.link(shard, os.path.join(other, 'via-hardlink'))
+os.chdir(d)
+paths = {{'symlink': os.path.join(other, 'via-symlink'),
+          'hardlink': os.path.join(other, 'via-hardlink'),
+          'proc-cwd': '/proc/self/cwd/' + {rel!r}}}
+out = {{}}
+for name, p in paths.items():
+    with open(p, 'rb') as f:
+        out[name] = hashlib.sha256(f.read()).hexdigest()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.fread.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+size = os.path.getsize(shard)
+buf = ctypes.create_string_buffer(size)
+fp = libc.fopen(paths['symlink'].encode(), b'rb')
+assert libc.fread(buf, 1, size, fp) == size
+libc.fclose(fp)
+out['fopen-symlink'] = hashlib.sha256(buf.raw).hexdigest()
+print(json.dumps(out))
+"""
+    import json
+
+    got = json.loads(run(code, env).stdout.strip().splitlines()[-1])
+    want = hashlib.sha256(m["files"][rel]).hexdigest()
+    assert got == {k: want for k in ("symlink", "hardlink", "proc-cwd", "fopen-symlink")}
