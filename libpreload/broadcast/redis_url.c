@@ -4,6 +4,7 @@
  * and terminals. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,20 +13,37 @@
 #include "error.h"
 #include "registry.h"
 
-/* url with the userinfo's password (everything after its first ':' up to
- * the last '@' of the authority) replaced by "***"; a userinfo without ':'
- * is masked whole (it may be a password written without the colon). */
+/* True when s[0..len) is a URL scheme as RFC 3986 writes it (a letter,
+ * then letters, digits, '+', '-', '.'), at most 16 bytes: only such text
+ * before "://" is shown as the scheme. */
+static bool is_scheme(const char *s, size_t len)
+{
+    if (len == 0 || len > 16 || !isalpha((unsigned char)s[0]))
+        return false;
+    for (size_t i = 1; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && !strchr("+-.", s[i]))
+            return false;
+    return true;
+}
+
+/* url for messages, with no byte of a password in it.  The userinfo runs
+ * from "://" to the LAST '@' of the URL, whatever is between (a password
+ * written with a raw '/', '?', '#' or '@' still ends there): everything
+ * after its first ':' is replaced by "***" (the user name before it is
+ * kept), and a userinfo without ':' is masked whole (it may be a password
+ * written without the colon).  A URL with no "scheme://" is shown as
+ * "***" alone: where its userinfo ends cannot be told. */
 static void masked(const char *url, char *out, size_t cap)
 {
     const char *sep = strstr(url, "://");
-    const char *auth = sep ? sep + 3 : url;
-    size_t auth_len = strcspn(auth, "/?#");
-    const char *at = NULL;
-    for (const char *p = auth; p < auth + auth_len; p++)
-        if (*p == '@')
-            at = p;
+    if (!sep || !is_scheme(url, (size_t)(sep - url))) {
+        snprintf(out, cap, "***");
+        return;
+    }
+    const char *auth = sep + 3;
+    const char *at = strrchr(auth, '@');
     if (!at) {
-        snprintf(out, cap, "%s", url);
+        snprintf(out, cap, "%s", url); /* no userinfo: nothing secret */
         return;
     }
     const char *colon = memchr(auth, ':', (size_t)(at - auth));
@@ -94,12 +112,15 @@ int bc_redis_url_parse(const char *url, bc_redis_url *out, ossc_error *err)
         return ossc_error_set(err, EINVAL, "broadcast redis URL %s: no scheme "
                               "(expected redis://[[user]:password@]host[:port][/db])", shown);
     if ((size_t)(sep - url) != 5 || strncasecmp(url, "redis", 5) != 0)
-        return ossc_error_set(err, EINVAL, "broadcast redis URL %s: scheme '%.*s' is not "
-                              "supported (only redis://; no TLS or unix sockets)",
-                              shown, (int)(sep - url) > 16 ? 16 : (int)(sep - url), url);
+        return ossc_error_set(err, EINVAL, "broadcast redis URL %s: the scheme is not "
+                              "supported (only redis://; no TLS or unix sockets)", shown);
     const char *auth = sep + 3;
     size_t auth_len = strcspn(auth, "/?#");
     const char *rest = auth + auth_len;
+    if (strchr(rest, '@'))
+        return ossc_error_set(err, EINVAL, "broadcast redis URL %s: '/', '?' or '#' before "
+                              "the last '@': write them percent-encoded in the user name "
+                              "or password (%%2F, %%3F, %%23)", shown);
     if (*rest == '?' || *rest == '#')
         return ossc_error_set(err, EINVAL, "broadcast redis URL %s: query strings and "
                               "fragments are not supported", shown);

@@ -82,7 +82,7 @@ static void test_url(void)
     url_ok("redis://u:@h", "h", 6379, "u", "", 0);
 
     url_fails("", NULL, NULL);
-    url_fails("127.0.0.1:6379", NULL, "127.0.0.1:6379");
+    url_fails("127.0.0.1:6379", NULL, "URL ***: no scheme");
     url_fails("rediss://:topsecret@h:6380", "topsecret", "rediss://:***@h:6380");
     url_fails("unix:///run/redis.sock", NULL, "unix");
     url_fails("redis://:topsecret@h:notaport", "topsecret", "redis://:***@h:notaport");
@@ -95,6 +95,29 @@ static void test_url(void)
     url_fails("redis://:top%00secret@h", "top%00secret", "***@h");
     url_fails("redis://:pw@", "pw", NULL);
     url_fails("redis://[::1:7000", NULL, "[::1:7000");
+}
+
+/* A password written with a raw '/', '?', '#' or '@', or in a URL without
+ * a proper "scheme://": every message hides all of it (each fragment is
+ * checked, so a mask that stops at the first '/' is caught). */
+static void test_url_masks_raw_passwords(void)
+{
+    static const struct {
+        const char *url, *frag[3], *shown;
+    } cases[] = {
+        {"redis://:pA5s/w0Rd@host:6379/0", {"pA5s", "w0Rd"}, "redis://:***@host:6379/0"},
+        {"redis://user:pQ?wZ#xY@h:1/2", {"pQ", "wZ", "xY"}, "redis://user:***@h:1/2"},
+        {"redis://u:Pw#zK/Zq@h", {"Pw", "zK", "Zq"}, "redis://u:***@h"},
+        {"redis://sEkR/Et@h/0", {"sEkR", "Et@"}, "redis://***@h/0"},
+        {"redis://:a@bQ/cV@h:1", {"bQ", "cV"}, "redis://:***@h:1"},
+        {"rediss://:sEkR?Et@h", {"sEkR", "Et"}, "rediss://:***@h"},
+        {":sEkREt@h:6379", {"sEkREt"}, "URL ***: no scheme"},
+        {"x:sEkR@z://h", {"sEkR"}, "URL ***:"},
+        {"us:sEkR/x://h@h", {"sEkR"}, "URL ***:"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (size_t f = 0; f < 3 && cases[i].frag[f]; f++)
+            url_fails(cases[i].url, cases[i].frag[f], cases[i].shown);
 }
 
 /* ---- a real redis-server -------------------------------------------------- */
@@ -609,6 +632,7 @@ int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
     test_url();
+    test_url_masks_raw_passwords();
     server s;
     int rc = server_start(&s, NULL);
     if (rc == 77) {

@@ -285,3 +285,23 @@ def test_redis_fixture_restart(redis_server):
     redis_server.start()
     assert redis_server.port == port and redis_server.pid != pid and redis_server.ping()
     assert redis_server.cli("GET", "k").strip() == ""
+
+
+@pytest.mark.parametrize("url, fragments, where", [
+    ("redis://:pA5s/w0Rd@host:6379/0", ["pA5s", "w0Rd"], "host:6379 db 0"),
+    ("redis://user:pQ?wZ#xY@h:1/2", ["pQ", "wZ", "xY"], "h:1 db 2"),
+    ("redis://:1234/sEkR@h/0", ["1234", "sEkR"], "h:6379 db 0"),
+    ("redis://sEkR/Et@h", ["sEkR", "Et"], "h:6379 db 0"),
+    ("redis://:a@bQ/cV@[::1]:7000/3", ["bQ", "cV"], "[::1]:7000 db 3"),
+    (":sEkR/Et@h:6379", ["sEkR", "Et"], "(unparsable URL)"),
+])
+def test_redis_where_hides_raw_passwords(url, fragments, where):
+    """A password written with a raw '/', '?', '#' or '@' (or in a URL with
+    no scheme) never shows in what doctor prints for the URL: the userinfo
+    runs to the last '@', as the engine masks it."""
+    from ossconnector.cli._broadcast import redis_where
+
+    shown = redis_where(url)
+    assert shown == where
+    for frag in fragments:
+        assert frag not in shown

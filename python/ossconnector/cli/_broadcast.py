@@ -77,11 +77,25 @@ def listen_setting(config_path: Optional[str]) -> Optional[Tuple[str, str]]:
     return None
 
 
+def _without_userinfo(url: str) -> Optional[str]:
+    """url with its userinfo dropped, as the engine's masking reads it (the
+    userinfo runs from ``://`` to the LAST ``@``, so a password written with
+    a raw ``/``, ``?``, ``#`` or ``@`` goes with it); None when the URL has no
+    ``scheme://`` (where its userinfo ends cannot be told)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme:
+        return None
+    return f"{scheme}://{rest[rest.rfind('@') + 1:]}"
+
+
 def redis_where(url: str) -> str:
     """'host:port db N' for a message: never the password (best effort on a
     URL the engine will refuse anyway)."""
+    plain = _without_userinfo(url)
+    if plain is None:
+        return "(unparsable URL)"
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(plain)
         host = parts.hostname or "?"
         port = parts.port or 6379
         db = parts.path.strip("/") or "0"
