@@ -121,6 +121,8 @@ struct ossc_req {
     int adapt_concurrent;               /* GETs running when this one started (adapt.c) */
     bool status_checked;
     bool overflow;
+    bool resp_cut;                      /* a peer's error body passed
+                                           OSSC_PEER_ERR_BODY_MAX: transfer stopped */
     /* What the reply's headers promise for this attempt of a ranged GET
      * (set when the headers end, checked as the body arrives): */
     bool whole_body;                    /* 200: the body is the whole object

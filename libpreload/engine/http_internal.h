@@ -47,6 +47,11 @@ struct ossc_http {
     _Atomic(atomic_ullong *) arrived;
 };
 
+/* The most of a peer's error body (OSSC_SIGN_PEER, not 2xx) kept in
+ * r->resp; past it the transfer is stopped and judged by its status
+ * (r->resp_cut, http_reply.c). */
+#define OSSC_PEER_ERR_BODY_MAX 4096u
+
 /* Monotonic milliseconds with sub-millisecond precision (for audit times). */
 double ossc_now_ms_precise(void);
 

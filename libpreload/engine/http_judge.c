@@ -74,9 +74,13 @@ static void judge_error_status(ossc_req *r, const attempt_names *n)
     }
     if (!r->err.request_id[0])
         snprintf(r->err.request_id, sizeof(r->err.request_id), "%s", r->request_id);
-    char msg[OSSC_ERR_MSG_MAX + sizeof(n->what) + 128];
-    snprintf(msg, sizeof(msg), "%s %s: %s (HTTP %d, request id %s)", r->method, n->what,
-             r->err.message, r->http_status, r->err.request_id[0] ? r->err.request_id : "-");
+    char cut[64] = "";
+    char msg[OSSC_ERR_MSG_MAX + sizeof(n->what) + 128 + sizeof(cut)];
+    if (r->resp_cut)
+        snprintf(cut, sizeof(cut), "; error body cut at %u bytes", OSSC_PEER_ERR_BODY_MAX);
+    snprintf(msg, sizeof(msg), "%s %s: %s (HTTP %d, request id %s%s)", r->method, n->what,
+             r->err.message, r->http_status, r->err.request_id[0] ? r->err.request_id : "-",
+             cut);
     snprintf(r->err.message, sizeof(r->err.message), "%.*s", (int)sizeof(r->err.message) - 1,
              msg);
 }
@@ -151,7 +155,10 @@ static ossc_attempt_fault classify(const ossc_http *h, ossc_req *r, CURLcode cc,
                        r->wire_err[0] ? r->wire_err : "server sent more bytes than asked");
         return r->overflow ? OSSC_FAULT_OVERFLOW : OSSC_FAULT_BAD_REPLY;
     }
-    if (cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && r->got_all)) {
+    /* A transfer we stopped because the range was complete, or because a
+     * peer's error body was too long (its status decides), is judged as
+     * a reply that ended by itself. */
+    if (cc == CURLE_OK || (cc == CURLE_WRITE_ERROR && (r->got_all || r->resp_cut))) {
         *code = CURLE_OK;
         if (r->http_status >= 200 && r->http_status < 300)
             return judge_complete_body(r, n);

@@ -39,6 +39,23 @@ static int resp_append(ossc_req *r, const char *data, size_t len)
     return 0;
 }
 
+/* How many of the next len body bytes r->resp may keep.  A peer's error
+ * reply (a chunk server, OSSC_SIGN_PEER, a status that is not 2xx) is
+ * kept to OSSC_PEER_ERR_BODY_MAX: its own are a line of text, and another
+ * node must not make each of our connections hold OSSC_RESP_MAX.  All of
+ * len otherwise (resp_append enforces OSSC_RESP_MAX). */
+static size_t resp_room(const ossc_req *r, size_t len)
+{
+    const ossc_http *h = r->owner ? r->owner->http : NULL;
+    bool peer_error = h && h->target.sign_version == OSSC_SIGN_PEER &&
+                      (r->http_status < 200 || r->http_status >= 300);
+    if (!peer_error)
+        return len;
+    size_t room = r->resp_len < OSSC_PEER_ERR_BODY_MAX
+                      ? OSSC_PEER_ERR_BODY_MAX - r->resp_len : 0;
+    return len < room ? len : room;
+}
+
 /* Writes all of data into the sink file at its place; 0, or an errno. */
 static int sink_pwrite(ossc_req *r, const char *data, size_t len)
 {
@@ -92,7 +109,9 @@ int ossc_reply_on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow,
  * A 200 to a ranged GET carries the whole object (OSS answers so to a
  * range it finds invalid, any HTTP server may ignore Range): the bytes
  * before our range are skipped, ours kept, and the transfer is stopped
- * as soon as the range is complete (got_all: a success, not an error). */
+ * as soon as the range is complete (got_all: a success, not an error).
+ * A peer's error body is stopped the same way past its first
+ * OSSC_PEER_ERR_BODY_MAX bytes (resp_cut: judged by the reply's status). */
 size_t ossc_reply_on_body(char *data, size_t size, size_t nmemb, void *userp)
 {
     ossc_req *r = userp;
@@ -123,8 +142,13 @@ size_t ossc_reply_on_body(char *data, size_t size, size_t nmemb, void *userp)
         }
         return take_bytes(r, data, len) < 0 ? 0 : len;
     }
-    if (resp_append(r, data, len) < 0)
+    size_t keep = resp_room(r, len);
+    if (resp_append(r, data, keep) < 0)
         return 0;
+    if (keep < len) {
+        r->resp_cut = true; /* a peer's long error body: stopped (judged by its status) */
+        return 0;
+    }
     return len;
 }
 
@@ -355,6 +379,7 @@ void ossc_reply_reset(ossc_req *r)
     r->expect_len = 0;
     r->wire_err[0] = '\0';
     r->resp_len = 0;
+    r->resp_cut = false;
     if (r->resp)
         r->resp[0] = '\0';
     r->errbuf[0] = '\0';

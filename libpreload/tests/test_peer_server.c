@@ -2,7 +2,8 @@
  * cache view over temp files, fetched from by the engine's peer client
  * (engine/peer_client.c) and by raw sockets: bytes and CRC, the long-poll
  * and its 503, refusals (401 naming the peer, 404, 416, 400, 405),
- * connection bounds and an oversized request; and the pure pieces,
+ * connection bounds and an oversized request; the peer client against a
+ * hostile peer (a huge error body); and the pure pieces,
  * OSSC-PEER (peer_auth.c) and the request parser (peer_request.c).
  *
  * Waits are on events (a condition variable the fake signals, a reply, a
@@ -877,6 +878,126 @@ static void stop_during_long_poll(void)
     fake_set(file_sizes[0], file_sizes[1], false);
 }
 
+/* --- a hostile peer: every request answered with a huge error body --- */
+
+#define HUGE_ERROR_BODY (60ull << 20) /* under the engine's 64 MiB cap on other bodies */
+
+typedef struct hostile_peer {
+    int listen_fd, port;
+    pthread_t thread;
+    uint64_t most_sent; /* body bytes one connection took before it was closed */
+} hostile_peer;
+
+/* Reads the request head, then answers 500 with a HUGE_ERROR_BODY-byte
+ * body until it is all sent or the client closes (send fails).  A small
+ * send buffer and a send timeout: what send() accepts is about what the
+ * client took in, and a client that stops reading without closing ends
+ * the loop instead of hanging the test. */
+static uint64_t hostile_answer(int fd)
+{
+    struct timeval tv = {.tv_sec = 30};
+    int small = 64 * 1024;
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+    char req[8192];
+    size_t have = 0;
+    req[0] = '\0';
+    while (!strstr(req, "\r\n\r\n") && have + 1 < sizeof req) {
+        ssize_t r = recv(fd, req + have, sizeof req - 1 - have, 0);
+        if (r <= 0)
+            return 0;
+        have += (size_t)r;
+        req[have] = '\0';
+    }
+    char head[160];
+    int n = snprintf(head, sizeof head, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: "
+                     "text/plain\r\nContent-Length: %llu\r\n\r\n", HUGE_ERROR_BODY);
+    if (send(fd, head, (size_t)n, MSG_NOSIGNAL) != n)
+        return 0;
+    static char chunk[64 * 1024];
+    memset(chunk, 'x', sizeof chunk);
+    uint64_t sent = 0;
+    while (sent < HUGE_ERROR_BODY) {
+        ssize_t w = send(fd, chunk, sizeof chunk, MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+        sent += (uint64_t)w;
+    }
+    return sent;
+}
+
+static void *hostile_thread(void *arg)
+{
+    hostile_peer *h = arg;
+    for (;;) {
+        int fd = accept(h->listen_fd, NULL, NULL);
+        if (fd < 0)
+            return NULL; /* shut down by hostile_stop */
+        uint64_t sent = hostile_answer(fd);
+        close(fd);
+        if (sent > h->most_sent)
+            h->most_sent = sent;
+    }
+}
+
+static void hostile_start(hostile_peer *h)
+{
+    memset(h, 0, sizeof *h);
+    h->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    socklen_t len = sizeof sa;
+    CHECK(bind(h->listen_fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    CHECK(listen(h->listen_fd, 8) == 0);
+    CHECK(getsockname(h->listen_fd, (struct sockaddr *)&sa, &len) == 0);
+    h->port = ntohs(sa.sin_port);
+    pthread_create(&h->thread, NULL, hostile_thread, h);
+}
+
+/* Joins the thread; most_sent is read after it. */
+static void hostile_stop(hostile_peer *h)
+{
+    shutdown(h->listen_fd, SHUT_RDWR); /* wakes accept() */
+    pthread_join(h->thread, NULL);
+    close(h->listen_fd);
+}
+
+/* A peer that answers a chunk request with a 60 MiB error body: the
+ * client keeps at most OSSC_PEER_ERR_BODY_MAX (4 KiB) of it, stops the
+ * transfer there and fails with the reply's status, saying the body was
+ * cut.  Observable as what the peer got to send before the connection
+ * closed: at most the socket buffers past 4 KiB, far from 60 MiB (which
+ * a client that keeps reading takes whole). */
+static void huge_peer_error_body(void)
+{
+    hostile_peer h;
+    hostile_start(&h);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", h.port);
+    ossc_peer_options o = {.addr = addr, .secret = (const uint8_t *)SECRET,
+                           .secret_len = strlen(SECRET), .concurrency = 1, .stall_s = 60};
+    ossc_error err;
+    ossc_client *c = ossc_peer_client_new(&o, &err);
+    CHECK(c != NULL);
+    if (c) {
+        int out = out_file("huge_error");
+        CHECK(fetch(c, VID, "0", 0, 1000, out, NULL, &err) == -1);
+        CHECK(err.http_status == 500);
+        CHECK(strstr(err.message, "HTTP 500") != NULL);
+        CHECK(strstr(err.message, "error body cut at 4096 bytes") != NULL);
+        if (!strstr(err.message, "cut"))
+            fprintf(stderr, "huge_peer_error_body: %s\n", err.message);
+        close(out);
+        ossc_client_free(c);
+    }
+    hostile_stop(&h);
+    if (h.most_sent >= 16ull << 20)
+        fprintf(stderr, "huge_peer_error_body: the client took %" PRIu64 " body bytes\n",
+                h.most_sent);
+    CHECK(h.most_sent < 16ull << 20);
+}
+
 /* A port in use and a malformed address: errors that name the address. */
 static void start_errors(void)
 {
@@ -917,6 +1038,7 @@ int main(void)
     oversized_request();
     peer_hangs_up();
     stop_during_long_poll();
+    huge_peer_error_body();
     start_errors();
     for (int f = 0; f < NFILES; f++) {
         close(fv.fds[f]);
