@@ -8,7 +8,9 @@
  * heartbeat, so a fleet that is gone leaves nothing behind. */
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +18,13 @@
 #include <hiredis/hiredis.h>
 
 #include "error.h"
+#include "hostport.h"
+#include "log.h"
 #include "registry.h"
 
 #define BC_REGISTRY_KEEP_S 86400 /* seq, members, info, path index: one day */
 #define KEY_MAX 2304             /* an OSS_PATH is at most ~1100 bytes */
+#define SEQ_MAX 9007199254740992.0 /* 2^53: the scores INCR writes stay exact below */
 
 struct bc_registry {
     redisContext *c;
@@ -285,6 +290,77 @@ static void node_from_hash(bc_node_info *n, const redisReply *h)
     }
 }
 
+/* ---- what a member's entries may hold ----------------------------------- */
+
+/* v's text for a log line: at most 64 bytes, anything but printable ASCII
+ * as '?' (whoever can write to Redis chose it: no newline or escape
+ * sequence reaches the log). */
+static void printable(const redisReply *v, char *out, size_t cap)
+{
+    size_t n = 0;
+    if (v && v->type == REDIS_REPLY_STRING)
+        for (; n < v->len && n + 1 < cap && n < 64; n++)
+            out[n] = v->str[n] >= 0x20 && v->str[n] < 0x7f ? v->str[n] : '?';
+    out[n] = '\0';
+}
+
+/* The value of field `name` in an HGETALL reply (field, value, ...);
+ * NULL when absent. */
+static const redisReply *hash_field(const redisReply *h, const char *name)
+{
+    for (size_t i = 0; i + 1 < h->elements; i += 2) {
+        const redisReply *f = h->element[i];
+        if (f->type == REDIS_REPLY_STRING && !strcmp(f->str, name))
+            return h->element[i + 1];
+    }
+    return NULL;
+}
+
+/* True when host (outside brackets) is a name or an IPv4 address: letters,
+ * digits, '-', '.', '_' only.  bc_hostport_split lets any other byte
+ * through, and this one becomes the host of an http:// URL and of log
+ * lines: no '/', '?', '@', space or control character. */
+static bool host_name_ok(const char *host)
+{
+    for (const char *p = host; *p; p++)
+        if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
+            !(*p >= '0' && *p <= '9') && !strchr("-._", *p))
+            return false;
+    return true;
+}
+
+/* True when v is an address peers can be fetched from: host:port as
+ * hostport.h writes it (a bracketed host is an IPv6 address, checked
+ * there), a plain host as host_name_ok says, a port other than 0, whole
+ * in bc_node_info.addr (no cut, no NUL: what is checked is what is used). */
+static bool addr_valid(const redisReply *v)
+{
+    char addr[sizeof(((bc_node_info *)0)->addr)], host[sizeof addr];
+    int port;
+    if (!v || v->type != REDIS_REPLY_STRING || v->len >= sizeof addr ||
+        memchr(v->str, '\0', v->len))
+        return false;
+    copy_field(addr, sizeof addr, v);
+    return bc_hostport_split(addr, host, sizeof host, &port) == 0 && port > 0 &&
+           (addr[0] == '[' || host_name_ok(host));
+}
+
+/* The join order a members score stands for, into *seq; false when it is
+ * not a finite number in 0..2^53 (INCR writes 1, 2, ...; casting an
+ * infinity, a NaN or a value beyond long long to it is undefined). */
+static bool seq_of_score(const redisReply *score, long long *seq)
+{
+    char num[32], *end;
+    if (score->type != REDIS_REPLY_STRING || score->len >= sizeof num)
+        return false;
+    copy_field(num, sizeof num, score);
+    double d = strtod(num, &end);
+    if (end == num || *end || !isfinite(d) || d < 0 || d > SEQ_MAX)
+        return false;
+    *seq = (long long)d;
+    return true;
+}
+
 /* ---- join ----------------------------------------------------------------- */
 
 /* KEYS: seq members node info path.  ARGV: keep-seconds, node ttl, id,
@@ -423,6 +499,33 @@ void bc_registry_leave(bc_registry *r, const char *vid, const char *id)
     (void)drain(r, n, NULL, "leave");
 }
 
+/* Fills *ni from member id's hash h and its members score and counts it
+ * in *live; a member with no valid addr or score is left out (one log
+ * line, its text made printable): peers would be fetched from its addr,
+ * and the chain is ordered by its seq. */
+static void take_member(bc_node_info *ni, const redisReply *h, const redisReply *id,
+                        const redisReply *score, size_t *live)
+{
+    const redisReply *addr = hash_field(h, "addr");
+    long long seq;
+    const char *why = !addr_valid(addr)            ? "an address that is not host:port"
+                      : !seq_of_score(score, &seq) ? "a join order that is not a number"
+                                                   : NULL;
+    if (why) {
+        char id_text[68], addr_text[68], score_text[68];
+        printable(id, id_text, sizeof id_text);
+        printable(addr, addr_text, sizeof addr_text);
+        printable(score, score_text, sizeof score_text);
+        OSSC_WARN("broadcast: registry member '%s' (addr '%s', seq '%s') has %s: skipped",
+                  id_text, addr_text, score_text, why);
+        return;
+    }
+    node_from_hash(ni, h);
+    copy_field(ni->id, sizeof ni->id, id);
+    ni->seq = seq;
+    (*live)++;
+}
+
 int bc_registry_members(bc_registry *r, const char *vid, bc_node_info **out, size_t *n,
                         ossc_error *err)
 {
@@ -472,12 +575,7 @@ int bc_registry_members(bc_registry *r, const char *vid, bc_node_info **out, siz
             redisAppendCommand(r->c, "ZREM %s %b", k_members, id->str, id->len);
             stale++;
         } else if (h->type == REDIS_REPLY_ARRAY) {
-            bc_node_info *ni = &m[live++];
-            node_from_hash(ni, h);
-            copy_field(ni->id, sizeof ni->id, id);
-            char num[32];
-            copy_field(num, sizeof num, score);
-            ni->seq = (long long)strtod(num, NULL);
+            take_member(&m[live], h, id, score, &live);
         }
         freeReplyObject(h);
     }

@@ -74,7 +74,9 @@ int bc_registry_heartbeat(bc_registry *r, const char *vid, const bc_node_info *s
 /* Removes self (hash and membership); best effort. */
 void bc_registry_leave(bc_registry *r, const char *vid, const char *id);
 /* The live members of vid ordered by seq (a member whose hash expired is
- * dropped from the set on the way).  *out malloc'd (free()), *n entries. */
+ * dropped from the set on the way; one whose addr is not host:port
+ * (hostport.h) or whose score is not a finite number in 0..2^53 is left
+ * out, with a log line).  *out malloc'd (free()), *n entries. */
 int bc_registry_members(bc_registry *r, const char *vid, bc_node_info **out, size_t *n,
                         ossc_error *err);
 /* The vids recorded for oss_path (malloc'd array of malloc'd strings;

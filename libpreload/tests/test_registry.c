@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "check.h"
+#include "log.h"
 #include "chain.h"
 #include "registry.h"
 
@@ -374,6 +375,112 @@ static void test_join_order_and_keys(const server *s)
     bc_registry_free(r);
 }
 
+/* Writes member `id` of vid as another writer of the registry could: its
+ * hash with `addr` (length addr_len, so it may hold a NUL), its score. */
+static void write_member(redisContext *rc, const char *vid, const char *id, const char *addr,
+                         size_t addr_len, const char *score)
+{
+    char k_node[160], k_members[160];
+    snprintf(k_node, sizeof k_node, "ossc:bc:%s:node:%s", vid, id);
+    snprintf(k_members, sizeof k_members, "ossc:bc:%s:members", vid);
+    redisReply *x = redisCommand(rc, "HSET %s id %s addr %b hostname h pid 1", k_node, id, addr,
+                                 addr_len);
+    CHECK(x && x->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(x);
+    x = redisCommand(rc, "ZADD %s %s %s", k_members, score, id);
+    CHECK(x && x->type == REDIS_REPLY_INTEGER);
+    freeReplyObject(x);
+}
+
+/* The whole text of a file (malloc'd), "" when it cannot be read. */
+static char *slurp(const char *path)
+{
+    char *buf = calloc(1, 65536);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(buf, 1, 65535, f);
+        buf[n] = '\0';
+        fclose(f);
+    }
+    return buf;
+}
+
+/* Members written by someone else with an address that is not host:port
+ * (a newline in it, no port, port 0, a name too long for bc_node_info,
+ * a NUL, an unbracketed IPv6 address, URL delimiters) or a score of +inf/-inf (a cast to
+ * long long would be undefined) are left out, each with one log line
+ * holding no control character; the valid ones stay, in order. */
+static void test_members_validated(const server *s)
+{
+    ossc_error err = {0};
+    bc_registry *r = connect_url(s->url, 2000, &err);
+    redisContext *rc = raw(s, NULL, 0);
+    CHECK(r != NULL && rc != NULL);
+    if (!r || !rc) {
+        bc_registry_free(r);
+        if (rc)
+            redisFree(rc);
+        return;
+    }
+    char log_path[128];
+    snprintf(log_path, sizeof log_path, "%s/members.log", s->dir);
+    ossc_log_init(OSSC_LOG_WARN, log_path);
+
+    const char *vid = "dddd0000dddd0000dddd0000dddd0000";
+    bc_node_info a = node("good-a", "127.0.0.2:7001", "");
+    CHECK(bc_registry_join(r, vid, "oss://bkt/v/", 1, &a, 30, &err) == 0);
+    char long_name[200];
+    memset(long_name, 'n', sizeof long_name);
+    snprintf(long_name + 150, 50, ".example:7070");
+    write_member(rc, vid, "bad-newline", "evil\nhost:1", 11, "2");
+    write_member(rc, vid, "bad-noport", "no-port-here", 12, "3");
+    write_member(rc, vid, "bad-port0", "127.0.0.9:0", 11, "4");
+    write_member(rc, vid, "bad-long", long_name, strlen(long_name), "5");
+    write_member(rc, vid, "bad-nul", "127.0.0.9:7\0001", 13, "6");
+    write_member(rc, vid, "bad-v6", "::1:7070", 8, "7");
+    write_member(rc, vid, "bad-url", "h.example/x?y@evil:80", 21, "7");
+    write_member(rc, vid, "good-b", "[::1]:7002", 10, "8");
+    write_member(rc, vid, "bad-inf", "127.0.0.9:7003", 14, "+inf");
+    write_member(rc, vid, "bad-ninf", "127.0.0.9:7004", 14, "-inf");
+
+    bc_node_info *m = NULL;
+    size_t n = 0;
+    CHECK(bc_registry_members(r, vid, &m, &n, &err) == 0);
+    CHECK(n == 2);
+    if (n == 2) {
+        CHECK_STR(m[0].id, "good-a");
+        CHECK(m[0].seq == 1);
+        CHECK_STR(m[1].id, "good-b");
+        CHECK_STR(m[1].addr, "[::1]:7002");
+        CHECK(m[1].seq == 8);
+    }
+    free(m);
+
+    ossc_log_init(OSSC_LOG_WARN, NULL);
+    char *log = slurp(log_path);
+    const char *skipped[] = {"bad-newline", "bad-noport", "bad-port0", "bad-long",
+                             "bad-nul",     "bad-v6",     "bad-url",   "bad-inf",
+                             "bad-ninf"};
+    for (size_t i = 0; i < sizeof skipped / sizeof skipped[0]; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "member '%s'", skipped[i]);
+        const char *at = strstr(log, want);
+        CHECK(at != NULL && strstr(at + 1, want) == NULL); /* one line each */
+    }
+    CHECK(strstr(log, "'evil?host:1'") != NULL);
+    CHECK(strstr(log, "good-") == NULL);
+    size_t lines = 0, unprintable = 0;
+    for (const char *p = log; *p; p++) {
+        lines += *p == '\n';
+        unprintable += *p != '\n' && (*p < 0x20 || *p >= 0x7f);
+    }
+    CHECK(lines == sizeof skipped / sizeof skipped[0]);
+    CHECK(unprintable == 0);
+    free(log);
+    redisFree(rc);
+    bc_registry_free(r);
+}
+
 static void test_heartbeat_expiry(const server *s)
 {
     ossc_error err = {0};
@@ -644,6 +751,7 @@ int main(void)
     CHECK(rc == 0);
     if (rc == 0) {
         test_join_order_and_keys(&s);
+        test_members_validated(&s);
         test_concurrent_joins(&s);
         test_heartbeat_expiry(&s);
         test_db_selection(&s);
