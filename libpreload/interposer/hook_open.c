@@ -17,7 +17,8 @@ static int ours(int dirfd, const char *path, int flags)
     if (!atomic_load_explicit(&ossc_preload_active, memory_order_relaxed) || ossc_in_hook ||
         !path)
         return -1;
-    if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_DIRECTORY)))
+    /* O_PATH: a handle that reads nothing; the placeholder's own is right. */
+    if ((flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_DIRECTORY | O_PATH)))
         return -1;
     char abs[PATH_MAX];
     if (ossc_abs_path(dirfd, path, abs, sizeof(abs)) < 0)

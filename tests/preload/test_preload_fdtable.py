@@ -142,3 +142,25 @@ if 'skip' not in out:
 
         pytest.skip("cannot raise RLIMIT_NOFILE past 65536 here")
     assert got == {"dup2": "EMFILE", "high_open": False, "plain_high": True}
+
+
+def test_o_path_open_is_a_path_handle(emu, bucket, toy_model):
+    """O_PATH asks for a handle that reads nothing: it stays one (on the
+    placeholder), and reopening it through /proc/self/fd reads the
+    object's bytes, as any other name of the placeholder does."""
+    m = toy_model
+    got = run_checks(toy_model, emu, bucket, r"""
+import hashlib
+h = os.open(shard, os.O_PATH)
+try:
+    os.read(h, 1)
+    out['read'] = 'ok'
+except OSError as e:
+    out['read'] = errno.errorcode[e.errno]
+with open('/proc/self/fd/%d' % h, 'rb') as f:
+    out['sha256'] = hashlib.sha256(f.read()).hexdigest()
+""")
+    import hashlib
+
+    assert got == {"read": "EBADF",
+                   "sha256": hashlib.sha256(m["files"][SHARD]).hexdigest()}
