@@ -216,6 +216,7 @@ void bc_agent_start(const ossc_bc_settings *b, const bc_agent_model *m, struct b
     A.view.vid = sh->vid;
     bc_server_options so = {
         .listen = b->listen,
+        .advertise = b->advertise, /* what it registers: peers' MACs name it */
         .secret = b->secret,
         .secret_len = b->secret_len,
         /* A node's processes each have a peer client of up to 64

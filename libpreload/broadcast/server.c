@@ -48,6 +48,7 @@ struct bc_server {
     bc_cache_view view;
     uint8_t *secret;
     size_t secret_len;
+    char target[128];           /* the host:port request MACs must name */
     int wait_ms;
     int port;
     bc_send_gate gate;
@@ -108,7 +109,19 @@ static enum MHD_Result reply_status(struct MHD_Connection *conn, unsigned int st
 /* 503 "not landed yet" after the long-poll: ask again in a second, and
  * the bytes landed on this node so far (BC_ARRIVED_HEADER), read now, so
  * the peer sees whether this node is still making progress. */
-static enum MHD_Result reply_not_landed(const bc_server *s, struct MHD_Connection *conn)
+/* Adds the reply's OSSC-Peer-Auth (peer_auth.h) for the request whose
+ * Authorization value was auth. */
+static void sign_reply(const bc_server *s, struct MHD_Response *resp, const char *auth,
+                       int status, const char *content_range, const char *arrived)
+{
+    char mac[BC_REPLY_AUTH_MAX];
+    if (bc_reply_auth_make(s->secret, s->secret_len, auth, status, content_range, arrived,
+                           mac) == 0)
+        MHD_add_response_header(resp, BC_REPLY_AUTH_HEADER, mac);
+}
+
+static enum MHD_Result reply_not_landed(const bc_server *s, struct MHD_Connection *conn,
+                                        const char *auth)
 {
     static const char text[] = "not landed yet\n";
     struct MHD_Response *resp = MHD_create_response_from_buffer(
@@ -117,11 +130,12 @@ static enum MHD_Result reply_not_landed(const bc_server *s, struct MHD_Connectio
         return MHD_NO;
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
     MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    char n[24] = "";
     if (s->view.arrived) {
-        char n[24];
         snprintf(n, sizeof n, "%" PRIu64, s->view.arrived(s->view.ctx));
         MHD_add_response_header(resp, BC_ARRIVED_HEADER, n);
     }
+    sign_reply(s, resp, auth, MHD_HTTP_SERVICE_UNAVAILABLE, NULL, n[0] ? n : NULL);
     enum MHD_Result rc = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, resp);
     MHD_destroy_response(resp);
     return rc;
@@ -143,12 +157,13 @@ static enum MHD_Result refuse(const bc_server *s, struct MHD_Connection *conn, c
                               bool had_header)
 {
     char peer[INET6_ADDRSTRLEN + 8];
-    char why[200], path[68];
+    char why[300], path[68];
     peer_name(conn, peer, sizeof peer);
     printable_path(url, path, sizeof path);
     snprintf(why, sizeof why, "%s (request for %s)",
-             had_header ? "OSSC-PEER authorization does not verify (another secret, a clock "
-                          "more than a minute off, or a malformed value)"
+             had_header ? "OSSC-PEER authorization does not verify (another secret, a request "
+                          "addressed to another node, a clock more than a minute off, or a "
+                          "malformed value)"
                         : "no Authorization header",
              path);
     if (s->view.refused)
@@ -169,8 +184,8 @@ static uint64_t mono_ms(void)
  * file is held (the caller's hold() returned 1) and is unheld, and the gate
  * left, in on_completed, or here when no response could be queued. */
 static enum MHD_Result serve_range(bc_server *s, struct MHD_Connection *conn, void **req_cls,
-                                   uint32_t file, uint64_t off, uint64_t len, uint64_t size,
-                                   int gate_ms)
+                                   const char *auth, uint32_t file, uint64_t off, uint64_t len,
+                                   uint64_t size, int gate_ms)
 {
     served_request *sr = malloc(sizeof *sr);
     int fd = s->view.fd(s->view.ctx, file);
@@ -195,6 +210,7 @@ static enum MHD_Result serve_range(bc_server *s, struct MHD_Connection *conn, vo
              off + len - 1, size);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_RANGE, content_range);
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+    sign_reply(s, resp, auth, MHD_HTTP_PARTIAL_CONTENT, content_range, NULL);
     sr->file = file;
     sr->len = len;
     *req_cls = sr;
@@ -206,7 +222,8 @@ static enum MHD_Result serve_range(bc_server *s, struct MHD_Connection *conn, vo
 /* The request after authentication: what to send for GET /<vid>/<index>
  * with its Range, in the order of server.h's status list. */
 static enum MHD_Result answer(bc_server *s, struct MHD_Connection *conn, const char *url,
-                              const char *method, const char *range, void **req_cls)
+                              const char *method, const char *range, const char *auth,
+                              void **req_cls)
 {
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
         return reply_status(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "GET only\n",
@@ -241,10 +258,10 @@ static enum MHD_Result answer(bc_server *s, struct MHD_Connection *conn, const c
     if (held < 0)
         return reply_status(conn, MHD_HTTP_NOT_FOUND, "not here\n", NULL, NULL);
     if (held == 0)
-        return reply_not_landed(s, conn);
+        return reply_not_landed(s, conn, auth);
     uint64_t spent = mono_ms() - t0;
     int gate_ms = spent >= (uint64_t)s->wait_ms ? 0 : s->wait_ms - (int)spent;
-    return serve_range(s, conn, req_cls, file, off, len, size, gate_ms);
+    return serve_range(s, conn, req_cls, auth, file, off, len, size, gate_ms);
 }
 
 /* The request context of a request whose headers have arrived (MHD's
@@ -274,12 +291,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     const char *auth =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     const char *range = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_RANGE);
-    if (!auth || !bc_auth_check(s->secret, s->secret_len, method, url, range, auth, time(NULL)))
+    if (!auth || !bc_auth_check(s->secret, s->secret_len, method, url, range, s->target, auth,
+                                time(NULL)))
         return refuse(s, conn, url, auth != NULL);
     if (*upload_data_size)
         return reply_status(conn, MHD_HTTP_BAD_REQUEST, "a request body is not accepted\n",
                             NULL, NULL);
-    return answer(s, conn, url, method, range, req_cls);
+    return answer(s, conn, url, method, range, auth, req_cls);
 }
 
 /* MHD is done with a request: a 206's file is unheld, and counted as
@@ -397,6 +415,18 @@ bc_server *bc_server_start(const bc_server_options *o, const bc_cache_view *v, o
     int fd = listen_on(o->listen, &s->port, err);
     if (fd < 0)
         goto err;
+    if (o->advertise && o->advertise[0]) {
+        snprintf(s->target, sizeof s->target, "%s", o->advertise);
+    } else {
+        char host[128];
+        int port;
+        if (bc_hostport_split(o->listen, host, sizeof host, &port) < 0 ||
+            bc_hostport_join(host, s->port, s->target, sizeof s->target) < 0) {
+            close(fd);
+            ossc_error_set(err, EINVAL, "chunk server: cannot name %s as host:port", o->listen);
+            goto err;
+        }
+    }
     unsigned int conns = o->max_connections > 0 ? (unsigned)o->max_connections : 64;
     unsigned int per_ip = o->per_ip > 0 ? (unsigned)o->per_ip : 16;
     unsigned int timeout_s = o->timeout_s > 0 ? (unsigned)o->timeout_s : 30;

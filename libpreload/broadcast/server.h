@@ -65,6 +65,9 @@ typedef struct bc_cache_view {
 
 typedef struct bc_server_options {
     const char *listen;        /* "host:port" (IPv4 literal or name; port 0 = any) */
+    const char *advertise;     /* the host:port peers address this node by (what it
+                                  registered): a request MAC must name it (peer_auth.h);
+                                  NULL: the listen host with the bound port */
     const uint8_t *secret;
     size_t secret_len;
     int max_connections;       /* default 64 */

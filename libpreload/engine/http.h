@@ -39,6 +39,9 @@ typedef struct ossc_target {
      * cred is NULL then). */
     const uint8_t *peer_secret;
     size_t peer_secret_len;
+    /* The peer's host:port as its requests name it (its advertised
+     * address: a request MAC names the node it is for, peer_auth.h). */
+    char peer_addr[128];
     /* A numeric local address connections are made from (curl's
      * CURLOPT_INTERFACE "host!<ip>"), so the server sees who we say we
      * are; empty: the kernel picks (as for OSS). */
@@ -87,6 +90,12 @@ struct ossc_req {
     uint64_t received;                  /* bytes written to dst / dst_fd */
     bool has_peer_arrived;              /* the reply carried OSSC-Arrived (a chunk */
     uint64_t peer_arrived;              /* server's 503, broadcast/server.h): its value */
+    /* OSSC_SIGN_PEER: the attempt's Authorization value, and the reply's
+     * headers its OSSC-Peer-Auth covers, as received ("" when absent). */
+    char peer_auth[128];
+    char peer_content_range[96];
+    char peer_arrived_raw[32];
+    char peer_reply_auth[72];
     int64_t mtime;
     char etag[OSSC_ETAG_MAX];           /* of the latest reply (empty: it sent none, or
                                            one too long to keep whole) */

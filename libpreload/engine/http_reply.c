@@ -16,6 +16,7 @@
 
 #include "crc64.h"
 #include "landing.h"
+#include "peer_auth.h"
 
 #define OSSC_RESP_MAX (64u << 20) /* cap on XML/error bodies kept in memory */
 
@@ -212,8 +213,33 @@ static void parse_content_range(ossc_req *r, const char *value)
  * of a wrong place is ever taken.  Sets r->wire_err (the transfer is then
  * aborted and the attempt judged a transient error) or the expectations
  * on_body and judge_attempt check. */
+/* A chunk server's 2xx or 503 must carry the OSSC-Peer-Auth of this
+ * request (peer_auth.h): anything else did not come from a node that
+ * knows the secret and received this request.  True for other targets. */
+static bool peer_reply_authentic(const ossc_req *r)
+{
+    const ossc_http *h = r->owner ? r->owner->http : NULL;
+    if (!h || h->target.sign_version != OSSC_SIGN_PEER)
+        return true;
+    if (!(r->http_status >= 200 && r->http_status < 300) && r->http_status != 503)
+        return true; /* an error: the caller goes to OSS whatever it says */
+    return bc_reply_auth_check(h->target.peer_secret, h->target.peer_secret_len, r->peer_auth,
+                               r->http_status,
+                               r->peer_content_range[0] ? r->peer_content_range : NULL,
+                               r->peer_arrived_raw[0] ? r->peer_arrived_raw : NULL,
+                               r->peer_reply_auth);
+}
+
 static void check_reply_headers(ossc_req *r)
 {
+    if (!peer_reply_authentic(r)) {
+        r->has_peer_arrived = false; /* an unauthenticated 503 keeps no one waiting */
+        snprintf(r->wire_err, sizeof(r->wire_err),
+                 "HTTP %d reply without a valid " BC_REPLY_AUTH_HEADER " (not a node that "
+                 "holds this deployment's secret and received this request)",
+                 r->http_status);
+        return;
+    }
     if (r->bad_content_length) {
         snprintf(r->wire_err, sizeof(r->wire_err), "invalid Content-Length in HTTP %d reply",
                  r->http_status);
@@ -288,6 +314,7 @@ size_t ossc_reply_on_header(char *line, size_t size, size_t nmemb, void *userp)
         r->bad_content_length = false;
         r->content_length = -1;
         r->has_peer_arrived = false;
+        r->peer_content_range[0] = r->peer_arrived_raw[0] = r->peer_reply_auth[0] = '\0';
         r->etag[0] = '\0';
         return len;
     }
@@ -313,6 +340,8 @@ size_t ossc_reply_on_header(char *line, size_t size, size_t nmemb, void *userp)
     } else if (header_is(line, len, "content-range")) {
         header_value(line, len, 13, value, sizeof(value));
         parse_content_range(r, value);
+        snprintf(r->peer_content_range, sizeof(r->peer_content_range), "%.*s",
+                 (int)sizeof(r->peer_content_range) - 1, value);
     } else if (header_is(line, len, "etag")) {
         header_value(line, len, 4, value, sizeof(value));
         const char *v = value;
@@ -334,6 +363,12 @@ size_t ossc_reply_on_header(char *line, size_t size, size_t nmemb, void *userp)
          * (broadcast/server.h); anything but a plain number is ignored. */
         header_value(line, len, 12, value, sizeof(value));
         r->has_peer_arrived = parse_size(value, &r->peer_arrived);
+        snprintf(r->peer_arrived_raw, sizeof(r->peer_arrived_raw), "%.*s",
+                 (int)sizeof(r->peer_arrived_raw) - 1, value);
+    } else if (header_is(line, len, "ossc-peer-auth")) {
+        header_value(line, len, 14, value, sizeof(value));
+        snprintf(r->peer_reply_auth, sizeof(r->peer_reply_auth), "%.*s",
+                 (int)sizeof(r->peer_reply_auth) - 1, value);
     } else if (header_is(line, len, "x-oss-request-id")) {
         header_value(line, len, 16, r->request_id, sizeof(r->request_id));
     } else if (header_is(line, len, "last-modified")) {

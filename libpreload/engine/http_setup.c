@@ -74,9 +74,14 @@ static int sign_attempt(ossc_http *h, ossc_req *r, const attempt_headers *ah,
         .now = time(NULL),
         .region = h->target.region,
     };
-    if (h->target.sign_version == OSSC_SIGN_PEER)
-        return ossc_sign_peer(h->target.peer_secret, h->target.peer_secret_len, &in, sig,
-                              &r->err);
+    if (h->target.sign_version == OSSC_SIGN_PEER) {
+        int rc = ossc_sign_peer(h->target.peer_secret, h->target.peer_secret_len,
+                                h->target.peer_addr, &in, sig, &r->err);
+        /* The reply must answer this very request (http_reply.c). */
+        snprintf(r->peer_auth, sizeof(r->peer_auth), "%.*s", (int)sizeof(r->peer_auth) - 1,
+                 rc == 0 ? sig->add[0].value : "");
+        return rc;
+    }
     /* A credentials callback may need what a forking thread holds (the GIL). */
     ossc_forkgate_leave();
     int got = ossc_cred_get(h->target.cred, &cred, &r->err);

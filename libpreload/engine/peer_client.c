@@ -120,6 +120,11 @@ ossc_client *ossc_peer_client_new(const ossc_peer_options *o, ossc_error *err)
     c->target.sign_version = OSSC_SIGN_PEER;
     c->target.peer_secret = c->peer_secret;
     c->target.peer_secret_len = c->peer_secret_len;
+    if (strlen(o->addr) >= sizeof(c->target.peer_addr)) {
+        ossc_error_set(err, EINVAL, "peer client: address '%.64s...' is too long", o->addr);
+        goto err;
+    }
+    snprintf(c->target.peer_addr, sizeof(c->target.peer_addr), "%s", o->addr);
     if (o->bind_host && o->bind_host[0] && strlen(o->bind_host) < sizeof(c->target.bind_host)) {
         if (local_address(o->bind_host, peer_family(o->addr)))
             snprintf(c->target.bind_host, sizeof(c->target.bind_host), "%s", o->bind_host);

@@ -537,8 +537,8 @@ int ossc_sign(ossc_sign_version version, const ossc_sign_input *in,
     return rc;
 }
 
-int ossc_sign_peer(const uint8_t *secret, size_t secret_len, const ossc_sign_input *in,
-                   ossc_sign_output *out, ossc_error *err)
+int ossc_sign_peer(const uint8_t *secret, size_t secret_len, const char *target,
+                   const ossc_sign_input *in, ossc_sign_output *out, ossc_error *err)
 {
     if (!out || !in || !in->method || !in->bucket || !in->key)
         return ossc_error_set(err, EINVAL, "peer signing: missing input");
@@ -550,8 +550,8 @@ int ossc_sign_peer(const uint8_t *secret, size_t secret_len, const ossc_sign_inp
     }
     char path[OSSC_BUCKET_MAX + OSSC_KEY_MAX + 2];
     snprintf(path, sizeof path, "/%s/%s", in->bucket, in->key);
-    if (bc_auth_make(secret, secret_len, in->method, path, range, in->now, out->add[0].value,
-                     sizeof out->add[0].value) < 0)
+    if (bc_auth_make(secret, secret_len, in->method, path, range, target ? target : "",
+                     in->now, out->add[0].value, sizeof out->add[0].value) < 0)
         return ossc_error_set(err, EINVAL, "%s peer /%s/%s: cannot sign (%s)", in->method,
                               in->bucket, in->key,
                               secret_len ? "request too long" : "empty shared secret");

@@ -52,11 +52,12 @@ int ossc_sign(ossc_sign_version version, const ossc_sign_input *in,
 
 /* OSSC_SIGN_PEER: adds "Authorization: OSSC-PEER <window>:<mac>" (the
  * only header) over in->method, the path-style path "/<bucket>/<key>" as
- * sent (peer keys need no escaping: a file index) and the value of the
- * "Range" header among in->headers ("" without one), at in->now.  EINVAL
- * naming the object when the secret is empty or the request too long. */
-int ossc_sign_peer(const uint8_t *secret, size_t secret_len, const ossc_sign_input *in,
-                   ossc_sign_output *out, ossc_error *err);
+ * sent (peer keys need no escaping: a file index), the value of the
+ * "Range" header among in->headers ("" without one) and target (the
+ * peer's host:port), at in->now.  EINVAL naming the object when the
+ * secret is empty or the request too long. */
+int ossc_sign_peer(const uint8_t *secret, size_t secret_len, const char *target,
+                   const ossc_sign_input *in, ossc_sign_output *out, ossc_error *err);
 
 /* Lower-level pieces, exposed for tests. */
 /* V1 string to sign: VERB\nContent-MD5\nContent-Type\nDate\n

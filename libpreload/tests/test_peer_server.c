@@ -321,6 +321,9 @@ static void fetch_and_check(ossc_client *c, const char *name, int file, uint64_t
 
 /* --- raw HTTP over a plain socket --- */
 
+/* The host:port raw requests are signed for: the last raw_connect's. */
+static char raw_target[64];
+
 static int raw_connect(const char *src_ip, int port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -335,6 +338,7 @@ static int raw_connect(const char *src_ip, int port)
     sa.sin_port = htons((uint16_t)port);
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    snprintf(raw_target, sizeof raw_target, "127.0.0.1:%d", port);
     return fd;
 }
 
@@ -347,7 +351,7 @@ static int raw_send(int fd, const char *method, const char *path, const char *ra
     char auth[BC_AUTH_VALUE_MAX] = "";
     if (auth_secret)
         CHECK(bc_auth_make((const uint8_t *)auth_secret, strlen(auth_secret), method, path,
-                           range, time(NULL), auth, sizeof auth) == 0);
+                           range, raw_target, time(NULL), auth, sizeof auth) == 0);
     size_t cap = 4096 + (extra ? strlen(extra) : 0);
     char *req = malloc(cap);
     int n = snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: peer\r\n%s%s%s%s%s%s%s\r\n", method, path,
@@ -418,38 +422,64 @@ static void peer_auth_rules(void)
     size_t kl = strlen(SECRET);
     char v[BC_AUTH_VALUE_MAX];
     time_t now = 1700000000;
-    CHECK(bc_auth_make(k, kl, "GET", "/" VID "/0", "bytes=0-9", now, v, sizeof v) == 0);
+    const char *T = "10.0.0.1:7070"; /* the node the requests are for */
+    CHECK(bc_auth_make(k, kl, "GET", "/" VID "/0", "bytes=0-9", T, now, v, sizeof v) == 0);
     CHECK(strncmp(v, "OSSC-PEER 28333333:", 19) == 0 && strlen(v) == 19 + 64);
-    CHECK(bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", v, now));
+    CHECK(bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", T, v, now));
     /* The neighbouring windows (clock skew), not two away. */
-    CHECK(bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", v, now + 60));
-    CHECK(bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", v, now - 60));
-    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", v, now + 120));
-    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", v, now - 121));
+    CHECK(bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", T, v, now + 60));
+    CHECK(bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", T, v, now - 60));
+    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", T, v, now + 120));
+    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", T, v, now - 121));
     /* Every signed part counts. */
-    CHECK(!bc_auth_check(k, kl, "HEAD", "/" VID "/0", "bytes=0-9", v, now));
-    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/1", "bytes=0-9", v, now));
-    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-10", v, now));
-    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", NULL, v, now));
-    CHECK(!bc_auth_check((const uint8_t *)"other", 5, "GET", "/" VID "/0", "bytes=0-9", v, now));
-    CHECK(!bc_auth_check(k, 0, "GET", "/" VID "/0", "bytes=0-9", v, now));
+    CHECK(!bc_auth_check(k, kl, "HEAD", "/" VID "/0", "bytes=0-9", T, v, now));
+    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/1", "bytes=0-9", T, v, now));
+    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-10", T, v, now));
+    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", NULL, T, v, now));
+    CHECK(!bc_auth_check((const uint8_t *)"other", 5, "GET", "/" VID "/0", "bytes=0-9", T, v, now));
+    CHECK(!bc_auth_check(k, 0, "GET", "/" VID "/0", "bytes=0-9", T, v, now));
+    /* A request for one node is refused by every other (no replay). */
+    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", "10.0.0.2:7070", v, now));
+    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", "10.0.0.1:7071", v, now));
+    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", "", v, now));
     /* Malformed values. */
     char bad[BC_AUTH_VALUE_MAX + 8];
     const char *malformed[] = {"", "OSSC-PEER", "OSSC-PEER :", "ossc-peer 28333333:",
                                "OSSC-PEER 28333333", "OSSC-PEER -1:00", "Bearer x"};
     for (size_t i = 0; i < sizeof malformed / sizeof malformed[0]; i++)
-        CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", malformed[i], now));
+        CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", T, malformed[i], now));
     snprintf(bad, sizeof bad, "%sx", v); /* trailing byte */
-    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", bad, now));
+    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", T, bad, now));
     snprintf(bad, sizeof bad, "%s", v);
     for (char *p = bad + 19; *p; p++) /* upper-case hex is not the MAC's spelling */
         *p = (char)(*p >= 'a' && *p <= 'f' ? *p - 32 : *p);
-    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", bad, now));
+    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", T, bad, now));
     snprintf(bad, sizeof bad, "OSSC-PEER 99999999999999999999999:%.64s", v + 19);
-    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", bad, now));
+    CHECK(!bc_auth_check(k, kl, "GET", "/" VID "/0", "bytes=0-9", T, bad, now));
     /* A value that does not fit is refused, not cut. */
-    CHECK(bc_auth_make(k, kl, "GET", "/" VID "/0", "bytes=0-9", now, v, 40) == -1);
-    CHECK(bc_auth_make(k, 0, "GET", "/" VID "/0", "bytes=0-9", now, v, sizeof v) == -1);
+    CHECK(bc_auth_make(k, kl, "GET", "/" VID "/0", "bytes=0-9", T, now, v, 40) == -1);
+    CHECK(bc_auth_make(k, 0, "GET", "/" VID "/0", "bytes=0-9", T, now, v, sizeof v) == -1);
+
+    /* Replies: bound to the request's value, the status and the headers. */
+    char r[BC_REPLY_AUTH_MAX];
+    const char *cr = "bytes 0-9/100";
+    CHECK(bc_reply_auth_make(k, kl, v, 206, cr, NULL, r) == 0 && strlen(r) == 64);
+    CHECK(bc_reply_auth_check(k, kl, v, 206, cr, NULL, r));
+    CHECK(!bc_reply_auth_check(k, kl, v, 200, cr, NULL, r));
+    CHECK(!bc_reply_auth_check(k, kl, v, 206, "bytes 0-9/101", NULL, r));
+    CHECK(!bc_reply_auth_check(k, kl, v, 206, cr, "5", r));
+    CHECK(!bc_reply_auth_check((const uint8_t *)"other", 5, v, 206, cr, NULL, r));
+    char v2[BC_AUTH_VALUE_MAX];
+    CHECK(bc_auth_make(k, kl, "GET", "/" VID "/0", "bytes=0-9", "10.0.0.2:7070", now, v2,
+                       sizeof v2) == 0);
+    CHECK(!bc_reply_auth_check(k, kl, v2, 206, cr, NULL, r)); /* another request's */
+    CHECK(bc_reply_auth_make(k, kl, v, 503, NULL, "4096", r) == 0);
+    CHECK(bc_reply_auth_check(k, kl, v, 503, NULL, "4096", r));
+    CHECK(!bc_reply_auth_check(k, kl, v, 503, NULL, "8192", r));
+    CHECK(!bc_reply_auth_check(k, kl, v, 503, NULL, NULL, r));
+    CHECK(!bc_reply_auth_check(k, kl, v, 503, NULL, "4096", ""));
+    CHECK(!bc_reply_auth_check(k, kl, v, 503, NULL, "4096", NULL));
+    CHECK(bc_reply_auth_make(k, 0, v, 206, cr, NULL, r) == -1);
 }
 
 static void request_parsing(void)
@@ -840,6 +870,7 @@ static void peer_hangs_up(void)
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    snprintf(raw_target, sizeof raw_target, "127.0.0.1:%d", port);
     char range[64], head[256];
     snprintf(range, sizeof range, "bytes=0-%" PRIu64, file_sizes[0] - 1);
     CHECK(raw_send(fd, "GET", "/" VID "/0", range, SECRET, NULL) == 0);
@@ -882,18 +913,55 @@ static void stop_during_long_poll(void)
 
 #define HUGE_ERROR_BODY (60ull << 20) /* under the engine's 64 MiB cap on other bodies */
 
+typedef enum hostile_mode {
+    HOSTILE_HUGE_ERROR,  /* 500 with a HUGE_ERROR_BODY-byte body */
+    HOSTILE_FORGED_206,  /* 206 of the asked range, forged bytes, no (valid) reply MAC */
+    HOSTILE_FORGED_503,  /* 503 with an OSSC-Arrived that grows, no reply MAC */
+} hostile_mode;
+
 typedef struct hostile_peer {
     int listen_fd, port;
+    hostile_mode mode;
     pthread_t thread;
     uint64_t most_sent; /* body bytes one connection took before it was closed */
 } hostile_peer;
+
+/* A peer without the secret answering a chunk request as a chunk server
+ * would, its reply unsigned (206: a made-up OSSC-Peer-Auth). */
+static uint64_t forged_answer(int fd, const char *req, hostile_mode mode)
+{
+    static uint64_t arrived = 1 << 20;
+    char head[400];
+    int n;
+    if (mode == HOSTILE_FORGED_503) {
+        arrived += 1 << 20;
+        n = snprintf(head, sizeof head, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0"
+                     "\r\nOSSC-Arrived: %" PRIu64 "\r\n\r\n", arrived);
+        return send(fd, head, (size_t)n, MSG_NOSIGNAL) == n ? 0 : 0;
+    }
+    unsigned long long a = 0, b = 0;
+    const char *r = strcasestr(req, "\r\nRange: bytes=");
+    if (!r || sscanf(r + 15, "%llu-%llu", &a, &b) != 2 || b < a || b - a > (1u << 20))
+        return 0;
+    uint64_t len = b - a + 1;
+    n = snprintf(head, sizeof head, "HTTP/1.1 206 Partial Content\r\nContent-Length: %" PRIu64
+                 "\r\nContent-Range: bytes %llu-%llu/%" PRIu64 "\r\n" BC_REPLY_AUTH_HEADER
+                 ": %064d\r\n\r\n", len, a, b, file_sizes[0], 0);
+    if (send(fd, head, (size_t)n, MSG_NOSIGNAL) != n)
+        return 0;
+    char *body = malloc(len);
+    memset(body, 'F', len);
+    ssize_t w = send(fd, body, len, MSG_NOSIGNAL);
+    free(body);
+    return w > 0 ? (uint64_t)w : 0;
+}
 
 /* Reads the request head, then answers 500 with a HUGE_ERROR_BODY-byte
  * body until it is all sent or the client closes (send fails).  A small
  * send buffer and a send timeout: what send() accepts is about what the
  * client took in, and a client that stops reading without closing ends
  * the loop instead of hanging the test. */
-static uint64_t hostile_answer(int fd)
+static uint64_t hostile_answer(int fd, hostile_mode mode)
 {
     struct timeval tv = {.tv_sec = 30};
     int small = 64 * 1024;
@@ -910,6 +978,8 @@ static uint64_t hostile_answer(int fd)
         have += (size_t)r;
         req[have] = '\0';
     }
+    if (mode != HOSTILE_HUGE_ERROR)
+        return forged_answer(fd, req, mode);
     char head[160];
     int n = snprintf(head, sizeof head, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: "
                      "text/plain\r\nContent-Length: %llu\r\n\r\n", HUGE_ERROR_BODY);
@@ -934,16 +1004,17 @@ static void *hostile_thread(void *arg)
         int fd = accept(h->listen_fd, NULL, NULL);
         if (fd < 0)
             return NULL; /* shut down by hostile_stop */
-        uint64_t sent = hostile_answer(fd);
+        uint64_t sent = hostile_answer(fd, h->mode);
         close(fd);
         if (sent > h->most_sent)
             h->most_sent = sent;
     }
 }
 
-static void hostile_start(hostile_peer *h)
+static void hostile_start(hostile_peer *h, hostile_mode mode)
 {
     memset(h, 0, sizeof *h);
+    h->mode = mode;
     h->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET};
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
@@ -972,7 +1043,7 @@ static void hostile_stop(hostile_peer *h)
 static void huge_peer_error_body(void)
 {
     hostile_peer h;
-    hostile_start(&h);
+    hostile_start(&h, HOSTILE_HUGE_ERROR);
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", h.port);
     ossc_peer_options o = {.addr = addr, .secret = (const uint8_t *)SECRET,
@@ -996,6 +1067,68 @@ static void huge_peer_error_body(void)
         fprintf(stderr, "huge_peer_error_body: the client took %" PRIu64 " body bytes\n",
                 h.most_sent);
     CHECK(h.most_sent < 16ull << 20);
+}
+
+/* A member of the chain that does not know the secret (registered in Redis
+ * by whoever can write there) answers with forged bytes and an unsigned
+ * 206, or keeps a node waiting with unsigned 503s: refused at the reply's
+ * headers, not one byte written, the fetch fails (the caller goes to OSS). */
+static void forged_replies_refused(void)
+{
+    hostile_mode modes[] = {HOSTILE_FORGED_206, HOSTILE_FORGED_503};
+    for (size_t m = 0; m < 2; m++) {
+        hostile_peer h;
+        hostile_start(&h, modes[m]);
+        char addr[64];
+        snprintf(addr, sizeof addr, "127.0.0.1:%d", h.port);
+        ossc_peer_options o = {.addr = addr, .secret = (const uint8_t *)SECRET,
+                               .secret_len = strlen(SECRET), .concurrency = 1, .stall_s = 60};
+        ossc_error err;
+        ossc_client *c = ossc_peer_client_new(&o, &err);
+        CHECK(c != NULL);
+        if (c) {
+            int out = out_file("forged");
+            CHECK(fetch(c, VID, "0", 0, 1000, out, NULL, &err) == -1);
+            if (!strstr(err.message, BC_REPLY_AUTH_HEADER))
+                fprintf(stderr, "forged_replies_refused: %s\n", err.message);
+            CHECK(strstr(err.message, "without a valid " BC_REPLY_AUTH_HEADER) != NULL);
+            char first = 0;
+            CHECK(pread(out, &first, 1, 0) <= 0 || first != 'F'); /* no forged byte kept */
+            close(out);
+            ossc_client_free(c);
+        }
+        hostile_stop(&h);
+    }
+}
+
+/* A request signed for another node (what a rogue member would replay at
+ * a real one) is refused with 401; the same client reaches the server once
+ * it is addressed as the server advertises itself. */
+static void request_for_another_node_refused(void)
+{
+    fake_set(file_sizes[0], file_sizes[1], false);
+    bc_server_options so = {.listen = "127.0.0.1:0", .advertise = "127.0.0.9:7070",
+                            .secret = (const uint8_t *)SECRET, .secret_len = strlen(SECRET)};
+    ossc_error err;
+    bc_server *s = bc_server_start(&so, &view, &err);
+    CHECK(s != NULL);
+    if (!s)
+        return;
+    ossc_client *c = peer_client(s, SECRET, file_sizes[0]); /* signs for 127.0.0.1:<port> */
+    int out = out_file("another_node");
+    CHECK(fetch(c, VID, "0", 0, 100, out, NULL, &err) == -1);
+    CHECK(err.http_status == 401);
+    close(out);
+    ossc_client_free(c);
+    bc_server_stop(s);
+    /* The default target: the listen host and the bound port. */
+    s = start_server(2000, 64, 16);
+    c = peer_client(s, SECRET, file_sizes[0]);
+    out = out_file("right_node");
+    CHECK(fetch(c, VID, "0", 0, 100, out, NULL, &err) == 100);
+    close(out);
+    ossc_client_free(c);
+    bc_server_stop(s);
 }
 
 /* A port in use and a malformed address: errors that name the address. */
@@ -1039,6 +1172,8 @@ int main(void)
     peer_hangs_up();
     stop_during_long_poll();
     huge_peer_error_body();
+    forged_replies_refused();
+    request_for_another_node_refused();
     start_errors();
     for (int f = 0; f < NFILES; f++) {
         close(fv.fds[f]);
