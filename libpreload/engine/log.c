@@ -303,3 +303,23 @@ void ossc_audit_request(const char *method, const char *bucket, const char *key,
         write_all(audit_fd, buf, (size_t)n);
     pthread_mutex_unlock(&log_lock);
 }
+
+/* CLOCK_MONOTONIC milliseconds + 1 (0 stays "never written"). */
+static uint64_t budget_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + 1;
+}
+
+bool ossc_log_budget_take(ossc_log_budget *b, uint64_t interval_ms, uint64_t *held_back)
+{
+    uint64_t now = budget_now_ms();
+    uint64_t next = atomic_load(&b->next_ms);
+    if (now < next || !atomic_compare_exchange_strong(&b->next_ms, &next, now + interval_ms)) {
+        atomic_fetch_add(&b->held_back, 1);
+        return false;
+    }
+    *held_back = atomic_exchange(&b->held_back, 0);
+    return true;
+}

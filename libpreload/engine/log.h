@@ -6,6 +6,7 @@
 #ifndef OSSC_LOG_H
 #define OSSC_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 enum ossc_log_level {
@@ -35,6 +36,18 @@ void ossc_log_write(int level, const char *func, const char *file, int line,
 #define OSSC_INFO(...) OSSC_LOG(OSSC_LOG_INFO, __VA_ARGS__)
 #define OSSC_WARN(...) OSSC_LOG(OSSC_LOG_WARN, __VA_ARGS__)
 #define OSSC_ERROR(...) OSSC_LOG(OSSC_LOG_ERROR, __VA_ARGS__)
+
+/* A budget for a line that others can make us write again and again (a
+ * peer's refused request, a bad registry entry): at most one line per
+ * interval.  ossc_log_budget_take is true when a line may be written now,
+ * with *held_back the lines suppressed since the last one written (to say
+ * so in it); false, counting one more, otherwise.  Lock-free; a budget is
+ * a zero-initialised static. */
+typedef struct ossc_log_budget {
+    _Atomic uint64_t next_ms;
+    _Atomic uint64_t held_back;
+} ossc_log_budget;
+bool ossc_log_budget_take(ossc_log_budget *b, uint64_t interval_ms, uint64_t *held_back);
 
 /* Audit log: one line per request slower than threshold_ms (default 100).
  * path NULL/"" or unopenable disables auditing. */

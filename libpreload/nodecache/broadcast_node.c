@@ -10,6 +10,8 @@
  * and takes the bytes elsewhere). */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -111,10 +113,20 @@ static void view_served(void *ctx, uint64_t bytes)
     atomic_fetch_add(&NC.h->bc.forwarded, bytes);
 }
 
+/* One line a second at most: anyone who can reach the port can send
+ * refused requests as fast as the network allows. */
 static void view_refused(void *ctx, const char *peer, const char *why)
 {
+    static ossc_log_budget budget;
+    uint64_t held_back;
     (void)ctx;
-    OSSC_WARN("broadcast: refused peer %s: %s", peer, why);
+    if (!ossc_log_budget_take(&budget, 1000, &held_back))
+        return;
+    char more[96] = "";
+    if (held_back)
+        snprintf(more, sizeof more, " (and %" PRIu64 " more refused requests since the last "
+                 "such line)", held_back);
+    OSSC_WARN("broadcast: refused peer %s: %s%s", peer, why, more);
 }
 
 static uint64_t view_arrived(void *ctx)
