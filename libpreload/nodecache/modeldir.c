@@ -413,12 +413,27 @@ static int write_manifest(int root, const char *dir, const char *oss_path,
     return rc;
 }
 
+/* Longest key kept whole by the node cache (its state holds 1024 bytes a
+ * key): OSS allows 1023.  A longer one from a listing is skipped, never
+ * cut to the name of another object. */
+#define OBJECT_KEY_MAX 1023
+
 /* The object's path relative to MODEL_DIR, or NULL for a directory marker
- * or a key that does not map to a safe relative path. */
+ * or a key that does not map to a safe relative path (or is not under the
+ * prefix at all, or is too long: a listing is the server's word). */
 static const char *object_rel(const ossc_preload_settings *s, const ossc_object_info *o,
                               bool warn)
 {
-    const char *rel = o->key + strlen(s->prefix);
+    size_t plen = strlen(s->prefix);
+    if (strncmp(o->key, s->prefix, plen) != 0 || strlen(o->key) > OBJECT_KEY_MAX) {
+        if (warn)
+            OSSC_WARN("skipping a listed key of %zu bytes: %s", strlen(o->key),
+                      strncmp(o->key, s->prefix, plen) != 0
+                          ? "not under the prefix listed"
+                          : "longer than an OSS key can be (1023 bytes)");
+        return NULL;
+    }
+    const char *rel = o->key + plen;
     size_t rl = strlen(rel);
     if (rl == 0 || rel[rl - 1] == '/')
         return NULL; /* directory marker */

@@ -11,6 +11,8 @@ Modes (what each list reply is; keys sit under the requested prefix):
   token-cycle   truncated empty pages, tokens T0 -> T1 -> T2 -> T0 ...
   too-many      one untruncated page of 1,500 keys (more than max-keys)
   size=VALUE    one key whose <Size> is VALUE
+  stray-keys    one untruncated page of keys NOT under the prefix (shorter than it,
+                beside it) and one of 1,100 bytes (longer than OSS allows)
 
 ``GET /__count`` returns how many list requests were answered."""
 
@@ -48,6 +50,9 @@ def list_reply(prefix: str, token: str, n: int) -> str:
         next_token = "T%d" % ((int(token[1:]) + 1) % 3 if token else 0)
     elif MODE == "too-many":
         truncated, keys = "false", [f"{prefix}k{i:05d}" for i in range(1500)]
+    elif MODE == "stray-keys":
+        truncated = "false"
+        keys = ["m", "model-other/weights.bin", prefix + "w" * 1100]
     elif MODE.startswith("size="):
         truncated, keys, size = "false", [prefix + "weights.bin"], MODE[5:]
     token_xml = "" if next_token is None else \

@@ -143,3 +143,30 @@ def test_preloaded_process_does_not_list_forever(list_server, tmp_path):
     assert proc.stdout.strip() == "ran-to-the-end"
     assert "repeats a continuation token already used: 'T1'" in proc.stderr, proc.stderr
     assert "oss://hostile-bucket/model/" in proc.stderr, proc.stderr
+
+
+def test_listed_keys_outside_the_prefix_or_too_long_are_skipped(list_server, tmp_path):
+    """A listing is the server's word: keys that are not under the prefix
+    asked for (one shorter than it, whose relative path would be read past
+    its end), or longer than an OSS key can be (the node cache would cut it
+    to another object's name), are skipped with a warning; nothing is
+    created for them in MODEL_DIR, and the program runs."""
+    from ossconnector.preload import library_path
+
+    endpoint = list_server("stray-keys")
+    env = dict(os.environ, LD_PRELOAD=library_path(), ENABLE_CONNECTOR="1",
+               OSS_ACCESS_KEY_ID="hostile-ak", OSS_ACCESS_KEY_SECRET="hostile-sk",
+               OSS_ENDPOINT=endpoint, OSS_PATH="oss://hostile-bucket/model/",
+               MODEL_DIR=str(tmp_path / "model"), OSSC_CACHE_DIR=str(tmp_path / "cache"),
+               OSS_CONNECTOR_CONFIG=write_config(tmp_path, http={"maxRetries": 1}))
+    proc = subprocess.run(["sh", "-c", "echo ran-to-the-end"], env=env, capture_output=True,
+                          text=True, timeout=DEADLINE)
+    assert proc.stdout.strip() == "ran-to-the-end"
+    log = (tmp_path / "connector.log").read_text()
+    assert "skipping a listed key of 1 bytes: not under the prefix listed" in log, log
+    assert "skipping a listed key of 23 bytes: not under the prefix listed" in log, log
+    assert "skipping a listed key of 1106 bytes: longer than an OSS key can be" in log, log
+    model = tmp_path / "model"
+    assert not model.exists() or sorted(os.listdir(model)) in ([], [".ossc-manifest"]), \
+        os.listdir(model)
+
