@@ -102,23 +102,51 @@ void ossc_map_add(void *addr, size_t len, int file)
     pthread_mutex_unlock(&maps_lock);
 }
 
-/* Any munmap touching a recorded mapping ends it (partial unmaps of model
- * files are rare; the whole mapping counts as released once any part of it
- * is unmapped only when the unmap covers its start). */
-int ossc_map_take(void *addr, size_t len)
+/* munmap of [addr, addr+len): every recorded mapping it overlaps loses
+ * that part; one unmapped whole stops counting as a user of its file (its
+ * bytes may then be released), one unmapped in part keeps what is left
+ * recorded (its file stays in use: released bytes would read as zeros
+ * there).  A hole in the middle splits the record in two; when the table
+ * has no room for the second half, the whole stays recorded (in use). */
+void ossc_map_unmapped(void *addr, size_t len)
 {
-    int file = -1;
-    uintptr_t a = (uintptr_t)addr;
+    static uintptr_t page;
+    if (!page)
+        page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    /* The kernel unmaps whole pages: the end rounds up. */
+    uintptr_t a = (uintptr_t)addr, e = (a + len + page - 1) & ~(page - 1);
+    int dropped[MAX_MAPS];
+    size_t ndropped = 0;
+    if (len == 0 || e < a)
+        return;
     pthread_mutex_lock(&maps_lock);
-    for (size_t i = 0; i < nmaps; i++) {
-        if (maps[i].addr >= a && maps[i].addr < a + len) {
-            file = maps[i].file;
-            maps[i] = maps[--nmaps];
-            break;
+    for (size_t i = 0; i < nmaps;) {
+        uintptr_t m = maps[i].addr, me = m + maps[i].len;
+        if (me <= a || m >= e) {
+            i++;
+            continue;
         }
+        if (a <= m && e >= me) { /* all of it */
+            dropped[ndropped++] = maps[i].file;
+            maps[i] = maps[--nmaps];
+            continue;
+        }
+        if (a <= m) { /* its head */
+            maps[i].addr = e;
+            maps[i].len = me - e;
+        } else if (e >= me) { /* its tail */
+            maps[i].len = a - m;
+        } else if (nmaps < MAX_MAPS) { /* a hole: head and tail stay */
+            maps[nmaps] = (struct mapping){e, me - e, maps[i].file};
+            nmaps++;
+            maps[i].len = a - m;
+            ossc_cache_user_add(maps[i].file); /* two records: two users */
+        }
+        i++;
     }
     pthread_mutex_unlock(&maps_lock);
-    return file;
+    for (size_t i = 0; i < ndropped; i++)
+        ossc_cache_user_drop(dropped[i]);
 }
 
 void ossc_fd_recount_after_fork(void)

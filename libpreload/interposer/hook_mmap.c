@@ -51,10 +51,7 @@ OSSC_EXPORT int munmap(void *addr, size_t len)
 {
     ossc_real_resolve();
     int rc = ossc_real.munmap(addr, len);
-    if (rc == 0 && atomic_load_explicit(&ossc_preload_active, memory_order_relaxed)) {
-        int f = ossc_map_take(addr, len);
-        if (f >= 0)
-            ossc_cache_user_drop(f);
-    }
+    if (rc == 0 && atomic_load_explicit(&ossc_preload_active, memory_order_relaxed))
+        ossc_map_unmapped(addr, len);
     return rc;
 }

@@ -124,7 +124,9 @@ void ossc_fd_owner_reset(void);
 bool ossc_fd_owner(void);
 /* Mappings of our files (for munmap). */
 void ossc_map_add(void *addr, size_t len, int file);
-int ossc_map_take(void *addr, size_t len); /* file index or -1 */
+/* munmap of [addr, addr+len): records ending there stop counting as users
+ * of their files; records unmapped in part keep the rest (fdtable.c). */
+void ossc_map_unmapped(void *addr, size_t len);
 /* Counts every fd and mapping of ours once more (after fork). */
 void ossc_fd_recount_after_fork(void);
 /* Drops every fd and mapping (at exit). */

@@ -164,3 +164,44 @@ with open('/proc/self/fd/%d' % h, 'rb') as f:
 
     assert got == {"read": "EBADF",
                    "sha256": hashlib.sha256(m["files"][SHARD]).hexdigest()}
+
+
+def test_partial_munmap_keeps_the_rest_of_the_mapping_in_use(emu, bucket, toy_model):
+    """A mapping unmapped in part (its first page) still counts as a user of
+    its file: with a release delay of 0 the file is not released while the
+    rest is mapped, and the rest reads the object's bytes, not the zeros of
+    a released (hole-punched) cache file.  The event waited for: the next
+    file, used and closed after, released by the same janitor pass order."""
+    m = toy_model
+    shard2 = "model-00002-of-00003.safetensors"
+    got = run_checks(toy_model, emu, bucket, r"""
+import glob, hashlib, mmap, time
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_int, ctypes.c_long]
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+size = os.path.getsize(shard)
+page = mmap.PAGESIZE
+assert size > 2 * page
+fd = os.open(shard, os.O_RDONLY)
+addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+assert addr not in (None, ctypes.c_void_p(-1).value)
+os.close(fd)
+assert libc.munmap(addr, page) == 0  # the head only
+(cache,) = glob.glob(os.path.join(os.environ['OSSC_CACHE_DIR'], 'ossc-*'))
+other = os.path.join(os.environ['MODEL_DIR'], %r)
+with open(other, 'rb') as f:
+    f.read()
+deadline = time.time() + 120
+while os.stat(os.path.join(cache, 'data.1')).st_blocks and time.time() < deadline:
+    time.sleep(0.05)
+out['other_released'] = os.stat(os.path.join(cache, 'data.1')).st_blocks == 0
+out['mapped_kept'] = os.stat(os.path.join(cache, 'data.0')).st_blocks > 0
+out['tail_sha256'] = hashlib.sha256(ctypes.string_at(addr + page, size - page)).hexdigest()
+""" % shard2, OSSC_RELEASE_DELAY=0)
+    import hashlib
+    import mmap
+
+    data = m["files"][SHARD]
+    assert got == {"other_released": True, "mapped_kept": True,
+                   "tail_sha256": hashlib.sha256(data[mmap.PAGESIZE:]).hexdigest()}
