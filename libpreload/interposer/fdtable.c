@@ -8,12 +8,14 @@
  * table changes only in the process that owns it (getpid() == owner_pid,
  * set at start and after fork); a vfork child's changes are ignored.  The
  * getpid() is paid only when an fd of ours is involved. */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "interposer.h"
+#include "log.h"
 
 #define MAX_MAPS 4096
 
@@ -158,6 +160,36 @@ void ossc_fd_recount_after_fork(void)
     }
     for (size_t i = 0; i < nmaps; i++)
         ossc_cache_user_add(maps[i].file);
+}
+
+void ossc_fd_adopt_inherited(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return; /* no /proc: an inherited fd stays unrecorded, as before */
+    for (struct dirent *e; (e = readdir(d));) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        struct stat st;
+        if (*end || e->d_name[0] == '.' || fd < 0 || fd >= OSSC_FD_SLOTS || fd == dirfd(d) ||
+            ossc_fd_get((int)fd) >= 0)
+            continue;
+        int rc = ossc_real.fstat ? ossc_real.fstat((int)fd, &st)
+                                 : ossc_real.fxstat(1, (int)fd, &st);
+        if (rc < 0 || !S_ISREG(st.st_mode))
+            continue;
+        int f = ossc_cache_lookup_data((uint64_t)st.st_dev, (uint64_t)st.st_ino);
+        if (f < 0)
+            continue;
+        ossc_fd_set((int)fd, f);
+        ossc_cache_user_add(f);
+        /* The new image may read it through stdio (stdin, fdopen), whose
+         * reads no hook sees: the whole file first, as for fopen. */
+        if (ossc_cache_wait(f, 0, ossc_cache_file_size(f)) < 0)
+            OSSC_WARN("descriptor %ld, inherited across exec, is of the model file %s, whose "
+                      "bytes could not be fetched: its reads fail", fd, ossc_cache_file_rel(f));
+    }
+    closedir(d);
 }
 
 void ossc_fd_release_all(void)

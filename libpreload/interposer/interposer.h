@@ -129,6 +129,12 @@ void ossc_map_add(void *addr, size_t len, int file);
 void ossc_map_unmapped(void *addr, size_t len);
 /* Counts every fd and mapping of ours once more (after fork). */
 void ossc_fd_recount_after_fork(void);
+/* Records the fds this image was started with that are open on our cache
+ * files (a shell's "exec cmd < MODEL_DIR/x": the fd crossed the exec, the
+ * table did not), each counted as a user, and waits for each such file
+ * whole (the image may read it through stdio, which no hook sees, as for
+ * fopen).  After ossc_fd_owner_reset. */
+void ossc_fd_adopt_inherited(void);
 /* Drops every fd and mapping (at exit). */
 void ossc_fd_release_all(void);
 

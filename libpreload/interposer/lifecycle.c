@@ -115,6 +115,7 @@ __attribute__((constructor)) static void ossc_preload_init(void)
         rc = ossc_cache_attach(&s);
     if (rc == 0) {
         ossc_fd_owner_reset();
+        ossc_fd_adopt_inherited();
         pthread_atfork(before_fork, NULL, after_fork_child);
         atexit(at_exit);
         atomic_store(&ossc_preload_active, true);

@@ -127,6 +127,21 @@ int ossc_cache_lookup_inode(uint64_t dev, uint64_t ino, int64_t mtime_ns)
     return -1;
 }
 
+int ossc_cache_lookup_data(uint64_t dev, uint64_t ino)
+{
+    if (!NC.h || NC.dirfd < 0)
+        return -1;
+    for (uint32_t i = 0; i < NC.h->nfiles; i++) {
+        char name[32];
+        struct stat st;
+        snprintf(name, sizeof(name), "data.%u", i);
+        if (fstatat(NC.dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            (uint64_t)st.st_dev == dev && (uint64_t)st.st_ino == ino)
+            return (int)i;
+    }
+    return -1;
+}
+
 int ossc_cache_lookup_path(const char *abs)
 {
     const char *roots[2] = {NC.s.model_dir, NC.model_dir_real};

@@ -94,6 +94,9 @@ int ossc_cache_lookup_path(const char *abs_path);
  * link to it, a bind mount, /proc/self/cwd/...), which the path lookup
  * misses. */
 int ossc_cache_lookup_inode(uint64_t dev, uint64_t ino, int64_t mtime_ns);
+/* The file whose cache data file is the inode (dev, ino), or -1: an fd of
+ * ours inherited across exec (a shell's "cmd < MODEL_DIR/x"). */
+int ossc_cache_lookup_data(uint64_t dev, uint64_t ino);
 /* Path of file i's placeholder in MODEL_DIR. */
 int ossc_cache_placeholder(int file, char *out, size_t cap);
 /* Size of large file i. */

@@ -205,3 +205,29 @@ out['tail_sha256'] = hashlib.sha256(ctypes.string_at(addr + page, size - page)).
     data = m["files"][SHARD]
     assert got == {"other_released": True, "mapped_kept": True,
                    "tail_sha256": hashlib.sha256(data[mmap.PAGESIZE:]).hexdigest()}
+
+
+def test_fd_inherited_across_exec_waits_for_its_bytes(emu, bucket, toy_model):
+    """bash opens the model file (an fd of ours) as stdin and execs
+    sha256sum: the new image records the fd it was started with, so its
+    reads wait for the bytes -- here for a GET the server holds until
+    sha256sum is known to be waiting -- instead of reading the cache file's
+    holes as zeros."""
+    import hashlib
+    import subprocess
+
+    from tests_helpers import wait_until
+
+    m = toy_model
+    env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"], OSSC_LAZY=1)
+    emu.faults.hold(count=1, bucket=bucket, key=m["prefix"] + SHARD, method="GET")
+    proc = subprocess.Popen(["bash", "-c", f"exec sha256sum < '{m['model_dir']}/{SHARD}'"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: emu.faults.held() >= 1, "a GET held at the server", proc=proc)
+    finally:
+        emu.faults.release()
+        out, err = proc.communicate(timeout=300)
+        emu.faults.clear()
+    assert proc.returncode == 0, err
+    assert out.split()[0] == hashlib.sha256(m["files"][SHARD]).hexdigest()
