@@ -117,8 +117,6 @@ void ossc_map_unmapped(void *addr, size_t len)
         page = (uintptr_t)sysconf(_SC_PAGESIZE);
     /* The kernel unmaps whole pages: the end rounds up. */
     uintptr_t a = (uintptr_t)addr, e = (a + len + page - 1) & ~(page - 1);
-    int dropped[MAX_MAPS];
-    size_t ndropped = 0;
     if (len == 0 || e < a)
         return;
     pthread_mutex_lock(&maps_lock);
@@ -128,8 +126,8 @@ void ossc_map_unmapped(void *addr, size_t len)
             i++;
             continue;
         }
-        if (a <= m && e >= me) { /* all of it */
-            dropped[ndropped++] = maps[i].file;
+        if (a <= m && e >= me) { /* all of it (the file's lock nests in ours) */
+            ossc_cache_user_drop(maps[i].file);
             maps[i] = maps[--nmaps];
             continue;
         }
@@ -147,8 +145,6 @@ void ossc_map_unmapped(void *addr, size_t len)
         i++;
     }
     pthread_mutex_unlock(&maps_lock);
-    for (size_t i = 0; i < ndropped; i++)
-        ossc_cache_user_drop(dropped[i]);
 }
 
 void ossc_fd_recount_after_fork(void)
