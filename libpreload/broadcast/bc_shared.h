@@ -12,10 +12,12 @@
 #ifndef OSSC_BC_SHARED_H
 #define OSSC_BC_SHARED_H
 
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 enum bc_role { BC_ROLE_OSS = 0, BC_ROLE_PEER = 1 };
 
@@ -47,13 +49,41 @@ struct bc_shared {
     atomic_ullong arrived;
 };
 
+/* How long a seqlock may stay odd before it is taken as abandoned: a
+ * writer's critical section is a few stores, but a process killed (SIGKILL)
+ * inside it would leave the lock odd for good, and every reader of the
+ * node spinning.  Long enough that a writer merely preempted on a loaded
+ * machine is not overtaken. */
+#define BC_SEQ_ABANDONED_MS 1000
+
+/* The seqlock's value once it is even (no write in progress); a lock odd
+ * for BC_SEQ_ABANDONED_MS is made even (its writer died: what it was
+ * writing may be torn, and readers treat what they read as a hint: an
+ * upstream address that does not answer, or is not a node, fails over). */
+static inline unsigned bc_seq_settled(atomic_uint *seq)
+{
+    struct timespec t0 = {0, 0}, now;
+    for (unsigned spins = 0;; spins++) {
+        unsigned s = atomic_load(seq);
+        if (!(s & 1))
+            return s;
+        if (spins < 1000)
+            continue;
+        sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (spins == 1000)
+            t0 = now;
+        else if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 >=
+                 BC_SEQ_ABANDONED_MS)
+            atomic_compare_exchange_strong(seq, &s, s + 1);
+    }
+}
+
 /* Reads role and upstream consistently (a copy of upstream into out). */
 static inline uint32_t bc_shared_read(struct bc_shared *b, char out[BC_ADDR_MAX], unsigned *gen)
 {
     for (;;) {
-        unsigned s1 = atomic_load(&b->seq);
-        if (s1 & 1)
-            continue;
+        unsigned s1 = bc_seq_settled(&b->seq);
         /* Acquire loads of the data (free on x86) keep the second read of
          * seq after them; unlike a fence, ThreadSanitizer understands them. */
         uint32_t role = __atomic_load_n(&b->role, __ATOMIC_ACQUIRE);

@@ -194,8 +194,8 @@ static bool is_suspect(const char *addr)
 static void report_suspect(const char *addr, const char *why, const char *rel_key)
 {
     for (;;) {
-        unsigned s = atomic_load(&P.shared->suspect_seq);
-        if ((s & 1) == 0 && atomic_compare_exchange_weak(&P.shared->suspect_seq, &s, s + 1)) {
+        unsigned s = bc_seq_settled(&P.shared->suspect_seq);
+        if (atomic_compare_exchange_weak(&P.shared->suspect_seq, &s, s + 1)) {
             snprintf(P.shared->suspect, sizeof(P.shared->suspect), "%s", addr);
             atomic_store(&P.shared->suspect_seq, s + 2);
             break;
