@@ -379,7 +379,7 @@ static int finish_small(int root, const char *dir, small_fetch *sf, strlist *cre
     else if ((uint64_t)n != sf->obj->size)
         rc = ossc_error_set(err, EIO, "oss object %s changed while being downloaded",
                             sf->obj->key);
-    else if ((rc = md_write_file(root, dir, sf->rel, sf->buf, (size_t)n, &st, err)) == 0 &&
+    else if ((rc = md_write_file(root, dir, sf->rel, sf->buf, (size_t)n, false, &st, err)) == 0 &&
              (strlist_add(created, sf->rel) < 0 ||
               idlist_add(made, sf->rel, (uint64_t)st.st_ino, md_mtime_ns(&st)) < 0))
         rc = ossc_error_set(err, ENOMEM, "out of memory");
@@ -408,7 +408,7 @@ static int write_manifest(int root, const char *dir, const char *oss_path,
                                     id->mtime_ns);
         len += (size_t)snprintf(buf + len, cap - len, "%s\n", entries->v[i]);
     }
-    int rc = md_write_file(root, dir, MANIFEST, buf, len, NULL, err);
+    int rc = md_write_file(root, dir, MANIFEST, buf, len, true, NULL, err);
     free(buf);
     return rc;
 }

@@ -134,8 +134,27 @@ bool md_changed_beneath(int root, const char *rel, uint64_t ino, int64_t mtime_n
     return changed;
 }
 
+/* renameat, or with replace false renameat2(RENAME_NOREPLACE) (EEXIST when
+ * something is at `to`); where the file system has no RENAME_NOREPLACE
+ * (EINVAL), a check then renameat: the small window it leaves is the one
+ * every run had before. */
+static int rename_into(int pfd, const char *from, const char *to, bool replace)
+{
+    if (replace)
+        return renameat(pfd, from, pfd, to);
+    int rc = renameat2(pfd, from, pfd, to, RENAME_NOREPLACE);
+    if (rc == 0 || errno != EINVAL)
+        return rc;
+    struct stat st;
+    if (fstatat(pfd, to, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        errno = EEXIST;
+        return -1;
+    }
+    return renameat(pfd, from, pfd, to);
+}
+
 int md_write_file(int root, const char *dir, const char *rel, const void *data, size_t len,
-                  struct stat *made, ossc_error *err)
+                  bool replace, struct stat *made, ossc_error *err)
 {
     const char *base;
     char tmp[NAME_MAX + 1];
@@ -177,11 +196,14 @@ int md_write_file(int root, const char *dir, const char *rel, const void *data, 
         e = errno;
     if (ossc_libc.close(fd) < 0 && !e)
         e = errno;
-    if (!e && renameat(pfd, tmp, pfd, base) < 0)
+    if (!e && rename_into(pfd, tmp, base, replace) < 0)
         e = errno;
     if (e)
         unlinkat(pfd, tmp, 0);
     close(pfd);
+    if (e == EEXIST)
+        return ossc_error_set(err, e, "cannot write %s/%s: something appeared there while "
+                              "MODEL_DIR was being prepared; it was not replaced", dir, rel);
     return e ? ossc_error_set(err, e, "cannot write %s/%s: %s", dir, rel, strerror(e)) : 0;
 }
 

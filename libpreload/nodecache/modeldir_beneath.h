@@ -22,9 +22,11 @@ mode_t md_kind_beneath(int root, const char *rel);
 /* Unlinks a regular file or symlink (dirs: rmdirs an empty directory). */
 void md_remove_beneath(int root, const char *rel, bool dirs);
 /* Writes rel atomically through a temporary name; err names the file.
- * *made (when not NULL): the file as written (its inode and mtime). */
+ * replace false: an entry already at rel (one that appeared since MODEL_DIR
+ * was checked) is never replaced: EEXIST naming it.  *made (when not
+ * NULL): the file as written (its inode and mtime). */
 int md_write_file(int root, const char *dir, const char *rel, const void *data, size_t len,
-                  struct stat *made, ossc_error *err);
+                  bool replace, struct stat *made, ossc_error *err);
 /* Creates rel as a sparse placeholder of size bytes (O_EXCL); *made as
  * for md_write_file. */
 int md_make_placeholder(int root, const char *dir, const char *rel, uint64_t size,

@@ -16,6 +16,7 @@
 
 #include "check.h"
 #include "manifest.h"
+#include "modeldir_beneath.h"
 #include "nodecache_fakes.h"
 
 static char path_buf[4][PATH_MAX];
@@ -193,6 +194,27 @@ static void test_changed_file_refused(void)
     CHECK(exists_nofollow("m9/w.bin"));
 }
 
+/* A small file is written under a name that must still be free: a file a
+ * user put there meanwhile is not replaced (EEXIST naming it); the
+ * manifest, rewritten on purpose, is. */
+static void test_write_never_replaces_what_appeared(void)
+{
+    CHECK(mkdir(at("m10"), 0700) == 0);
+    put("m10/config.json", "the user's");
+    int root = open(at("m10"), O_RDONLY | O_DIRECTORY);
+    ossc_error err = {0};
+    CHECK(md_write_file(root, at("m10"), "config.json", "oss", 3, false, NULL, &err) == -1);
+    CHECK(err.code == EEXIST && strstr(err.message, "config.json") != NULL);
+    CHECK(holds("m10/config.json", "the user's"));
+    CHECK(!exists_nofollow("m10/config.json.ossc-tmp"));
+    CHECK(md_write_file(root, at("m10"), "fresh.json", "oss", 3, false, NULL, &err) == 0);
+    CHECK(holds("m10/fresh.json", "oss"));
+    put("m10/.ossc-manifest", "old");
+    CHECK(md_write_file(root, at("m10"), ".ossc-manifest", "new", 3, true, NULL, &err) == 0);
+    CHECK(holds("m10/.ossc-manifest", "new"));
+    close(root);
+}
+
 /* Linking a placeholder through a symlinked directory is refused. */
 static void test_link_follows_no_symlink(void)
 {
@@ -284,6 +306,7 @@ int main(void)
     test_remove_follows_no_symlink();
     test_remove_keeps_changed_placeholders();
     test_changed_file_refused();
+    test_write_never_replaces_what_appeared();
     test_link_follows_no_symlink();
     test_link_raced_by_processes();
     scratch_remove();

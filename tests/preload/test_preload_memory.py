@@ -53,10 +53,12 @@ with open(path, 'rb') as f:
     m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
 first = hashlib.sha256(m[:]).hexdigest()
 loaded = cache_bytes()
-time.sleep(3)
+time.sleep(3)                     # past the delay: nothing to wait for when it is kept
 still_mapped = cache_bytes()      # closed but mapped: kept
 m.close()
-time.sleep(3)
+deadline = time.monotonic() + 120  # the event: the janitor releasing it, past the delay
+while cache_bytes() and time.monotonic() < deadline:
+    time.sleep(0.05)
 released = cache_bytes()          # closed and unmapped past the delay: gone
 with open(path, 'rb') as f:
     again = hashlib.sha256(f.read()).hexdigest()
