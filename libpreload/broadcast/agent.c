@@ -203,6 +203,13 @@ void bc_agent_start(const ossc_bc_settings *b, const bc_agent_model *m, struct b
         A.self.total += m->files[i].size;
 
     ossc_error err = {0};
+    /* Once per node (the agent), not per process: a secret others can read
+     * lets any local user join the chain. */
+    if (b->secret_file_mode & 0044)
+        OSSC_WARN("broadcast: the secret file %s is readable by other users (mode %04o): any "
+                  "of them can read the secret and join this deployment's chain; make it "
+                  "0600 (or 0400)",
+                  b->secret_file, b->secret_file_mode);
     if (!m->all_have_crc) {
         stay_out("broadcast: off for %s: the object store sent no CRC-64 for some files, so "
                  "bytes from peers could not be checked; loading from OSS", m->oss_path);

@@ -216,6 +216,9 @@ static int read_secret_file(ossc_bc_settings *b, const bc_source *src, const bc_
         return ossc_error_set(src->err, EINVAL, "%s must be a regular file nobody else can write",
                               what);
     }
+    b->secret_file_mode = (unsigned)(st.st_mode & 07777);
+    snprintf(b->secret_file, sizeof(b->secret_file), "%.*s", (int)sizeof(b->secret_file) - 1,
+             path);
     ssize_t n = read(fd, b->secret, sizeof(b->secret));
     close(fd);
     if (n < 0)

@@ -24,6 +24,9 @@ typedef struct ossc_bc_settings {
     uint8_t secret[BC_SECRET_MAX];
     size_t secret_len;
     const char *secret_source; /* where the secret came from, for messages (static text) */
+    unsigned secret_file_mode; /* the secret file's permission bits (0: no file); readable
+                                  by group or others is warned about (agent.c) */
+    char secret_file[256];     /* its path, for that warning */
     int sources;               /* OSSC_BROADCAST_SOURCES, default 1 */
     int stall_s;               /* OSSC_BROADCAST_STALL_SECONDS, default 5 */
     int connect_timeout_ms;    /* OSSC_BROADCAST_CONNECT_TIMEOUT_MS, default 1000 */

@@ -378,6 +378,18 @@ static void test_bad_values(void)
     snprintf(want, sizeof want, " (%s) must be a regular file nobody else can write", path);
     expect_bad(cfg, "broadcast.secretFile", want);
     unlink(path);
+    /* readable by others: accepted (a Kubernetes Secret mounts 0644 by
+     * default), its mode kept so the agent warns once */
+    snprintf(path, sizeof path, "%s", write_tmp("shared-read-secret", SECRET));
+    chmod(path, 0644);
+    snprintf(cfg, sizeof cfg, "{%s, \"secretFile\": \"%s\"}", ok, path);
+    ossc_bc_settings rb;
+    const char *rbad;
+    ossc_error rerr;
+    CHECK(load_with(cfg, &rb, &rbad, &rerr, NULL) == 0 && rb.secret_file_mode == 0644);
+    CHECK(strcmp(rb.secret_file, path) == 0);
+    chmod(path, 0600);
+    CHECK(load_with(cfg, &rb, &rbad, &rerr, NULL) == 0 && rb.secret_file_mode == 0600);
     snprintf(path, sizeof path, "%s", write_tmp("short-secret", "short\n"));
     chmod(path, 0600);
     snprintf(cfg, sizeof cfg, "{%s, \"secretFile\": \"%s\"}", ok, path);
