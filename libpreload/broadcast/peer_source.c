@@ -77,6 +77,7 @@ static struct {
     struct bc_shared *shared;
     const ossc_chunk_source *oss;
     unsigned told_suspect; /* suspect_seq last logged by this process */
+    bool told_full;        /* the "no room for another upstream" line was written */
 } P = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 typedef struct peer_fetch {
@@ -124,6 +125,7 @@ static ossc_client *peer_client(const char *addr)
     pthread_mutex_lock(&P.lock);
     if (P.pid != getpid()) { /* forked: the parent's clients' threads are not ours */
         P.n = 0;
+        P.told_full = false;
         P.pid = getpid();
     }
     for (int i = 0; i < P.n && !cl; i++)
@@ -151,6 +153,11 @@ static ossc_client *peer_client(const char *addr)
         } else {
             OSSC_WARN("broadcast: no client for peer %s: %s", addr, err.message);
         }
+    } else if (!cl && !P.told_full) {
+        P.told_full = true;
+        OSSC_WARN("broadcast: this process has had %d upstreams already; %s and any later one "
+                  "are not used: its chunks come from OSS",
+                  MAX_PEERS, addr);
     }
     pthread_mutex_unlock(&P.lock);
     return cl;
@@ -478,6 +485,7 @@ void bc_peer_source_reset(void)
         for (int i = 0; i < P.n; i++)
             ossc_client_free(P.peers[i].cl);
     P.n = 0;
+    P.told_full = false;
     P.pid = getpid();
     pthread_mutex_unlock(&P.lock);
 }
