@@ -305,3 +305,22 @@ def test_redis_where_hides_raw_passwords(url, fragments, where):
     assert shown == where
     for frag in fragments:
         assert frag not in shown
+
+
+def test_render_long_chain_and_hostile_fields():
+    """Whatever a Redis client wrote in the registry reaches the terminal
+    with non-printable characters as '?', and a chain of thousands of nodes
+    is drawn (no recursion limit)."""
+    from ossconnector.cli.broadcast import chains, render
+
+    nodes = [{"id": f"n{i}", "addr": f"10.0.{i // 250}.{i % 250}:7070", "seq": i,
+              "upstream": "" if i == 0 else f"10.0.{(i - 1) // 250}.{(i - 1) % 250}:7070"}
+             for i in range(3000)]
+    lines = chains(nodes)
+    assert len(lines) == 1 and lines[0].startswith("OSS -> n0 -> n1 ->")
+    assert lines[0].endswith("-> n2999")
+    evil = [{"id": "a\x1b[2J\nb", "addr": "x\x07:1", "upstream": "\x1b]0;pwn\x07", "seq": 1}]
+    text = render({"oss_path": "oss://b/m/", "redis": "r", "versions": [
+        {"vid": "v", "nfiles": 1, "total": 1, "nodes": evil}]})
+    assert "\x1b" not in text and "\x07" not in text
+    assert "a?[2J?b" in text and "? ?]0;pwn?" in text

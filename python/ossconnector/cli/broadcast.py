@@ -69,6 +69,14 @@ _COLUMNS = ("SEQ", "NODE", "ADDRESS", "UPSTREAM", "FROM OSS", "FROM PEERS", "FOR
             "FILES", "COMPLETE")
 
 
+def shown(value, limit: int = 128) -> str:
+    """A registry field for the terminal: whatever a Redis client wrote
+    there, non-printable characters (escape sequences, newlines) as '?',
+    at most limit characters."""
+    text = "" if value is None else str(value)
+    return "".join(c if c.isprintable() else "?" for c in text[:limit])
+
+
 def render(view: dict) -> str:
     """The registry's view as text: per version, its chains and a table."""
     versions = view.get("versions", [])
@@ -93,8 +101,8 @@ def render(view: dict) -> str:
 def _table(nfiles: int, nodes: List[dict]) -> List[str]:
     rows = [_COLUMNS]
     for n in nodes:
-        rows.append((str(n.get("seq", "")), n.get("id", ""), n.get("addr", ""),
-                     n.get("upstream") or "OSS", human_bytes(n.get("recv_oss", 0)),
+        rows.append((shown(n.get("seq", "")), shown(n.get("id", "")), shown(n.get("addr", "")),
+                     shown(n.get("upstream")) or "OSS", human_bytes(n.get("recv_oss", 0)),
                      human_bytes(n.get("recv_peer", 0)), human_bytes(n.get("forwarded", 0)),
                      f"{n.get('files_done', 0)}/{nfiles}",
                      "yes" if n.get("complete") else "no"))
@@ -115,24 +123,28 @@ def chains(nodes: List[dict]) -> List[str]:
         if not up:
             roots.append(("OSS", n))
         elif up not in by_addr or up == n.get("addr"):
-            roots.append((f"? {up}", n))
+            roots.append((f"? {shown(up)}", n))
         else:
             children.setdefault(up, []).append(n)
     lines: List[str] = []
     drawn = set()
 
-    def walk(path: List[str], n: dict) -> None:
-        drawn.add(n.get("id"))
-        path = path + [n.get("id", "?")]
-        kids = [k for k in children.get(n.get("addr", ""), []) if k.get("id") not in drawn]
-        if not kids:
-            lines.append(" -> ".join(path))
-        for k in kids:
-            walk(path, k)
+    def walk(head: str, first: dict) -> None:
+        # Depth first without recursion: a chain of thousands of nodes is
+        # one path, not thousands of nested calls.
+        stack = [([head], first)]
+        while stack:
+            path, n = stack.pop()
+            drawn.add(n.get("id"))
+            path = path + [shown(n.get("id", "?"))]
+            kids = [k for k in children.get(n.get("addr", ""), []) if k.get("id") not in drawn]
+            if not kids:
+                lines.append(" -> ".join(path))
+            stack.extend((path, k) for k in reversed(kids))
 
     for head, n in roots:
-        walk([head], n)
+        walk(head, n)
     for n in nodes:  # in a loop of upstreams (a moment of relinking): shown apart
         if n.get("id") not in drawn:
-            walk([f"? {n.get('upstream')}"], n)
+            walk(f"? {shown(n.get('upstream'))}", n)
     return lines
