@@ -120,6 +120,16 @@ int nc_open_root(void)
                       "sticky (mode %04o): refusing to use it (make it 0700, or sticky as "
                       "/dev/shm is: chmod +t)", root, (unsigned)(st.st_mode & 07777));
     }
+    /* The owner of a directory may rename or remove any entry in it, sticky
+     * or not: a root of another user's would let that user swap our cache
+     * directory's name under us. */
+    if (st.st_uid != geteuid() && st.st_uid != 0) {
+        ossc_libc.close(fd);
+        return nc_refuse(EPERM, "cache root %s (OSSC_CACHE_DIR) belongs to uid %u, neither us "
+                      "(uid %u) nor root: refusing to use it, as its owner could replace our "
+                      "cache there (use a directory of ours, or /dev/shm)",
+                      root, (unsigned)st.st_uid, (unsigned)geteuid());
+    }
     return fd;
 }
 

@@ -132,3 +132,15 @@ def test_load_in_shared_sticky_root_works(scene):
                 f"sys.stdout.write(str(len(open(d + '/{WEIGHT}', 'rb').read())))"],
                s["env"])
     assert int(proc.stdout) > 0
+
+
+def test_cache_root_of_another_user_is_refused(other_user, scene):
+    """A cache root another user owns (its owner may rename any entry in it,
+    sticky bit or not) is refused, naming its owner; nothing is created."""
+    s = scene
+    theirs = s["root"] / "their-root"
+    other_user.run(["mkdir", "-m", "0755", str(theirs)])
+    s["env"]["OSSC_CACHE_DIR"] = str(theirs)
+    proc = load_as_root(s)
+    assert_refused(proc, s, str(theirs), f"belongs to uid {other_user.uid}")
+    assert os.listdir(theirs) == []
