@@ -81,11 +81,19 @@ OSSC_EXPORT void closefrom(int lowfd)
         ossc_real.closefrom(lowfd);
 }
 
+/* fileno, or -1 for NULL (libc declares fclose's argument nonnull, so a
+ * plain test of it is optimised out; callers still pass NULL). */
+__attribute__((noinline)) static int stream_fd(FILE *fp)
+{
+    FILE *volatile p = fp;
+    return p ? fileno(p) : -1;
+}
+
 OSSC_EXPORT int fclose(FILE *fp)
 {
     ossc_real_resolve();
-    if (active() && fp) {
-        int f = ossc_fd_take(fileno(fp)); /* -1 for streams without an fd */
+    if (active()) {
+        int f = ossc_fd_take(stream_fd(fp)); /* -1 for streams without an fd */
         if (f >= 0)
             ossc_cache_user_drop(f);
     }
