@@ -66,7 +66,9 @@ def test_server_ignoring_if_match_never_splices_versions(tmp_path):
     object, never the other version's bytes."""
     big = os.urandom(16 << 20)
     with WireServer(big, "replaced", crc=False) as server:
-        c = _client(tmp_path, server.endpoint)
+        # Timeouts of minutes: what is tested is the version, not the clock
+        # (a loaded machine stalled this Python server for over 2 s).
+        c = _client(tmp_path, server.endpoint, lowSpeedTimeoutSec=120, connectTimeoutMs=30000)
         try:
             with c.open(URI, size=len(big)) as r:
                 assert r.read(1000) == big[:1000]
