@@ -106,9 +106,6 @@ static enum MHD_Result reply_status(struct MHD_Connection *conn, unsigned int st
     return rc;
 }
 
-/* 503 "not landed yet" after the long-poll: ask again in a second, and
- * the bytes landed on this node so far (BC_ARRIVED_HEADER), read now, so
- * the peer sees whether this node is still making progress. */
 /* Adds the reply's OSSC-Peer-Auth (peer_auth.h) for the request whose
  * Authorization value was auth. */
 static void sign_reply(const bc_server *s, struct MHD_Response *resp, const char *auth,
@@ -120,6 +117,9 @@ static void sign_reply(const bc_server *s, struct MHD_Response *resp, const char
         MHD_add_response_header(resp, BC_REPLY_AUTH_HEADER, mac);
 }
 
+/* 503 "not landed yet" after the long-poll: ask again in a second, and
+ * the bytes landed on this node so far (BC_ARRIVED_HEADER), read now, so
+ * the peer sees whether this node is still making progress; signed. */
 static enum MHD_Result reply_not_landed(const bc_server *s, struct MHD_Connection *conn,
                                         const char *auth)
 {
