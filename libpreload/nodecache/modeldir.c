@@ -110,12 +110,23 @@ static int idlist_add(idlist *l, const char *rel, uint64_t ino, int64_t mtime_ns
     return 0;
 }
 
+static int by_rel(const void *a, const void *b)
+{
+    return strcmp(((const identity *)a)->rel, ((const identity *)b)->rel);
+}
+
+/* Sorted by name, for idlist_find: a MODEL_DIR may hold many thousand files. */
+static void idlist_sort(idlist *l)
+{
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof(*l->v), by_rel);
+}
+
+/* The identity recorded for rel in a sorted list, or NULL. */
 static const identity *idlist_find(const idlist *l, const char *rel)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->v[i].rel, rel) == 0)
-            return &l->v[i];
-    return NULL;
+    identity key = {rel, 0, 0};
+    return l->n ? bsearch(&key, l->v, l->n, sizeof(*l->v), by_rel) : NULL;
 }
 
 void ossc_large_files_free(ossc_large_file *files, size_t n)
@@ -389,7 +400,8 @@ static int finish_small(int root, const char *dir, small_fetch *sf, strlist *cre
 }
 
 /* The manifest: entries, each file the connector wrote preceded by its
- * identity line (made: NULL or what was written, see manifest.h). */
+ * identity line (made: NULL or what was written, sorted (idlist_sort); see
+ * manifest.h). */
 static int write_manifest(int root, const char *dir, const char *oss_path,
                           const strlist *entries, const idlist *made, ossc_error *err)
 {
@@ -630,6 +642,7 @@ int ossc_modeldir_prepare(ossc_client *c, const ossc_preload_settings *s,
     }
 
     /* The journal again, now with what was written at each name. */
+    idlist_sort(&made);
     if (write_manifest(root, dir, s->oss_path, &journal, &made, err) < 0)
         goto out;
 
