@@ -15,14 +15,28 @@
 #include <openssl/hmac.h>
 
 #define MAC_LEN 32
-/* method + path + range + window: a longer request is refused, so the
- * message always fits one stack buffer. */
+/* method + path + range + window + target (or a reply's fields): a longer
+ * one is refused, so every message fits one stack buffer. */
 #define MSG_MAX 4096
 /* Decimal digits of a window: minutes since 1970 fit in 20. */
 #define WINDOW_DIGITS_MAX 20
 
-static bool hmac_of(const uint8_t *secret, size_t secret_len, char *msg, int n,
-                    unsigned char mac[MAC_LEN]);
+/* HMAC-SHA256 of the first n bytes of msg (cleansed afterwards); false
+ * when they did not fit (n out of range) or the secret is empty. */
+static bool hmac_of(const uint8_t *secret, size_t secret_len, char msg[MSG_MAX], int n,
+                    unsigned char mac[MAC_LEN])
+{
+    if (!secret || secret_len == 0 || secret_len > INT32_MAX || n < 0 || n >= MSG_MAX) {
+        OPENSSL_cleanse(msg, MSG_MAX);
+        return false;
+    }
+    unsigned int mac_len = 0;
+    bool ok = HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)msg, (size_t)n,
+                   mac, &mac_len) != NULL &&
+              mac_len == MAC_LEN;
+    OPENSSL_cleanse(msg, MSG_MAX);
+    return ok;
+}
 
 /* mac = HMAC-SHA256(secret, "<method>\n<path>\n<range>\n<window>\n<target>");
  * false when the message would not fit or the secret is empty. */
@@ -36,23 +50,6 @@ static bool compute_mac(const uint8_t *secret, size_t secret_len, const char *me
     int n = snprintf(msg, sizeof msg, "%s\n%s\n%s\n%" PRId64 "\n%s", method, path,
                      range ? range : "", window, target);
     return hmac_of(secret, secret_len, msg, n, mac);
-}
-
-/* HMAC-SHA256 of the first n bytes of msg (cleansed afterwards); false
- * when they did not fit (n out of range) or the secret is empty. */
-static bool hmac_of(const uint8_t *secret, size_t secret_len, char *msg, int n,
-                    unsigned char mac[MAC_LEN])
-{
-    if (!secret || secret_len == 0 || secret_len > INT32_MAX || n < 0 || n >= MSG_MAX) {
-        OPENSSL_cleanse(msg, MSG_MAX);
-        return false;
-    }
-    unsigned int mac_len = 0;
-    bool ok = HMAC(EVP_sha256(), secret, (int)secret_len, (const unsigned char *)msg, (size_t)n,
-                   mac, &mac_len) != NULL &&
-              mac_len == MAC_LEN;
-    OPENSSL_cleanse(msg, MSG_MAX);
-    return ok;
 }
 
 static void to_hex(const unsigned char mac[MAC_LEN], char hex_out[2 * MAC_LEN + 1])
