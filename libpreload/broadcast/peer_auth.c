@@ -91,6 +91,19 @@ static int hex_nibble(char c)
     return -1;
 }
 
+/* 64 lowercase hex digits at p into mac, and nothing after them. */
+static bool parse_mac(const char *p, unsigned char mac[MAC_LEN])
+{
+    for (size_t i = 0; i < MAC_LEN; i++) {
+        int hi = hex_nibble(p[2 * i]);
+        int lo = hi < 0 ? -1 : hex_nibble(p[2 * i + 1]);
+        if (lo < 0)
+            return false;
+        mac[i] = (unsigned char)(hi << 4 | lo);
+    }
+    return p[2 * MAC_LEN] == '\0';
+}
+
 /* "OSSC-PEER <window>:<64 lowercase hex>" and nothing else: the window (a
  * decimal number of at most 20 digits, no sign) and the MAC's bytes. */
 static bool parse_value(const char *value, int64_t *window, unsigned char mac[MAC_LEN])
@@ -108,16 +121,7 @@ static bool parse_value(const char *value, int64_t *window, unsigned char mac[MA
         if (w > (uint64_t)INT64_MAX)
             return false;
     }
-    if (digits == 0 || *p++ != ':')
-        return false;
-    for (size_t i = 0; i < MAC_LEN; i++) {
-        int hi = hex_nibble(p[2 * i]);
-        int lo = hi < 0 ? -1 : hex_nibble(p[2 * i + 1]);
-        if (lo < 0)
-            return false;
-        mac[i] = (unsigned char)(hi << 4 | lo);
-    }
-    if (p[2 * MAC_LEN] != '\0')
+    if (digits == 0 || *p++ != ':' || !parse_mac(p, mac))
         return false;
     *window = (int64_t)w;
     return true;
@@ -171,15 +175,8 @@ bool bc_reply_auth_check(const uint8_t *secret, size_t secret_len, const char *r
                          const char *value)
 {
     unsigned char got[MAC_LEN], want[MAC_LEN];
-    if (!value || strlen(value) != 2 * MAC_LEN)
+    if (!value || strlen(value) != 2 * MAC_LEN || !parse_mac(value, got))
         return false;
-    for (size_t i = 0; i < MAC_LEN; i++) {
-        int hi = hex_nibble(value[2 * i]);
-        int lo = hi < 0 ? -1 : hex_nibble(value[2 * i + 1]);
-        if (lo < 0)
-            return false;
-        got[i] = (unsigned char)(hi << 4 | lo);
-    }
     bool ok = reply_mac(secret, secret_len, request_auth, status, content_range, arrived, want) &&
               CRYPTO_memcmp(got, want, MAC_LEN) == 0;
     OPENSSL_cleanse(want, sizeof want);

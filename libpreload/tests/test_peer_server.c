@@ -1026,6 +1026,20 @@ static void hostile_start(hostile_peer *h, hostile_mode mode)
     pthread_create(&h->thread, NULL, hostile_thread, h);
 }
 
+/* A peer client of one connection for the hostile peer (it holds the
+ * right secret: the peer does not). */
+static ossc_client *hostile_client(const hostile_peer *h)
+{
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", h->port);
+    ossc_peer_options o = {.addr = addr, .secret = (const uint8_t *)SECRET,
+                           .secret_len = strlen(SECRET), .concurrency = 1, .stall_s = 60};
+    ossc_error err;
+    ossc_client *c = ossc_peer_client_new(&o, &err);
+    CHECK(c != NULL);
+    return c;
+}
+
 /* Joins the thread; most_sent is read after it. */
 static void hostile_stop(hostile_peer *h)
 {
@@ -1044,13 +1058,8 @@ static void huge_peer_error_body(void)
 {
     hostile_peer h;
     hostile_start(&h, HOSTILE_HUGE_ERROR);
-    char addr[64];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", h.port);
-    ossc_peer_options o = {.addr = addr, .secret = (const uint8_t *)SECRET,
-                           .secret_len = strlen(SECRET), .concurrency = 1, .stall_s = 60};
     ossc_error err;
-    ossc_client *c = ossc_peer_client_new(&o, &err);
-    CHECK(c != NULL);
+    ossc_client *c = hostile_client(&h);
     if (c) {
         int out = out_file("huge_error");
         CHECK(fetch(c, VID, "0", 0, 1000, out, NULL, &err) == -1);
@@ -1079,13 +1088,8 @@ static void forged_replies_refused(void)
     for (size_t m = 0; m < 2; m++) {
         hostile_peer h;
         hostile_start(&h, modes[m]);
-        char addr[64];
-        snprintf(addr, sizeof addr, "127.0.0.1:%d", h.port);
-        ossc_peer_options o = {.addr = addr, .secret = (const uint8_t *)SECRET,
-                               .secret_len = strlen(SECRET), .concurrency = 1, .stall_s = 60};
         ossc_error err;
-        ossc_client *c = ossc_peer_client_new(&o, &err);
-        CHECK(c != NULL);
+        ossc_client *c = hostile_client(&h);
         if (c) {
             int out = out_file("forged");
             CHECK(fetch(c, VID, "0", 0, 1000, out, NULL, &err) == -1);

@@ -126,20 +126,26 @@ def test_size_that_is_no_byte_count_names_the_key(list_server, tmp_path, size):
     assert "key 'm/weights.bin' has <Size> '%s'" % size in res["message"], res
 
 
-def test_preloaded_process_does_not_list_forever(list_server, tmp_path):
-    """Under LD_PRELOAD the constructor lists OSS_PATH: with a server that
-    repeats its token the program still runs to its end, with the error on
-    stderr, instead of never returning."""
+def preloaded_echo(endpoint, tmp_path):
+    """`echo ran-to-the-end` under LD_PRELOAD with OSS_PATH on the hostile
+    list server at endpoint (the constructor lists it); the finished
+    process (logs in tmp_path/connector.log)."""
     from ossconnector.preload import library_path
 
-    endpoint = list_server("same-token")
     env = dict(os.environ, LD_PRELOAD=library_path(), ENABLE_CONNECTOR="1",
                OSS_ACCESS_KEY_ID="hostile-ak", OSS_ACCESS_KEY_SECRET="hostile-sk",
                OSS_ENDPOINT=endpoint, OSS_PATH="oss://hostile-bucket/model/",
                MODEL_DIR=str(tmp_path / "model"), OSSC_CACHE_DIR=str(tmp_path / "cache"),
                OSS_CONNECTOR_CONFIG=write_config(tmp_path, http={"maxRetries": 1}))
-    proc = subprocess.run(["sh", "-c", "echo ran-to-the-end"], env=env, capture_output=True,
+    return subprocess.run(["sh", "-c", "echo ran-to-the-end"], env=env, capture_output=True,
                           text=True, timeout=DEADLINE)
+
+
+def test_preloaded_process_does_not_list_forever(list_server, tmp_path):
+    """Under LD_PRELOAD the constructor lists OSS_PATH: with a server that
+    repeats its token the program still runs to its end, with the error on
+    stderr, instead of never returning."""
+    proc = preloaded_echo(list_server("same-token"), tmp_path)
     assert proc.stdout.strip() == "ran-to-the-end"
     assert "repeats a continuation token already used: 'T1'" in proc.stderr, proc.stderr
     assert "oss://hostile-bucket/model/" in proc.stderr, proc.stderr
@@ -151,16 +157,7 @@ def test_listed_keys_outside_the_prefix_or_too_long_are_skipped(list_server, tmp
     its end), or longer than an OSS key can be (the node cache would cut it
     to another object's name), are skipped with a warning; nothing is
     created for them in MODEL_DIR, and the program runs."""
-    from ossconnector.preload import library_path
-
-    endpoint = list_server("stray-keys")
-    env = dict(os.environ, LD_PRELOAD=library_path(), ENABLE_CONNECTOR="1",
-               OSS_ACCESS_KEY_ID="hostile-ak", OSS_ACCESS_KEY_SECRET="hostile-sk",
-               OSS_ENDPOINT=endpoint, OSS_PATH="oss://hostile-bucket/model/",
-               MODEL_DIR=str(tmp_path / "model"), OSSC_CACHE_DIR=str(tmp_path / "cache"),
-               OSS_CONNECTOR_CONFIG=write_config(tmp_path, http={"maxRetries": 1}))
-    proc = subprocess.run(["sh", "-c", "echo ran-to-the-end"], env=env, capture_output=True,
-                          text=True, timeout=DEADLINE)
+    proc = preloaded_echo(list_server("stray-keys"), tmp_path)
     assert proc.stdout.strip() == "ran-to-the-end"
     log = (tmp_path / "connector.log").read_text()
     assert "skipping a listed key of 1 bytes: not under the prefix listed" in log, log
