@@ -158,34 +158,59 @@ void ossc_fd_recount_after_fork(void)
         ossc_cache_user_add(maps[i].file);
 }
 
-void ossc_fd_adopt_inherited(void)
+/* The regular files this image was started with (ossc_fd_note_inherited,
+ * before the cache opens any file of its own). */
+#define INHERITED_MAX 256
+static struct inherited {
+    int fd;
+    uint64_t dev, ino;
+} inherited[INHERITED_MAX];
+static size_t ninherited;
+
+static int real_fstat(int fd, struct stat *st)
 {
+    return ossc_real.fstat ? ossc_real.fstat(fd, st) : ossc_real.fxstat(1, fd, st);
+}
+
+void ossc_fd_note_inherited(void)
+{
+    ninherited = 0;
     DIR *d = opendir("/proc/self/fd");
     if (!d)
         return; /* no /proc: an inherited fd stays unrecorded, as before */
-    for (struct dirent *e; (e = readdir(d));) {
+    for (struct dirent *e; (e = readdir(d)) && ninherited < INHERITED_MAX;) {
         char *end;
         long fd = strtol(e->d_name, &end, 10);
         struct stat st;
         if (*end || e->d_name[0] == '.' || fd < 0 || fd >= OSSC_FD_SLOTS || fd == dirfd(d) ||
-            ossc_fd_get((int)fd) >= 0)
+            real_fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode))
             continue;
-        int rc = ossc_real.fstat ? ossc_real.fstat((int)fd, &st)
-                                 : ossc_real.fxstat(1, (int)fd, &st);
-        if (rc < 0 || !S_ISREG(st.st_mode))
+        inherited[ninherited++] = (struct inherited){(int)fd, (uint64_t)st.st_dev,
+                                                     (uint64_t)st.st_ino};
+    }
+    closedir(d);
+}
+
+void ossc_fd_adopt_inherited(void)
+{
+    for (size_t i = 0; i < ninherited; i++) {
+        struct stat st;
+        int fd = inherited[i].fd;
+        if (ossc_fd_get(fd) >= 0 || real_fstat(fd, &st) < 0 ||
+            (uint64_t)st.st_dev != inherited[i].dev || (uint64_t)st.st_ino != inherited[i].ino)
             continue;
-        int f = ossc_cache_lookup_data((uint64_t)st.st_dev, (uint64_t)st.st_ino);
+        int f = ossc_cache_lookup_data(inherited[i].dev, inherited[i].ino);
         if (f < 0)
             continue;
-        ossc_fd_set((int)fd, f);
+        ossc_fd_set(fd, f);
         ossc_cache_user_add(f);
         /* The new image may read it through stdio (stdin, fdopen), whose
          * reads no hook sees: the whole file first, as for fopen. */
         if (ossc_cache_wait(f, 0, ossc_cache_file_size(f)) < 0)
-            OSSC_WARN("descriptor %ld, inherited across exec, is of the model file %s, whose "
+            OSSC_WARN("descriptor %d, inherited across exec, is of the model file %s, whose "
                       "bytes could not be fetched: its reads fail", fd, ossc_cache_file_rel(f));
     }
-    closedir(d);
+    ninherited = 0;
 }
 
 void ossc_fd_release_all(void)

@@ -129,11 +129,16 @@ void ossc_map_add(void *addr, size_t len, int file);
 void ossc_map_unmapped(void *addr, size_t len);
 /* Counts every fd and mapping of ours once more (after fork). */
 void ossc_fd_recount_after_fork(void);
-/* Records the fds this image was started with that are open on our cache
- * files (a shell's "exec cmd < MODEL_DIR/x": the fd crossed the exec, the
- * table did not), each counted as a user, and waits for each such file
- * whole (the image may read it through stdio, which no hook sees, as for
- * fopen).  After ossc_fd_owner_reset. */
+/* The fds this image was started with that are open on our cache files (a
+ * shell's "exec cmd < MODEL_DIR/x": the fd crossed the exec, the table did
+ * not).  ossc_fd_note_inherited lists the regular files open at start,
+ * before the cache is attached (whose own files -- the lock, the state, the
+ * data files its I/O threads write -- must never be taken for the
+ * application's); ossc_fd_adopt_inherited, after attach and
+ * ossc_fd_owner_reset, records those that are cache data files, each
+ * counted as a user, and waits for each such file whole (the image may
+ * read it through stdio, which no hook sees, as for fopen). */
+void ossc_fd_note_inherited(void);
 void ossc_fd_adopt_inherited(void);
 /* Drops every fd and mapping (at exit). */
 void ossc_fd_release_all(void);

@@ -111,8 +111,10 @@ __attribute__((constructor)) static void ossc_preload_init(void)
     int rc = ossc_settings_load(&s, &err);
     if (rc < 0)
         settings_failed(&s, &err);
-    if (rc == 0)
+    if (rc == 0) {
+        ossc_fd_note_inherited(); /* before the cache opens files of its own */
         rc = ossc_cache_attach(&s);
+    }
     if (rc == 0) {
         ossc_fd_owner_reset();
         ossc_fd_adopt_inherited();
