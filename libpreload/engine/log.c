@@ -5,6 +5,7 @@
  * the file) never interleave.  A mutex guards swapping descriptors in
  * ossc_log_init/ossc_audit_init against concurrent writers. */
 #include "log.h"
+#include "http.h" /* ossc_now_ms */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -304,17 +305,9 @@ void ossc_audit_request(const char *method, const char *bucket, const char *key,
     pthread_mutex_unlock(&log_lock);
 }
 
-/* CLOCK_MONOTONIC milliseconds + 1 (0 stays "never written"). */
-static uint64_t budget_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + 1;
-}
-
 bool ossc_log_budget_take(ossc_log_budget *b, uint64_t interval_ms, uint64_t *held_back)
 {
-    uint64_t now = budget_now_ms();
+    uint64_t now = ossc_now_ms() + 1; /* + 1: next_ms 0 stays "never written" */
     uint64_t next = atomic_load(&b->next_ms);
     if (now < next || !atomic_compare_exchange_strong(&b->next_ms, &next, now + interval_ms)) {
         atomic_fetch_add(&b->held_back, 1);

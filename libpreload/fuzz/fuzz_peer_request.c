@@ -5,13 +5,16 @@
  * parsed index is >= nfiles, a vid is not 32 lowercase hex digits, a
  * parsed range is not inside [0, size), what was accepted is not the one
  * canonical spelling ("/<vid>/<index>", "bytes=<a>-<b>"), or a refusal is
- * not one of the documented statuses. */
+ * not one of the documented statuses.  The whole text is also checked as
+ * an Authorization and as an OSSC-Peer-Auth value a peer sent: made-up
+ * bytes must never verify (peer_auth.c). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fuzz_common.h"
+#include "peer_auth.h"
 #include "peer_request.h"
 
 static void check_path(const char *path, uint32_t nfiles)
@@ -44,6 +47,17 @@ static void check_range(const char *value, uint64_t size)
         abort();
 }
 
+static void check_auth(const char *value)
+{
+    static const uint8_t secret[] = "a fuzzing secret of 32 bytes ...";
+    size_t len = sizeof secret - 1;
+    if (bc_auth_check(secret, len, "GET", "/v/0", "bytes=0-9", "127.0.0.1:7070", value,
+                      1700000000) ||
+        bc_reply_auth_check(secret, len, value, 206, "bytes 0-9/10", NULL, value) ||
+        bc_reply_auth_check(secret, len, "OSSC-PEER 28333333:00", 503, NULL, value, value))
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 12)
@@ -57,6 +71,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *text = fuzz_cstring(data + 12, size - 12);
     if (!text)
         return 0;
+    check_auth(text);
     char *nl = strchr(text, '\n');
     if (nl)
         *nl = '\0';

@@ -167,11 +167,6 @@ static struct inherited {
 } inherited[INHERITED_MAX];
 static size_t ninherited;
 
-static int real_fstat(int fd, struct stat *st)
-{
-    return ossc_real.fstat ? ossc_real.fstat(fd, st) : ossc_real.fxstat(1, fd, st);
-}
-
 void ossc_fd_note_inherited(void)
 {
     ninherited = 0;
@@ -183,7 +178,7 @@ void ossc_fd_note_inherited(void)
         long fd = strtol(e->d_name, &end, 10);
         struct stat st;
         if (*end || e->d_name[0] == '.' || fd < 0 || fd >= OSSC_FD_SLOTS || fd == dirfd(d) ||
-            real_fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode))
+            ossc_real_fstat((int)fd, &st) < 0 || !S_ISREG(st.st_mode))
             continue;
         inherited[ninherited++] = (struct inherited){(int)fd, (uint64_t)st.st_dev,
                                                      (uint64_t)st.st_ino};
@@ -196,7 +191,7 @@ void ossc_fd_adopt_inherited(void)
     for (size_t i = 0; i < ninherited; i++) {
         struct stat st;
         int fd = inherited[i].fd;
-        if (ossc_fd_get(fd) >= 0 || real_fstat(fd, &st) < 0 ||
+        if (ossc_fd_get(fd) >= 0 || ossc_real_fstat(fd, &st) < 0 ||
             (uint64_t)st.st_dev != inherited[i].dev || (uint64_t)st.st_ino != inherited[i].ino)
             continue;
         int f = ossc_cache_lookup_data(inherited[i].dev, inherited[i].ino);

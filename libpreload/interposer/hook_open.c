@@ -51,11 +51,7 @@ static int open_ours(int file, int flags)
 static int placeholder_behind(int fd)
 {
     struct stat st;
-    int rc = ossc_real.fstat ? ossc_real.fstat(fd, &st) : ossc_real.fxstat(1, fd, &st);
-    if (rc < 0 || !S_ISREG(st.st_mode))
-        return -1;
-    int64_t mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    return ossc_cache_lookup_inode((uint64_t)st.st_dev, (uint64_t)st.st_ino, mtime_ns);
+    return ossc_real_fstat(fd, &st) == 0 ? ossc_cache_lookup_inode(&st) : -1;
 }
 
 /* A read-only open that libc made (the path lookup missed) but that

@@ -45,7 +45,7 @@ OSSC_EXPORT int fstat(int fd, struct stat *st)
     int f = ours(fd);
     if (f >= 0 && placeholder_stat(f, st) == 0)
         return 0;
-    return ossc_real.fstat ? ossc_real.fstat(fd, st) : ossc_real.fxstat(1, fd, st);
+    return ossc_real_fstat(fd, st);
 }
 
 OSSC_EXPORT int fstat64(int fd, struct stat64 *st)

@@ -96,6 +96,8 @@ struct ossc_real {
 };
 extern struct ossc_real ossc_real;
 void ossc_real_resolve(void);
+/* libc's fstat (or __fxstat where this libc has no fstat symbol). */
+int ossc_real_fstat(int fd, struct stat *st);
 
 /* True once the library is active in this process: loaded by LD_PRELOAD,
  * configured, and the cache attached.  Hooks are pure pass-through

@@ -101,6 +101,11 @@ static void resolve_all(void)
     });
 }
 
+int ossc_real_fstat(int fd, struct stat *st)
+{
+    return ossc_real.fstat ? ossc_real.fstat(fd, st) : ossc_real.fxstat(1, fd, st);
+}
+
 void ossc_real_resolve(void)
 {
     pthread_once(&resolve_once, resolve_all);

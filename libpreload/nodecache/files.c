@@ -52,6 +52,7 @@
 #include "error.h"
 #include "log.h"
 #include "cache_internal.h"
+#include "modeldir_beneath.h"
 
 /* ------------------------------------------------------------- users */
 
@@ -117,12 +118,13 @@ uint64_t ossc_cache_file_size(int file)
     return NC.files[file].size;
 }
 
-int ossc_cache_lookup_inode(uint64_t dev, uint64_t ino, int64_t mtime_ns)
+int ossc_cache_lookup_inode(const struct stat *st)
 {
-    if (!NC.h || !NC.model_dev || dev != NC.model_dev || ino == 0)
+    if (!NC.h || !NC.model_dev || !S_ISREG(st->st_mode) || (uint64_t)st->st_dev != NC.model_dev)
         return -1;
+    int64_t mtime_ns = md_mtime_ns(st);
     for (uint32_t i = 0; i < NC.h->nfiles; i++)
-        if (NC.files[i].ph_ino == ino && NC.files[i].ph_mtime_ns == mtime_ns)
+        if (NC.files[i].ph_ino == (uint64_t)st->st_ino && NC.files[i].ph_mtime_ns == mtime_ns)
             return (int)i;
     return -1;
 }

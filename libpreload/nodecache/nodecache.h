@@ -88,12 +88,12 @@ void ossc_cache_detach(void);
 
 /* Index of the large file at this absolute path (inside MODEL_DIR), or -1. */
 int ossc_cache_lookup_path(const char *abs_path);
-/* The file whose placeholder is the inode (dev, ino) with modification
- * time mtime_ns (as made: an inode number reused by another file does not
- * match), or -1: a placeholder reached by another name (a symlink or hard
- * link to it, a bind mount, /proc/self/cwd/...), which the path lookup
- * misses. */
-int ossc_cache_lookup_inode(uint64_t dev, uint64_t ino, int64_t mtime_ns);
+/* The file whose placeholder st describes (a regular file of its device,
+ * inode and modification time as made: an inode number reused by another
+ * file does not match), or -1: a placeholder reached by another name (a
+ * symlink or hard link to it, a bind mount, /proc/self/cwd/...), which the
+ * path lookup misses. */
+int ossc_cache_lookup_inode(const struct stat *st);
 /* The file whose cache data file is the inode (dev, ino), or -1: an fd of
  * ours inherited across exec (a shell's "cmd < MODEL_DIR/x"). */
 int ossc_cache_lookup_data(uint64_t dev, uint64_t ino);
