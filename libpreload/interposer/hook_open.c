@@ -63,7 +63,8 @@ static int placeholder_behind(int fd)
 static int other_name(int fd, int flags)
 {
     if (fd < 0 || !atomic_load_explicit(&ossc_preload_active, memory_order_relaxed) ||
-        ossc_in_hook || (flags & O_ACCMODE) != O_RDONLY || (flags & (O_PATH | O_DIRECTORY | O_TRUNC)))
+        ossc_in_hook || (flags & O_ACCMODE) != O_RDONLY ||
+        (flags & (O_PATH | O_DIRECTORY | O_TRUNC)))
         return fd;
     int f = placeholder_behind(fd);
     if (f < 0)

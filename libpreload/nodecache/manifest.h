@@ -37,7 +37,8 @@ typedef struct ossc_manifest {
 /* Parses a manifest's text (len bytes, need not be NUL-terminated). 0, or -1 with err naming
  * `name` (the manifest's path) and the line at fault: an entry that is absolute, has a "." /
  * ".." / empty component, a NUL byte, or is too long, or a malformed identity line.  Other
- * lines starting with '#' and empty lines are skipped.  On failure *out is left empty (nothing to free). */
+ * lines starting with '#' and empty lines are skipped.  On failure *out is left empty
+ * (nothing to free). */
 int ossc_manifest_parse(const char *text, size_t len, const char *name, ossc_manifest *out,
                         ossc_error *err);
 void ossc_manifest_free(ossc_manifest *m);
