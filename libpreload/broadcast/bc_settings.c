@@ -180,6 +180,13 @@ static int hostport_setting(const bc_source *src, const char *var, const char *m
                               v->text)
                        : fail(src, v, "='%s' must be host:port ([address]:port for IPv6)",
                               v->text);
+    /* The registry skips an address whose host is neither bracketed nor a
+     * name (hostport.h): refused here, where the setting can be named. */
+    if (v->text[0] != '[' && !bc_hostport_name_ok(host))
+        return v->json ? fail(src, v, " ('%s'): the host must be a name, an IPv4 address or "
+                                      "[an IPv6 address]", v->text)
+                       : fail(src, v, "='%s': the host must be a name, an IPv4 address or "
+                                      "[an IPv6 address]", v->text);
     if (port < min_port)
         return v->json ? fail(src, v, " ('%s'): the port must be from %d to 65535", v->text,
                               min_port)

@@ -50,6 +50,17 @@ int bc_hostport_split(const char *s, char *host, size_t cap, int *port)
     return 0;
 }
 
+bool bc_hostport_name_ok(const char *host)
+{
+    if (!*host)
+        return false;
+    for (const char *p = host; *p; p++)
+        if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
+            !(*p >= '0' && *p <= '9') && !strchr("-._", *p))
+            return false;
+    return true;
+}
+
 int bc_hostport_join(const char *host, int port, char *out, size_t cap)
 {
     bool v6 = strchr(host, ':') != NULL;

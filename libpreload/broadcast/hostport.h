@@ -4,6 +4,7 @@
 #ifndef OSSC_BC_HOSTPORT_H
 #define OSSC_BC_HOSTPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Splits s into host (without brackets; NUL-terminated in host[cap]) and a
@@ -14,6 +15,13 @@
  * or a zone id such as "%eth0"), text between ']' and ':', or a host that
  * does not fit. */
 int bc_hostport_split(const char *s, char *host, size_t cap, int *port);
+
+/* True when host, as split from an address written without brackets, is a
+ * name or an IPv4 address: letters, digits, '-', '.', '_' only.
+ * bc_hostport_split lets any other byte through; an advertised host becomes
+ * the host of other nodes' http:// URLs and of log lines, so no '/', '?',
+ * '@', space or control character (the registry skips such members). */
+bool bc_hostport_name_ok(const char *host);
 
 /* Writes host and port as an address into out[cap]: brackets around a
  * host with ':' (IPv6).  -1 when it does not fit. */

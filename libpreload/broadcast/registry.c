@@ -316,22 +316,9 @@ static const redisReply *hash_field(const redisReply *h, const char *name)
     return NULL;
 }
 
-/* True when host (outside brackets) is a name or an IPv4 address: letters,
- * digits, '-', '.', '_' only.  bc_hostport_split lets any other byte
- * through, and this one becomes the host of an http:// URL and of log
- * lines: no '/', '?', '@', space or control character. */
-static bool host_name_ok(const char *host)
-{
-    for (const char *p = host; *p; p++)
-        if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
-            !(*p >= '0' && *p <= '9') && !strchr("-._", *p))
-            return false;
-    return true;
-}
-
 /* True when v is an address peers can be fetched from: host:port as
  * hostport.h writes it (a bracketed host is an IPv6 address, checked
- * there), a plain host as host_name_ok says, a port other than 0, whole
+ * there), a plain host as bc_hostport_name_ok says, a port other than 0, whole
  * in bc_node_info.addr (no cut, no NUL: what is checked is what is used). */
 static bool addr_valid(const redisReply *v)
 {
@@ -342,7 +329,7 @@ static bool addr_valid(const redisReply *v)
         return false;
     copy_field(addr, sizeof addr, v);
     return bc_hostport_split(addr, host, sizeof host, &port) == 0 && port > 0 &&
-           (addr[0] == '[' || host_name_ok(host));
+           (addr[0] == '[' || bc_hostport_name_ok(host));
 }
 
 /* The join order a members score stands for, into *seq; false when it is

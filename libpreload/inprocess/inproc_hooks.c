@@ -199,6 +199,61 @@ static ssize_t w_copy_file_range(int in, off_t *io, int out, off_t *oo, size_t n
     return r;
 }
 
+/* Streams: libc closes (and freopen opens) their fds inside, where no GOT
+ * entry sees it; the stream's fd or the new path decides. */
+static int stream_fd(FILE *fp)
+{
+    return fp ? fileno(fp) : -1;
+}
+
+static int w_fclose(FILE *fp)
+{
+    if (!fd_ours(stream_fd(fp)))
+        return ossc_real.fclose(fp);
+    ENTER;
+    int r = H.fclose(fp);
+    LEAVE;
+    return r;
+}
+
+#define FWD_FREOPEN(name)                                                                  \
+    static FILE *w_##name(const char *p, const char *m, FILE *fp)                          \
+    {                                                                                      \
+        if (!fd_ours(stream_fd(fp)) && !(p && path_maybe_ours(AT_FDCWD, p, fopen_flags(m)))) \
+            return ossc_real.name(p, m, fp);                                               \
+        ENTER;                                                                             \
+        FILE *r = H.name(p, m, fp);                                                        \
+        LEAVE;                                                                             \
+        return r;                                                                          \
+    }
+FWD_FREOPEN(freopen)
+FWD_FREOPEN(freopen64)
+
+/* A range may hold fds of ours; neither call blocks, so both are counted
+ * while a session is active. */
+static int w_close_range(unsigned first, unsigned last, int fl)
+{
+    if (!atomic_load_explicit(&ossc_preload_active, memory_order_relaxed))
+        return ossc_real.close_range ? ossc_real.close_range(first, last, fl)
+                                     : (errno = ENOSYS, -1);
+    ENTER;
+    int r = H.close_range(first, last, fl);
+    LEAVE;
+    return r;
+}
+
+static void w_closefrom(int lowfd)
+{
+    if (!atomic_load_explicit(&ossc_preload_active, memory_order_relaxed)) {
+        if (ossc_real.closefrom)
+            ossc_real.closefrom(lowfd);
+        return;
+    }
+    ENTER;
+    H.closefrom(lowfd);
+    LEAVE;
+}
+
 /* The new fd may replace one of ours too. */
 static int w_dup2(int fd, int nfd)
 {
@@ -267,7 +322,9 @@ static const struct entry {
     T("pread64", pread64), T("readv", readv), T("preadv", preadv),
     T("preadv64", preadv64), T("__read_chk", read_chk), T("__pread_chk", pread_chk),
     T("__pread64_chk", pread64_chk), T("mmap", mmap), T("mmap64", mmap64),
-    T("munmap", munmap), T("close", close), T("dup", dup), T("dup2", dup2),
+    T("munmap", munmap), T("close", close), T("close_range", close_range),
+    T("closefrom", closefrom), T("fclose", fclose), T("freopen", freopen),
+    T("freopen64", freopen64), T("dup", dup), T("dup2", dup2),
     T("dup3", dup3), T("fcntl", fcntl), T("fcntl64", fcntl64),
     T("posix_fadvise", posix_fadvise), T("posix_fadvise64", posix_fadvise64),
     T("sendfile", sendfile), T("sendfile64", sendfile64),

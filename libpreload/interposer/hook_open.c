@@ -1,4 +1,4 @@
-/* hook_open.c - the open family and fopen.  A read-only open of a large
+/* hook_open.c - the open family, fopen and freopen.  A read-only open of a large
  * file in MODEL_DIR returns a real fd of its cache file; everything else
  * goes to libc unchanged.  O_DIRECT is dropped for our files. */
 #include <errno.h>
@@ -214,4 +214,69 @@ OSSC_EXPORT FILE *fopen64(const char *path, const char *mode)
     ossc_real_resolve();
     int f = ours(AT_FDCWD, path, fopen_flags(mode));
     return f >= 0 ? fopen_ours(f, mode) : fopen_other_name(ossc_real.fopen64(path, mode), mode);
+}
+
+/* freopen opens and closes inside libc, which no hook sees.  The stream's
+ * old fd leaves the table (libc closes it, even when the open fails); a
+ * reopen of the same file (path NULL: glibc reopens /proc/self/fd/N, the
+ * cache file for one of ours) keeps its user under the new number; a new
+ * read-only file of ours, by its name or another, is swapped in under the
+ * number libc chose and made whole first (stdio reads are unhooked, as
+ * for fopen).  If that fails the stream is closed and NULL returned with
+ * the errno, as a failed freopen does. */
+static FILE *freopen_common(FILE *(*real)(const char *, const char *, FILE *),
+                            const char *path, const char *mode, FILE *stream)
+{
+    if (!atomic_load_explicit(&ossc_preload_active, memory_order_relaxed) || ossc_in_hook)
+        return real(path, mode, stream);
+    int was = ossc_fd_take(stream ? fileno(stream) : -1);
+    int f = path ? ours(AT_FDCWD, path, fopen_flags(mode)) : -1;
+    FILE *fp = real(path, mode, stream);
+    int nfd = fp ? fileno(fp) : -1;
+    if (was >= 0 && !path && nfd >= 0 && nfd < OSSC_FD_SLOTS) {
+        ossc_fd_set(nfd, was); /* the same cache file under a new number */
+        return fp;
+    }
+    if (was >= 0)
+        ossc_cache_user_drop(was);
+    if (nfd < 0)
+        return fp;
+    if (f < 0 && fopen_flags(mode) == O_RDONLY)
+        f = placeholder_behind(nfd);
+    if (f < 0)
+        return fp;
+    int cloexec = strchr(mode, 'e') ? O_CLOEXEC : 0;
+    int e = 0, mine = open_ours(f, O_RDONLY | cloexec);
+    if (mine < 0)
+        e = errno;
+    else if (nfd >= OSSC_FD_SLOTS)
+        e = EMFILE;
+    else if (ossc_cache_wait(f, 0, ossc_cache_file_size(f)) < 0 ||
+             ossc_real.dup3(mine, nfd, cloexec) < 0)
+        e = errno;
+    if (e == 0) {
+        ossc_fd_take(mine); /* its user moves to nfd */
+        ossc_real.close(mine);
+        ossc_fd_set(nfd, f);
+        return fp;
+    }
+    if (mine >= 0) {
+        ossc_cache_user_drop(ossc_fd_take(mine));
+        ossc_real.close(mine);
+    }
+    ossc_real.fclose(fp);
+    errno = e;
+    return NULL;
+}
+
+OSSC_EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
+{
+    ossc_real_resolve();
+    return freopen_common(ossc_real.freopen, path, mode, stream);
+}
+
+OSSC_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
+{
+    ossc_real_resolve();
+    return freopen_common(ossc_real.freopen64, path, mode, stream);
 }

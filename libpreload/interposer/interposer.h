@@ -52,6 +52,8 @@ struct ossc_real {
     int (*openat64_2)(int, const char *, int);
     FILE *(*fopen)(const char *, const char *);
     FILE *(*fopen64)(const char *, const char *);
+    FILE *(*freopen)(const char *, const char *, FILE *);
+    FILE *(*freopen64)(const char *, const char *, FILE *);
     ssize_t (*read)(int, void *, size_t);
     ssize_t (*pread)(int, void *, size_t, off_t);
     ssize_t (*pread64)(int, void *, size_t, off_t);

@@ -47,6 +47,8 @@ static void resolve_all(void)
     RESOLVE(openat64_2, "__openat64_2", 0);
     RESOLVE(fopen, "fopen", 1);
     RESOLVE(fopen64, "fopen64", 1);
+    RESOLVE(freopen, "freopen", 1);
+    RESOLVE(freopen64, "freopen64", 1);
     RESOLVE(read, "read", 1);
     RESOLVE(pread, "pread", 1);
     RESOLVE(pread64, "pread64", 1);

@@ -168,6 +168,22 @@ static void test_env_wins(void)
     CHECK(load_with(cfg, &b, &bad, &err, NULL) == -1);
     CHECK_STR(err.message,
               "OSSC_BROADCAST_ADVERTISE='no-port' must be host:port ([address]:port for IPv6)");
+    /* a host other nodes' URLs cannot carry (the registry would skip this
+     * node: it would serve nobody, silently) is refused by name */
+    static const char *const bad_hosts[] = {"evil/x:7070", "user@h:7070", "a b:7070",
+                                            "h?q:7070", "h\tx:7070"};
+    for (size_t i = 0; i < sizeof bad_hosts / sizeof *bad_hosts; i++) {
+        setenv("OSSC_BROADCAST_ADVERTISE", bad_hosts[i], 1);
+        bad = NULL;
+        CHECK(load_with(cfg, &b, &bad, &err, NULL) == -1 && !b.enabled);
+        CHECK_STR(bad ? bad : "(null)", "OSSC_BROADCAST_ADVERTISE");
+        CHECK(strstr(err.message, "the host must be a name, an IPv4 address or "
+                                  "[an IPv6 address]") != NULL);
+        CHECK(strstr(err.message, bad_hosts[i]) != NULL);
+    }
+    setenv("OSSC_BROADCAST_ADVERTISE", "node-1.example_x:7070", 1);
+    CHECK(load_with(cfg, &b, &bad, &err, NULL) == 0);
+    CHECK_STR(b.advertise, "node-1.example_x:7070");
     clear_env();
 }
 

@@ -284,6 +284,70 @@ long read_all(const char *path, char *buf, long cap) {
     assert read_pointer(slot) == libc_function("open")
 
 
+def test_hooks_mode_streams_fclose_and_freopen(emu, bucket, connector, toy_model, tmp_path):
+    """In-process mode, a C library's stdio: fclose of a model stream
+    (libc closes its fd inside) leaves no stale record, so the number's next
+    owner, a user's file, answers fstat as itself; freopen onto a model file
+    reads the object's bytes (lazy: nothing is fetched unasked)."""
+    import ctypes
+    import shutil
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    src = tmp_path / "streams.c"
+    src.write_text("""
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+/* 1 when the fd a user's file gets after fclose of a model stream with the
+ * same number answers fstat as that file, 0 when not, -1 on error (tried
+ * again while another thread took the freed number first). */
+int reused_number_is_itself(const char *model, const char *user) {
+    for (int tries = 0; tries < 100; tries++) {
+        FILE *fp = fopen(model, "rb");
+        if (!fp) return -1;
+        int n = fileno(fp);
+        fclose(fp);
+        int fd = open(user, O_RDONLY);
+        if (fd < 0) return -1;
+        struct stat a, b;
+        int ok = fstat(fd, &a) == 0 && stat(user, &b) == 0 && a.st_ino == b.st_ino;
+        close(fd);
+        if (fd == n) return ok;
+    }
+    return -1;
+}
+long freopen_read(const char *path, const char *first, char *buf, long cap) {
+    FILE *fp = fopen(first, "rb");
+    if (!fp || !(fp = freopen(path, "rb", fp))) return -1;
+    long n = (long)fread(buf, 1, (size_t)cap, fp);
+    fclose(fp);
+    return n;
+}
+""")
+    so = tmp_path / "libstreams.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(so), str(src)], check=True)
+    m = toy_model
+    connector.prepare_directory(m["uri"], str(m["dir"]), libc_hook=True, lazy=True,
+                                small_file_size=SMALL, cache_dir=str(m["cache"]))
+    lib = ctypes.CDLL(str(so))  # loaded after the hooks: patched on load
+    lib.reused_number_is_itself.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    lib.freopen_read.restype = ctypes.c_long
+    lib.freopen_read.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                                 ctypes.c_long]
+    user = tmp_path / "user-file"
+    user.write_bytes(b"user bytes")
+    rel = large_files(m)[0]
+    model = str(m["dir"] / rel).encode()
+    assert lib.reused_number_is_itself(model, str(user).encode()) == 1
+    want = m["files"][rel]
+    buf = ctypes.create_string_buffer(len(want) + 10)
+    assert lib.freopen_read(model, str(user).encode(), buf, len(want) + 10) == len(want)
+    assert buf.raw[:len(want)] == want
+
+
 def test_hooks_mode_fork_child(emu, bucket, connector, toy_model):
     m = toy_model
     emu.faults.delay(0.2, count=10_000, bucket=bucket, key_prefix=m["prefix"] + "model-",

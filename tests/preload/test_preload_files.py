@@ -230,3 +230,56 @@ print(json.dumps(out))
     got = json.loads(run(code, env).stdout.strip().splitlines()[-1])
     want = hashlib.sha256(m["files"][rel]).hexdigest()
     assert got == {k: want for k in ("symlink", "hardlink", "proc-cwd", "fopen-symlink")}
+
+
+def test_freopen_serves_the_objects_bytes(emu, bucket, toy_model, tmp_path):
+    """freopen opens and closes inside libc, where no hook sees it: a
+    model file reopened onto a stream (by its name, by a symlink, or by a
+    NULL path that reopens the stream's own file) reads the object's bytes,
+    never the placeholder's zeros (OSSC_LAZY: nothing lands unasked, so the
+    stream's file must be made whole first); a stream reopened from a model
+    file onto a user's file is that file again (fstat answers for it, not
+    for the placeholder)."""
+    m = toy_model
+    env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"], OSSC_LAZY=1)
+    rel = "model-00002-of-00003.safetensors"
+    code = f"""
+import ctypes, hashlib, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fopen.restype = libc.freopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.freopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+libc.fread.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_void_p]
+libc.fclose.argtypes = libc.fileno.argtypes = [ctypes.c_void_p]
+shard = os.path.join(os.environ['MODEL_DIR'], {rel!r})
+link = os.path.join({str(tmp_path)!r}, 'via-symlink')
+os.symlink(shard, link)
+scratch = os.path.join({str(tmp_path)!r}, 'user-file')
+with open(scratch, 'wb') as f:
+    f.write(b'user bytes')
+size = os.path.getsize(shard)
+def digest(fp):
+    buf = ctypes.create_string_buffer(size)
+    n = libc.fread(buf, 1, size, fp)
+    return hashlib.sha256(buf.raw[:n]).hexdigest()
+out = {{}}
+fp = libc.fopen(scratch.encode(), b'rb')
+for name, path in (('by-name', shard.encode()), ('null-path', None),
+                   ('symlink', link.encode())):
+    fp = libc.freopen(path, b'rb', fp)
+    assert fp, (name, ctypes.get_errno())
+    out[name] = digest(fp)
+fp = libc.freopen(scratch.encode(), b'rb', fp)
+buf = ctypes.create_string_buffer(64)
+n = libc.fread(buf, 1, 64, fp)
+out['user-file'] = buf.raw[:n].decode()
+out['user-file-fstat'] = os.fstat(libc.fileno(fp)).st_ino == os.stat(scratch).st_ino
+libc.fclose(fp)
+print(json.dumps(out))
+"""
+    import json
+
+    got = json.loads(run(code, env).stdout.strip().splitlines()[-1])
+    want = hashlib.sha256(m["files"][rel]).hexdigest()
+    assert got == {"by-name": want, "null-path": want, "symlink": want,
+                   "user-file": "user bytes", "user-file-fstat": True}

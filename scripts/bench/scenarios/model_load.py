@@ -77,6 +77,8 @@ CLIENTS = {
                    "safetensors.torch.load_file, files on local disk, page cache warm (floor)"),
     "ours": ("ours", "local", False,
              "LD_PRELOAD libossc_preload.so + load_file(MODEL_DIR/...), setup included"),
+    "ours_cache_dir": ("ours_cache_dir", "local", False,
+                       "as ours, the node cache in --alt-cache-dir (OSSC_CACHE_DIR)"),
     "ours_checkpoint": ("ours", "checkpoint_bytes", False,
                         "drop-in OssCheckpoint.reader().read() + safetensors.torch.load"),
     "osstorchconnector": ("osstorchconnector", "checkpoint_bytes", True,
@@ -91,7 +93,7 @@ CLIENTS = {
     "s3fs_fuse": ("s3fs_fuse", "local", False,
                   "safetensors.torch.load_file on an s3fs-fuse mount of the bucket"),
 }
-DEFAULT_CLIENTS = list(CLIENTS)
+DEFAULT_CLIENTS = [c for c in CLIENTS if c != "ours_cache_dir"]
 
 
 # ------------------------------------------------------------------ the model
@@ -194,14 +196,15 @@ class Bench:
             spec["dir"] = str(self.model_dir)
         elif key == "s3fs_fuse":
             spec["dir"] = str(self.mount / PREFIX)
-        elif key == "ours":
+        elif key in ("ours", "ours_cache_dir"):
             model_dir = run_dir / "model"
             spec["dir"] = str(model_dir)
+            cache = ({"OSSC_CACHE_DIR": self.args.alt_cache_dir} if key == "ours_cache_dir" else {})
             env = self._env(LD_PRELOAD=self.preload, ENABLE_CONNECTOR=1,
                             OSS_ENDPOINT=self.server.endpoint,
                             OSS_PATH=f"oss://{BUCKET}/{PREFIX}", MODEL_DIR=model_dir,
                             OSS_ACCESS_KEY_ID="bench", OSS_ACCESS_KEY_SECRET="bench",
-                            OSS_CONNECTOR_CONFIG=self.config)
+                            OSS_CONNECTOR_CONFIG=self.config, **cache)
         elif key == "ours_checkpoint":
             spec.update(endpoint=self.server.endpoint, config=str(self.config), region="")
         elif key.startswith("osstorchconnector"):
@@ -500,6 +503,9 @@ def parse_args(argv=None):
     p.add_argument("--clients", default=",".join(DEFAULT_CLIENTS),
                    help=f"comma-separated subset of {','.join(CLIENTS)}")
     p.add_argument("--server", choices=["localbucket", "seaweedfs"], default="localbucket")
+    p.add_argument("--alt-cache-dir", metavar="DIR",
+                   help="the node cache's root for the client ours_cache_dir (e.g. a tmpfs "
+                        "mounted huge=within_size), beside ours' default /dev/shm")
     p.add_argument("--peer-venv", default=DEFAULT_VENV,
                    help="venv for the product's binary and runai (created when missing)")
     p.add_argument("--workdir", help="keep the model and logs here (default: a temporary "
@@ -516,6 +522,8 @@ def parse_args(argv=None):
     unknown = set(a.clients) - set(CLIENTS)
     if unknown:
         p.error(f"unknown clients: {', '.join(sorted(unknown))}")
+    if ("ours_cache_dir" in a.clients) != bool(a.alt_cache_dir):
+        p.error("the client ours_cache_dir and --alt-cache-dir go together")
     return a
 
 
