@@ -66,10 +66,12 @@ void ossc_land_advise(void *m, size_t len)
 #ifdef MADV_HUGEPAGE
     if (atomic_load(&use_hugepages))
         (void)madvise(m, len, MADV_HUGEPAGE); /* EINVAL without THP: small pages then */
-#else
-    (void)m;
-    (void)len;
 #endif
+    /* Nobody reads through this mapping: its teardown (munmap when the GET
+     * ends) need not carry the copy's accessed bits over to the pages, the
+     * kernel's per-page move to the active LRU list (VM_SEQ_READ makes it
+     * skip that; tmpfs has no readahead for it to change). */
+    (void)madvise(m, len, MADV_SEQUENTIAL);
 }
 
 static int fallocate_range(int fd, uint64_t off, uint64_t len)

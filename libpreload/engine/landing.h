@@ -23,7 +23,8 @@ void ossc_land_use_hugepages(bool on);
 bool ossc_land_hugepages(void);
 
 /* Advises a fresh shared mapping of a tmpfs file [m, m + len) before bytes
- * land in it (huge pages, when asked for).  Never fails: advice only. */
+ * land in it: huge pages, when asked for, and no recency update for its
+ * pages at its teardown (MADV_SEQUENTIAL).  Never fails: advice only. */
 void ossc_land_advise(void *m, size_t len);
 
 /* Makes bytes [0, upto) of r's destination (r->dst, a shared mapping of

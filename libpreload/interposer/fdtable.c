@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "interposer.h"
@@ -102,6 +103,25 @@ void ossc_map_add(void *addr, size_t len, int file)
          * rather than risk releasing data still mapped. */
     }
     pthread_mutex_unlock(&maps_lock);
+}
+
+bool ossc_map_overlaps(void *addr, size_t len)
+{
+    uintptr_t a = (uintptr_t)addr, e = a + len;
+    bool found = false;
+    pthread_mutex_lock(&maps_lock);
+    for (size_t i = 0; i < nmaps && !found; i++)
+        found = maps[i].addr < e && maps[i].addr + maps[i].len > a;
+    pthread_mutex_unlock(&maps_lock);
+    return found;
+}
+
+void ossc_map_unmap_advise(void *addr, size_t len)
+{
+    /* The page-table teardown skips a mapping's accessed bits under
+     * MADV_SEQUENTIAL (VM_SEQ_READ; MADV_RANDOM too from Linux 6.3, but not
+     * before).  Errors are of no consequence: it is advice. */
+    (void)madvise(addr, len, MADV_SEQUENTIAL);
 }
 
 /* munmap of [addr, addr+len): every recorded mapping it overlaps loses
@@ -206,6 +226,14 @@ void ossc_fd_adopt_inherited(void)
                       "bytes could not be fetched: its reads fail", fd, ossc_cache_file_rel(f));
     }
     ninherited = 0;
+}
+
+void ossc_map_advise_all_for_exit(void)
+{
+    pthread_mutex_lock(&maps_lock);
+    for (size_t i = 0; i < nmaps; i++)
+        ossc_map_unmap_advise((void *)maps[i].addr, maps[i].len);
+    pthread_mutex_unlock(&maps_lock);
 }
 
 void ossc_fd_release_all(void)

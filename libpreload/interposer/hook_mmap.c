@@ -4,7 +4,9 @@
  * file itself: pages are shared with the page cache, nothing is copied
  * until a MAP_PRIVATE mapping is written to. */
 #include <errno.h>
+#include <stdint.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "interposer.h"
 
@@ -47,11 +49,18 @@ OSSC_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, of
     return map_ours(addr, len, prot, flags, fd, off, ossc_real.mmap64);
 }
 
+/* A range holding a mapping of ours is advised first (ossc_map_unmap_advise:
+ * its teardown skips the accessed bits).  Only a page-aligned one: munmap
+ * fails on any other, and the advice would then outlive it. */
 OSSC_EXPORT int munmap(void *addr, size_t len)
 {
     ossc_real_resolve();
+    bool active = atomic_load_explicit(&ossc_preload_active, memory_order_relaxed);
+    if (active && ((uintptr_t)addr & ((uintptr_t)sysconf(_SC_PAGESIZE) - 1)) == 0 &&
+        ossc_map_overlaps(addr, len))
+        ossc_map_unmap_advise(addr, len);
     int rc = ossc_real.munmap(addr, len);
-    if (rc == 0 && atomic_load_explicit(&ossc_preload_active, memory_order_relaxed))
+    if (rc == 0 && active)
         ossc_map_unmapped(addr, len);
     return rc;
 }

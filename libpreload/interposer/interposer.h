@@ -131,6 +131,19 @@ void ossc_map_add(void *addr, size_t len, int file);
 /* munmap of [addr, addr+len): records ending there stop counting as users
  * of their files; records unmapped in part keep the rest (fdtable.c). */
 void ossc_map_unmapped(void *addr, size_t len);
+/* True when [addr, addr+len) overlaps a recorded mapping of ours. */
+bool ossc_map_overlaps(void *addr, size_t len);
+/* Tells the kernel, just before a mapping of ours goes (munmap, exit),
+ * not to carry its accessed bits over to the pages (MADV_SEQUENTIAL): the
+ * page-table teardown then skips moving each 4 KiB page unmapped for the
+ * first time to the active LRU list, which made unmapping a freshly landed
+ * model 2.2x slower than unmapping pages used before (0.16 s of a 4 GiB
+ * model's exit on the 2-core VM).  While mapped, nothing changes: only the
+ * teardown's recency update is skipped. */
+void ossc_map_unmap_advise(void *addr, size_t len);
+/* ossc_map_unmap_advise on every recorded mapping: at process exit, whose
+ * teardown unmaps them all. */
+void ossc_map_advise_all_for_exit(void);
 /* Counts every fd and mapping of ours once more (after fork). */
 void ossc_fd_recount_after_fork(void);
 /* The fds this image was started with that are open on our cache files (a

@@ -39,6 +39,7 @@ static void at_exit(void)
     if (!atomic_exchange(&ossc_preload_active, false))
         return;
     ossc_in_hook++;
+    ossc_map_advise_all_for_exit(); /* the exit's unmapping skips accessed bits */
     ossc_fd_release_all(); /* our fds and mappings stop counting as users */
     ossc_cache_detach();
     ossc_in_hook--;

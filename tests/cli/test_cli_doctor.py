@@ -145,3 +145,57 @@ def test_clock_skew(ossc, bucket, monkeypatch):
     r = ossc("doctor", f"oss://{bucket}/")
     assert r.code == 0 and lines(r.out)["clock"][0] == "warn"
     assert re.search(r"\b1[12]\d s behind", lines(r.out)["clock"][1])
+
+
+def test_cache_root(ossc, bucket, tmp_path, monkeypatch):
+    """The cache root is checked by the library's own rules (each refusal
+    named), then described: its file system, room and page size."""
+    good = tmp_path / "cache"
+    good.mkdir(mode=0o700)
+    monkeypatch.setenv("OSSC_CACHE_DIR", str(good))
+    status, text = lines(ossc("doctor", f"oss://{bucket}/").out)["cache"]
+    assert status in ("ok", "warn") and text.startswith(f"{good} (OSSC_CACHE_DIR): ")
+    assert "GiB free of" in text
+    if status == "ok":   # a tmpfs: says whether its pages may be huge
+        assert "4 KiB pages" in text or "huge pages allowed" in text, text
+
+    link = tmp_path / "link"
+    link.symlink_to(good)
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    for path, words in ((tmp_path / "missing", "No such file or directory"),
+                        (link, "is a symlink or not a directory"),
+                        (shared, "writable by others and not sticky (mode 0777)")):
+        monkeypatch.setenv("OSSC_CACHE_DIR", str(path))
+        r = ossc("doctor", f"oss://{bucket}/")
+        status, text = lines(r.out)["cache"]
+        assert r.code == 1 and status == "FAIL", r.out
+        assert text.startswith(f"{path} (OSSC_CACHE_DIR)") and words in text, text
+
+
+def test_mountinfo_parsing():
+    """The mount a path is on: the longest mount point above it, the later
+    of two on one point, escaped names, the super block's options."""
+    from ossconnector.cli._mounts import mount_of
+
+    info = "\n".join([
+        "22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw",
+        "30 22 0:25 / /dev/shm rw,nosuid - tmpfs tmpfs rw,size=100k",
+        "31 22 0:26 / /dev/shm rw - tmpfs tmpfs rw,size=200k,huge=within_size",
+        r"32 22 0:27 / /mnt/with\040space rw master:2 - tmpfs none rw,huge=always",
+        "garbage line",
+    ])
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".mountinfo", delete=False) as f:
+        f.write(info)
+    try:
+        shm = mount_of("/dev/shm/x", f.name)
+        assert shm.point == "/dev/shm" and shm.options["huge"] == "within_size"
+        assert mount_of("/mnt/with space/y", f.name).options["huge"] == "always"
+        assert mount_of("/usr", f.name).fstype == "ext4"
+        assert mount_of("/dev/shmx", f.name).point == "/"
+    finally:
+        os.unlink(f.name)
+    assert mount_of("/", "/nonexistent/mountinfo") is None

@@ -207,6 +207,48 @@ out['tail_sha256'] = hashlib.sha256(ctypes.string_at(addr + page, size - page)).
                    "tail_sha256": hashlib.sha256(data[mmap.PAGESIZE:]).hexdigest()}
 
 
+def test_unmap_advice_stays_on_the_range_unmapped(emu, bucket, toy_model):
+    """Just before a mapping of a model file is unmapped, its range is
+    advised MADV_SEQUENTIAL, so the kernel's teardown skips moving each page
+    to the active list; what stays mapped keeps its own flags: after the
+    head page is unmapped the rest shows no 'sr' in /proc/self/smaps, nor
+    does the mapping after a munmap that failed (an address not
+    page-aligned, EINVAL)."""
+    got = run_checks(toy_model, emu, bucket, r"""
+import mmap
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_int, ctypes.c_long]
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+def vmflags(addr):
+    inside = False
+    with open('/proc/self/smaps') as f:
+        for line in f:
+            head = line.split()[0]
+            if '-' in head and ':' not in head:
+                lo, hi = (int(x, 16) for x in head.split('-'))
+                inside = lo <= addr < hi
+            elif inside and line.startswith('VmFlags:'):
+                return line.split()[1:]
+    return None
+size = os.path.getsize(shard)
+page = mmap.PAGESIZE
+fd = os.open(shard, os.O_RDONLY)
+addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+assert addr not in (None, ctypes.c_void_p(-1).value)
+os.close(fd)
+out['mapped'] = 'sr' in vmflags(addr)
+rc = libc.munmap(addr + 1, page)
+out['unaligned'] = [rc, ctypes.get_errno() == errno.EINVAL]
+out['after_failed_munmap'] = 'sr' in vmflags(addr)
+assert libc.munmap(addr, page) == 0
+out['head_gone'] = vmflags(addr) is None
+out['tail'] = 'sr' in vmflags(addr + page)
+""")
+    assert got == {"mapped": False, "unaligned": [-1, True], "after_failed_munmap": False,
+                   "head_gone": True, "tail": False}
+
+
 def test_fd_inherited_across_exec_waits_for_its_bytes(emu, bucket, toy_model):
     """bash opens the model file (an fd of ours) as stdin and execs
     sha256sum: the new image records the fd it was started with, so its

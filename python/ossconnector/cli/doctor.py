@@ -5,7 +5,9 @@ Checks, in order: the native library loads; the config file (which one is
 used, valid JSON, values in range); the credentials (where they come from,
 complete, not expired); the endpoint (name resolves, port answers HTTP);
 the clock (the server's ``Date`` against this machine's: OSS refuses
-requests more than 15 minutes off); and, given a bucket (the argument, else
+requests more than 15 minutes off); the node cache's root
+(``$OSSC_CACHE_DIR``, else ``/dev/shm``: usable as the library requires, its
+file system, room, and whether its pages can be huge); and, given a bucket (the argument, else
 ``$OSS_PATH``), a signed request: listing the prefix, which proves the
 credentials are accepted and allowed to read there.  When model
 broadcasting is configured: every broadcasting setting is valid as the
@@ -32,7 +34,7 @@ from urllib.parse import urlsplit
 from ._common import credential_source, describe, explain, split_oss
 
 NAME = "doctor"
-HELP = "check library, config, credentials, endpoint, clock and access"
+HELP = "check library, config, credentials, endpoint, clock, cache root and access"
 
 MAX_SKEW = 900    # seconds: OSS answers RequestTimeTooSkewed beyond 15 minutes
 WARN_SKEW = 60
@@ -72,6 +74,7 @@ def run(args) -> int:
     config = _check_config(rep, args)
     creds_ok = _check_credentials(rep, args)
     reachable = _check_endpoint_and_clock(rep, args, config)
+    _check_cache_root(rep)
     if lib_ok and config is not None and creds_ok and reachable:
         _check_access(rep, args)
     else:
@@ -101,6 +104,80 @@ def _check_library(rep: _Report) -> bool:
         return False
     rep.line("ok", "library", f"{path} (ossconnector {__version__})")
     return True
+
+
+# -- cache root -----------------------------------------------------------------
+
+HUGE_DOC = "docs/ld_preload.md#huge-pages-for-the-cache"
+
+
+def _shmem_enabled() -> str:
+    """The kernel's tmpfs-wide huge page setting (the bracketed word of
+    /sys/kernel/mm/transparent_hugepage/shmem_enabled), "" when unknown."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/shmem_enabled") as f:
+            text = f.read()
+    except OSError:
+        return ""
+    start, end = text.find("["), text.find("]")
+    return text[start + 1:end] if 0 <= start < end else ""
+
+
+def _check_cache_root(rep: _Report) -> None:
+    """The rules the library applies to the cache root (a directory, not a
+    symlink, ours or root's, not writable by others unless sticky), then
+    what it is: its file system, its room, and for a tmpfs whether the
+    kernel may give it huge pages (its ``huge=`` mount option)."""
+    import stat as st
+
+    from ._mounts import mount_of
+
+    root = os.environ.get("OSSC_CACHE_DIR") or "/dev/shm"
+    what = f"{root} ({'OSSC_CACHE_DIR' if os.environ.get('OSSC_CACHE_DIR') else 'default'})"
+    try:
+        info = os.lstat(root)
+    except OSError as exc:
+        rep.line("FAIL", "cache", f"{what}: {exc.strerror}",
+                 "create it, or set OSSC_CACHE_DIR to a directory of yours on a tmpfs")
+        return
+    if not st.S_ISDIR(info.st_mode):
+        rep.line("FAIL", "cache", f"{what} is a symlink or not a directory: the library "
+                 "refuses it", "set OSSC_CACHE_DIR to the real directory")
+        return
+    mode = st.S_IMODE(info.st_mode)
+    if mode & 0o022 and not mode & st.S_ISVTX:
+        rep.line("FAIL", "cache", f"{what} is writable by others and not sticky (mode "
+                 f"{mode:04o}): the library refuses it", "chmod +t it (as /dev/shm is), or 0700")
+        return
+    if info.st_uid not in (os.geteuid(), 0):
+        rep.line("FAIL", "cache", f"{what} belongs to uid {info.st_uid}, neither this user "
+                 f"(uid {os.geteuid()}) nor root: the library refuses it",
+                 "use a directory of yours, or /dev/shm")
+        return
+    if not os.access(root, os.W_OK | os.X_OK):
+        rep.line("FAIL", "cache", f"{what}: this user cannot create the cache there",
+                 "set OSSC_CACHE_DIR to a directory this user can write")
+        return
+    vfs = os.statvfs(root)
+    free, size = vfs.f_bavail * vfs.f_frsize, vfs.f_blocks * vfs.f_frsize
+    mount = mount_of(root)
+    fstype = mount.fstype if mount else "?"
+    room = f"{free / 2**30:.1f} GiB free of {size / 2**30:.1f} GiB"
+    if fstype != "tmpfs":
+        rep.line("warn", "cache", f"{what}: {fstype}, {room}: not a tmpfs, so the cached "
+                 "bytes are written back to a disk", "set OSSC_CACHE_DIR to a directory on a "
+                 "tmpfs (e.g. /dev/shm)")
+        return
+    huge = mount.options.get("huge", "never")
+    forced = _shmem_enabled()
+    if forced == "deny" or (huge in ("never", "") and forced != "force"):
+        rep.line("ok", "cache", f"{what}: tmpfs, {room}, 4 KiB pages (mounted without huge=)",
+                 "a mapped multi-GiB model faults in and unmaps 4 KiB at a time here; a "
+                 "tmpfs mounted huge=within_size as OSSC_CACHE_DIR gives 2 MiB pages "
+                 f"(landing into them may cost more: measure first): see {HUGE_DOC}")
+        return
+    rep.line("ok", "cache", f"{what}: tmpfs, {room}, huge pages allowed "
+             f"(huge={huge if forced != 'force' else 'force, by the kernel'})")
 
 
 # -- config ---------------------------------------------------------------------

@@ -17,6 +17,17 @@ spawning that process until the last tensor has been read is recorded:
                    ``ENABLE_CONNECTOR=1 OSS_PATH=... MODEL_DIR=...``, the same
                    ``load_file`` calls on ``MODEL_DIR`` (setup included: the
                    listing, placeholders and prefetch run inside the process);
+* ``local_shm``    (asked for by name) the floor's ``load_file`` on a copy of
+                   the files written anew before each run (not timed) in
+                   ``--shm-dir`` (a tmpfs, /dev/shm by default): the floor on
+                   the file system the node cache lives on, whose mappings
+                   cost more to fault in and to tear down at exit than the
+                   disk's page cache (4 KiB pages against its large folios,
+                   pages unmapped for the first time) unless the tmpfs is
+                   mounted with ``huge=``;
+* ``ours_cache_dir``  (asked for by name, with ``--alt-cache-dir DIR``) ours
+                   with ``OSSC_CACHE_DIR=DIR``, e.g. a tmpfs mounted
+                   ``huge=within_size``, in the same rounds as ours;
 * ``ours_checkpoint``  our drop-in ``osstorchconnector.OssCheckpoint``:
                    ``reader(uri).read()`` then ``safetensors.torch.load``;
 * ``osstorchconnector``  the product's published binary, same code as the
@@ -75,6 +86,9 @@ GiB, MiB = 1 << 30, 1 << 20
 CLIENTS = {
     "local_disk": ("local_disk", "local", False,
                    "safetensors.torch.load_file, files on local disk, page cache warm (floor)"),
+    "local_shm": ("local_shm", "local", False,
+                  "safetensors.torch.load_file, the same files copied to --shm-dir (a tmpfs): "
+                  "the floor on the file system the node cache uses"),
     "ours": ("ours", "local", False,
              "LD_PRELOAD libossc_preload.so + load_file(MODEL_DIR/...), setup included"),
     "ours_cache_dir": ("ours_cache_dir", "local", False,
@@ -93,7 +107,7 @@ CLIENTS = {
     "s3fs_fuse": ("s3fs_fuse", "local", False,
                   "safetensors.torch.load_file on an s3fs-fuse mount of the bucket"),
 }
-DEFAULT_CLIENTS = [c for c in CLIENTS if c != "ours_cache_dir"]
+DEFAULT_CLIENTS = [c for c in CLIENTS if c not in ("ours_cache_dir", "local_shm")]
 
 
 # ------------------------------------------------------------------ the model
@@ -180,6 +194,7 @@ class Bench:
         self.preload = subprocess.run([sys.executable, "-m", "ossconnector.preload"],
                                       capture_output=True, text=True, check=True).stdout.strip()
         self.curl = shutil.which("curl") or "/usr/bin/curl"
+        self.shm_copy = None   # set by run() for local_shm
 
     def _env(self, **extra) -> dict:
         env = {k: v for k, v in os.environ.items()
@@ -194,6 +209,8 @@ class Bench:
         env = self._env()
         if key == "local_disk":
             spec["dir"] = str(self.model_dir)
+        elif key == "local_shm":
+            spec["dir"] = str(self.shm_copy.fresh())
         elif key == "s3fs_fuse":
             spec["dir"] = str(self.mount / PREFIX)
         elif key in ("ours", "ours_cache_dir"):
@@ -506,6 +523,9 @@ def parse_args(argv=None):
     p.add_argument("--alt-cache-dir", metavar="DIR",
                    help="the node cache's root for the client ours_cache_dir (e.g. a tmpfs "
                         "mounted huge=within_size), beside ours' default /dev/shm")
+    p.add_argument("--shm-dir", default="/dev/shm",
+                   help="where the client local_shm's copy of the model is made (a directory "
+                        "of its own, removed at the end; default /dev/shm)")
     p.add_argument("--peer-venv", default=DEFAULT_VENV,
                    help="venv for the product's binary and runai (created when missing)")
     p.add_argument("--workdir", help="keep the model and logs here (default: a temporary "
@@ -525,6 +545,33 @@ def parse_args(argv=None):
     if ("ours_cache_dir" in a.clients) != bool(a.alt_cache_dir):
         p.error("the client ours_cache_dir and --alt-cache-dir go together")
     return a
+
+
+class ShmCopy:
+    """A new directory under ``parent`` (a tmpfs, /dev/shm by default) for
+    the client local_shm's copy of the model; removed on exit.  Only this
+    directory, made here, is ever removed."""
+
+    def __init__(self, parent: Path, paths: list[Path]):
+        self.parent, self.paths, self.path = parent, paths, None
+
+    def __enter__(self) -> "ShmCopy":
+        self.path = Path(tempfile.mkdtemp(prefix="bench-model-load-", dir=self.parent))
+        return self
+
+    def fresh(self) -> Path:
+        """The shards written anew (not timed): pages never mapped before,
+        as the node cache's are in each run.  A page's first unmapping
+        costs more than later ones (the kernel moves it to the active list
+        then), so a copy mapped in earlier rounds would flatter the floor."""
+        for p in self.paths:
+            dst = self.path / p.name
+            dst.unlink(missing_ok=True)
+            shutil.copyfile(p, dst)
+        return self.path
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.path, ignore_errors=True)
 
 
 def make_server(kind: str, root: Path):
@@ -590,6 +637,8 @@ def run(args, command: str) -> dict:
 
                 mount = stack.enter_context(S3fsMount(server.endpoint, BUCKET, work)).path
             bench = Bench(args, work, server, model_dir, model, peer_py, mount)
+            if "local_shm" in args.clients:   # removed on leaving, errors included
+                bench.shm_copy = stack.enter_context(ShmCopy(Path(args.shm_dir), paths))
             mach = machine(server.version(), peer_py)
             print(json.dumps(mach), flush=True)
             series = run_rounds(bench, args.clients, args.runs)
