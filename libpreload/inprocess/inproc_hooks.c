@@ -80,13 +80,39 @@ static int fopen_flags(const char *mode)
     return (mode && mode[0] == 'r' && !strchr(mode, '+')) ? O_RDONLY : O_RDWR;
 }
 
+/* A read-only open that libc made on a path outside the prepared
+ * directory may still have reached a placeholder by another name (a
+ * symlink to it, a hard link): one fstat tells (ossc_other_name_open),
+ * counted as in flight, since it may open a file of ours. */
+static int other_name(int fd, int flags)
+{
+    if (fd < 0 || (flags & O_ACCMODE) != O_RDONLY ||
+        !atomic_load_explicit(&ossc_preload_active, memory_order_relaxed))
+        return fd;
+    ENTER;
+    int r = ossc_other_name_open(fd, flags);
+    LEAVE;
+    return r;
+}
+
+static FILE *other_name_stream(FILE *fp, const char *mode)
+{
+    if (!fp || fopen_flags(mode) != O_RDONLY ||
+        !atomic_load_explicit(&ossc_preload_active, memory_order_relaxed))
+        return fp;
+    ENTER;
+    FILE *r = ossc_other_name_fopen(fp, mode);
+    LEAVE;
+    return r;
+}
+
 /* Path-based calls. */
 #define FWD_OPEN(name)                                                                     \
     static int w_##name(const char *p, int flags, ...)                                     \
     {                                                                                      \
         OSSC_MODE_ARG(flags, mode);                                                        \
         if (!path_maybe_ours(AT_FDCWD, p, flags))                                          \
-            return ossc_real.name(p, flags, mode);                                         \
+            return other_name(ossc_real.name(p, flags, mode), flags);                      \
         ENTER;                                                                             \
         int r = H.name(p, flags, mode);                                                    \
         LEAVE;                                                                             \
@@ -97,7 +123,7 @@ static int fopen_flags(const char *mode)
     {                                                                                      \
         OSSC_MODE_ARG(flags, mode);                                                        \
         if (!path_maybe_ours(d, p, flags))                                                 \
-            return ossc_real.name(d, p, flags, mode);                                      \
+            return other_name(ossc_real.name(d, p, flags, mode), flags);                   \
         ENTER;                                                                             \
         int r = H.name(d, p, flags, mode);                                                 \
         LEAVE;                                                                             \
@@ -112,7 +138,8 @@ FWD_OPENAT(openat64)
     static int w_##name(const char *p, int flags)                                          \
     {                                                                                      \
         if (!path_maybe_ours(AT_FDCWD, p, flags))                                          \
-            return ossc_real.name ? ossc_real.name(p, flags) : ossc_real.fallback(p, flags); \
+            return other_name(ossc_real.name ? ossc_real.name(p, flags)                    \
+                                             : ossc_real.fallback(p, flags), flags);       \
         ENTER;                                                                             \
         int r = H.name(p, flags);                                                          \
         LEAVE;                                                                             \
@@ -122,8 +149,8 @@ FWD_OPENAT(openat64)
     static int w_##name(int d, const char *p, int flags)                                   \
     {                                                                                      \
         if (!path_maybe_ours(d, p, flags))                                                 \
-            return ossc_real.name ? ossc_real.name(d, p, flags)                            \
-                                  : ossc_real.fallback(d, p, flags);                       \
+            return other_name(ossc_real.name ? ossc_real.name(d, p, flags)                 \
+                                             : ossc_real.fallback(d, p, flags), flags);    \
         ENTER;                                                                             \
         int r = H.name(d, p, flags);                                                       \
         LEAVE;                                                                             \
@@ -138,7 +165,7 @@ FWD_OPENAT2(openat64_2, openat64)
     static FILE *w_##name(const char *p, const char *m)                                    \
     {                                                                                      \
         if (!path_maybe_ours(AT_FDCWD, p, fopen_flags(m)))                                 \
-            return ossc_real.name(p, m);                                                   \
+            return other_name_stream(ossc_real.name(p, m), m);                             \
         ENTER;                                                                             \
         FILE *r = H.name(p, m);                                                            \
         LEAVE;                                                                             \
@@ -200,7 +227,9 @@ static ssize_t w_copy_file_range(int in, off_t *io, int out, off_t *oo, size_t n
 }
 
 /* Streams: libc closes (and freopen opens) their fds inside, where no GOT
- * entry sees it; the stream's fd or the new path decides. */
+ * entry sees it.  fclose: the stream's fd decides.  freopen (rare) always
+ * goes to the hook while a session is active: the file it opens may be a
+ * placeholder by any name. */
 static int stream_fd(FILE *fp)
 {
     return fp ? fileno(fp) : -1;
@@ -219,7 +248,7 @@ static int w_fclose(FILE *fp)
 #define FWD_FREOPEN(name)                                                                  \
     static FILE *w_##name(const char *p, const char *m, FILE *fp)                          \
     {                                                                                      \
-        if (!fd_ours(stream_fd(fp)) && !(p && path_maybe_ours(AT_FDCWD, p, fopen_flags(m)))) \
+        if (!atomic_load_explicit(&ossc_preload_active, memory_order_relaxed))             \
             return ossc_real.name(p, m, fp);                                               \
         ENTER;                                                                             \
         FILE *r = H.name(p, m, fp);                                                        \

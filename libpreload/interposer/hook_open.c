@@ -60,7 +60,7 @@ static int placeholder_behind(int fd)
  * placeholder's zeros: the fd is swapped for one of ours (or the open
  * fails with that errno).  Cost: one fstat per read-only open of the
  * process while the interposer is active. */
-static int other_name(int fd, int flags)
+int ossc_other_name_open(int fd, int flags)
 {
     if (fd < 0 || !atomic_load_explicit(&ossc_preload_active, memory_order_relaxed) ||
         ossc_in_hook || (flags & O_ACCMODE) != O_RDONLY ||
@@ -81,7 +81,8 @@ OSSC_EXPORT int open(const char *path, int flags, ...)
     OSSC_MODE_ARG(flags, mode);
     ossc_real_resolve();
     int f = ours(AT_FDCWD, path, flags);
-    return f >= 0 ? open_ours(f, flags) : other_name(ossc_real.open(path, flags, mode), flags);
+    return f >= 0 ? open_ours(f, flags)
+                  : ossc_other_name_open(ossc_real.open(path, flags, mode), flags);
 }
 
 OSSC_EXPORT int open64(const char *path, int flags, ...)
@@ -89,7 +90,8 @@ OSSC_EXPORT int open64(const char *path, int flags, ...)
     OSSC_MODE_ARG(flags, mode);
     ossc_real_resolve();
     int f = ours(AT_FDCWD, path, flags);
-    return f >= 0 ? open_ours(f, flags) : other_name(ossc_real.open64(path, flags, mode), flags);
+    return f >= 0 ? open_ours(f, flags)
+                  : ossc_other_name_open(ossc_real.open64(path, flags, mode), flags);
 }
 
 OSSC_EXPORT int openat(int dirfd, const char *path, int flags, ...)
@@ -98,7 +100,7 @@ OSSC_EXPORT int openat(int dirfd, const char *path, int flags, ...)
     ossc_real_resolve();
     int f = ours(dirfd, path, flags);
     return f >= 0 ? open_ours(f, flags)
-                  : other_name(ossc_real.openat(dirfd, path, flags, mode), flags);
+                  : ossc_other_name_open(ossc_real.openat(dirfd, path, flags, mode), flags);
 }
 
 OSSC_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
@@ -107,7 +109,7 @@ OSSC_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
     ossc_real_resolve();
     int f = ours(dirfd, path, flags);
     return f >= 0 ? open_ours(f, flags)
-                  : other_name(ossc_real.openat64(dirfd, path, flags, mode), flags);
+                  : ossc_other_name_open(ossc_real.openat64(dirfd, path, flags, mode), flags);
 }
 
 /* _FORTIFY_SOURCE variants (no mode argument).  __open_2 and __open64_2:
@@ -119,7 +121,7 @@ static int open_fortified(const char *path, int flags, int (*chk)(const char *, 
     int f = ours(AT_FDCWD, path, flags);
     if (f >= 0)
         return open_ours(f, flags);
-    return other_name(chk ? chk(path, flags) : plain(path, flags), flags);
+    return ossc_other_name_open(chk ? chk(path, flags) : plain(path, flags), flags);
 }
 
 OSSC_EXPORT int __open_2(const char *path, int flags)
@@ -144,7 +146,7 @@ static int openat_fortified(int dirfd, const char *path, int flags,
     int f = ours(dirfd, path, flags);
     if (f >= 0)
         return open_ours(f, flags);
-    return other_name(chk ? chk(dirfd, path, flags) : plain(dirfd, path, flags), flags);
+    return ossc_other_name_open(chk ? chk(dirfd, path, flags) : plain(dirfd, path, flags), flags);
 }
 
 OSSC_EXPORT int __openat_2(int dirfd, const char *path, int flags)
@@ -188,9 +190,9 @@ static int fopen_flags(const char *mode)
     return (mode && mode[0] == 'r' && !strchr(mode, '+')) ? O_RDONLY : O_RDWR;
 }
 
-/* fopen's other_name: a read-only stream libc opened on a placeholder
- * reached by another name is replaced by one of ours. */
-static FILE *fopen_other_name(FILE *fp, const char *mode)
+/* fopen's ossc_other_name_open: a read-only stream libc opened on a
+ * placeholder reached by another name is replaced by one of ours. */
+FILE *ossc_other_name_fopen(FILE *fp, const char *mode)
 {
     if (!fp || fopen_flags(mode) != O_RDONLY ||
         !atomic_load_explicit(&ossc_preload_active, memory_order_relaxed) || ossc_in_hook)
@@ -206,14 +208,16 @@ OSSC_EXPORT FILE *fopen(const char *path, const char *mode)
 {
     ossc_real_resolve();
     int f = ours(AT_FDCWD, path, fopen_flags(mode));
-    return f >= 0 ? fopen_ours(f, mode) : fopen_other_name(ossc_real.fopen(path, mode), mode);
+    return f >= 0 ? fopen_ours(f, mode)
+                  : ossc_other_name_fopen(ossc_real.fopen(path, mode), mode);
 }
 
 OSSC_EXPORT FILE *fopen64(const char *path, const char *mode)
 {
     ossc_real_resolve();
     int f = ours(AT_FDCWD, path, fopen_flags(mode));
-    return f >= 0 ? fopen_ours(f, mode) : fopen_other_name(ossc_real.fopen64(path, mode), mode);
+    return f >= 0 ? fopen_ours(f, mode)
+                  : ossc_other_name_fopen(ossc_real.fopen64(path, mode), mode);
 }
 
 /* freopen opens and closes inside libc, which no hook sees.  The stream's

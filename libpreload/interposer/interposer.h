@@ -126,6 +126,14 @@ void ossc_fd_take_range(int first, int last);
  * ours then). */
 void ossc_fd_owner_reset(void);
 bool ossc_fd_owner(void);
+/* A read-only open (or fopen) that libc made on a path the lookup missed
+ * but that reached one of our placeholders by another name (a symlink,
+ * hard link, bind mount, /proc/self/cwd/...): the fd (stream) is swapped
+ * for one of ours, or the open fails with that errno; anything else is
+ * returned as it is.  Cost: one fstat (hook_open.c).  Used by the
+ * LD_PRELOAD hooks and by the in-process forwarders. */
+int ossc_other_name_open(int fd, int flags);
+FILE *ossc_other_name_fopen(FILE *fp, const char *mode);
 /* Mappings of our files (for munmap). */
 void ossc_map_add(void *addr, size_t len, int file);
 /* munmap of [addr, addr+len): records ending there stop counting as users

@@ -348,6 +348,60 @@ long freopen_read(const char *path, const char *first, char *buf, long cap) {
     assert buf.raw[:len(want)] == want
 
 
+def test_hooks_mode_placeholder_by_another_name(emu, bucket, connector, toy_model, tmp_path):
+    """In-process mode: a C library opening a large file through a symlink
+    or a hard link outside the prepared directory (its path lookup misses)
+    reads the object's bytes, by open and by fopen, never the placeholder's
+    zeros (lazy: nothing is fetched unasked)."""
+    import ctypes
+    import shutil
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    src = tmp_path / "names.c"
+    src.write_text("""
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+long read_fd(const char *path, char *buf, long cap) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    long n = 0, r;
+    while (n < cap && (r = read(fd, buf + n, cap - n)) > 0) n += r;
+    close(fd);
+    return n;
+}
+long read_stream(const char *path, char *buf, long cap) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return -1;
+    long n = (long)fread(buf, 1, (size_t)cap, fp);
+    fclose(fp);
+    return n;
+}
+""")
+    so = tmp_path / "libnames.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(so), str(src)], check=True)
+    m = toy_model
+    connector.prepare_directory(m["uri"], str(m["dir"]), libc_hook=True, lazy=True,
+                                small_file_size=SMALL, cache_dir=str(m["cache"]))
+    lib = ctypes.CDLL(str(so))  # loaded after the hooks: patched on load
+    for fn in (lib.read_fd, lib.read_stream):
+        fn.restype = ctypes.c_long
+        fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_long]
+    rel = large_files(m)[0]
+    want = m["files"][rel]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "via-symlink").symlink_to(m["dir"] / rel)
+    os.link(m["dir"] / rel, elsewhere / "via-hardlink")
+    for name in ("via-symlink", "via-hardlink"):
+        for fn in (lib.read_fd, lib.read_stream):
+            buf = ctypes.create_string_buffer(len(want) + 10)
+            n = fn(str(elsewhere / name).encode(), buf, len(want) + 10)
+            assert (n, buf.raw[:n] == want) == (len(want), True), (name, fn.__name__)
+
+
 def test_hooks_mode_fork_child(emu, bucket, connector, toy_model):
     m = toy_model
     emu.faults.delay(0.2, count=10_000, bucket=bucket, key_prefix=m["prefix"] + "model-",
