@@ -7,8 +7,8 @@ complete, not expired); the endpoint (name resolves, port answers HTTP);
 the clock (the server's ``Date`` against this machine's: OSS refuses
 requests more than 15 minutes off); the node cache's root
 (``$OSSC_CACHE_DIR``, else ``/dev/shm``: usable as the library requires, its
-file system, room, and whether its pages can be huge); and, given a bucket (the argument, else
-``$OSS_PATH``), a signed request: listing the prefix, which proves the
+file system, room, and whether its pages can be huge); and, given a bucket
+(the argument, else ``$OSS_PATH``), a signed request: listing the prefix, which proves the
 credentials are accepted and allowed to read there.  When model
 broadcasting is configured: every broadcasting setting is valid as the
 library reads it, the Redis registry answers

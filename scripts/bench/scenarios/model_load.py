@@ -216,7 +216,8 @@ class Bench:
         elif key in ("ours", "ours_cache_dir"):
             model_dir = run_dir / "model"
             spec["dir"] = str(model_dir)
-            cache = ({"OSSC_CACHE_DIR": self.args.alt_cache_dir} if key == "ours_cache_dir" else {})
+            cache = {"OSSC_CACHE_DIR": self.args.alt_cache_dir} if key == "ours_cache_dir" \
+                else {}
             env = self._env(LD_PRELOAD=self.preload, ENABLE_CONNECTOR=1,
                             OSS_ENDPOINT=self.server.endpoint,
                             OSS_PATH=f"oss://{BUCKET}/{PREFIX}", MODEL_DIR=model_dir,
