@@ -63,3 +63,19 @@ def read_pointer(addr: int) -> int:
 
 def libc_function(name: str) -> int:
     return ctypes.cast(getattr(ctypes.CDLL(None), name), ctypes.c_void_p).value
+
+
+def c_library(tmp_path, name: str, source: str):
+    """Compiles C ``source`` into ``tmp_path/lib<name>.so`` and returns its
+    path, or skips the test where no C compiler is installed.  Loaded after
+    prepare_directory(libc_hook=True), it is patched on load (dlopen)."""
+    import pytest
+
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    src = tmp_path / f"{name}.c"
+    src.write_text(source)
+    so = tmp_path / f"lib{name}.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(so), str(src)], check=True)
+    return so

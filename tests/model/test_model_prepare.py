@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from model_helpers import got_entries, libc_function, owner, read_pointer
+from model_helpers import c_library, got_entries, libc_function, owner, read_pointer
 from preload_helpers import served_bytes, upload
 
 SMALL = 64 * 1024
@@ -247,13 +247,8 @@ def test_hooks_reach_libraries_loaded_later(emu, bucket, connector, toy_model, t
     """A C library dlopen'ed after prepare_directory is patched too: its
     open/read/close see the cache; its GOT entries are restored by close()."""
     import ctypes
-    import shutil
 
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler")
-    src = tmp_path / "reader.c"
-    src.write_text("""
+    so = c_library(tmp_path, "reader", """
 #include <fcntl.h>
 #include <unistd.h>
 long read_all(const char *path, char *buf, long cap) {
@@ -265,8 +260,6 @@ long read_all(const char *path, char *buf, long cap) {
     return n;
 }
 """)
-    so = tmp_path / "libreader.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(so), str(src)], check=True)
     m = toy_model
     connector.prepare_directory(m["uri"], str(m["dir"]), libc_hook=True, small_file_size=SMALL,
                                 cache_dir=str(m["cache"]))
@@ -290,13 +283,8 @@ def test_hooks_mode_streams_fclose_and_freopen(emu, bucket, connector, toy_model
     owner, a user's file, answers fstat as itself; freopen onto a model file
     reads the object's bytes (lazy: nothing is fetched unasked)."""
     import ctypes
-    import shutil
 
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler")
-    src = tmp_path / "streams.c"
-    src.write_text("""
+    so = c_library(tmp_path, "streams", """
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/stat.h>
@@ -327,8 +315,6 @@ long freopen_read(const char *path, const char *first, char *buf, long cap) {
     return n;
 }
 """)
-    so = tmp_path / "libstreams.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(so), str(src)], check=True)
     m = toy_model
     connector.prepare_directory(m["uri"], str(m["dir"]), libc_hook=True, lazy=True,
                                 small_file_size=SMALL, cache_dir=str(m["cache"]))
@@ -354,13 +340,8 @@ def test_hooks_mode_placeholder_by_another_name(emu, bucket, connector, toy_mode
     reads the object's bytes, by open and by fopen, never the placeholder's
     zeros (lazy: nothing is fetched unasked)."""
     import ctypes
-    import shutil
 
-    cc = shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        pytest.skip("no C compiler")
-    src = tmp_path / "names.c"
-    src.write_text("""
+    so = c_library(tmp_path, "names", """
 #include <fcntl.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -380,8 +361,6 @@ long read_stream(const char *path, char *buf, long cap) {
     return n;
 }
 """)
-    so = tmp_path / "libnames.so"
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", str(so), str(src)], check=True)
     m = toy_model
     connector.prepare_directory(m["uri"], str(m["dir"]), libc_hook=True, lazy=True,
                                 small_file_size=SMALL, cache_dir=str(m["cache"]))
