@@ -19,6 +19,29 @@ import torch
 from model_helpers import c_library, got_entries, libc_function, owner, read_pointer
 from preload_helpers import served_bytes, upload
 
+# C readers for the in-process tests (c_library): read_all by open/read,
+# read_stream by fopen/fread; each returns the bytes read into buf, or -1.
+READER_C = """
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+long read_all(const char *path, char *buf, long cap) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return -1;
+    long n = 0, r;
+    while (n < cap && (r = read(fd, buf + n, cap - n)) > 0) n += r;
+    close(fd);
+    return n;
+}
+long read_stream(const char *path, char *buf, long cap) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return -1;
+    long n = (long)fread(buf, 1, (size_t)cap, fp);
+    fclose(fp);
+    return n;
+}
+"""
+
 SMALL = 64 * 1024
 
 
@@ -248,18 +271,7 @@ def test_hooks_reach_libraries_loaded_later(emu, bucket, connector, toy_model, t
     open/read/close see the cache; its GOT entries are restored by close()."""
     import ctypes
 
-    so = c_library(tmp_path, "reader", """
-#include <fcntl.h>
-#include <unistd.h>
-long read_all(const char *path, char *buf, long cap) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return -1;
-    long n = 0, r;
-    while (n < cap && (r = read(fd, buf + n, cap - n)) > 0) n += r;
-    close(fd);
-    return n;
-}
-""")
+    so = c_library(tmp_path, "reader", READER_C)
     m = toy_model
     connector.prepare_directory(m["uri"], str(m["dir"]), libc_hook=True, small_file_size=SMALL,
                                 cache_dir=str(m["cache"]))
@@ -341,31 +353,12 @@ def test_hooks_mode_placeholder_by_another_name(emu, bucket, connector, toy_mode
     zeros (lazy: nothing is fetched unasked)."""
     import ctypes
 
-    so = c_library(tmp_path, "names", """
-#include <fcntl.h>
-#include <stdio.h>
-#include <unistd.h>
-long read_fd(const char *path, char *buf, long cap) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return -1;
-    long n = 0, r;
-    while (n < cap && (r = read(fd, buf + n, cap - n)) > 0) n += r;
-    close(fd);
-    return n;
-}
-long read_stream(const char *path, char *buf, long cap) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return -1;
-    long n = (long)fread(buf, 1, (size_t)cap, fp);
-    fclose(fp);
-    return n;
-}
-""")
+    so = c_library(tmp_path, "names", READER_C)
     m = toy_model
     connector.prepare_directory(m["uri"], str(m["dir"]), libc_hook=True, lazy=True,
                                 small_file_size=SMALL, cache_dir=str(m["cache"]))
     lib = ctypes.CDLL(str(so))  # loaded after the hooks: patched on load
-    for fn in (lib.read_fd, lib.read_stream):
+    for fn in (lib.read_all, lib.read_stream):
         fn.restype = ctypes.c_long
         fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_long]
     rel = large_files(m)[0]
@@ -375,7 +368,7 @@ long read_stream(const char *path, char *buf, long cap) {
     (elsewhere / "via-symlink").symlink_to(m["dir"] / rel)
     os.link(m["dir"] / rel, elsewhere / "via-hardlink")
     for name in ("via-symlink", "via-hardlink"):
-        for fn in (lib.read_fd, lib.read_stream):
+        for fn in (lib.read_all, lib.read_stream):
             buf = ctypes.create_string_buffer(len(want) + 10)
             n = fn(str(elsewhere / name).encode(), buf, len(want) + 10)
             assert (n, buf.raw[:n] == want) == (len(want), True), (name, fn.__name__)
