@@ -70,7 +70,9 @@ void ossc_land_advise(void *m, size_t len)
     /* Nobody reads through this mapping: its teardown (munmap when the GET
      * ends) need not carry the copy's accessed bits over to the pages, the
      * kernel's per-page move to the active LRU list (VM_SEQ_READ makes it
-     * skip that; tmpfs has no readahead for it to change). */
+     * skip that; tmpfs has no readahead for it to change).  While the GET
+     * runs, reclaim does not count references through this mapping either:
+     * the pages are fresh and about to be used by whoever asked for them. */
     (void)madvise(m, len, MADV_SEQUENTIAL);
 }
 

@@ -15,10 +15,11 @@
  * ahead of its bytes, not all at once. */
 #define OSSC_LAND_STEP (2u << 20)
 
-/* Asks for huge pages on mappings made from now on (MADV_HUGEPAGE; the
- * kernel gives them where tmpfs allows: huge=always/within_size, or
- * huge=advise on the mount).  On by default; OSSC_CACHE_HUGEPAGES=0 turns
- * it off. */
+/* Asks for huge pages on mappings made from now on (MADV_HUGEPAGE).  The
+ * tmpfs mount decides: huge=always/within_size give them to the cache's
+ * files whatever is asked; huge=advise gives none, since every step is
+ * allocated by fallocate (ossc_land_prepare), not through a mapping that
+ * asked.  On by default; OSSC_CACHE_HUGEPAGES=0 turns it off. */
 void ossc_land_use_hugepages(bool on);
 bool ossc_land_hugepages(void);
 

@@ -227,9 +227,10 @@ static ssize_t w_copy_file_range(int in, off_t *io, int out, off_t *oo, size_t n
 }
 
 /* Streams: libc closes (and freopen opens) their fds inside, where no GOT
- * entry sees it.  fclose: the stream's fd decides.  freopen (rare) always
- * goes to the hook while a session is active: the file it opens may be a
- * placeholder by any name. */
+ * entry sees it.  fclose: the stream's fd decides.  freopen: the hook when
+ * the stream is ours or the path may be; else libc's, uncounted (it may
+ * block on a FIFO or a flush), then the other-name check of the file it
+ * opened, counted. */
 static int stream_fd(FILE *fp)
 {
     return fp ? fileno(fp) : -1;
@@ -248,10 +249,18 @@ static int w_fclose(FILE *fp)
 #define FWD_FREOPEN(name)                                                                  \
     static FILE *w_##name(const char *p, const char *m, FILE *fp)                          \
     {                                                                                      \
-        if (!atomic_load_explicit(&ossc_preload_active, memory_order_relaxed))             \
-            return ossc_real.name(p, m, fp);                                               \
+        if (fd_ours(stream_fd(fp)) || (p && path_maybe_ours(AT_FDCWD, p, fopen_flags(m)))) { \
+            ENTER;                                                                         \
+            FILE *r = H.name(p, m, fp);                                                    \
+            LEAVE;                                                                         \
+            return r;                                                                      \
+        }                                                                                  \
+        FILE *r = ossc_real.name(p, m, fp); /* may block (a FIFO): not counted */          \
+        if (!r || fopen_flags(m) != O_RDONLY ||                                            \
+            !atomic_load_explicit(&ossc_preload_active, memory_order_relaxed))             \
+            return r;                                                                      \
         ENTER;                                                                             \
-        FILE *r = H.name(p, m, fp);                                                        \
+        r = ossc_other_name_freopen(ossc_real.name, r, m);                                 \
         LEAVE;                                                                             \
         return r;                                                                          \
     }

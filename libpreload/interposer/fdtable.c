@@ -105,23 +105,27 @@ void ossc_map_add(void *addr, size_t len, int file)
     pthread_mutex_unlock(&maps_lock);
 }
 
-bool ossc_map_overlaps(void *addr, size_t len)
-{
-    uintptr_t a = (uintptr_t)addr, e = a + len;
-    bool found = false;
-    pthread_mutex_lock(&maps_lock);
-    for (size_t i = 0; i < nmaps && !found; i++)
-        found = maps[i].addr < e && maps[i].addr + maps[i].len > a;
-    pthread_mutex_unlock(&maps_lock);
-    return found;
-}
-
 void ossc_map_unmap_advise(void *addr, size_t len)
 {
     /* The page-table teardown skips a mapping's accessed bits under
      * MADV_SEQUENTIAL (VM_SEQ_READ; MADV_RANDOM too from Linux 6.3, but not
      * before).  Errors are of no consequence: it is advice. */
     (void)madvise(addr, len, MADV_SEQUENTIAL);
+}
+
+void ossc_map_advise_unmapping(void *addr, size_t len)
+{
+    uintptr_t a = (uintptr_t)addr, e = a + len;
+    if (len == 0 || e < a)
+        return;
+    pthread_mutex_lock(&maps_lock);
+    for (size_t i = 0; i < nmaps; i++) {
+        uintptr_t m = maps[i].addr, me = m + maps[i].len;
+        uintptr_t lo = m > a ? m : a, hi = me < e ? me : e;
+        if (lo < hi)
+            ossc_map_unmap_advise((void *)lo, hi - lo);
+    }
+    pthread_mutex_unlock(&maps_lock);
 }
 
 /* munmap of [addr, addr+len): every recorded mapping it overlaps loses

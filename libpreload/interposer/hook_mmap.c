@@ -49,16 +49,16 @@ OSSC_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, of
     return map_ours(addr, len, prot, flags, fd, off, ossc_real.mmap64);
 }
 
-/* A range holding a mapping of ours is advised first (ossc_map_unmap_advise:
- * its teardown skips the accessed bits).  Only a page-aligned one: munmap
- * fails on any other, and the advice would then outlive it. */
+/* The parts of the range that are mappings of ours are advised first
+ * (ossc_map_advise_unmapping: their teardown skips the accessed bits).
+ * Only for a page-aligned address: munmap fails on any other, and the
+ * advice would then outlive it. */
 OSSC_EXPORT int munmap(void *addr, size_t len)
 {
     ossc_real_resolve();
     bool active = atomic_load_explicit(&ossc_preload_active, memory_order_relaxed);
-    if (active && ((uintptr_t)addr & ((uintptr_t)sysconf(_SC_PAGESIZE) - 1)) == 0 &&
-        ossc_map_overlaps(addr, len))
-        ossc_map_unmap_advise(addr, len);
+    if (active && ((uintptr_t)addr & ((uintptr_t)sysconf(_SC_PAGESIZE) - 1)) == 0)
+        ossc_map_advise_unmapping(addr, len);
     int rc = ossc_real.munmap(addr, len);
     if (rc == 0 && active)
         ossc_map_unmapped(addr, len);

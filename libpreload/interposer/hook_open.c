@@ -220,31 +220,26 @@ OSSC_EXPORT FILE *fopen64(const char *path, const char *mode)
                   : ossc_other_name_fopen(ossc_real.fopen64(path, mode), mode);
 }
 
-/* freopen opens and closes inside libc, which no hook sees.  The stream's
- * old fd leaves the table (libc closes it, even when the open fails); a
- * reopen of the same file (path NULL: glibc reopens /proc/self/fd/N, the
- * cache file for one of ours) keeps its user under the new number; a new
- * read-only file of ours, by its name or another, is swapped in under the
- * number libc chose and made whole first (stdio reads are unhooked, as
- * for fopen).  If that fails the stream is closed and NULL returned with
- * the errno, as a failed freopen does. */
-static FILE *freopen_common(FILE *(*real)(const char *, const char *, FILE *),
-                            const char *path, const char *mode, FILE *stream)
+/* A failed freopen as glibc's own: the stream's fd closed, the FILE left
+ * allocated (the caller may still fclose it), NULL with errno e.  An empty
+ * path is what makes libc's freopen fail that way (ENOENT). */
+static FILE *freopen_fail(FILE *(*real)(const char *, const char *, FILE *), const char *mode,
+                          FILE *fp, int e)
 {
-    if (!atomic_load_explicit(&ossc_preload_active, memory_order_relaxed) || ossc_in_hook)
-        return real(path, mode, stream);
-    int was = ossc_fd_take(stream ? fileno(stream) : -1);
-    int f = path ? ours(AT_FDCWD, path, fopen_flags(mode)) : -1;
-    FILE *fp = real(path, mode, stream);
-    int nfd = fp ? fileno(fp) : -1;
-    if (was >= 0 && !path && nfd >= 0 && nfd < OSSC_FD_SLOTS) {
-        ossc_fd_set(nfd, was); /* the same cache file under a new number */
-        return fp;
-    }
-    if (was >= 0)
-        ossc_cache_user_drop(was);
-    if (nfd < 0)
-        return fp;
+    (void)real("", mode, fp);
+    errno = e;
+    return NULL;
+}
+
+/* fp was just given a file by libc's freopen (its fd nfd, the number the
+ * stream had): when that file is ours -- file f found by path, else a
+ * placeholder found by inode -- the cache file is swapped in under nfd and
+ * made whole first (stdio reads are unhooked, as for fopen).  If that
+ * fails, freopen fails (freopen_fail). */
+static FILE *freopen_swap(FILE *(*real)(const char *, const char *, FILE *), FILE *fp, int f,
+                          const char *mode)
+{
+    int nfd = fileno(fp);
     if (f < 0 && fopen_flags(mode) == O_RDONLY)
         f = placeholder_behind(nfd);
     if (f < 0)
@@ -268,9 +263,50 @@ static FILE *freopen_common(FILE *(*real)(const char *, const char *, FILE *),
         ossc_cache_user_drop(ossc_fd_take(mine));
         ossc_real.close(mine);
     }
-    ossc_real.fclose(fp);
-    errno = e;
-    return NULL;
+    return freopen_fail(real, mode, fp, e);
+}
+
+FILE *ossc_other_name_freopen(FILE *(*real)(const char *, const char *, FILE *), FILE *fp,
+                              const char *mode)
+{
+    if (!fp || !atomic_load_explicit(&ossc_preload_active, memory_order_relaxed) ||
+        ossc_in_hook)
+        return fp;
+    return freopen_swap(real, fp, -1, mode);
+}
+
+/* freopen opens and closes inside libc, which no hook sees.  The stream's
+ * old fd leaves the table first (libc closes it, even when the open
+ * fails).  A reopen of the same file (path NULL: glibc reopens
+ * /proc/self/fd/N, the cache file for one of ours) keeps its user under
+ * the new number, read-only only: writing would reach the node's shared
+ * cache file, so that is refused (EACCES).  Any other file goes through
+ * freopen_swap. */
+static FILE *freopen_common(FILE *(*real)(const char *, const char *, FILE *),
+                            const char *path, const char *mode, FILE *stream)
+{
+    if (!atomic_load_explicit(&ossc_preload_active, memory_order_relaxed) || ossc_in_hook)
+        return real(path, mode, stream);
+    int was = ossc_fd_take(stream ? fileno(stream) : -1);
+    if (was >= 0 && !path && fopen_flags(mode) != O_RDONLY) {
+        ossc_cache_user_drop(was);
+        return freopen_fail(real, mode, stream, EACCES);
+    }
+    int f = path ? ours(AT_FDCWD, path, fopen_flags(mode)) : -1;
+    FILE *fp = real(path, mode, stream);
+    int e = errno;
+    int nfd = fp ? fileno(fp) : -1;
+    if (was >= 0 && !path && nfd >= 0 && nfd < OSSC_FD_SLOTS) {
+        ossc_fd_set(nfd, was); /* the same cache file under a new number */
+        return fp;
+    }
+    if (was >= 0)
+        ossc_cache_user_drop(was);
+    if (!fp) {
+        errno = e;
+        return NULL;
+    }
+    return freopen_swap(real, fp, f, mode);
 }
 
 OSSC_EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)

@@ -134,13 +134,16 @@ bool ossc_fd_owner(void);
  * LD_PRELOAD hooks and by the in-process forwarders. */
 int ossc_other_name_open(int fd, int flags);
 FILE *ossc_other_name_fopen(FILE *fp, const char *mode);
+/* The same for a stream libc's freopen (real) just reopened: the cache
+ * file is swapped in under the stream's own fd number; if that fails the
+ * freopen fails as libc's would (NULL, the stream closed). */
+FILE *ossc_other_name_freopen(FILE *(*real)(const char *, const char *, FILE *), FILE *fp,
+                              const char *mode);
 /* Mappings of our files (for munmap). */
 void ossc_map_add(void *addr, size_t len, int file);
 /* munmap of [addr, addr+len): records ending there stop counting as users
  * of their files; records unmapped in part keep the rest (fdtable.c). */
 void ossc_map_unmapped(void *addr, size_t len);
-/* True when [addr, addr+len) overlaps a recorded mapping of ours. */
-bool ossc_map_overlaps(void *addr, size_t len);
 /* Tells the kernel, just before a mapping of ours goes (munmap, exit),
  * not to carry its accessed bits over to the pages (MADV_SEQUENTIAL): the
  * page-table teardown then skips moving each 4 KiB page unmapped for the
@@ -149,6 +152,10 @@ bool ossc_map_overlaps(void *addr, size_t len);
  * model's exit on the 2-core VM).  While mapped, nothing changes: only the
  * teardown's recency update is skipped. */
 void ossc_map_unmap_advise(void *addr, size_t len);
+/* ossc_map_unmap_advise on the parts of [addr, addr+len) that are recorded
+ * mappings of ours (a munmap about to run): other mappings in the range
+ * are left alone, so a munmap that then fails leaves them as they were. */
+void ossc_map_advise_unmapping(void *addr, size_t len);
 /* ossc_map_unmap_advise on every recorded mapping: at process exit, whose
  * teardown unmaps them all. */
 void ossc_map_advise_all_for_exit(void);

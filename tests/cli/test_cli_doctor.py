@@ -159,13 +159,19 @@ def test_cache_root(ossc, bucket, tmp_path, monkeypatch):
     if status == "ok":   # a tmpfs: says whether its pages may be huge
         assert "4 KiB pages" in text or "huge pages allowed" in text, text
 
+    # missing: the library makes it, where it can
+    monkeypatch.setenv("OSSC_CACHE_DIR", str(tmp_path / "later"))
+    status, text = lines(ossc("doctor", f"oss://{bucket}/").out)["cache"]
+    assert status == "ok" and "does not exist yet: the library creates it" in text, text
+
     link = tmp_path / "link"
     link.symlink_to(good)
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o777)
-    for path, words in ((tmp_path / "missing", "No such file or directory"),
+    for path, words in ((tmp_path / "no" / "such" / "dir", "this user cannot create it"),
                         (link, "is a symlink or not a directory"),
+                        (f"{link}/", "is a symlink or not a directory"),
                         (shared, "writable by others and not sticky (mode 0777)")):
         monkeypatch.setenv("OSSC_CACHE_DIR", str(path))
         r = ossc("doctor", f"oss://{bucket}/")

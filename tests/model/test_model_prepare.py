@@ -20,7 +20,8 @@ from model_helpers import c_library, got_entries, libc_function, owner, read_poi
 from preload_helpers import served_bytes, upload
 
 # C readers for the in-process tests (c_library): read_all by open/read,
-# read_stream by fopen/fread; each returns the bytes read into buf, or -1.
+# read_stream by fopen/fread, freopen_read by fopen(first), freopen(path)
+# and fread; each returns the bytes read into buf, or -1.
 READER_C = """
 #include <fcntl.h>
 #include <stdio.h>
@@ -36,6 +37,13 @@ long read_all(const char *path, char *buf, long cap) {
 long read_stream(const char *path, char *buf, long cap) {
     FILE *fp = fopen(path, "rb");
     if (!fp) return -1;
+    long n = (long)fread(buf, 1, (size_t)cap, fp);
+    fclose(fp);
+    return n;
+}
+long freopen_read(const char *path, const char *first, char *buf, long cap) {
+    FILE *fp = fopen(first, "rb");
+    if (!fp || !(fp = freopen(path, "rb", fp))) return -1;
     long n = (long)fread(buf, 1, (size_t)cap, fp);
     fclose(fp);
     return n;
@@ -319,14 +327,7 @@ int reused_number_is_itself(const char *model, const char *user) {
     }
     return -1;
 }
-long freopen_read(const char *path, const char *first, char *buf, long cap) {
-    FILE *fp = fopen(first, "rb");
-    if (!fp || !(fp = freopen(path, "rb", fp))) return -1;
-    long n = (long)fread(buf, 1, (size_t)cap, fp);
-    fclose(fp);
-    return n;
-}
-""")
+""" + READER_C)
     m = toy_model
     connector.prepare_directory(m["uri"], str(m["dir"]), libc_hook=True, lazy=True,
                                 small_file_size=SMALL, cache_dir=str(m["cache"]))
@@ -349,7 +350,7 @@ long freopen_read(const char *path, const char *first, char *buf, long cap) {
 def test_hooks_mode_placeholder_by_another_name(emu, bucket, connector, toy_model, tmp_path):
     """In-process mode: a C library opening a large file through a symlink
     or a hard link outside the prepared directory (its path lookup misses)
-    reads the object's bytes, by open and by fopen, never the placeholder's
+    reads the object's bytes, by open, fopen and freopen, never the placeholder's
     zeros (lazy: nothing is fetched unasked)."""
     import ctypes
 
@@ -361,6 +362,9 @@ def test_hooks_mode_placeholder_by_another_name(emu, bucket, connector, toy_mode
     for fn in (lib.read_all, lib.read_stream):
         fn.restype = ctypes.c_long
         fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_long]
+    lib.freopen_read.restype = ctypes.c_long
+    lib.freopen_read.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                                 ctypes.c_long]
     rel = large_files(m)[0]
     want = m["files"][rel]
     elsewhere = tmp_path / "elsewhere"
@@ -372,6 +376,12 @@ def test_hooks_mode_placeholder_by_another_name(emu, bucket, connector, toy_mode
             buf = ctypes.create_string_buffer(len(want) + 10)
             n = fn(str(elsewhere / name).encode(), buf, len(want) + 10)
             assert (n, buf.raw[:n] == want) == (len(want), True), (name, fn.__name__)
+        user = tmp_path / "user-file"
+        user.write_bytes(b"user bytes")
+        buf = ctypes.create_string_buffer(len(want) + 10)
+        n = lib.freopen_read(str(elsewhere / name).encode(), str(user).encode(), buf,
+                             len(want) + 10)
+        assert (n, buf.raw[:n] == want) == (len(want), True), (name, "freopen")
 
 
 def test_hooks_mode_fork_child(emu, bucket, connector, toy_model):

@@ -283,3 +283,51 @@ print(json.dumps(out))
     want = hashlib.sha256(m["files"][rel]).hexdigest()
     assert got == {"by-name": want, "null-path": want, "symlink": want,
                    "user-file": "user bytes", "user-file-fstat": True}
+
+
+def test_freopen_failures_are_libcs(emu, bucket, toy_model, tmp_path):
+    """A freopen onto a model file whose object is gone fails as libc's
+    freopen fails: NULL with ENOENT, the FILE still the caller's to fclose
+    (no double free); a freopen(NULL, "r+") of a model stream, which would
+    reopen the node's shared cache file for writing, fails with EACCES and
+    leaves the cache file's bytes as they were."""
+    from preload_helpers import fast_fail_config
+
+    m = toy_model
+    gone = "model-00003-of-00003.safetensors"
+    rel = "model-00001-of-00003.safetensors"
+    emu.faults.error(status=404, code="NoSuchKey", count=1000, bucket=bucket,
+                     key=m["prefix"] + gone, method="GET")
+    env = preload_env(emu, bucket, m["prefix"], m["model_dir"], m["cache"], OSSC_LAZY=1,
+                      OSS_CONNECTOR_CONFIG=fast_fail_config(tmp_path))
+    code = f"""
+import ctypes, errno, hashlib, json, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.fopen.restype = libc.freopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.freopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+d = os.environ['MODEL_DIR']
+out = {{}}
+scratch = os.path.join({str(tmp_path)!r}, 'user-file')
+with open(scratch, 'wb') as f:
+    f.write(b'user bytes')
+fp = libc.fopen(scratch.encode(), b'rb')
+r = libc.freopen(os.path.join(d, {gone!r}).encode(), b'rb', fp)
+out['gone'] = [r, errno.errorcode.get(ctypes.get_errno())]
+out['fclose_after'] = libc.fclose(fp) in (0, -1)   # reached without a crash
+fp = libc.fopen(os.path.join(d, {rel!r}).encode(), b'rb')
+r = libc.freopen(None, b'r+', fp)
+out['rw_reopen'] = [r, errno.errorcode.get(ctypes.get_errno())]
+libc.fclose(fp)
+with open(os.path.join(d, {rel!r}), 'rb') as f:
+    out['model'] = hashlib.sha256(f.read()).hexdigest()
+print(json.dumps(out))
+"""
+    import json
+
+    got = json.loads(run(code, env).stdout.strip().splitlines()[-1])
+    emu.faults.clear()
+    assert got == {"gone": [None, "ENOENT"], "fclose_after": True,
+                   "rw_reopen": [None, "EACCES"],
+                   "model": hashlib.sha256(m["files"][rel]).hexdigest()}

@@ -1,7 +1,7 @@
 """How chunks land in the node cache (engine/landing.c) and how the cache
 goes when the last process leaves (nodecache/owners.c): every byte right
-(SHA-256 against the source) with huge pages asked for and not, on a tmpfs
-that gives them (a private ``huge=advise`` mount), on a kernel without
+(SHA-256 against the source) with huge pages asked for and not, on private
+``huge=advise`` and ``huge=within_size`` mounts, on a kernel without
 MADV_POPULATE_WRITE (seccomp makes it answer EINVAL), a full tmpfs (a clear
 error naming the cache directory; the application gets an error, never
 wrong bytes, never SIGBUS), and a process that starts while the last one
@@ -155,9 +155,10 @@ def used_bytes(path) -> int:
 @pytest.mark.parametrize("huge", ["1", "0"])
 def test_bytes_right_with_huge_pages_on_and_off(emu, bucket, model, tmp_path, huge):
     """On /dev/shm-like tmpfs (the default cache place), on a tmpfs that
-    gives huge pages to mappings that ask (huge=advise), and on one that
-    gives them to every file within its size (huge=within_size, the mount
-    docs/ld_preload.md suggests for the cache): the same bytes."""
+    gives huge pages only to mappings that ask (huge=advise: none to the
+    cache's fallocated steps), and on one that gives them to every file
+    within its size (huge=within_size, the mount docs/ld_preload.md
+    suggests for the cache): the same bytes."""
     m = model
     got, _ = read_all(m, env_for(emu, bucket, m, tmp_path / "cache", OSSC_CACHE_HUGEPAGES=huge))
     assert_right_bytes(m, got)

@@ -124,21 +124,34 @@ def _shmem_enabled() -> str:
 
 
 def _check_cache_root(rep: _Report) -> None:
-    """The rules the library applies to the cache root (a directory, not a
-    symlink, ours or root's, not writable by others unless sticky), then
-    what it is: its file system, its room, and for a tmpfs whether the
-    kernel may give it huge pages (its ``huge=`` mount option)."""
+    """The rules the library applies to the cache root (trailing slashes
+    dropped; made if missing; a directory, not a symlink, ours or root's,
+    not writable by others unless sticky), then what it is: its file system,
+    its room, and for a tmpfs whether the cache's pages may be huge (its
+    ``huge=`` mount option: within_size or always; advise gives none to
+    pages allocated with fallocate, as the cache's are)."""
     import stat as st
 
     from ._mounts import mount_of
 
-    root = os.environ.get("OSSC_CACHE_DIR") or "/dev/shm"
-    what = f"{root} ({'OSSC_CACHE_DIR' if os.environ.get('OSSC_CACHE_DIR') else 'default'})"
+    given = os.environ.get("OSSC_CACHE_DIR") or "/dev/shm"
+    what = f"{given} ({'OSSC_CACHE_DIR' if os.environ.get('OSSC_CACHE_DIR') else 'default'})"
+    root = given.rstrip("/") or "/"   # as the library: "link/" would follow the link
     try:
         info = os.lstat(root)
+    except FileNotFoundError:
+        parent = os.path.dirname(root) or "."
+        if os.path.isdir(parent) and os.access(parent, os.W_OK | os.X_OK):
+            rep.line("ok", "cache", f"{what} does not exist yet: the library creates it "
+                     "(mode 0700) when it starts")
+        else:
+            rep.line("FAIL", "cache", f"{what} does not exist, and this user cannot create it "
+                     f"in {parent}", "create it, or set OSSC_CACHE_DIR to a directory of yours "
+                     "on a tmpfs")
+        return
     except OSError as exc:
         rep.line("FAIL", "cache", f"{what}: {exc.strerror}",
-                 "create it, or set OSSC_CACHE_DIR to a directory of yours on a tmpfs")
+                 "set OSSC_CACHE_DIR to a directory of yours on a tmpfs")
         return
     if not st.S_ISDIR(info.st_mode):
         rep.line("FAIL", "cache", f"{what} is a symlink or not a directory: the library "
@@ -170,8 +183,12 @@ def _check_cache_root(rep: _Report) -> None:
         return
     huge = mount.options.get("huge", "never")
     forced = _shmem_enabled()
-    if forced == "deny" or (huge in ("never", "") and forced != "force"):
-        rep.line("ok", "cache", f"{what}: tmpfs, {room}, 4 KiB pages (mounted without huge=)",
+    # huge=advise gives huge pages only to pages allocated through a
+    # mapping that asked: the cache allocates with fallocate, so none.
+    if forced == "deny" or (huge in ("never", "advise", "") and forced != "force"):
+        rep.line("ok", "cache", f"{what}: tmpfs, {room}, 4 KiB pages (mounted "
+                 + ("huge=advise, which the cache's fallocate does not use)" if huge == "advise"
+                    else "without huge=)"),
                  "a mapped multi-GiB model faults in and unmaps 4 KiB at a time here; a "
                  "tmpfs mounted huge=within_size as OSSC_CACHE_DIR gives 2 MiB pages "
                  f"(landing into them may cost more: measure first): see {HUGE_DOC}")
