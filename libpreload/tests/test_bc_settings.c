@@ -440,6 +440,14 @@ static void test_refusals(void)
     CHECK(!strstr(err.message, "topsecretpw"));
     CHECK_STR(bad, "broadcast.redis");
 
+    /* a listen host other nodes' URLs could not carry: named by its key */
+    CHECK(load_with("{\"redis\": \"redis://127.0.0.1:6379\", \"listen\": \"h/x:7070\"}", &b,
+                    &bad, &err, &path) == -1);
+    snprintf(want, sizeof want, "config %s: key 'broadcast.listen' ('h/x:7070'): the host must "
+             "be a name, an IPv4 address or [an IPv6 address]", path);
+    CHECK_STR(err.message, want);
+    CHECK_STR(bad, "broadcast.listen");
+
     /* no secret anywhere */
     CHECK(load_with("{\"redis\": \"redis://127.0.0.1:6379\"}", &b, &bad, &err, NULL) == -1);
     CHECK(strstr(err.message, "broadcasting needs a shared secret") != NULL);
