@@ -105,6 +105,15 @@ void ossc_map_add(void *addr, size_t len, int file)
     pthread_mutex_unlock(&maps_lock);
 }
 
+/* The page size, read once. */
+static uintptr_t page_size(void)
+{
+    static uintptr_t page;
+    if (!page)
+        page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    return page;
+}
+
 void ossc_map_unmap_advise(void *addr, size_t len)
 {
     /* The page-table teardown skips a mapping's accessed bits under
@@ -116,8 +125,8 @@ void ossc_map_unmap_advise(void *addr, size_t len)
 void ossc_map_advise_unmapping(void *addr, size_t len)
 {
     uintptr_t a = (uintptr_t)addr, e = a + len;
-    if (len == 0 || e < a)
-        return;
+    if (len == 0 || e < a || (a & (page_size() - 1)))
+        return; /* munmap fails on it: the advice would outlive it */
     pthread_mutex_lock(&maps_lock);
     for (size_t i = 0; i < nmaps; i++) {
         uintptr_t m = maps[i].addr, me = m + maps[i].len;
@@ -136,9 +145,7 @@ void ossc_map_advise_unmapping(void *addr, size_t len)
  * has no room for the second half, the whole stays recorded (in use). */
 void ossc_map_unmapped(void *addr, size_t len)
 {
-    static uintptr_t page;
-    if (!page)
-        page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t page = page_size();
     /* The kernel unmaps whole pages: the end rounds up. */
     uintptr_t a = (uintptr_t)addr, e = (a + len + page - 1) & ~(page - 1);
     if (len == 0 || e < a)

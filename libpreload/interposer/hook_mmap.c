@@ -4,9 +4,7 @@
  * file itself: pages are shared with the page cache, nothing is copied
  * until a MAP_PRIVATE mapping is written to. */
 #include <errno.h>
-#include <stdint.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 #include "interposer.h"
 
@@ -50,14 +48,12 @@ OSSC_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, of
 }
 
 /* The parts of the range that are mappings of ours are advised first
- * (ossc_map_advise_unmapping: their teardown skips the accessed bits).
- * Only for a page-aligned address: munmap fails on any other, and the
- * advice would then outlive it. */
+ * (ossc_map_advise_unmapping: their teardown skips the accessed bits). */
 OSSC_EXPORT int munmap(void *addr, size_t len)
 {
     ossc_real_resolve();
     bool active = atomic_load_explicit(&ossc_preload_active, memory_order_relaxed);
-    if (active && ((uintptr_t)addr & ((uintptr_t)sysconf(_SC_PAGESIZE) - 1)) == 0)
+    if (active)
         ossc_map_advise_unmapping(addr, len);
     int rc = ossc_real.munmap(addr, len);
     if (rc == 0 && active)

@@ -161,27 +161,36 @@ OSSC_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
     return openat_fortified(dirfd, path, flags, ossc_real.openat64_2, ossc_real.openat64);
 }
 
-/* fopen reads through libc's internal read, which no hook sees: the whole
- * file is made present before the stream is returned. */
+/* Forgets and closes fd of ours (a user of its file), keeping errno. */
+static void close_ours(int fd)
+{
+    int e = errno;
+    ossc_cache_user_drop(ossc_fd_take(fd));
+    ossc_real.close(fd);
+    errno = e;
+}
+
+/* A stream reads through libc's internal read, which no hook sees: an fd
+ * of ours on file (cloexec: O_CLOEXEC or 0) with the whole file present,
+ * or -1 with errno (nothing left open). */
+static int open_whole(int file, int cloexec)
+{
+    int fd = open_ours(file, O_RDONLY | cloexec);
+    if (fd >= 0 && ossc_cache_wait(file, 0, ossc_cache_file_size(file)) < 0) {
+        close_ours(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static FILE *fopen_ours(int file, const char *mode)
 {
-    int fd = open_ours(file, O_RDONLY | (strchr(mode, 'e') ? O_CLOEXEC : 0));
+    int fd = open_whole(file, strchr(mode, 'e') ? O_CLOEXEC : 0);
     if (fd < 0)
         return NULL;
-    if (ossc_cache_wait(file, 0, ossc_cache_file_size(file)) < 0) {
-        int e = errno;
-        ossc_cache_user_drop(ossc_fd_take(fd));
-        ossc_real.close(fd);
-        errno = e;
-        return NULL;
-    }
     FILE *fp = fdopen(fd, "r");
-    if (!fp) {
-        int e = errno;
-        ossc_cache_user_drop(ossc_fd_take(fd));
-        ossc_real.close(fd);
-        errno = e;
-    }
+    if (!fp)
+        close_ours(fd);
     return fp;
 }
 
@@ -244,26 +253,20 @@ static FILE *freopen_swap(FILE *(*real)(const char *, const char *, FILE *), FIL
         f = placeholder_behind(nfd);
     if (f < 0)
         return fp;
+    if (nfd >= OSSC_FD_SLOTS)
+        return freopen_fail(real, mode, fp, EMFILE);
     int cloexec = strchr(mode, 'e') ? O_CLOEXEC : 0;
-    int e = 0, mine = open_ours(f, O_RDONLY | cloexec);
+    int mine = open_whole(f, cloexec);
+    if (mine >= 0 && ossc_real.dup3(mine, nfd, cloexec) < 0) {
+        close_ours(mine);
+        mine = -1;
+    }
     if (mine < 0)
-        e = errno;
-    else if (nfd >= OSSC_FD_SLOTS)
-        e = EMFILE;
-    else if (ossc_cache_wait(f, 0, ossc_cache_file_size(f)) < 0 ||
-             ossc_real.dup3(mine, nfd, cloexec) < 0)
-        e = errno;
-    if (e == 0) {
-        ossc_fd_take(mine); /* its user moves to nfd */
-        ossc_real.close(mine);
-        ossc_fd_set(nfd, f);
-        return fp;
-    }
-    if (mine >= 0) {
-        ossc_cache_user_drop(ossc_fd_take(mine));
-        ossc_real.close(mine);
-    }
-    return freopen_fail(real, mode, fp, e);
+        return freopen_fail(real, mode, fp, errno);
+    ossc_fd_take(mine); /* its user moves to nfd */
+    ossc_real.close(mine);
+    ossc_fd_set(nfd, f);
+    return fp;
 }
 
 FILE *ossc_other_name_freopen(FILE *(*real)(const char *, const char *, FILE *), FILE *fp,

@@ -154,7 +154,8 @@ void ossc_map_unmapped(void *addr, size_t len);
 void ossc_map_unmap_advise(void *addr, size_t len);
 /* ossc_map_unmap_advise on the parts of [addr, addr+len) that are recorded
  * mappings of ours (a munmap about to run): other mappings in the range
- * are left alone, so a munmap that then fails leaves them as they were. */
+ * are left alone, so a munmap that then fails leaves them as they were;
+ * nothing for an address that is not page-aligned (munmap fails on it). */
 void ossc_map_advise_unmapping(void *addr, size_t len);
 /* ossc_map_unmap_advise on every recorded mapping: at process exit, whose
  * teardown unmaps them all. */
