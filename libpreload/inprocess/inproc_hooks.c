@@ -53,6 +53,12 @@ void ossc_inproc_set_dirs(const char *dir, const char *real)
     dir_real_len = strlen(dir_real);
 }
 
+/* A session is active (the hooks may touch the cache). */
+static bool active(void)
+{
+    return atomic_load_explicit(&ossc_preload_active, memory_order_relaxed);
+}
+
 static bool under(const char *path, const char *dir, size_t n)
 {
     return n && strncmp(path, dir, n) == 0 && path[n] == '/';
@@ -62,8 +68,7 @@ static bool under(const char *path, const char *dir, size_t n)
  * *at() calls relative to a directory fd are counted (rare in loaders). */
 static bool path_maybe_ours(int dirfd, const char *path, int flags)
 {
-    if (!atomic_load_explicit(&ossc_preload_active, memory_order_relaxed) || !path ||
-        (flags & O_ACCMODE) != O_RDONLY)
+    if (!active() || !path || (flags & O_ACCMODE) != O_RDONLY)
         return false;
     if (path[0] != '/')
         return dirfd == AT_FDCWD || dirfd >= 0;
@@ -86,8 +91,7 @@ static int fopen_flags(const char *mode)
  * counted as in flight, since it may open a file of ours. */
 static int other_name(int fd, int flags)
 {
-    if (fd < 0 || (flags & O_ACCMODE) != O_RDONLY ||
-        !atomic_load_explicit(&ossc_preload_active, memory_order_relaxed))
+    if (fd < 0 || (flags & O_ACCMODE) != O_RDONLY || !active())
         return fd;
     ENTER;
     int r = ossc_other_name_open(fd, flags);
@@ -97,8 +101,7 @@ static int other_name(int fd, int flags)
 
 static FILE *other_name_stream(FILE *fp, const char *mode)
 {
-    if (!fp || fopen_flags(mode) != O_RDONLY ||
-        !atomic_load_explicit(&ossc_preload_active, memory_order_relaxed))
+    if (!fp || fopen_flags(mode) != O_RDONLY || !active())
         return fp;
     ENTER;
     FILE *r = ossc_other_name_fopen(fp, mode);
@@ -249,15 +252,16 @@ static int w_fclose(FILE *fp)
 #define FWD_FREOPEN(name)                                                                  \
     static FILE *w_##name(const char *p, const char *m, FILE *fp)                          \
     {                                                                                      \
-        if (fd_ours(stream_fd(fp)) || (p && path_maybe_ours(AT_FDCWD, p, fopen_flags(m)))) { \
+        bool ours = fd_ours(stream_fd(fp)) ||                                              \
+                    (p && path_maybe_ours(AT_FDCWD, p, fopen_flags(m)));                   \
+        if (ours) {                                                                        \
             ENTER;                                                                         \
             FILE *r = H.name(p, m, fp);                                                    \
             LEAVE;                                                                         \
             return r;                                                                      \
         }                                                                                  \
         FILE *r = ossc_real.name(p, m, fp); /* may block (a FIFO): not counted */          \
-        if (!r || fopen_flags(m) != O_RDONLY ||                                            \
-            !atomic_load_explicit(&ossc_preload_active, memory_order_relaxed))             \
+        if (!r || fopen_flags(m) != O_RDONLY || !active())                                 \
             return r;                                                                      \
         ENTER;                                                                             \
         r = ossc_other_name_freopen(ossc_real.name, r, m);                                 \
@@ -268,12 +272,11 @@ FWD_FREOPEN(freopen)
 FWD_FREOPEN(freopen64)
 
 /* A range may hold fds of ours; neither call blocks, so both are counted
- * while a session is active. */
+ * while a session is active (the hooks leave the table alone otherwise). */
 static int w_close_range(unsigned first, unsigned last, int fl)
 {
-    if (!atomic_load_explicit(&ossc_preload_active, memory_order_relaxed))
-        return ossc_real.close_range ? ossc_real.close_range(first, last, fl)
-                                     : (errno = ENOSYS, -1);
+    if (!active())
+        return H.close_range(first, last, fl);
     ENTER;
     int r = H.close_range(first, last, fl);
     LEAVE;
@@ -282,9 +285,8 @@ static int w_close_range(unsigned first, unsigned last, int fl)
 
 static void w_closefrom(int lowfd)
 {
-    if (!atomic_load_explicit(&ossc_preload_active, memory_order_relaxed)) {
-        if (ossc_real.closefrom)
-            ossc_real.closefrom(lowfd);
+    if (!active()) {
+        H.closefrom(lowfd);
         return;
     }
     ENTER;
@@ -317,7 +319,7 @@ static int w_dup3(int fd, int nfd, int fl)
  * counted while a session is active. */
 static int w_munmap(void *a, size_t l)
 {
-    if (!atomic_load_explicit(&ossc_preload_active, memory_order_relaxed))
+    if (!active())
         return ossc_real.munmap(a, l);
     ENTER;
     int r = H.munmap(a, l);
